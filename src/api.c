@@ -1,0 +1,146 @@
+/* api.c - the public entry points: validate everything, then hand the
+ * call to the active implementation's kernels. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+static _Thread_local char last_error[320];
+
+void emb_set_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+}
+
+const char *emb_last_error(void) { return last_error; }
+
+const char *emb_strerror(emb_status s)
+{
+    switch (s) {
+    case EMB_OK: return "success";
+    case EMB_EINVAL: return "invalid argument";
+    case EMB_ERANGE: return "id out of range";
+    case EMB_ENOMEM: return "out of memory";
+    case EMB_ENOTSUP: return "implementation not supported";
+    }
+    return "unknown status";
+}
+
+const char *emb_version(void) { return PACKAGE_VERSION; }
+
+static int overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes)
+{
+    const uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    return pa < pb + b_bytes && pb < pa + a_bytes;
+}
+
+/* What both operations check. "matrix" is the vocab x dim buffer (table or
+ * dtable), "rows" the n x dim one (out or dout). On success the byte sizes
+ * are returned for the overlap test. */
+typedef struct call_shape {
+    const char *op, *matrix_name, *rows_name;
+    const void *matrix, *rows;
+    int64_t vocab, dim, n;
+    const int32_t *ids;
+} call_shape;
+
+static emb_status first_bad_id(const int32_t *ids, size_t n, int64_t vocab)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= vocab) {
+            emb_set_error("ids[%zu] = %ld is outside [0, %lld)", i, (long)ids[i],
+                          (long long)vocab);
+            return EMB_ERANGE;
+        }
+    }
+    return EMB_OK; /* unreachable when the min/max test failed */
+}
+
+static emb_status validate(const call_shape *c, const emb_kernels *k)
+{
+    if (c->vocab <= 0) {
+        emb_set_error("%s: vocab = %lld, must be > 0", c->op, (long long)c->vocab);
+        return EMB_EINVAL;
+    }
+    if (c->dim <= 0) {
+        emb_set_error("%s: dim = %lld, must be > 0", c->op, (long long)c->dim);
+        return EMB_EINVAL;
+    }
+    if (c->n < 0) {
+        emb_set_error("%s: n = %lld, must be >= 0", c->op, (long long)c->n);
+        return EMB_EINVAL;
+    }
+    /* Every byte offset a kernel forms is below one of these two sizes, so
+     * checking them once makes all later 64-bit offset arithmetic safe. */
+    const uint64_t max_elems = (uint64_t)(SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX) / sizeof(float);
+    if ((uint64_t)c->dim > max_elems / (uint64_t)c->vocab) {
+        emb_set_error("%s: %s of %lld x %lld floats overflows size_t", c->op,
+                      c->matrix_name, (long long)c->vocab, (long long)c->dim);
+        return EMB_EINVAL;
+    }
+    if (c->n > 0 && (uint64_t)c->dim > max_elems / (uint64_t)c->n) {
+        emb_set_error("%s: %s of %lld x %lld floats overflows size_t", c->op,
+                      c->rows_name, (long long)c->n, (long long)c->dim);
+        return EMB_EINVAL;
+    }
+    if (c->n == 0)
+        return EMB_OK;
+    if (c->matrix == NULL || c->rows == NULL || c->ids == NULL) {
+        emb_set_error("%s: %s is NULL with n = %lld", c->op,
+                      c->matrix == NULL ? c->matrix_name
+                      : c->rows == NULL ? c->rows_name
+                                        : "ids",
+                      (long long)c->n);
+        return EMB_EINVAL;
+    }
+    const size_t matrix_bytes = (size_t)c->vocab * (size_t)c->dim * sizeof(float);
+    const size_t rows_bytes = (size_t)c->n * (size_t)c->dim * sizeof(float);
+    if (overlaps(c->matrix, matrix_bytes, c->rows, rows_bytes)) {
+        emb_set_error("%s: %s [%p, +%zu bytes) overlaps %s [%p, +%zu bytes)", c->op,
+                      c->rows_name, c->rows, rows_bytes, c->matrix_name, c->matrix,
+                      matrix_bytes);
+        return EMB_EINVAL;
+    }
+    /* One vectorised pass accepts the common case; the exact position and
+     * value of the first bad id come from a second, plain pass only on
+     * failure. */
+    int32_t lo, hi;
+    k->ids_minmax(c->ids, (size_t)c->n, &lo, &hi);
+    if (lo < 0 || hi >= c->vocab)
+        return first_bad_id(c->ids, (size_t)c->n, c->vocab);
+    return EMB_OK;
+}
+
+emb_status emb_lookup_f32(const float *table, int64_t vocab, int64_t dim,
+                          const int32_t *ids, int64_t n, float *out)
+{
+    const emb_kernels *k = emb_active_kernels();
+    if (k == NULL)
+        return EMB_ENOTSUP;
+    const call_shape c = {"emb_lookup_f32", "table", "out", table, out, vocab, dim, n, ids};
+    const emb_status s = validate(&c, k);
+    if (s != EMB_OK || n == 0)
+        return s;
+    k->lookup_f32(table, (size_t)dim, ids, (size_t)n, out, 0);
+    return EMB_OK;
+}
+
+emb_status emb_grad_f32(float *dtable, int64_t vocab, int64_t dim,
+                        const int32_t *ids, int64_t n, const float *dout)
+{
+    const emb_kernels *k = emb_active_kernels();
+    if (k == NULL)
+        return EMB_ENOTSUP;
+    const call_shape c = {"emb_grad_f32", "dtable", "dout", dtable, dout, vocab, dim, n, ids};
+    const emb_status s = validate(&c, k);
+    if (s != EMB_OK || n == 0)
+        return s;
+    k->grad_f32(dtable, (size_t)dim, ids, (size_t)n, dout, 0, vocab);
+    return EMB_OK;
+}

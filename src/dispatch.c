@@ -1,0 +1,185 @@
+/* dispatch.c - the table of implementations, the picker and the
+ * EMBSIMD_IMPL / emb_use_impl() override. */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#ifdef EMB_HAVE_AVX512
+#define AVX512_KERNELS (&emb_kernels_avx512)
+#else
+#define AVX512_KERNELS NULL
+#endif
+#ifdef EMB_HAVE_AVX2
+#define AVX2_KERNELS (&emb_kernels_avx2)
+#else
+#define AVX2_KERNELS NULL
+#endif
+#ifdef EMB_HAVE_NEON
+#define NEON_KERNELS (&emb_kernels_neon)
+#else
+#define NEON_KERNELS NULL
+#endif
+
+typedef struct emb_impl {
+    const char *name;
+    uint32_t requires;
+    const emb_kernels *kernels; /* NULL: not compiled into this build */
+} emb_impl;
+
+/* Best first: the picker takes the first available entry, and scalar,
+ * last, is always available. */
+static const emb_impl impls[] = {
+    {"avx512", EMB_CPU_AVX512F | EMB_CPU_AVX512BW | EMB_CPU_AVX512VL | EMB_CPU_AVX512DQ,
+     AVX512_KERNELS},
+    {"avx2", EMB_CPU_AVX2 | EMB_CPU_FMA, AVX2_KERNELS},
+    {"neon", EMB_CPU_NEON, NEON_KERNELS},
+    {"scalar", 0, &emb_kernels_scalar},
+};
+enum { IMPL_COUNT = (int)(sizeof impls / sizeof impls[0]) };
+
+#define REASON_MAX 96
+static char reasons[IMPL_COUNT][REASON_MAX];
+static pthread_once_t reasons_once = PTHREAD_ONCE_INIT;
+
+static void explain_availability(void)
+{
+    const uint32_t have = emb_cpu_features();
+    for (int i = 0; i < IMPL_COUNT; i++) {
+        const uint32_t missing = impls[i].requires & ~have;
+        if (impls[i].kernels == NULL) {
+            snprintf(reasons[i], REASON_MAX,
+                     "not compiled in (other architecture, no compiler support, or --disable-%s)",
+                     impls[i].name);
+        } else if (missing != 0) {
+            const uint32_t first = missing & -missing;
+            snprintf(reasons[i], REASON_MAX, "CPU or OS lacks %s",
+                     emb_cpu_feature_name(first));
+        }
+    }
+}
+
+static int available(int i)
+{
+    pthread_once(&reasons_once, explain_availability);
+    return i >= 0 && i < IMPL_COUNT && reasons[i][0] == '\0';
+}
+
+int emb_impl_count(void) { return IMPL_COUNT; }
+
+const char *emb_impl_name(int i)
+{
+    return (i >= 0 && i < IMPL_COUNT) ? impls[i].name : NULL;
+}
+
+int emb_impl_available(int i) { return available(i); }
+
+const char *emb_impl_unavailable_reason(int i)
+{
+    if (i < 0 || i >= IMPL_COUNT)
+        return "no such implementation";
+    return available(i) ? NULL : reasons[i];
+}
+
+static int find_impl(const char *name)
+{
+    for (int i = 0; i < IMPL_COUNT; i++)
+        if (strcmp(impls[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int best_available(void)
+{
+    for (int i = 0; i < IMPL_COUNT; i++)
+        if (available(i))
+            return i;
+    return IMPL_COUNT - 1; /* unreachable: scalar has no requirements */
+}
+
+/* The "available: ..." list that error messages end with. */
+static void list_available(char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < IMPL_COUNT && used < size; i++) {
+        if (!available(i))
+            continue;
+        int w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", impls[i].name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* -1 after a bad EMBSIMD_IMPL: never fall back silently, since measuring
+ * or verifying the wrong kernel is worse than failing. */
+static atomic_int active = -1;
+static char bad_env_message[256];
+static pthread_once_t active_once = PTHREAD_ONCE_INIT;
+
+static void pick_from_environment(void)
+{
+    const char *want = getenv("EMBSIMD_IMPL");
+    if (want == NULL || want[0] == '\0' || strcmp(want, "auto") == 0) {
+        atomic_store(&active, best_available());
+        return;
+    }
+    const int i = find_impl(want);
+    if (i >= 0 && available(i)) {
+        atomic_store(&active, i);
+        return;
+    }
+    char list[128];
+    list_available(list, sizeof list);
+    snprintf(bad_env_message, sizeof bad_env_message,
+             "EMBSIMD_IMPL=%.40s %s; available: %s", want,
+             i < 0 ? "is not an implementation of this build" : reasons[i], list);
+}
+
+static int active_index(void)
+{
+    pthread_once(&active_once, pick_from_environment);
+    return atomic_load(&active);
+}
+
+const emb_kernels *emb_active_kernels(void)
+{
+    const int i = active_index();
+    if (i < 0) {
+        emb_set_error("%s", bad_env_message);
+        return NULL;
+    }
+    return impls[i].kernels;
+}
+
+const char *emb_impl_active(void)
+{
+    const int i = active_index();
+    return i < 0 ? NULL : impls[i].name;
+}
+
+emb_status emb_use_impl(const char *name)
+{
+    /* Run the environment pick first so it can never overwrite this one. */
+    (void)active_index();
+    if (name == NULL || strcmp(name, "auto") == 0) {
+        atomic_store(&active, best_available());
+        return EMB_OK;
+    }
+    const int i = find_impl(name);
+    if (i < 0 || !available(i)) {
+        char list[128];
+        list_available(list, sizeof list);
+        emb_set_error("implementation \"%.40s\" %s; available: %s", name,
+                      i < 0 ? "is not an implementation of this build" : reasons[i], list);
+        return EMB_ENOTSUP;
+    }
+    atomic_store(&active, i);
+    return EMB_OK;
+}

@@ -1,0 +1,71 @@
+/* internal.h - what the library's files share and users never see: the
+ * kernel table, CPU feature bits, error reporting. */
+#ifndef EMBSIMD_INTERNAL_H
+#define EMBSIMD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "embsimd.h"
+
+/* Kernels receive inputs that the public entry points have already
+ * validated: pointers non-NULL, ids in range, sizes that fit size_t. */
+
+/* Copies n rows. stream != 0 asks for non-temporal stores: the caller
+ * decides from the size of the whole call, which a thread's slice of it
+ * does not know. */
+typedef void (*emb_lookup_fn)(const float *table, size_t dim,
+                              const int32_t *ids, size_t n, float *out,
+                              int stream);
+
+/* Applies, in token order, the tokens whose id lies in [row_lo, row_hi).
+ * Threads split the vocabulary this way so every row still sees its
+ * additions in token order, whatever the thread count. */
+typedef void (*emb_grad_fn)(float *dtable, size_t dim, const int32_t *ids,
+                            size_t n, const float *dout, int64_t row_lo,
+                            int64_t row_hi);
+
+/* Smallest and largest of n > 0 ids: the cheap accept test of validation. */
+typedef void (*emb_ids_minmax_fn)(const int32_t *ids, size_t n,
+                                  int32_t *min, int32_t *max);
+
+typedef struct emb_kernels {
+    emb_lookup_fn lookup_f32;
+    emb_grad_fn grad_f32;
+    emb_ids_minmax_fn ids_minmax;
+} emb_kernels;
+
+/* CPU features an implementation may require. The x86 bits are only set
+ * when the OS also saves the register state they need (XGETBV). */
+enum {
+    EMB_CPU_AVX2 = 1u << 0,
+    EMB_CPU_FMA = 1u << 1,
+    EMB_CPU_AVX512F = 1u << 2,
+    EMB_CPU_AVX512BW = 1u << 3,
+    EMB_CPU_AVX512VL = 1u << 4,
+    EMB_CPU_AVX512DQ = 1u << 5,
+    EMB_CPU_NEON = 1u << 6
+};
+
+/* Detected once; later calls return the cached value. */
+uint32_t emb_cpu_features(void);
+/* Name of one feature bit, for messages ("AVX512BW"). */
+const char *emb_cpu_feature_name(uint32_t bit);
+
+/* One per ISA file; NULL-free. Defined only where compiled in. */
+extern const emb_kernels emb_kernels_scalar;
+extern const emb_kernels emb_kernels_avx2;
+extern const emb_kernels emb_kernels_avx512;
+extern const emb_kernels emb_kernels_neon;
+
+/* The kernels of the implementation in use, or NULL after a bad
+ * EMBSIMD_IMPL (the error is then already recorded for this thread). */
+const emb_kernels *emb_active_kernels(void);
+
+/* Records the detail emb_last_error() returns on this thread. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+void emb_set_error(const char *fmt, ...);
+
+#endif /* EMBSIMD_INTERNAL_H */

@@ -1,0 +1,109 @@
+/* x86_avx2.c - lookup and gradient kernels for AVX2 (built with -mavx2 -mfma;
+ * FMA is required by the table but never used: no multiply happens here). */
+#include "config.h"
+
+#ifdef EMB_HAVE_AVX2
+#include <immintrin.h>
+
+#include "internal.h"
+
+/* maskload/maskstore take a per-lane sign-bit mask; a sliding window over
+ * this array gives the first `rem` lanes for rem in [0, 8]. */
+static const int32_t tail_window[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+static inline __m256i tail_mask(size_t rem)
+{
+    return _mm256_loadu_si256((const __m256i *)(tail_window + 8 - rem));
+}
+
+static inline void copy_row(float *dst, const float *src, size_t dim)
+{
+    size_t j = 0;
+    /* Four vectors in flight hide load latency on long rows. */
+    for (; j + 32 <= dim; j += 32) {
+        const __m256 a = _mm256_loadu_ps(src + j), b = _mm256_loadu_ps(src + j + 8);
+        const __m256 c = _mm256_loadu_ps(src + j + 16), d = _mm256_loadu_ps(src + j + 24);
+        _mm256_storeu_ps(dst + j, a);
+        _mm256_storeu_ps(dst + j + 8, b);
+        _mm256_storeu_ps(dst + j + 16, c);
+        _mm256_storeu_ps(dst + j + 24, d);
+    }
+    for (; j + 8 <= dim; j += 8)
+        _mm256_storeu_ps(dst + j, _mm256_loadu_ps(src + j));
+    if (j < dim) {
+        /* Masked lanes are neither read nor written: no access past the
+         * row's end, even when it ends the allocation. */
+        const __m256i m = tail_mask(dim - j);
+        _mm256_maskstore_ps(dst + j, m, _mm256_maskload_ps(src + j, m));
+    }
+}
+
+static void lookup_avx2(const float *table, size_t dim, const int32_t *ids, size_t n,
+                        float *out, int stream)
+{
+    (void)stream;
+    for (size_t i = 0; i < n; i++)
+        copy_row(out + i * dim, table + (size_t)ids[i] * dim, dim);
+}
+
+static inline void add_row(float *acc, const float *g, size_t dim)
+{
+    size_t j = 0;
+    /* Vectorised across the dim only: each element still gets exactly one
+     * fp32 add per token, in token order, so the bits match scalar. */
+    for (; j + 16 <= dim; j += 16) {
+        const __m256 a = _mm256_add_ps(_mm256_loadu_ps(acc + j), _mm256_loadu_ps(g + j));
+        const __m256 b = _mm256_add_ps(_mm256_loadu_ps(acc + j + 8), _mm256_loadu_ps(g + j + 8));
+        _mm256_storeu_ps(acc + j, a);
+        _mm256_storeu_ps(acc + j + 8, b);
+    }
+    for (; j + 8 <= dim; j += 8)
+        _mm256_storeu_ps(acc + j, _mm256_add_ps(_mm256_loadu_ps(acc + j), _mm256_loadu_ps(g + j)));
+    if (j < dim) {
+        const __m256i m = tail_mask(dim - j);
+        const __m256 s = _mm256_add_ps(_mm256_maskload_ps(acc + j, m), _mm256_maskload_ps(g + j, m));
+        _mm256_maskstore_ps(acc + j, m, s);
+    }
+}
+
+static void grad_avx2(float *dtable, size_t dim, const int32_t *ids, size_t n,
+                      const float *dout, int64_t row_lo, int64_t row_hi)
+{
+    for (size_t i = 0; i < n; i++) {
+        const int64_t id = ids[i];
+        if (id >= row_lo && id < row_hi)
+            add_row(dtable + (size_t)id * dim, dout + i * dim, dim);
+    }
+}
+
+static void ids_minmax_avx2(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
+{
+    __m256i lo = _mm256_set1_epi32(ids[0]), hi = lo;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(ids + i));
+        lo = _mm256_min_epi32(lo, v);
+        hi = _mm256_max_epi32(hi, v);
+    }
+    int32_t l[8], h[8];
+    _mm256_storeu_si256((__m256i *)l, lo);
+    _mm256_storeu_si256((__m256i *)h, hi);
+    int32_t mn = l[0], mx = h[0];
+    for (int k = 1; k < 8; k++) {
+        mn = l[k] < mn ? l[k] : mn;
+        mx = h[k] > mx ? h[k] : mx;
+    }
+    for (; i < n; i++) {
+        mn = ids[i] < mn ? ids[i] : mn;
+        mx = ids[i] > mx ? ids[i] : mx;
+    }
+    *min = mn;
+    *max = mx;
+}
+
+const emb_kernels emb_kernels_avx2 = {
+    lookup_avx2,
+    grad_avx2,
+    ids_minmax_avx2,
+};
+#endif /* EMB_HAVE_AVX2 */

@@ -1,0 +1,96 @@
+/* x86_avx512.c - lookup and gradient kernels for AVX-512 (F, BW, VL, DQ). */
+#include "config.h"
+
+#ifdef EMB_HAVE_AVX512
+#include <immintrin.h>
+
+#include "internal.h"
+
+static inline __mmask16 first_lanes(size_t rem)
+{
+    return _cvtu32_mask16((1u << rem) - 1u);
+}
+
+static inline void copy_row(float *dst, const float *src, size_t dim)
+{
+    size_t j = 0;
+    for (; j + 64 <= dim; j += 64) {
+        const __m512 a = _mm512_loadu_ps(src + j), b = _mm512_loadu_ps(src + j + 16);
+        const __m512 c = _mm512_loadu_ps(src + j + 32), d = _mm512_loadu_ps(src + j + 48);
+        _mm512_storeu_ps(dst + j, a);
+        _mm512_storeu_ps(dst + j + 16, b);
+        _mm512_storeu_ps(dst + j + 32, c);
+        _mm512_storeu_ps(dst + j + 48, d);
+    }
+    for (; j + 16 <= dim; j += 16)
+        _mm512_storeu_ps(dst + j, _mm512_loadu_ps(src + j));
+    if (j < dim) {
+        /* A k-masked load does not fault on masked-off lanes: no access
+         * past the row's end. */
+        const __mmask16 k = first_lanes(dim - j);
+        _mm512_mask_storeu_ps(dst + j, k, _mm512_maskz_loadu_ps(k, src + j));
+    }
+}
+
+static void lookup_avx512(const float *table, size_t dim, const int32_t *ids, size_t n,
+                          float *out, int stream)
+{
+    (void)stream;
+    for (size_t i = 0; i < n; i++)
+        copy_row(out + i * dim, table + (size_t)ids[i] * dim, dim);
+}
+
+static inline void add_row(float *acc, const float *g, size_t dim)
+{
+    size_t j = 0;
+    /* Across the dim only; one add per element per token, token order. */
+    for (; j + 32 <= dim; j += 32) {
+        const __m512 a = _mm512_add_ps(_mm512_loadu_ps(acc + j), _mm512_loadu_ps(g + j));
+        const __m512 b = _mm512_add_ps(_mm512_loadu_ps(acc + j + 16), _mm512_loadu_ps(g + j + 16));
+        _mm512_storeu_ps(acc + j, a);
+        _mm512_storeu_ps(acc + j + 16, b);
+    }
+    for (; j + 16 <= dim; j += 16)
+        _mm512_storeu_ps(acc + j, _mm512_add_ps(_mm512_loadu_ps(acc + j), _mm512_loadu_ps(g + j)));
+    if (j < dim) {
+        const __mmask16 k = first_lanes(dim - j);
+        const __m512 s = _mm512_add_ps(_mm512_maskz_loadu_ps(k, acc + j), _mm512_maskz_loadu_ps(k, g + j));
+        _mm512_mask_storeu_ps(acc + j, k, s);
+    }
+}
+
+static void grad_avx512(float *dtable, size_t dim, const int32_t *ids, size_t n,
+                        const float *dout, int64_t row_lo, int64_t row_hi)
+{
+    for (size_t i = 0; i < n; i++) {
+        const int64_t id = ids[i];
+        if (id >= row_lo && id < row_hi)
+            add_row(dtable + (size_t)id * dim, dout + i * dim, dim);
+    }
+}
+
+static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
+{
+    __m512i lo = _mm512_set1_epi32(ids[0]), hi = lo;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512i v = _mm512_loadu_si512(ids + i);
+        lo = _mm512_min_epi32(lo, v);
+        hi = _mm512_max_epi32(hi, v);
+    }
+    if (i < n) {
+        /* Masked-off lanes keep ids[0], which cannot change the result. */
+        const __mmask16 k = first_lanes(n - i);
+        lo = _mm512_mask_min_epi32(lo, k, lo, _mm512_maskz_loadu_epi32(k, ids + i));
+        hi = _mm512_mask_max_epi32(hi, k, hi, _mm512_maskz_loadu_epi32(k, ids + i));
+    }
+    *min = _mm512_reduce_min_epi32(lo);
+    *max = _mm512_reduce_max_epi32(hi);
+}
+
+const emb_kernels emb_kernels_avx512 = {
+    lookup_avx512,
+    grad_avx512,
+    ids_minmax_avx512,
+};
+#endif /* EMB_HAVE_AVX512 */
