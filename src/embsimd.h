@@ -95,6 +95,22 @@ emb_status emb_use_impl(const char *name);
  *  cannot be used (every kernel call then fails with EMB_ENOTSUP). */
 const char *emb_impl_active(void);
 
+/**
+ * Number of threads later lookup and grad calls may use, process-wide.
+ * n <= 0 restores the default: $EMBSIMD_NUM_THREADS when set to a positive
+ * number, else the number of online CPUs. Calls too small to gain from
+ * threads stay on the calling thread. Grad results are bit-identical for
+ * every thread count. Returns EMB_EINVAL (changing nothing) when n exceeds
+ * EMB_MAX_THREADS.
+ */
+emb_status emb_set_num_threads(int n);
+
+/** The thread count in effect (after the default is resolved). */
+int emb_get_num_threads(void);
+
+/** Upper bound accepted by emb_set_num_threads(). */
+#define EMB_MAX_THREADS 256
+
 /** Library version, "MAJOR.MINOR.PATCH". */
 const char *emb_version(void);
 

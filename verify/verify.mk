@@ -1,0 +1,1 @@
+# verify/verify.mk - the verifier (included from Makefile.am).
