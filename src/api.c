@@ -117,6 +117,41 @@ static emb_status validate(const call_shape *c, const emb_kernels *k)
     return EMB_OK;
 }
 
+typedef struct lookup_job {
+    const emb_kernels *k;
+    const float *table;
+    size_t dim;
+    const int32_t *ids;
+    size_t n;
+    float *out;
+    int stream;
+} lookup_job;
+
+/* Contiguous token ranges: part p writes only its own slice of out. */
+static void lookup_part(void *arg, unsigned part, unsigned nparts)
+{
+    const lookup_job *j = arg;
+    const size_t base = j->n / nparts, extra = j->n % nparts;
+    const size_t lo = base * part + (part < extra ? part : extra);
+    const size_t count = base + (part < extra ? 1 : 0);
+    j->k->lookup_f32(j->table, j->dim, j->ids + lo, count, j->out + lo * j->dim, j->stream);
+}
+
+typedef struct grad_job {
+    const emb_kernels *k;
+    float *dtable;
+    size_t dim;
+    const int32_t *ids;
+    size_t n;
+    const float *dout;
+} grad_job;
+
+static void grad_part(void *arg, unsigned part, unsigned nparts)
+{
+    const grad_job *j = arg;
+    j->k->grad_f32(j->dtable, j->dim, j->ids, j->n, j->dout, part, nparts);
+}
+
 emb_status emb_lookup_f32(const float *table, int64_t vocab, int64_t dim,
                           const int32_t *ids, int64_t n, float *out)
 {
@@ -127,7 +162,10 @@ emb_status emb_lookup_f32(const float *table, int64_t vocab, int64_t dim,
     const emb_status s = validate(&c, k);
     if (s != EMB_OK || n == 0)
         return s;
-    k->lookup_f32(table, (size_t)dim, ids, (size_t)n, out, 0);
+    const size_t out_bytes = (size_t)n * (size_t)dim * sizeof(float);
+    lookup_job job = {k, table, (size_t)dim, ids, (size_t)n, out,
+                      out_bytes >= EMB_STREAM_MIN_BYTES};
+    emb_parallel(lookup_part, &job, emb_parts_for(out_bytes, (size_t)n));
     return EMB_OK;
 }
 
@@ -141,6 +179,9 @@ emb_status emb_grad_f32(float *dtable, int64_t vocab, int64_t dim,
     const emb_status s = validate(&c, k);
     if (s != EMB_OK || n == 0)
         return s;
-    k->grad_f32(dtable, (size_t)dim, ids, (size_t)n, dout, 0, vocab);
+    /* Each part scans every id but touches only its own rows. */
+    const size_t touched_bytes = 3 * (size_t)n * (size_t)dim * sizeof(float);
+    grad_job job = {k, dtable, (size_t)dim, ids, (size_t)n, dout};
+    emb_parallel(grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
     return EMB_OK;
 }

@@ -18,16 +18,32 @@ typedef void (*emb_lookup_fn)(const float *table, size_t dim,
                               const int32_t *ids, size_t n, float *out,
                               int stream);
 
-/* Applies, in token order, the tokens whose id lies in [row_lo, row_hi).
- * Threads split the vocabulary this way so every row still sees its
- * additions in token order, whatever the thread count. */
+/* Applies, in token order, the tokens whose row belongs to `part` of
+ * `nparts` (emb_row_owner). Threads split the rows, never the tokens of a
+ * row, so every row still sees its additions in token order, whatever the
+ * thread count: the result is bit-identical for every nparts. */
 typedef void (*emb_grad_fn)(float *dtable, size_t dim, const int32_t *ids,
-                            size_t n, const float *dout, int64_t row_lo,
-                            int64_t row_hi);
+                            size_t n, const float *dout, unsigned part,
+                            unsigned nparts);
+
+/* Which part owns row `id`. Blocks of 16 rows are scattered over the parts
+ * by a multiplicative hash: splitting the vocabulary into ranges would give
+ * the part holding the low ids nearly all the work under Zipf-distributed
+ * tokens, where the frequent ids cluster. */
+static inline unsigned emb_row_owner(int32_t id, unsigned nparts)
+{
+    const uint32_t block = (uint32_t)id >> 4;
+    return (unsigned)(((uint64_t)(uint32_t)(block * 0x9E3779B1u) * nparts) >> 32);
+}
 
 /* Smallest and largest of n > 0 ids: the cheap accept test of validation. */
 typedef void (*emb_ids_minmax_fn)(const int32_t *ids, size_t n,
                                   int32_t *min, int32_t *max);
+
+/* Lookup outputs at least this large are written with non-temporal
+ * stores: they cannot stay in cache anyway, and streaming skips the read
+ * of each destination line that a normal store's write-allocate costs. */
+#define EMB_STREAM_MIN_BYTES ((size_t)4 << 20)
 
 typedef struct emb_kernels {
     emb_lookup_fn lookup_f32;
@@ -61,6 +77,16 @@ extern const emb_kernels emb_kernels_neon;
 /* The kernels of the implementation in use, or NULL after a bad
  * EMBSIMD_IMPL (the error is then already recorded for this thread). */
 const emb_kernels *emb_active_kernels(void);
+
+/* Runs fn(arg, part, nparts) for every part, part 0 on the calling thread,
+ * the rest on pool workers; returns when all are done. Falls back to one
+ * part on the caller when the pool is busy with another thread's call. */
+typedef void (*emb_part_fn)(void *arg, unsigned part, unsigned nparts);
+void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts);
+
+/* How many parts a call moving `bytes` should be split into: the thread
+ * setting, fewer when the parts would be too small to repay a hand-off. */
+unsigned emb_parts_for(size_t bytes, size_t max_parts);
 
 /* Records the detail emb_last_error() returns on this thread. */
 #if defined(__GNUC__)

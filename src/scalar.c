@@ -19,13 +19,12 @@ static void lookup_scalar(const float *table, size_t dim, const int32_t *ids,
 }
 
 static void grad_scalar(float *dtable, size_t dim, const int32_t *ids, size_t n,
-                        const float *dout, int64_t row_lo, int64_t row_hi)
+                        const float *dout, unsigned part, unsigned nparts)
 {
     for (size_t i = 0; i < n; i++) {
-        const int64_t id = ids[i];
-        if (id < row_lo || id >= row_hi)
+        if (emb_row_owner(ids[i], nparts) != part)
             continue;
-        float *row = dtable + (size_t)id * dim;
+        float *row = dtable + (size_t)ids[i] * dim;
         const float *g = dout + i * dim;
         /* One fp32 add per element; the build uses -ffp-contract=off and
          * no fast-math, so nothing is fused or reassociated. */

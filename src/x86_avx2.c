@@ -67,12 +67,11 @@ static inline void add_row(float *acc, const float *g, size_t dim)
 }
 
 static void grad_avx2(float *dtable, size_t dim, const int32_t *ids, size_t n,
-                      const float *dout, int64_t row_lo, int64_t row_hi)
+                      const float *dout, unsigned part, unsigned nparts)
 {
     for (size_t i = 0; i < n; i++) {
-        const int64_t id = ids[i];
-        if (id >= row_lo && id < row_hi)
-            add_row(dtable + (size_t)id * dim, dout + i * dim, dim);
+        if (emb_row_owner(ids[i], nparts) == part)
+            add_row(dtable + (size_t)ids[i] * dim, dout + i * dim, dim);
     }
 }
 

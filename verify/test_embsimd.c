@@ -455,6 +455,78 @@ START_TEST(offsets_beyond_32_bits)
 }
 END_TEST
 
+/* Thread counts whose row and token partitions all differ. */
+static const int thread_counts[] = {1, 2, 3, 7};
+
+START_TEST(lookup_is_the_same_for_every_thread_count)
+{
+    /* 8192 x 129 floats is 4.2 MB: past the streaming-store threshold and
+     * large enough to be split, with a tail in every row. */
+    use_impl(_i);
+    gen_rng r = gen_seed(0x4001);
+    const int64_t vocab = 1000, dim = 129, n = 8192;
+    float *table = xmalloc((size_t)(vocab * dim) * sizeof(float));
+    float *want = xmalloc((size_t)(n * dim) * sizeof(float));
+    guarded out = guarded_new(n * dim, 1);
+    int32_t *ids = xmalloc((size_t)n * sizeof(int32_t));
+    gen_fill_bits(&r, table, (size_t)(vocab * dim));
+    gen_ids(&r, ids, (size_t)n, vocab, GEN_IDS_ZIPF);
+    naive_lookup(table, dim, ids, n, want);
+    for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
+        ck_assert_int_eq(emb_set_num_threads(thread_counts[t]), EMB_OK);
+        memset(out.p, 0, (size_t)(n * dim) * sizeof(float));
+        ck_assert_int_eq(emb_lookup_f32(table, vocab, dim, ids, n, out.p), EMB_OK);
+        char what[64];
+        snprintf(what, sizeof what, "lookup with %d threads", thread_counts[t]);
+        ASSERT_SAME_BITS(out.p, want, n * dim, what);
+        guarded_check(&out, what);
+    }
+    emb_set_num_threads(0);
+    free(table);
+    free(want);
+    free(out.base);
+    free(ids);
+}
+END_TEST
+
+START_TEST(grad_is_bit_identical_for_every_thread_count)
+{
+    /* Duplicate-heavy and Zipf ids make rows sum hundreds of terms, where
+     * any change of order or any race changes the rounding. */
+    use_impl(_i);
+    gen_rng r = gen_seed(0x4002);
+    const int64_t vocab = 300, dim = 67, n = 6000;
+    float *init = xmalloc((size_t)(vocab * dim) * sizeof(float));
+    float *want = xmalloc((size_t)(vocab * dim) * sizeof(float));
+    float *got = xmalloc((size_t)(vocab * dim) * sizeof(float));
+    float *dout = xmalloc((size_t)(n * dim) * sizeof(float));
+    int32_t *ids = xmalloc((size_t)n * sizeof(int32_t));
+    gen_fill_finite(&r, init, (size_t)(vocab * dim));
+    gen_fill_finite(&r, dout, (size_t)(n * dim));
+    const gen_ids_kind kinds[] = {GEN_IDS_DUPLICATES, GEN_IDS_ZIPF, GEN_IDS_UNIFORM};
+    for (size_t kk = 0; kk < 3; kk++) {
+        gen_ids(&r, ids, (size_t)n, vocab, kinds[kk]);
+        memcpy(want, init, (size_t)(vocab * dim) * sizeof(float));
+        naive_grad(want, dim, ids, n, dout);
+        for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
+            ck_assert_int_eq(emb_set_num_threads(thread_counts[t]), EMB_OK);
+            memcpy(got, init, (size_t)(vocab * dim) * sizeof(float));
+            ck_assert_int_eq(emb_grad_f32(got, vocab, dim, ids, n, dout), EMB_OK);
+            char what[80];
+            snprintf(what, sizeof what, "grad, %s ids, %d threads", gen_ids_kind_name(kinds[kk]),
+                     thread_counts[t]);
+            ASSERT_SAME_BITS(got, want, vocab * dim, what);
+        }
+    }
+    emb_set_num_threads(0);
+    free(init);
+    free(want);
+    free(got);
+    free(dout);
+    free(ids);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Dispatch tests (implementation-independent)                          */
 /* ------------------------------------------------------------------ */
@@ -591,6 +663,40 @@ START_TEST(environment_selects_or_refuses)
 }
 END_TEST
 
+START_TEST(thread_setting)
+{
+    ck_assert_int_eq(emb_set_num_threads(3), EMB_OK);
+    ck_assert_int_eq(emb_get_num_threads(), 3);
+    ck_assert_int_eq(emb_set_num_threads(EMB_MAX_THREADS + 1), EMB_EINVAL);
+    ck_assert_int_eq(emb_get_num_threads(), 3); /* unchanged */
+    ck_assert_ptr_nonnull(strstr(emb_last_error(), "n = 257 exceeds EMB_MAX_THREADS"));
+    ck_assert_int_eq(emb_set_num_threads(0), EMB_OK);
+    ck_assert_int_ge(emb_get_num_threads(), 1);
+    ck_assert_int_eq(emb_set_num_threads(-4), EMB_OK);
+    ck_assert_int_ge(emb_get_num_threads(), 1);
+}
+END_TEST
+
+static int child_env_threads(const char *value)
+{
+    setenv("EMBSIMD_NUM_THREADS", value, 1);
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const int want = strcmp(value, "5") == 0 ? 5 : (int)cpus; /* malformed: the CPU count */
+    if (emb_get_num_threads() != want)
+        return 1;
+    if (emb_set_num_threads(2) != EMB_OK || emb_get_num_threads() != 2)
+        return 2; /* the call overrides the environment */
+    return 0;
+}
+
+START_TEST(thread_setting_from_environment)
+{
+    run_in_child(child_env_threads, "5", "EMBSIMD_NUM_THREADS=5");
+    run_in_child(child_env_threads, "lots", "EMBSIMD_NUM_THREADS=lots");
+    run_in_child(child_env_threads, "0", "EMBSIMD_NUM_THREADS=0");
+}
+END_TEST
+
 enum { RACERS = 8 };
 static pthread_barrier_t start_line;
 static const char *seen_active[RACERS];
@@ -666,6 +772,7 @@ static void add_kernel_tests(Suite *s, int impl)
         bad_ids_change_nothing, first_bad_id_is_reported,
         bad_arguments_change_nothing, null_pointers_are_named,
         overlapping_buffers_are_refused, offsets_beyond_32_bits,
+        lookup_is_the_same_for_every_thread_count, grad_is_bit_identical_for_every_thread_count,
     };
     for (size_t k = 0; k < sizeof tests / sizeof tests[0]; k++)
         tcase_add_loop_test(tc, tests[k], impl, impl + 1);
@@ -717,6 +824,8 @@ int main(int argc, char **argv)
     tcase_add_test(dispatch, environment_selects_or_refuses);
     tcase_add_test(dispatch, first_use_from_many_threads);
     tcase_add_test(dispatch, strerror_and_version);
+    tcase_add_test(dispatch, thread_setting);
+    tcase_add_test(dispatch, thread_setting_from_environment);
     suite_add_tcase(s, dispatch);
 
     SRunner *sr = srunner_create(s);
