@@ -117,6 +117,23 @@ static emb_status validate(const call_shape *c, const emb_kernels *k)
     return EMB_OK;
 }
 
+/* Thresholds measured with the benchmark suite on Zen 5 (32 MiB L3); see
+ * README "Kernel tuning". Streaming pays once the output cannot share the
+ * cache with the rows it is copied from; below 8 MiB, or while output and
+ * table fit in half the LLC together, normal stores leave the output in
+ * cache for the layer that reads it next and are faster. */
+unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes)
+{
+    const size_t llc = emb_llc_bytes();
+    const size_t rows_read = table_bytes < out_bytes ? table_bytes : out_bytes;
+    unsigned flags = 0;
+    if (out_bytes >= ((size_t)8 << 20) && out_bytes + rows_read >= llc / 2)
+        flags |= EMB_LOOKUP_STREAM;
+    if (table_bytes >= llc / 2)
+        flags |= EMB_LOOKUP_PREFETCH;
+    return flags;
+}
+
 typedef struct lookup_job {
     const emb_kernels *k;
     const float *table;
@@ -124,7 +141,7 @@ typedef struct lookup_job {
     const int32_t *ids;
     size_t n;
     float *out;
-    int stream;
+    unsigned flags;
 } lookup_job;
 
 /* Contiguous token ranges: part p writes only its own slice of out. */
@@ -134,7 +151,7 @@ static void lookup_part(void *arg, unsigned part, unsigned nparts)
     const size_t base = j->n / nparts, extra = j->n % nparts;
     const size_t lo = base * part + (part < extra ? part : extra);
     const size_t count = base + (part < extra ? 1 : 0);
-    j->k->lookup_f32(j->table, j->dim, j->ids + lo, count, j->out + lo * j->dim, j->stream);
+    j->k->lookup_f32(j->table, j->dim, j->ids + lo, count, j->out + lo * j->dim, j->flags);
 }
 
 typedef struct grad_job {
@@ -163,8 +180,9 @@ emb_status emb_lookup_f32(const float *table, int64_t vocab, int64_t dim,
     if (s != EMB_OK || n == 0)
         return s;
     const size_t out_bytes = (size_t)n * (size_t)dim * sizeof(float);
+    const size_t table_bytes = (size_t)vocab * (size_t)dim * sizeof(float);
     lookup_job job = {k, table, (size_t)dim, ids, (size_t)n, out,
-                      out_bytes >= EMB_STREAM_MIN_BYTES};
+                      emb_lookup_flags(table_bytes, out_bytes)};
     emb_parallel(lookup_part, &job, emb_parts_for(out_bytes, (size_t)n));
     return EMB_OK;
 }

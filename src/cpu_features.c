@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -78,8 +79,31 @@ static uint32_t detect(void) { return 0; }
 
 static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 static uint32_t features;
+static size_t llc_bytes;
 
-static void detect_into_cache(void) { features = detect(); }
+static size_t detect_llc(void)
+{
+    long bytes = -1;
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (bytes <= 0)
+        bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    /* Unknown (musl, some Arm kernels): assume a mid-size server part. */
+    return bytes > 0 ? (size_t)bytes : (size_t)32 << 20;
+}
+
+static void detect_into_cache(void)
+{
+    features = detect();
+    llc_bytes = detect_llc();
+}
+
+size_t emb_llc_bytes(void)
+{
+    pthread_once(&detect_once, detect_into_cache);
+    return llc_bytes;
+}
 
 uint32_t emb_cpu_features(void)
 {

@@ -11,12 +11,22 @@
 /* Kernels receive inputs that the public entry points have already
  * validated: pointers non-NULL, ids in range, sizes that fit size_t. */
 
-/* Copies n rows. stream != 0 asks for non-temporal stores: the caller
- * decides from the size of the whole call, which a thread's slice of it
- * does not know. */
+/* How a lookup kernel should treat memory; the caller decides from the
+ * size of the whole call, which a thread's slice of it does not know. */
+enum {
+    /* Non-temporal stores for the output: it is too large to stay in
+     * cache, and streaming skips the read of each destination line that a
+     * normal store's write-allocate costs. */
+    EMB_LOOKUP_STREAM = 1u << 0,
+    /* Software prefetch of upcoming rows: worth it only when the table is
+     * too large for the cache; on a cache-resident table it is pure cost. */
+    EMB_LOOKUP_PREFETCH = 1u << 1
+};
+
+/* Copies n rows, out[i] = table[ids[i]]. */
 typedef void (*emb_lookup_fn)(const float *table, size_t dim,
                               const int32_t *ids, size_t n, float *out,
-                              int stream);
+                              unsigned flags);
 
 /* Applies, in token order, the tokens whose row belongs to `part` of
  * `nparts` (emb_row_owner). Threads split the rows, never the tokens of a
@@ -40,10 +50,8 @@ static inline unsigned emb_row_owner(int32_t id, unsigned nparts)
 typedef void (*emb_ids_minmax_fn)(const int32_t *ids, size_t n,
                                   int32_t *min, int32_t *max);
 
-/* Lookup outputs at least this large are written with non-temporal
- * stores: they cannot stay in cache anyway, and streaming skips the read
- * of each destination line that a normal store's write-allocate costs. */
-#define EMB_STREAM_MIN_BYTES ((size_t)4 << 20)
+/* Decides EMB_LOOKUP_* for a whole call (api.c). */
+unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes);
 
 typedef struct emb_kernels {
     emb_lookup_fn lookup_f32;
@@ -65,6 +73,9 @@ enum {
 
 /* Detected once; later calls return the cached value. */
 uint32_t emb_cpu_features(void);
+/* Bytes of last-level cache (sysconf where the C library knows it, else
+ * 32 MiB); detected once. */
+size_t emb_llc_bytes(void);
 /* Name of one feature bit, for messages ("AVX512BW"). */
 const char *emb_cpu_feature_name(uint32_t bit);
 

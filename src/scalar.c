@@ -7,9 +7,9 @@
 #include "internal.h"
 
 static void lookup_scalar(const float *table, size_t dim, const int32_t *ids,
-                          size_t n, float *out, int stream)
+                          size_t n, float *out, unsigned flags)
 {
-    (void)stream; /* portable C has no non-temporal store */
+    (void)flags; /* portable C has neither streaming stores nor prefetch */
     const size_t row_bytes = dim * sizeof(float);
     for (size_t i = 0; i < n; i++) {
         /* memcpy, not float assignment: a copy through x87 or any FPU

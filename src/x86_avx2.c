@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "internal.h"
+#include "lookup_loop.h"
 
 /* maskload/maskstore take a per-lane sign-bit mask; a sliding window over
  * this array gives the first `rem` lanes for rem in [0, 8]. */
@@ -38,12 +39,44 @@ static inline void copy_row(float *dst, const float *src, size_t dim)
     }
 }
 
-static void lookup_avx2(const float *table, size_t dim, const int32_t *ids, size_t n,
-                        float *out, int stream)
+/* Non-temporal stores need 32-byte aligned addresses; the row's unaligned
+ * head and its tail use ordinary (masked) stores. */
+static inline void copy_row_stream(float *dst, const float *src, size_t dim)
 {
-    (void)stream;
-    for (size_t i = 0; i < n; i++)
-        copy_row(out + i * dim, table + (size_t)ids[i] * dim, dim);
+    const size_t head = ((32 - ((uintptr_t)dst & 31)) & 31) / sizeof(float);
+    if ((uintptr_t)dst % sizeof(float) != 0) {
+        copy_row(dst, src, dim); /* not even float-aligned: no streaming */
+        return;
+    }
+    size_t j = head < dim ? head : dim;
+    if (j != 0) {
+        const __m256i m = tail_mask(j);
+        _mm256_maskstore_ps(dst, m, _mm256_maskload_ps(src, m));
+    }
+    for (; j + 32 <= dim; j += 32) {
+        const __m256 a = _mm256_loadu_ps(src + j), b = _mm256_loadu_ps(src + j + 8);
+        const __m256 c = _mm256_loadu_ps(src + j + 16), d = _mm256_loadu_ps(src + j + 24);
+        _mm256_stream_ps(dst + j, a);
+        _mm256_stream_ps(dst + j + 8, b);
+        _mm256_stream_ps(dst + j + 16, c);
+        _mm256_stream_ps(dst + j + 24, d);
+    }
+    for (; j + 8 <= dim; j += 8)
+        _mm256_stream_ps(dst + j, _mm256_loadu_ps(src + j));
+    if (j < dim) {
+        const __m256i m = tail_mask(dim - j);
+        _mm256_maskstore_ps(dst + j, m, _mm256_maskload_ps(src + j, m));
+    }
+}
+
+static void lookup_avx2(const float *table, size_t dim, const int32_t *ids, size_t n,
+                        float *out, unsigned flags)
+{
+    emb_lookup_rows(table, dim, ids, n, out, flags, copy_row, copy_row_stream);
+    /* Streaming stores are weakly ordered: fence before returning so the
+     * caller (or the thread that joins this one) sees every byte. */
+    if (flags & EMB_LOOKUP_STREAM)
+        _mm_sfence();
 }
 
 static inline void add_row(float *acc, const float *g, size_t dim)

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "internal.h"
+#include "lookup_loop.h"
 
 static inline __mmask16 first_lanes(size_t rem)
 {
@@ -32,12 +33,53 @@ static inline void copy_row(float *dst, const float *src, size_t dim)
     }
 }
 
-static void lookup_avx512(const float *table, size_t dim, const int32_t *ids, size_t n,
-                          float *out, int stream)
+/* Non-temporal stores need 64-byte aligned addresses; the row's unaligned
+ * head and its tail use ordinary (masked) stores. */
+static inline void copy_row_stream(float *dst, const float *src, size_t dim)
 {
-    (void)stream;
-    for (size_t i = 0; i < n; i++)
-        copy_row(out + i * dim, table + (size_t)ids[i] * dim, dim);
+    size_t j = 0;
+    const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
+    if (head != 0 && (uintptr_t)dst % sizeof(float) == 0) {
+        j = head < dim ? head : dim;
+        const __mmask16 k = first_lanes(j);
+        _mm512_mask_storeu_ps(dst, k, _mm512_maskz_loadu_ps(k, src));
+    } else if (head != 0) {
+        copy_row(dst, src, dim); /* not even float-aligned: no streaming */
+        return;
+    }
+    for (; j + 64 <= dim; j += 64) {
+        const __m512 a = _mm512_loadu_ps(src + j), b = _mm512_loadu_ps(src + j + 16);
+        const __m512 c = _mm512_loadu_ps(src + j + 32), d = _mm512_loadu_ps(src + j + 48);
+        _mm512_stream_ps(dst + j, a);
+        _mm512_stream_ps(dst + j + 16, b);
+        _mm512_stream_ps(dst + j + 32, c);
+        _mm512_stream_ps(dst + j + 48, d);
+    }
+    for (; j + 16 <= dim; j += 16)
+        _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
+    if (j < dim) {
+        const __mmask16 k = first_lanes(dim - j);
+        _mm512_mask_storeu_ps(dst + j, k, _mm512_maskz_loadu_ps(k, src + j));
+    }
+}
+
+static void lookup_avx512(const float *table, size_t dim, const int32_t *ids, size_t n,
+                          float *out, unsigned flags)
+{
+    if (dim <= 16) {
+        /* Short rows: one masked move each with the mask hoisted; a row is
+         * at most two lines, so neither prefetch nor streaming pays. */
+        const __mmask16 k = first_lanes(dim);
+        for (size_t i = 0; i < n; i++)
+            _mm512_mask_storeu_ps(out + i * dim, k,
+                                  _mm512_maskz_loadu_ps(k, table + (size_t)ids[i] * dim));
+        return;
+    }
+    emb_lookup_rows(table, dim, ids, n, out, flags, copy_row, copy_row_stream);
+    /* Streaming stores are weakly ordered: fence before returning so the
+     * caller (or the thread that joins this one) sees every byte. */
+    if (flags & EMB_LOOKUP_STREAM)
+        _mm_sfence();
 }
 
 static inline void add_row(float *acc, const float *g, size_t dim)

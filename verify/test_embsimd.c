@@ -458,13 +458,29 @@ END_TEST
 /* Thread counts whose row and token partitions all differ. */
 static const int thread_counts[] = {1, 2, 3, 7};
 
+/* Rows that make table and output each at least half the last-level cache
+ * and 8 MiB: the sizes at which the library switches to prefetching and to
+ * streaming stores (api.c), so those paths run here. */
+static int64_t rows_past_cache_threshold(int64_t dim)
+{
+    long llc = -1;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+    int64_t bytes = llc > 0 ? llc / 2 : (int64_t)16 << 20;
+    if (bytes < (int64_t)8 << 20)
+        bytes = (int64_t)8 << 20;
+    return bytes / (dim * (int64_t)sizeof(float)) + 1;
+}
+
 START_TEST(lookup_is_the_same_for_every_thread_count)
 {
-    /* 8192 x 129 floats is 4.2 MB: past the streaming-store threshold and
-     * large enough to be split, with a tail in every row. */
+    /* Large enough to be split across threads, to stream and to prefetch,
+     * with a tail in every row. */
     use_impl(_i);
     gen_rng r = gen_seed(0x4001);
-    const int64_t vocab = 1000, dim = 129, n = 8192;
+    const int64_t dim = 129;
+    const int64_t vocab = rows_past_cache_threshold(dim), n = vocab;
     float *table = xmalloc((size_t)(vocab * dim) * sizeof(float));
     float *want = xmalloc((size_t)(n * dim) * sizeof(float));
     guarded out = guarded_new(n * dim, 1);
