@@ -124,7 +124,7 @@ static emb_status validate(const call_shape *c, const emb_kernels *k)
  * cache for the layer that reads it next and are faster. */
 unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes)
 {
-    const size_t llc = emb_llc_bytes();
+    const size_t llc = (size_t)emb_llc_bytes();
     const size_t rows_read = table_bytes < out_bytes ? table_bytes : out_bytes;
     unsigned flags = 0;
     if (out_bytes >= ((size_t)8 << 20) && out_bytes + rows_read >= llc / 2)

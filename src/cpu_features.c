@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -81,16 +83,55 @@ static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 static uint32_t features;
 static size_t llc_bytes;
 
+/* The size of one instance of the highest-level data cache of CPU 0, from
+ * sysfs: in a VM or on a chiplet part, sysconf(_SC_LEVEL3_CACHE_SIZE) may
+ * report the whole package's L3 (384 MiB on a 12-chiplet EPYC) although a
+ * core reaches only its own chiplet's 32 MiB. */
+static size_t cache_from_sysfs(void)
+{
+    size_t best = 0;
+    int best_level = 0;
+    for (int index = 0; index < 8; index++) {
+        char path[96], text[32] = "";
+        int level = 0;
+        unsigned long kib = 0;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", index);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            break;
+        const int got_level = fscanf(f, "%d", &level) == 1;
+        fclose(f);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", index);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        const int got_type = fscanf(f, "%31s", text) == 1;
+        fclose(f);
+        if (!got_level || !got_type || strcmp(text, "Instruction") == 0)
+            continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        const int got_size = fscanf(f, "%luK", &kib) == 1;
+        fclose(f);
+        if (got_size && level > best_level) {
+            best_level = level;
+            best = (size_t)kib << 10;
+        }
+    }
+    return best;
+}
+
 static size_t detect_llc(void)
 {
-    long bytes = -1;
+    size_t bytes = cache_from_sysfs();
 #if defined(_SC_LEVEL3_CACHE_SIZE)
-    bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
-    if (bytes <= 0)
-        bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (bytes == 0) {
+        const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+        bytes = l3 > 0 ? (size_t)l3 : 0;
+    }
 #endif
-    /* Unknown (musl, some Arm kernels): assume a mid-size server part. */
-    return bytes > 0 ? (size_t)bytes : (size_t)32 << 20;
+    /* Unknown (no sysfs, musl): assume a mid-size server chiplet. */
+    return bytes > 0 ? bytes : (size_t)32 << 20;
 }
 
 static void detect_into_cache(void)
@@ -99,10 +140,10 @@ static void detect_into_cache(void)
     llc_bytes = detect_llc();
 }
 
-size_t emb_llc_bytes(void)
+int64_t emb_llc_bytes(void)
 {
     pthread_once(&detect_once, detect_into_cache);
-    return llc_bytes;
+    return (int64_t)llc_bytes;
 }
 
 uint32_t emb_cpu_features(void)

@@ -111,6 +111,14 @@ int emb_get_num_threads(void);
 /** Upper bound accepted by emb_set_num_threads(). */
 #define EMB_MAX_THREADS 256
 
+/**
+ * Bytes of one instance of the last-level cache as the library sees it
+ * (sysfs, else sysconf, else 32 MiB). The kernels decide streaming stores
+ * and prefetching from it; benchmarks report it to say which shapes are
+ * cache-resident.
+ */
+int64_t emb_llc_bytes(void);
+
 /** Library version, "MAJOR.MINOR.PATCH". */
 const char *emb_version(void);
 

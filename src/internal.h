@@ -73,9 +73,6 @@ enum {
 
 /* Detected once; later calls return the cached value. */
 uint32_t emb_cpu_features(void);
-/* Bytes of last-level cache (sysconf where the C library knows it, else
- * 32 MiB); detected once. */
-size_t emb_llc_bytes(void);
 /* Name of one feature bit, for messages ("AVX512BW"). */
 const char *emb_cpu_feature_name(uint32_t bit);
 

@@ -463,11 +463,7 @@ static const int thread_counts[] = {1, 2, 3, 7};
  * streaming stores (api.c), so those paths run here. */
 static int64_t rows_past_cache_threshold(int64_t dim)
 {
-    long llc = -1;
-#ifdef _SC_LEVEL3_CACHE_SIZE
-    llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
-#endif
-    int64_t bytes = llc > 0 ? llc / 2 : (int64_t)16 << 20;
+    int64_t bytes = emb_llc_bytes() / 2;
     if (bytes < (int64_t)8 << 20)
         bytes = (int64_t)8 << 20;
     return bytes / (dim * (int64_t)sizeof(float)) + 1;
@@ -770,6 +766,7 @@ START_TEST(strerror_and_version)
     }
     ck_assert_str_eq(emb_strerror((emb_status)99), "unknown status");
     ck_assert_str_eq(emb_version(), PACKAGE_VERSION);
+    ck_assert_int_ge(emb_llc_bytes(), 1 << 16); /* no real LLC is smaller than 64 KiB */
 }
 END_TEST
 
