@@ -128,10 +128,15 @@ unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes)
     const size_t rows_read = table_bytes < out_bytes ? table_bytes : out_bytes;
     unsigned flags = 0;
     if (out_bytes >= ((size_t)8 << 20) && out_bytes + rows_read >= llc / 2)
-        flags |= EMB_LOOKUP_STREAM;
+        flags |= EMB_KF_STREAM;
     if (table_bytes >= llc / 2)
-        flags |= EMB_LOOKUP_PREFETCH;
+        flags |= EMB_KF_PREFETCH;
     return flags;
+}
+
+unsigned emb_grad_flags(size_t dtable_bytes)
+{
+    return dtable_bytes >= (size_t)emb_llc_bytes() / 2 ? EMB_KF_PREFETCH : 0u;
 }
 
 typedef struct lookup_job {
@@ -161,12 +166,13 @@ typedef struct grad_job {
     const int32_t *ids;
     size_t n;
     const float *dout;
+    unsigned flags;
 } grad_job;
 
 static void grad_part(void *arg, unsigned part, unsigned nparts)
 {
     const grad_job *j = arg;
-    j->k->grad_f32(j->dtable, j->dim, j->ids, j->n, j->dout, part, nparts);
+    j->k->grad_f32(j->dtable, j->dim, j->ids, j->n, j->dout, part, nparts, j->flags);
 }
 
 emb_status emb_lookup_f32(const float *table, int64_t vocab, int64_t dim,
@@ -199,7 +205,8 @@ emb_status emb_grad_f32(float *dtable, int64_t vocab, int64_t dim,
         return s;
     /* Each part scans every id but touches only its own rows. */
     const size_t touched_bytes = 3 * (size_t)n * (size_t)dim * sizeof(float);
-    grad_job job = {k, dtable, (size_t)dim, ids, (size_t)n, dout};
+    const size_t dtable_bytes = (size_t)vocab * (size_t)dim * sizeof(float);
+    grad_job job = {k, dtable, (size_t)dim, ids, (size_t)n, dout, emb_grad_flags(dtable_bytes)};
     emb_parallel(grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
     return EMB_OK;
 }

@@ -11,16 +11,17 @@
 /* Kernels receive inputs that the public entry points have already
  * validated: pointers non-NULL, ids in range, sizes that fit size_t. */
 
-/* How a lookup kernel should treat memory; the caller decides from the
- * size of the whole call, which a thread's slice of it does not know. */
+/* How a kernel should treat memory; the caller decides from the size of
+ * the whole call, which a thread's slice of it does not know. */
 enum {
     /* Non-temporal stores for the output: it is too large to stay in
      * cache, and streaming skips the read of each destination line that a
      * normal store's write-allocate costs. */
-    EMB_LOOKUP_STREAM = 1u << 0,
-    /* Software prefetch of upcoming rows: worth it only when the table is
-     * too large for the cache; on a cache-resident table it is pure cost. */
-    EMB_LOOKUP_PREFETCH = 1u << 1
+    EMB_KF_STREAM = 1u << 0,
+    /* Software prefetch of upcoming table rows: worth it only when the
+     * table is too large for the cache; on a cache-resident table it is
+     * pure cost. */
+    EMB_KF_PREFETCH = 1u << 1
 };
 
 /* Copies n rows, out[i] = table[ids[i]]. */
@@ -34,7 +35,7 @@ typedef void (*emb_lookup_fn)(const float *table, size_t dim,
  * thread count: the result is bit-identical for every nparts. */
 typedef void (*emb_grad_fn)(float *dtable, size_t dim, const int32_t *ids,
                             size_t n, const float *dout, unsigned part,
-                            unsigned nparts);
+                            unsigned nparts, unsigned flags);
 
 /* Which part owns row `id`. Blocks of 16 rows are scattered over the parts
  * by a multiplicative hash: splitting the vocabulary into ranges would give
@@ -50,8 +51,9 @@ static inline unsigned emb_row_owner(int32_t id, unsigned nparts)
 typedef void (*emb_ids_minmax_fn)(const int32_t *ids, size_t n,
                                   int32_t *min, int32_t *max);
 
-/* Decides EMB_LOOKUP_* for a whole call (api.c). */
+/* Decide EMB_KF_* for a whole call (api.c). */
 unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes);
+unsigned emb_grad_flags(size_t dtable_bytes);
 
 typedef struct emb_kernels {
     emb_lookup_fn lookup_f32;

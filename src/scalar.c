@@ -19,8 +19,9 @@ static void lookup_scalar(const float *table, size_t dim, const int32_t *ids,
 }
 
 static void grad_scalar(float *dtable, size_t dim, const int32_t *ids, size_t n,
-                        const float *dout, unsigned part, unsigned nparts)
+                        const float *dout, unsigned part, unsigned nparts, unsigned flags)
 {
+    (void)flags; /* the reference stays free of hints */
     for (size_t i = 0; i < n; i++) {
         if (emb_row_owner(ids[i], nparts) != part)
             continue;

@@ -5,7 +5,7 @@
 #include <immintrin.h>
 
 #include "internal.h"
-#include "lookup_loop.h"
+#include "row_loops.h"
 
 static inline __mmask16 first_lanes(size_t rem)
 {
@@ -78,7 +78,7 @@ static void lookup_avx512(const float *table, size_t dim, const int32_t *ids, si
     emb_lookup_rows(table, dim, ids, n, out, flags, copy_row, copy_row_stream);
     /* Streaming stores are weakly ordered: fence before returning so the
      * caller (or the thread that joins this one) sees every byte. */
-    if (flags & EMB_LOOKUP_STREAM)
+    if (flags & EMB_KF_STREAM)
         _mm_sfence();
 }
 
@@ -102,12 +102,9 @@ static inline void add_row(float *acc, const float *g, size_t dim)
 }
 
 static void grad_avx512(float *dtable, size_t dim, const int32_t *ids, size_t n,
-                        const float *dout, unsigned part, unsigned nparts)
+                        const float *dout, unsigned part, unsigned nparts, unsigned flags)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (emb_row_owner(ids[i], nparts) == part)
-            add_row(dtable + (size_t)ids[i] * dim, dout + i * dim, dim);
-    }
+    emb_grad_rows(dtable, dim, ids, n, dout, part, nparts, flags, add_row);
 }
 
 static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
