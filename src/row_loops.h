@@ -8,25 +8,37 @@
 
 typedef void (*emb_row_copy_fn)(float *dst, const float *src, size_t dim);
 
-/* Always inlined with constant row-copy functions, so each ISA file gets
- * its own fully specialised loop from this one body. */
 static inline __attribute__((always_inline)) void
-emb_lookup_rows(const float *table, size_t dim, const int32_t *ids, size_t n, float *out,
-                unsigned flags, emb_row_copy_fn copy, emb_row_copy_fn copy_stream)
+emb_copy_rows(const float *table, size_t dim, const int32_t *ids, size_t n, float *out,
+              size_t ahead, emb_row_copy_fn copy)
 {
     const size_t row_bytes = dim * sizeof(float);
-    const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes) : 0;
-    const emb_row_copy_fn row_copy = (flags & EMB_KF_STREAM) ? copy_stream : copy;
     if (ahead == 0) {
         for (size_t i = 0; i < n; i++)
-            row_copy(out + i * dim, table + (size_t)ids[i] * dim, dim);
+            copy(out + i * dim, table + (size_t)ids[i] * dim, dim);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         if (i + ahead < n)
             emb_prefetch_row(table + (size_t)ids[i + ahead] * dim, row_bytes);
-        row_copy(out + i * dim, table + (size_t)ids[i] * dim, dim);
+        copy(out + i * dim, table + (size_t)ids[i] * dim, dim);
     }
+}
+
+/* Always inlined with constant row-copy functions, so each ISA file gets
+ * its own fully specialised loops from this one body. The flags are tested
+ * once, outside the loops: choosing the copy function per call through a
+ * variable would turn every row copy into an indirect call. */
+static inline __attribute__((always_inline)) void
+emb_lookup_rows(const float *table, size_t dim, const int32_t *ids, size_t n, float *out,
+                unsigned flags, emb_row_copy_fn copy, emb_row_copy_fn copy_stream)
+{
+    const size_t ahead =
+        (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(dim * sizeof(float)) : 0;
+    if (flags & EMB_KF_STREAM)
+        emb_copy_rows(table, dim, ids, n, out, ahead, copy_stream);
+    else
+        emb_copy_rows(table, dim, ids, n, out, ahead, copy);
 }
 
 typedef void (*emb_row_add_fn)(float *acc, const float *g, size_t dim);
