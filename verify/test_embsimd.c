@@ -35,13 +35,15 @@ static void *xmalloc(size_t bytes)
 }
 
 /* The dims that reach every tail length of every vector width (1..70),
- * plus the sizes either side of common row widths. */
+ * the sizes either side of common row widths and of the kernels' piece
+ * sizes (64 and 256 floats), and a remainder under one vector after a
+ * whole piece (271 = 256 + 15). */
 static const int64_t test_dims[] = {
     1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18,
     19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36,
     37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54,
     55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 127, 128,
-    129, 768, 1023};
+    129, 255, 256, 257, 271, 512, 513, 768, 1023};
 enum { N_DIMS = sizeof test_dims / sizeof test_dims[0] };
 
 /* The reference lookup: one 32-bit word at a time, no float ever touched. */
