@@ -48,6 +48,7 @@ typedef struct call_shape {
     const void *matrix, *rows;
     int64_t vocab, dim, n;
     const int32_t *ids;
+    int is_grad; /* grad writes the matrix; lookup writes the rows */
 } call_shape;
 
 static emb_status first_bad_id(const int32_t *ids, size_t n, int64_t vocab)
@@ -105,6 +106,16 @@ static emb_status validate(const call_shape *c, const emb_kernels *k)
         emb_set_error("%s: %s [%p, +%zu bytes) overlaps %s [%p, +%zu bytes)", c->op,
                       c->rows_name, c->rows, rows_bytes, c->matrix_name, c->matrix,
                       matrix_bytes);
+        return EMB_EINVAL;
+    }
+    /* The kernels read ids while writing rows: ids inside the buffer being
+     * written would change under them. (ids may share memory with the
+     * buffer that is only read.) */
+    const void *written = c->is_grad ? c->matrix : c->rows;
+    const size_t written_bytes = c->is_grad ? matrix_bytes : rows_bytes;
+    if (overlaps(c->ids, (size_t)c->n * sizeof(int32_t), written, written_bytes)) {
+        emb_set_error("%s: ids overlaps %s, which the call writes", c->op,
+                      c->is_grad ? c->matrix_name : c->rows_name);
         return EMB_EINVAL;
     }
     /* One vectorised pass accepts the common case; the exact position and
@@ -181,7 +192,7 @@ emb_status emb_lookup_f32(const float *table, int64_t vocab, int64_t dim,
     const emb_kernels *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
-    const call_shape c = {"emb_lookup_f32", "table", "out", table, out, vocab, dim, n, ids};
+    const call_shape c = {"emb_lookup_f32", "table", "out", table, out, vocab, dim, n, ids, 0};
     const emb_status s = validate(&c, k);
     if (s != EMB_OK || n == 0)
         return s;
@@ -199,7 +210,7 @@ emb_status emb_grad_f32(float *dtable, int64_t vocab, int64_t dim,
     const emb_kernels *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
-    const call_shape c = {"emb_grad_f32", "dtable", "dout", dtable, dout, vocab, dim, n, ids};
+    const call_shape c = {"emb_grad_f32", "dtable", "dout", dtable, dout, vocab, dim, n, ids, 1};
     const emb_status s = validate(&c, k);
     if (s != EMB_OK || n == 0)
         return s;

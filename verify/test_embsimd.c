@@ -418,6 +418,25 @@ START_TEST(overlapping_buffers_are_refused)
     ck_assert_int_eq(emb_grad_f32(buf + 2 * D, V, D, ids, 3, buf), EMB_EINVAL);
     ck_assert_msg(strstr(emb_last_error(), "dout") && strstr(emb_last_error(), "overlaps dtable"),
                   "message: %s", emb_last_error());
+    /* ids inside the buffer the call writes. */
+    int32_t *ids_in_out = (int32_t *)(buf + V * D);
+    ids_in_out[0] = 0;
+    ids_in_out[1] = 1;
+    ck_assert_int_eq(emb_lookup_f32(buf, V, D, ids_in_out, 2, buf + V * D), EMB_EINVAL);
+    ck_assert_str_eq(emb_last_error(), "emb_lookup_f32: ids overlaps out, which the call writes");
+    float *dy = xmalloc(2 * D * sizeof(float));
+    gen_fill_finite(&r, dy, 2 * D);
+    int32_t *ids_in_dtable = (int32_t *)(buf + (V - 1) * D);
+    ids_in_dtable[0] = 0;
+    ids_in_dtable[1] = 1;
+    memcpy(snap, buf, sizeof buf);
+    ck_assert_int_eq(emb_grad_f32(buf, V, D, ids_in_dtable, 2, dy), EMB_EINVAL);
+    ASSERT_SAME_BITS(buf, snap, (V + 4) * D, "dtable after refused ids overlap");
+    ck_assert_str_eq(emb_last_error(), "emb_grad_f32: ids overlaps dtable, which the call writes");
+    free(dy);
+    gen_fill_finite(&r, buf, (V + 4) * D);
+    memcpy(snap, buf, sizeof buf);
+    ck_assert_int_eq(emb_grad_f32(buf + 2 * D, V, D, ids, 3, buf), EMB_EINVAL);
     ASSERT_SAME_BITS(buf, snap, (V + 4) * D, "buffer after refused overlap");
     /* Adjacent is not overlapping. */
     ck_assert_int_eq(emb_lookup_f32(buf, V, D, ids, 3, buf + V * D), EMB_OK);
