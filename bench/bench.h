@@ -1,0 +1,128 @@
+/* bench.h - what the benchmark suite's C files share: the description of
+ * one benchmark case, the run configuration, the input buffers. */
+#ifndef EMBSIMD_BENCH_H
+#define EMBSIMD_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gbench_shim.h"
+#include "gen.h"
+
+typedef enum bench_op {
+    BENCH_LOOKUP, /* emb_lookup_f32 */
+    BENCH_GRAD,   /* emb_grad_f32 */
+    BENCH_MEMCPY, /* memcpy of the lookup's bytes: the roofline */
+    BENCH_STREAM, /* the same copy with non-temporal stores */
+    BENCH_ONEHOT, /* one-hot(ids) x table with cblas_sgemm */
+    BENCH_OP_COUNT
+} bench_op;
+
+/* "lookup", "grad", "copy", "copy", "onehot": the first name component. */
+const char *bench_op_group(bench_op op);
+/* "lookup", "grad", "memcpy", "stream", "one-hot GEMM": for people. */
+const char *bench_op_title(bench_op op);
+
+typedef struct bench_config bench_config;
+
+typedef struct bench_case {
+    char name[160]; /* the family name registered with Google Benchmark */
+    const bench_config *cfg;
+    bench_op op;
+    char impl[16];  /* embsimd implementation; "memcpy", "stream" or "blas" */
+    int64_t vocab, dim, tokens;
+    int threads;
+    gen_ids_kind ids; /* kernels only; references use uniform ids */
+} bench_case;
+
+struct bench_config {
+    uint64_t seed;
+    size_t llc_bytes;     /* last-level cache, from sysfs (or --llc) */
+    int llc_assumed;      /* 1: sysfs had no answer, llc_bytes is a guess */
+    size_t budget_bytes;  /* shapes needing more are not registered */
+    double onehot_max_gflop; /* one-hot GEMMs doing more work per call are skipped */
+    int hugepages;        /* madvise(MADV_HUGEPAGE) on the big buffers */
+};
+
+/* ---- inputs (data.c) ---------------------------------------------------- */
+
+/* How many batches of `tokens` ids a run cycles through: enough that the
+ * rows read between two uses of a row cover the table or four times the
+ * last-level cache, whichever is smaller. Without it a repeated batch would
+ * keep its few rows in cache and every table would look warm. */
+size_t bench_batches(const bench_config *cfg, int64_t vocab, int64_t dim, int64_t tokens);
+
+/* Bytes the inputs of one (vocab, dim, tokens) shape take at most, with or
+ * without the one-hot matrix: what the memory budget is checked against. */
+size_t bench_footprint(const bench_config *cfg, int64_t vocab, int64_t dim, int64_t tokens,
+                       int with_onehot);
+
+typedef struct bench_data {
+    float *table;     /* vocab x dim, from the seed; grad adds into it too */
+    float *out;       /* tokens x dim: lookup output, copy and GEMM destination */
+    const float *dy;  /* tokens x dim: grad input, never written */
+    const int32_t *ids; /* batches x tokens */
+    const int64_t *grad_bytes; /* per batch: the grad byte count */
+    size_t batches;
+    const float *onehot;   /* tokens x vocab, the one-hot rows of batch 0 */
+} bench_data;
+
+/* The inputs of case c, built on first use and kept while the following
+ * cases share them (cases are registered grouped by shape). Thread-safe;
+ * NULL with a message in err when memory runs out. */
+const bench_data *bench_data_get(const bench_case *c, char *err, size_t err_size);
+void bench_data_release(void);
+
+/* "LLC", "DRAM:rows" or "DRAM:table": where a case's data lives while it
+ * repeats (README: cold and warm). Also the label of each run. */
+const char *bench_residency(const bench_case *c);
+
+/* ---- benchmark bodies (kernels.c, copy.c, onehot.c) ---------------------- */
+
+void bench_kernel_body(gb_state *st, const bench_case *c);
+void bench_copy_body(gb_state *st, const bench_case *c);
+void bench_onehot_body(gb_state *st, const bench_case *c);
+/* Floating-point work of one one-hot GEMM call, in GFLOP. */
+double bench_onehot_gflop(int64_t vocab, int64_t dim, int64_t tokens);
+/* NULL when the non-temporal copy can run here, else why not. */
+const char *bench_stream_unsupported_reason(void);
+
+/* ---- the grid (grid.c) ---------------------------------------------------- */
+
+#define BENCH_AXIS_MAX 16
+
+typedef struct bench_grid {
+    int64_t vocab[BENCH_AXIS_MAX], dim[BENCH_AXIS_MAX], tokens[BENCH_AXIS_MAX];
+    int threads[BENCH_AXIS_MAX];
+    gen_ids_kind ids[GEN_IDS_KIND_COUNT];
+    const char *impls[BENCH_AXIS_MAX]; /* available embsimd implementations to run */
+    size_t n_vocab, n_dim, n_tokens, n_threads, n_ids, n_impls;
+} bench_grid;
+
+/* A growable list of lines for people: what was left out and why. */
+typedef struct bench_notes {
+    char **line;
+    size_t count, cap;
+} bench_notes;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void bench_note(bench_notes *notes, const char *fmt, ...);
+void bench_notes_free(bench_notes *notes);
+
+typedef struct bench_plan {
+    bench_case **cases; /* in registration order; stable addresses */
+    size_t count, cap;
+    bench_notes over_budget;   /* shapes not registered: memory budget */
+    bench_notes onehot_capped; /* shapes without a one-hot GEMM: work cap */
+} bench_plan;
+
+/* Expands the grid into cases, grouped by shape so each shape's inputs are
+ * built once. Returns 0, or -1 when out of memory. */
+int bench_plan_build(bench_plan *plan, const bench_config *cfg, const bench_grid *grid);
+/* Registers every case with Google Benchmark. Returns 0 or -1. */
+int bench_plan_register(const bench_plan *plan);
+void bench_plan_free(bench_plan *plan);
+
+#endif /* EMBSIMD_BENCH_H */

@@ -1,0 +1,238 @@
+/* options.c - parsing and documenting the bench binary's own options. */
+#include "config.h"
+
+#include "options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void bench_options_help(void)
+{
+    printf(
+        "embsimd-bench - throughput of every embsimd implementation this CPU runs, over a\n"
+        "vocab x dim x tokens grid, next to the same-run memcpy roofline and the one-hot GEMM.\n"
+        "\n"
+        "usage: embsimd-bench [options] [Google Benchmark flags]\n"
+        "\n"
+        "options:\n"
+        "  --grid=quick|full      quick (default): V {1000, 50257} x D {64..1024} x N {512, 8192},\n"
+        "                         1 thread, 3 repetitions of >= 0.05 s; full: V {1000, 32000,\n"
+        "                         50257, 128256, 262144} x D {64, 128, 256, 768, 1024, 4096} x\n"
+        "                         N {512, 8192}, 1 and all online CPUs, 5 repetitions of >= 0.1 s\n"
+        "  --vocab=LIST           vocabulary sizes, e.g. 50257,128256 (replaces the grid's)\n"
+        "  --dim=LIST             embedding dims\n"
+        "  --tokens=LIST          tokens per call (N)\n"
+        "  --threads=LIST         thread counts for emb_set_num_threads, e.g. 1,2\n"
+        "  --ids=LIST             id distributions: uniform, zipf (default both), sorted,\n"
+        "                         reversed, all-equal, duplicates\n"
+        "  --impl=LIST            implementations to run (default: every one available)\n"
+        "  --budget=SIZE          skip shapes whose buffers need more (default 8G; K/M/G/T)\n"
+        "  --onehot-max-gflop=X   skip one-hot GEMMs doing more work per call (default 2)\n"
+        "  --seed=N               seed of the table, dY and ids (default %u)\n"
+        "  --llc=SIZE             last-level cache size (default: read from sysfs)\n"
+        "  --hugepages            madvise(MADV_HUGEPAGE) on buffers of 2 MiB and more\n"
+        "  --results=DIR          write DIR/latest.md, DIR/latest.svg and\n"
+        "                         DIR/runs/<host>-<UTC date>.json (default: results)\n"
+        "  --plot-files=DIR       where the gnuplot data and script go (default: .)\n"
+        "  --console-all          print every repetition, not one median line per benchmark\n"
+        "  --help                 this text, then Google Benchmark's flags\n"
+        "\n"
+        "Names: lookup|grad/<impl>/V:<vocab>/D:<dim>/N:<tokens>/T:<threads>/ids:<kind>,\n"
+        "copy/memcpy|stream/..., onehot/blas/...; all timed by the wall clock (/real_time).\n"
+        "Select with --benchmark_filter=<regex>; the defaults above for\n"
+        "--benchmark_repetitions and --benchmark_min_time give way to explicit flags.\n"
+        "\n"
+        "Google Benchmark flags:\n",
+        (unsigned)BENCH_DEFAULT_SEED);
+}
+
+static int bad(const char *option, const char *value, const char *why)
+{
+    fprintf(stderr, "embsimd-bench: %s: \"%s\" %s (see --help)\n", option, value, why);
+    return -1;
+}
+
+/* "8G" -> bytes; 0 on error */
+static size_t parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (errno != 0 || end == s || !(v > 0))
+        return 0;
+    double mult = 1;
+    switch (*end) {
+    case 'K': case 'k': mult = 1024.0; end++; break;
+    case 'M': case 'm': mult = 1024.0 * 1024; end++; break;
+    case 'G': case 'g': mult = 1024.0 * 1024 * 1024; end++; break;
+    case 'T': case 't': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'i' || *end == 'B')
+        end += *end == 'i' ? (end[1] == 'B' ? 2 : 1) : 1;
+    if (*end != '\0' || v * mult > (double)SIZE_MAX)
+        return 0;
+    return (size_t)(v * mult);
+}
+
+int bench_parse_list(const char *option, const char *list, int64_t *out, int max)
+{
+    int count = 0;
+    const char *p = list;
+    for (;;) {
+        char *end;
+        errno = 0;
+        const long long v = strtoll(p, &end, 10);
+        if (end == p || errno != 0 || v <= 0 || (*end != ',' && *end != '\0')) {
+            const size_t len = strcspn(p, ",");
+            fprintf(stderr, "embsimd-bench: %s: item %d, \"%.*s\", is not a positive integer\n",
+                    option, count + 1, (int)len, p);
+            return -1;
+        }
+        if (count == max) {
+            fprintf(stderr, "embsimd-bench: %s: more than %d values\n", option, max);
+            return -1;
+        }
+        out[count++] = v;
+        if (*end == '\0')
+            return count;
+        p = end + 1;
+    }
+}
+
+int bench_parse_ids(const char *list, gen_ids_kind *out, int max)
+{
+    int count = 0;
+    for (const char *p = list;;) {
+        const size_t len = strcspn(p, ",");
+        int kind = -1;
+        for (int k = 0; k < GEN_IDS_KIND_COUNT; k++) {
+            const char *name = gen_ids_kind_name((gen_ids_kind)k);
+            if (strlen(name) == len && strncmp(name, p, len) == 0)
+                kind = k;
+        }
+        if (kind < 0) {
+            fprintf(stderr, "embsimd-bench: --ids: item %d, \"%.*s\", is not one of uniform, zipf, "
+                            "sorted, reversed, all-equal, duplicates\n",
+                    count + 1, (int)len, p);
+            return -1;
+        }
+        if (count == max) {
+            fprintf(stderr, "embsimd-bench: --ids: more than %d values\n", max);
+            return -1;
+        }
+        out[count++] = (gen_ids_kind)kind;
+        if (p[len] == '\0')
+            return count;
+        p += len + 1;
+    }
+}
+
+/* The value of "--name=value" when arg is that option, else NULL. */
+static const char *value_of(const char *arg, const char *name)
+{
+    const size_t len = strlen(name);
+    return strncmp(arg, name, len) == 0 && arg[len] == '=' ? arg + len + 1 : NULL;
+}
+
+static int parse_one(bench_options *o, const char *arg)
+{
+    const char *v;
+    if ((v = value_of(arg, "--grid")) != NULL) {
+        if (strcmp(v, "quick") != 0 && strcmp(v, "full") != 0)
+            return bad("--grid", v, "is neither quick nor full");
+        o->full = strcmp(v, "full") == 0;
+    } else if ((v = value_of(arg, "--vocab")) != NULL) {
+        o->vocab = v;
+    } else if ((v = value_of(arg, "--dim")) != NULL) {
+        o->dim = v;
+    } else if ((v = value_of(arg, "--tokens")) != NULL) {
+        o->tokens = v;
+    } else if ((v = value_of(arg, "--threads")) != NULL) {
+        o->threads = v;
+    } else if ((v = value_of(arg, "--ids")) != NULL) {
+        o->ids = v;
+    } else if ((v = value_of(arg, "--impl")) != NULL) {
+        o->impl = v;
+    } else if ((v = value_of(arg, "--budget")) != NULL) {
+        if ((o->budget_bytes = parse_size(v)) == 0)
+            return bad("--budget", v, "is not a size such as 8G or 512M");
+    } else if ((v = value_of(arg, "--llc")) != NULL) {
+        if ((o->llc_bytes = parse_size(v)) == 0)
+            return bad("--llc", v, "is not a size such as 32M");
+    } else if ((v = value_of(arg, "--onehot-max-gflop")) != NULL) {
+        char *end;
+        o->onehot_max_gflop = strtod(v, &end);
+        if (end == v || *end != '\0' || !(o->onehot_max_gflop >= 0))
+            return bad("--onehot-max-gflop", v, "is not a number >= 0");
+    } else if ((v = value_of(arg, "--seed")) != NULL) {
+        char *end;
+        errno = 0;
+        o->seed = strtoull(v, &end, 0);
+        if (end == v || *end != '\0' || errno != 0 || v[0] == '-')
+            return bad("--seed", v, "is not an unsigned integer");
+    } else if ((v = value_of(arg, "--results")) != NULL) {
+        if (v[0] == '\0')
+            return bad("--results", v, "is empty");
+        o->results_dir = v;
+    } else if ((v = value_of(arg, "--plot-files")) != NULL) {
+        if (v[0] == '\0')
+            return bad("--plot-files", v, "is empty");
+        o->plot_dir = v;
+    } else if (strcmp(arg, "--hugepages") == 0) {
+        o->hugepages = 1;
+    } else if (strcmp(arg, "--console-all") == 0) {
+        o->console_all = 1;
+    } else {
+        return 0; /* not ours */
+    }
+    return 1;
+}
+
+/* Notes the Google Benchmark flags this program's defaults depend on. */
+static void note_gbench_flag(bench_options *o, const char *arg)
+{
+    const char *v;
+    if ((v = value_of(arg, "--benchmark_out")) != NULL)
+        o->user_out = v;
+    else if ((v = value_of(arg, "--benchmark_format")) != NULL)
+        o->user_format = v;
+    else if ((v = value_of(arg, "--benchmark_min_time")) != NULL)
+        o->user_min_time = v;
+    else if ((v = value_of(arg, "--benchmark_repetitions")) != NULL)
+        o->user_repetitions = v;
+    else if (strcmp(arg, "--benchmark_list_tests") == 0 ||
+             ((v = value_of(arg, "--benchmark_list_tests")) != NULL &&
+              (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0)))
+        o->list_only = 1;
+}
+
+int bench_options_parse(bench_options *o, int *argc, char **argv)
+{
+    memset(o, 0, sizeof *o);
+    o->budget_bytes = (size_t)8 << 30;
+    o->onehot_max_gflop = 2.0;
+    o->seed = BENCH_DEFAULT_SEED;
+    o->results_dir = "results";
+    o->plot_dir = ".";
+    int kept = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            bench_options_help();
+            gb_print_default_help();
+            return 1;
+        }
+        const int r = parse_one(o, argv[i]);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            note_gbench_flag(o, argv[i]);
+            argv[kept++] = argv[i];
+        }
+    }
+    *argc = kept;
+    argv[kept] = NULL;
+    return 0;
+}
