@@ -121,6 +121,12 @@ typedef struct bench_plan {
 /* Expands the grid into cases, grouped by shape so each shape's inputs are
  * built once. Returns 0, or -1 when out of memory. */
 int bench_plan_build(bench_plan *plan, const bench_config *cfg, const bench_grid *grid);
+/* Appends one case (names it; no budget check): for fixed sets of cases,
+ * such as a regression check's. The plan must start zeroed. NULL when out
+ * of memory. */
+bench_case *bench_plan_add(bench_plan *plan, const bench_config *cfg, bench_op op,
+                           const char *impl, int64_t vocab, int64_t dim, int64_t tokens,
+                           int threads, gen_ids_kind ids);
 /* Registers every case with Google Benchmark. Returns 0 or -1. */
 int bench_plan_register(const bench_plan *plan);
 void bench_plan_free(bench_plan *plan);

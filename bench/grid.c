@@ -53,8 +53,9 @@ void bench_notes_free(bench_notes *notes)
     memset(notes, 0, sizeof *notes);
 }
 
-static bench_case *add(bench_plan *plan, const bench_config *cfg, bench_op op, const char *impl,
-                       int64_t vocab, int64_t dim, int64_t tokens, int threads, gen_ids_kind ids)
+bench_case *bench_plan_add(bench_plan *plan, const bench_config *cfg, bench_op op,
+                           const char *impl, int64_t vocab, int64_t dim, int64_t tokens,
+                           int threads, gen_ids_kind ids)
 {
     if (plan->count == plan->cap) {
         const size_t cap = plan->cap ? 2 * plan->cap : 256;
@@ -113,17 +114,17 @@ static int add_shape(bench_plan *plan, const bench_config *cfg, const bench_grid
     }
     for (size_t t = 0; t < g->n_threads; t++) {
         const int th = g->threads[t];
-        if (!add(plan, cfg, BENCH_MEMCPY, "memcpy", v, d, n, th, GEN_IDS_UNIFORM))
+        if (!bench_plan_add(plan, cfg, BENCH_MEMCPY, "memcpy", v, d, n, th, GEN_IDS_UNIFORM))
             return -1;
         if (bench_stream_unsupported_reason() == NULL &&
-            !add(plan, cfg, BENCH_STREAM, "stream", v, d, n, th, GEN_IDS_UNIFORM))
+            !bench_plan_add(plan, cfg, BENCH_STREAM, "stream", v, d, n, th, GEN_IDS_UNIFORM))
             return -1;
-        if (onehot && !add(plan, cfg, BENCH_ONEHOT, "blas", v, d, n, th, GEN_IDS_UNIFORM))
+        if (onehot && !bench_plan_add(plan, cfg, BENCH_ONEHOT, "blas", v, d, n, th, GEN_IDS_UNIFORM))
             return -1;
         for (size_t k = 0; k < g->n_ids; k++)
             for (bench_op op = BENCH_LOOKUP; op <= BENCH_GRAD; op++)
                 for (size_t i = 0; i < g->n_impls; i++)
-                    if (!add(plan, cfg, op, g->impls[i], v, d, n, th, g->ids[k]))
+                    if (!bench_plan_add(plan, cfg, op, g->impls[i], v, d, n, th, g->ids[k]))
                         return -1;
     }
     return 0;

@@ -221,13 +221,13 @@ static void safe_name(char *s)
             *s = '_';
 }
 
-static void print_notes(const char *title, const bench_notes *n)
+static void print_notes(FILE *info, const char *title, const bench_notes *n)
 {
     if (n->count == 0)
         return;
-    printf("%s (%zu):\n", title, n->count);
+    fprintf(info, "%s (%zu):\n", title, n->count);
     for (size_t i = 0; i < n->count; i++)
-        printf("  %s\n", n->line[i]);
+        fprintf(info, "  %s\n", n->line[i]);
 }
 
 int main(int argc, char **argv)
@@ -306,15 +306,19 @@ int main(int argc, char **argv)
     if (bench_plan_register(&plan) != 0)
         return 1;
 
-    printf("embsimd-bench: %s grid, %zu benchmarks; implementations: %s; LLC %s\n",
-           bench_context_get(&ctx, "grid"), plan.count, bench_context_get(&ctx, "implementations"),
-           bench_context_get(&ctx, "llc"));
-    print_notes("left out, not available here", &left_out);
-    print_notes("shapes over the memory budget, not run", &plan.over_budget);
-    print_notes("one-hot GEMM not run for", &plan.onehot_capped);
-    fflush(stdout);
+    /* Progress goes where it cannot corrupt a JSON or CSV report on stdout. */
+    const int console = o.user_format == NULL || strcmp(o.user_format, "console") == 0;
+    FILE *info = console ? stdout : stderr;
+    fprintf(info, "embsimd-bench: %zu benchmarks\n  grid: %s\n  implementations: %s\n"
+           "  last-level cache: %s\n  timing: %s\n",
+           plan.count, bench_context_get(&ctx, "grid"), bench_context_get(&ctx, "implementations"),
+           bench_context_get(&ctx, "llc"), bench_context_get(&ctx, "timing"));
+    print_notes(info, "left out, not available here", &left_out);
+    print_notes(info, "shapes over the memory budget, not run", &plan.over_budget);
+    print_notes(info, "one-hot GEMM not run for", &plan.onehot_capped);
+    fflush(info);
 
-    const int one_line = !o.console_all && (o.user_format == NULL || strcmp(o.user_format, "console") == 0);
+    const int one_line = !o.console_all && console;
     const time_t t0 = time(NULL);
     bench_results res;
     const long ran = bench_collect(&plan, NULL, one_line, &res);
@@ -325,9 +329,9 @@ int main(int argc, char **argv)
     }
     int status = 0;
     if (ran > 0 && write_results) {
-        printf("%ld benchmarks in %.0f s\n", ran, difftime(time(NULL), t0));
+        fprintf(info, "%ld benchmarks in %.0f s\n", ran, difftime(time(NULL), t0));
         bench_report rep = {&cfg, &plan, &res, &ctx, &grid, &left_out,
-                            o.user_out ? o.user_out : json_rel};
+                            o.user_out ? o.user_out : json_rel, info};
         char md[4200], svg[4200], dat[4200], gp[4200];
         snprintf(md, sizeof md, "%s/latest.md", o.results_dir);
         snprintf(svg, sizeof svg, "%s/latest.svg", o.results_dir);
@@ -337,10 +341,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "embsimd-bench: cannot write %s: %s\n", md, strerror(errno));
             status = 1;
         } else {
-            printf("table: %s\n", md);
+            fprintf(info, "table: %s\n", md);
         }
         if (o.user_out == NULL)
-            printf("json: %s\n", json_path);
+            fprintf(info, "json: %s\n", json_path);
         if (bench_plot(&rep, dat, gp, svg) != 0)
             status = 1;
     }

@@ -192,7 +192,7 @@ int bench_plot(const bench_report *rep, const char *dat_path, const char *gp_pat
 {
     selection sel = {0, 0, GEN_IDS_UNIFORM};
     if (!choose(rep, &sel)) {
-        printf("plot skipped: no lookup or grad result to draw\n");
+        fprintf(rep->info, "plot skipped: no lookup or grad result to draw\n");
         return 0;
     }
     if (write_files(rep, &sel, dat_path, gp_path, image_path) != 0) {
@@ -201,7 +201,7 @@ int bench_plot(const bench_report *rep, const char *dat_path, const char *gp_pat
         return -1;
     }
     if (!on_path("gnuplot")) {
-        printf("plot skipped: gnuplot not found (the script is %s)\n", gp_path);
+        fprintf(rep->info, "plot skipped: gnuplot not found (the script is %s)\n", gp_path);
         return 0;
     }
     char *argv[] = {(char *)"gnuplot", (char *)gp_path, NULL};
@@ -213,6 +213,6 @@ int bench_plot(const bench_report *rep, const char *dat_path, const char *gp_pat
                 e != 0 ? strerror(e) : "see its messages above");
         return -1;
     }
-    printf("plot: %s\n", image_path);
+    fprintf(rep->info, "plot: %s\n", image_path);
     return 0;
 }

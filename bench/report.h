@@ -3,6 +3,8 @@
 #ifndef EMBSIMD_BENCH_REPORT_H
 #define EMBSIMD_BENCH_REPORT_H
 
+#include <stdio.h>
+
 #include "collect.h"
 #include "context.h"
 
@@ -14,6 +16,7 @@ typedef struct bench_report {
     const bench_grid *grid;
     const bench_notes *left_out; /* implementations not run, with the reason */
     const char *json_path;       /* the run's --benchmark_out file, or NULL */
+    FILE *info;                  /* where to say what was written or skipped */
 } bench_report;
 
 /* Writes the markdown table to path. Returns 0, or -1 with errno set. */
