@@ -5,6 +5,7 @@ EXTRA_DIST += bench/smoke.sh
 BENCH_RESULTS = $(top_srcdir)/results
 # Extra arguments for the bench binary: make bench BENCH_FLAGS='--threads=1,2'
 BENCH_FLAGS =
+.PHONY: bench bench-full bench-smoke bench-build-info-always
 
 if EMB_BENCH
 noinst_PROGRAMS += bench/embsimd-bench
@@ -54,7 +55,6 @@ bench/build-info.h: bench-build-info-always
 	if cmp -s $@-t $@; then rm -f $@-t; else mv -f $@-t $@; fi
 bench/embsimd_bench-context.$(OBJEXT): bench/build-info.h
 
-.PHONY: bench bench-full bench-smoke bench-build-info-always
 bench-build-info-always:
 
 bench: bench/embsimd-bench
@@ -66,7 +66,6 @@ bench-full: bench/embsimd-bench
 bench-smoke: bench/embsimd-bench
 	$(SHELL) $(top_srcdir)/bench/smoke.sh bench/embsimd-bench
 else
-.PHONY: bench bench-full bench-smoke
 bench bench-full bench-smoke:
 	@echo "make $@ needs Google Benchmark and OpenBLAS (pkg-config benchmark openblas), not found at configure time." >&2
 	@echo "Install them (Debian: apt-get install libbenchmark-dev libopenblas-dev) and re-run ./configure." >&2
