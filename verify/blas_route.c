@@ -1,0 +1,146 @@
+/* blas_route.c - section D: one-hot x W through OpenBLAS cblas_sgemm, as a
+ * framework computes a Linear layer fed one-hot rows. Inside the theorem's
+ * domain it must equal the lookup bit for bit; outside, what it gives is
+ * reported as a finding (the BLAS may sum in any order, skip nothing, or
+ * start from the first product), not as a failure. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "verify.h"
+
+#ifdef VF_HAVE_OPENBLAS
+#include <cblas.h>
+
+typedef struct blas_tally {
+    uint64_t domain, domain_bad;
+    uint64_t outside, as_model, kept_neg_zero, nan_other_payload, nan_lost, nan_made, other;
+    char first[256];
+} blas_tally;
+
+static void classify(blas_tally *t, uint32_t got, uint32_t copy, vf_val model, int domain)
+{
+    if (domain) {
+        t->domain++;
+        if (got != copy && t->domain_bad++ == 0)
+            snprintf(t->first, sizeof t->first, "sgemm gives 0x%08x, the lookup 0x%08x", got, copy);
+        return;
+    }
+    t->outside++;
+    if (vf_matches(got, model))
+        t->as_model++;
+    else if (got == VF_NEG_ZERO && copy == VF_NEG_ZERO)
+        t->kept_neg_zero++;
+    else if (vf_is_nan(got) && vf_is_nan(model.bits))
+        t->nan_other_payload++;
+    else if (vf_is_nan(model.bits))
+        t->nan_lost++;
+    else if (vf_is_nan(got))
+        t->nan_made++;
+    else
+        t->other++;
+}
+
+static int sgemm_case(const vf_shape *s, uint64_t seed, blas_tally *t)
+{
+    vf_table tb;
+    if (vf_table_init(&tb, s->kind, s->vocab, s->dim, seed) != 0)
+        return -1;
+    const size_t n = (size_t)s->n, vocab = (size_t)s->vocab, dim = (size_t)s->dim;
+    int32_t *ids = malloc(n * sizeof *ids);
+    float *onehot = calloc(n * vocab, sizeof(float));
+    float *c = malloc(n * dim * sizeof(float));
+    if (ids == NULL || onehot == NULL || c == NULL) {
+        free(ids);
+        free(onehot);
+        free(c);
+        vf_table_free(&tb);
+        return -1;
+    }
+    gen_rng r = gen_seed(seed ^ 0xB1A5u);
+    gen_ids(&r, ids, n, s->vocab, s->ids);
+    for (size_t i = 0; i < n; i++)
+        onehot[i * vocab + (size_t)ids[i]] = 1.0f;
+    /* Prefilled with a NaN: beta = 0 must overwrite C, never read it. */
+    for (size_t k = 0; k < n * dim; k++)
+        c[k] = gen_u2f(0x7FA5A5A5u);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)n, (blasint)dim,
+                (blasint)vocab, 1.0f, onehot, (blasint)vocab, tb.data, (blasint)dim, 0.0f, c,
+                (blasint)dim);
+    const uint32_t dn = vf_default_nan();
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < dim; j++) {
+            int domain;
+            const vf_val model = vf_model_lookup(&tb, ids[i], (int64_t)j, dn, &domain);
+            classify(t, vf_bits(c[i * dim + j]), vf_bits(tb.data[(size_t)ids[i] * dim + j]), model,
+                     domain);
+        }
+    free(ids);
+    free(onehot);
+    free(c);
+    vf_table_free(&tb);
+    return 0;
+}
+
+void vf_section_blas(vf_report *r, const vf_config *cfg)
+{
+    vf_report_section(r, "D", "the nn.Linear route: one-hot x W through OpenBLAS cblas_sgemm");
+    static const int64_t shapes[][3] = {
+        {17, 33, 64}, {1000, 65, 64}, {1000, 257, 7}, {50257, 17, 7}, {2, 4096, 2}, {1, 129, 64}};
+    const int n_shapes = cfg->emulated ? 3 : (int)(sizeof shapes / sizeof shapes[0]);
+    const gen_ids_kind kinds[] = {GEN_IDS_UNIFORM, GEN_IDS_DUPLICATES};
+    blas_tally t;
+    memset(&t, 0, sizeof t);
+    int cases = 0;
+    for (int k = 0; k < VF_TABLE_KIND_COUNT; k++)
+        for (int s = 0; s < n_shapes; s++)
+            for (int i = 0; i < 2; i++) {
+                const vf_shape sh = {shapes[s][0], shapes[s][1], shapes[s][2], kinds[i],
+                                     (vf_table_kind)k};
+                if (sgemm_case(&sh, cfg->seed ^ (uint64_t)(cases * 7919 + 1), &t) != 0) {
+                    vf_report_line(r, VF_FAIL, "memory", "out of memory");
+                    vf_report_end_section(r);
+                    return;
+                }
+                cases++;
+            }
+    vf_report_line(r, VF_INFO, "build", "%s, core %s, %d threads",
+                   openblas_get_config(), openblas_get_corename(), openblas_get_num_threads());
+    vf_report_line(r, t.domain_bad ? VF_FAIL : VF_PASS, "domain",
+                   "%d cases, %llu elements inside the hypothesis: %llu bit-equal to the lookup%s%s",
+                   cases, (unsigned long long)t.domain,
+                   (unsigned long long)(t.domain - t.domain_bad), t.domain_bad ? "; first: " : "",
+                   t.first);
+    vf_report_num(r, "elements", t.domain);
+    vf_report_num(r, "differ", t.domain_bad);
+    vf_report_line(r, VF_INFO, "outside",
+                   "finding, %llu elements outside: %llu as the dense model predicts (-0 -> +0, "
+                   "NaN); %llu keep -0; %llu NaN with another payload; %llu lose the NaN; %llu "
+                   "make a NaN the model does not; %llu other",
+                   (unsigned long long)t.outside, (unsigned long long)t.as_model,
+                   (unsigned long long)t.kept_neg_zero, (unsigned long long)t.nan_other_payload,
+                   (unsigned long long)t.nan_lost, (unsigned long long)t.nan_made,
+                   (unsigned long long)t.other);
+    vf_report_num(r, "elements", t.outside);
+    vf_report_num(r, "as_model", t.as_model);
+    vf_report_num(r, "kept_neg_zero", t.kept_neg_zero);
+    vf_report_num(r, "nan_other_payload", t.nan_other_payload);
+    vf_report_num(r, "nan_lost", t.nan_lost);
+    vf_report_num(r, "nan_made", t.nan_made);
+    vf_report_num(r, "other", t.other);
+    vf_report_end_section(r);
+}
+
+#else
+
+void vf_section_blas(vf_report *r, const vf_config *cfg)
+{
+    (void)cfg;
+    vf_report_section(r, "D", "the nn.Linear route: one-hot x W through OpenBLAS cblas_sgemm");
+    vf_report_line(r, VF_SKIP, "OpenBLAS",
+                   "not built in: configure found no openblas (Debian: libopenblas-dev)");
+    vf_report_end_section(r);
+}
+
+#endif

@@ -1,0 +1,281 @@
+/* verify.h - what the verifier's files share: the kernels under test, the
+ * inputs of a case, the dense product and its model, tallies, the report. */
+#ifndef EMBSIMD_VERIFY_H
+#define EMBSIMD_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "embsimd.h"
+#include "gen.h"
+#include "ieee.h"
+
+/* ------------------------------------------------------------------ */
+/* Kernels under test                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The public entry points' signatures. The checkers take these, not the
+ * library's, so a test can hand them a deliberately broken kernel. */
+typedef emb_status (*vf_lookup_fn)(const float *table, int64_t vocab, int64_t dim,
+                                   const int32_t *ids, int64_t n, float *out);
+typedef emb_status (*vf_grad_fn)(float *dtable, int64_t vocab, int64_t dim,
+                                 const int32_t *ids, int64_t n, const float *dout);
+
+/* One implementation at one thread count: what every check runs on. */
+typedef struct vf_run {
+    int impl;    /* index in the library's table, or -1 for a kernel given directly */
+    int threads; /* for emb_set_num_threads() */
+} vf_run;
+
+/* Selects a run's implementation and thread count in the library; 0 on
+ * success, else prints why to stderr. */
+int vf_run_select(const vf_run *run);
+/* "avx512 x2": the implementation and thread count, for reports. */
+void vf_run_label(const vf_run *run, char *buf, size_t size);
+
+/* ------------------------------------------------------------------ */
+/* Inputs                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef enum vf_table_kind {
+    VF_TABLE_FINITE,      /* random finite values */
+    VF_TABLE_BITS,        /* random bit patterns: NaN payloads, sNaN, -0, subnormals, Inf */
+    VF_TABLE_ADVERSARIAL, /* each column built to hit one exception of the theorem */
+    VF_TABLE_KIND_COUNT
+} vf_table_kind;
+
+const char *vf_table_kind_name(vf_table_kind kind);
+
+/* Fills a rows x dim matrix of the given kind from r (integer code only,
+ * so every machine gets the same bits). */
+void vf_fill(gen_rng *r, vf_table_kind kind, float *dst, int64_t rows, int64_t dim);
+
+/* A vocab x dim table and what the dense model needs to know about each
+ * column: how many of its entries are not finite, and the first two. */
+typedef struct vf_table {
+    vf_table_kind kind;
+    int64_t vocab, dim;
+    float *data;
+    int64_t *nonfinite;     /* per column */
+    int64_t (*nf_row)[2];   /* rows of the first two non-finite entries */
+    uint32_t (*nf_bits)[2]; /* and their bits */
+    /* grad's working copy, with guard words either side: equal to data
+     * between runs, so every case on this table reuses it */
+    float *work_base, *work;
+} vf_table;
+
+int vf_table_init(vf_table *t, vf_table_kind kind, int64_t vocab, int64_t dim, uint64_t seed);
+void vf_table_free(vf_table *t);
+
+typedef struct vf_shape {
+    int64_t vocab, dim, n;
+    gen_ids_kind ids;
+    vf_table_kind kind;
+} vf_shape;
+
+void vf_shape_label(const vf_shape *s, char *buf, size_t size);
+
+/* How much of the dense product a case computes: the naive product costs
+ * vocab times the work of a lookup, so rows beyond the budget are left to
+ * the bitwise comparison (the report says how many were compared). */
+typedef struct vf_dense_plan {
+    uint64_t budget; /* multiply-adds per case, all orders together */
+} vf_dense_plan;
+
+/* Everything one case needs, built once and shared by every run. */
+typedef struct vf_case {
+    vf_shape s;
+    const vf_table *table; /* the lookup table and grad's initial dtable */
+    int32_t *ids;
+    float *dout; /* n x dim */
+    /* references: the definition, element by element */
+    float *ref_out;      /* n x dim, the bit copy */
+    int64_t n_touched;   /* distinct ids */
+    int64_t *touched;    /* in order of first use */
+    int32_t *slot;       /* vocab entries: index into touched, or -1 */
+    vf_val *ref_grad;    /* n_touched x dim: scatter-add in token order */
+    /* lookup's output, with guard words either side */
+    float *out_base, *out;
+    float *work_base, *work; /* the table's working copy, for grad */
+    /* the dense product on a subset of rows */
+    int64_t n_lk_rows, *lk_rows;       /* token positions */
+    float *lk_dense;                    /* n_lk_rows x dim, one-hot x W */
+    uint8_t *lk_domain;                 /* 1 where the theorem says dense == lookup */
+    int64_t n_gr_rows, *gr_rows;       /* table rows */
+    float *gr_dense;                    /* n_gr_rows x dim, dtable + one-hot^T x dout */
+    uint8_t *gr_domain;                 /* 1 where dense == scatter-add */
+} vf_case;
+
+enum { VF_GUARD = 16 }; /* guard words either side of every output buffer */
+
+/* Builds a case on table t (whose kind and size s must match); the dense
+ * product is left to vf_dense_check(). Returns 0, or -1 when out of memory. */
+int vf_case_init(vf_case *c, const vf_shape *s, const vf_table *t, uint64_t seed);
+void vf_case_free(vf_case *c);
+/* 1 when the guard words around a buffer of count floats starting at
+ * base + VF_GUARD still hold their canaries. */
+int vf_case_guards_intact(const float *base, size_t count);
+/* Writes the canaries (again), after a failure clobbered them. */
+void vf_guards_reset(float *base, size_t count);
+
+/* ------------------------------------------------------------------ */
+/* Checks                                                              */
+/* ------------------------------------------------------------------ */
+
+/* What a set of checks saw. fails counts wrong elements (or calls); first
+ * describes the first of them. */
+typedef struct vf_tally {
+    uint64_t calls;
+    uint64_t elems;       /* elements compared with the reference */
+    uint64_t dense_elems; /* elements compared with the dense product */
+    uint64_t rows_untouched; /* rows no id names, checked unchanged */
+    uint64_t fails;
+    char first[512];
+} vf_tally;
+
+void vf_tally_add(vf_tally *sum, const vf_tally *t);
+/* Records a failure; the first one's text is kept. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void vf_tally_fail(vf_tally *t, const char *fmt, ...);
+
+/* One lookup call of f on case c: status EMB_OK, every element the bit
+ * copy (out is prefilled with the complement of the answer, so an element
+ * never written cannot pass), the in-domain elements of the dense rows
+ * equal to the dense product, nothing written outside out. */
+void vf_check_lookup(vf_case *c, vf_lookup_fn f, vf_tally *t);
+/* One grad call of f on case c: status EMB_OK, every touched row equal to
+ * the scatter-add in token order, untouched rows unchanged, in-domain
+ * elements of the dense rows equal to the dense product, nothing written
+ * outside dtable. Restores c->work to the table afterwards. */
+void vf_check_grad(vf_case *c, vf_grad_fn f, vf_tally *t);
+/* Calls that must fail (ids out of range at the first, a middle and the
+ * last position, INT32_MIN, vocab/dim/n out of range, NULL pointers,
+ * overlapping buffers): each must return its status and write nothing. */
+void vf_check_errors(vf_case *c, vf_lookup_fn lookup, vf_grad_fn grad, vf_tally *t);
+
+/* ------------------------------------------------------------------ */
+/* The dense product and its model                                     */
+/* ------------------------------------------------------------------ */
+
+/* Orders in which the dense sum is formed: the theorem holds for any. */
+typedef enum vf_order {
+    VF_ORDER_FORWARD,  /* k = 0, 1, ..., vocab-1 */
+    VF_ORDER_REVERSE,  /* k = vocab-1, ..., 0 */
+    VF_ORDER_PAIRWISE, /* a balanced tree over k */
+    VF_ORDER_FMA,      /* forward, each step one fused multiply-add */
+    VF_ORDER_COUNT
+} vf_order;
+
+const char *vf_order_name(vf_order o);
+
+/* The default NaN of this CPU (what 0 * Inf gives), measured at run time. */
+uint32_t vf_default_nan(void);
+
+/* dense[j] = +0 + sum_k onehot[k] * W[k][j] with onehot = e_id, literally:
+ * the one-hot row is materialised in scratch (vocab floats; pairwise needs
+ * another (log2(vocab)+2) * dim) and every product is formed. */
+void vf_dense_lookup_row(const vf_table *t, int32_t id, vf_order o, float *scratch, float *out);
+/* What IEEE 754 makes of that sum, from the lemmas and the column counts
+ * alone. *domain is 1 where the theorem's hypothesis holds (column finite,
+ * selected entry not -0). */
+vf_val vf_model_lookup(const vf_table *t, int32_t id, int64_t j, uint32_t default_nan, int *domain);
+
+/* Row k of dtable + onehot(ids)^T x dout, summed in token order from the
+ * prior value, every product formed (onehot column in scratch, n floats). */
+void vf_dense_grad_row(const float *prior, int64_t dim, const int32_t *ids, int64_t n,
+                       int64_t k, const float *dout, int fma, float *scratch, float *out);
+/* The model of that row: a zero term (0 * dout, lemma L2) or the token's own
+ * term (1 * dout, lemma L1) added in token order with vf_add. */
+void vf_model_grad_row(const float *prior, int64_t dim, const int32_t *ids, int64_t n,
+                       int64_t k, const float *dout, uint32_t default_nan, vf_val *out);
+
+/* What the dense checks of section B saw, over all cases. */
+typedef struct vf_dense_tally {
+    uint64_t cases;
+    uint64_t lk_elems, lk_domain;     /* compared; of them inside the hypothesis */
+    uint64_t lk_negzero;              /* -0 selected: dense gives +0 */
+    uint64_t lk_nan, lk_nan_open;     /* an Inf or NaN in the column: NaN (payload open) */
+    uint64_t lk_inf_alone;            /* selected Inf, column otherwise finite: equal anyway */
+    uint64_t lk_order[VF_ORDER_COUNT]; /* elements compared per summation order */
+    uint64_t gr_elems, gr_equal;      /* compared; of them equal to the scatter-add */
+    uint64_t gr_negzero, gr_poison;   /* the two exceptions the theorem names */
+    uint64_t gr_snan;                 /* and a third: an sNaN in a row no id names */
+    uint64_t gr_nan_open;
+    uint64_t gr_order[2];             /* plain, FMA */
+    uint64_t lk_fails, gr_fails, fails;
+    char first[512];
+} vf_dense_tally;
+
+/* Computes the dense product of case c on the rows its budget allows,
+ * checks it against the model (exactly) and the lookup/scatter-add (inside
+ * the domain, exactly), and keeps the dense rows in c for the runs. */
+int vf_dense_check(vf_case *c, const vf_dense_plan *plan, vf_dense_tally *t);
+
+/* ------------------------------------------------------------------ */
+/* The report                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef enum vf_status { VF_PASS, VF_FAIL, VF_SKIP, VF_INFO } vf_status;
+
+const char *vf_status_name(vf_status s);
+
+typedef struct vf_report vf_report;
+
+vf_report *vf_report_new(FILE *text);
+void vf_report_free(vf_report *r);
+/* A header entry (mode, CPU, compiler...), printed and kept for JSON. */
+#if defined(__GNUC__)
+#define VF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define VF_PRINTF(a, b)
+#endif
+void vf_report_meta(vf_report *r, const char *key, const char *fmt, ...) VF_PRINTF(3, 4);
+void vf_report_section(vf_report *r, const char *id, const char *title);
+/* Prose: the theorem's statement, the lemmas it uses. */
+void vf_report_text(vf_report *r, const char *fmt, ...) VF_PRINTF(2, 3);
+/* One checked line: a status, a short label, the counts in words. */
+void vf_report_line(vf_report *r, vf_status st, const char *label, const char *fmt, ...)
+    VF_PRINTF(4, 5);
+/* Numbers and strings attached to the last line, for JSON. */
+void vf_report_num(vf_report *r, const char *key, uint64_t v);
+void vf_report_str(vf_report *r, const char *key, const char *v);
+/* Prints the section begun last (its status is the worst of its lines). */
+void vf_report_end_section(vf_report *r);
+vf_status vf_report_result(const vf_report *r);
+/* 0 on success; otherwise prints why. */
+int vf_report_write_json(const vf_report *r, const char *path);
+
+/* Progress on stderr: in place on a terminal, otherwise nothing. */
+void vf_progress(const char *what, uint64_t done, uint64_t total);
+void vf_progress_done(void);
+
+/* ------------------------------------------------------------------ */
+/* The sections                                                        */
+/* ------------------------------------------------------------------ */
+
+typedef enum vf_mode { VF_MODE_QUICK, VF_MODE_STANDARD, VF_MODE_FULL } vf_mode;
+
+typedef struct vf_config {
+    vf_mode mode;
+    int emulated;  /* running under an emulator: reduced sweep and grid */
+    uint64_t seed;
+    const vf_run *runs;
+    int n_runs;
+    int sweep_threads;
+} vf_config;
+
+const char *vf_mode_name(vf_mode m);
+
+/* A: the lemmas over all (or a stratified subset of) 2^32 bit patterns. */
+void vf_section_lemmas(vf_report *r, const vf_config *cfg);
+/* B and C: the case grid, against the dense product and per run. */
+void vf_section_grid(vf_report *r, const vf_config *cfg);
+/* D: one-hot x W through OpenBLAS sgemm. */
+void vf_section_blas(vf_report *r, const vf_config *cfg);
+/* E: XXH3-128 digests of the canonical cases per run. */
+void vf_section_digests(vf_report *r, const vf_config *cfg);
+
+#endif /* EMBSIMD_VERIFY_H */
