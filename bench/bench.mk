@@ -8,8 +8,11 @@ BENCH_FLAGS =
 .PHONY: bench bench-full bench-smoke bench-build-info-always
 
 if EMB_BENCH
-noinst_PROGRAMS += bench/embsimd-bench
-bench_embsimd_bench_SOURCES = \
+# Everything but main() is a convenience library, so that other programs
+# (a regression gate) can register their own fixed set of cases and read
+# back the medians and same-run ratios (bench/collect.h).
+noinst_LTLIBRARIES += bench/libembbench.la
+bench_libembbench_la_SOURCES = \
 	bench/bench.h \
 	bench/collect.c \
 	bench/collect.h \
@@ -21,18 +24,26 @@ bench_embsimd_bench_SOURCES = \
 	bench/gbench_shim.h \
 	bench/grid.c \
 	bench/kernels.c \
-	bench/main.c \
 	bench/onehot.c \
 	bench/options.c \
 	bench/options.h \
 	bench/plot.c \
 	bench/report.c \
 	bench/report.h
-nodist_bench_embsimd_bench_SOURCES = bench/build-info.h
-bench_embsimd_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top_builddir)/bench
-bench_embsimd_bench_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
-bench_embsimd_bench_CXXFLAGS = $(AM_CXXFLAGS) $(BENCHMARK_CFLAGS)
-bench_embsimd_bench_LDADD = src/libembsimd.la verify/libgen.la $(BENCHMARK_LIBS) $(OPENBLAS_LIBS) -lm
+nodist_bench_libembbench_la_SOURCES = bench/build-info.h
+BENCH_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top_builddir)/bench
+bench_libembbench_la_CPPFLAGS = $(BENCH_CPPFLAGS)
+bench_libembbench_la_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
+bench_libembbench_la_CXXFLAGS = $(AM_CXXFLAGS) $(BENCHMARK_CFLAGS)
+BENCH_LIBS = bench/libembbench.la src/libembsimd.la verify/libgen.la \
+	$(BENCHMARK_LIBS) $(OPENBLAS_LIBS) -lm
+
+noinst_PROGRAMS += bench/embsimd-bench
+bench_embsimd_bench_SOURCES = bench/main.c
+# Links with the C++ driver: the library holds the Google Benchmark shim.
+nodist_EXTRA_bench_embsimd_bench_SOURCES = bench/link-as-cxx.cc
+bench_embsimd_bench_CPPFLAGS = $(BENCH_CPPFLAGS)
+bench_embsimd_bench_LDADD = $(BENCH_LIBS)
 CLEANFILES += bench/build-info.h bench/build-info.h-t bench/latest.dat bench/latest.gp
 
 # How this binary was built, for the JSON context and the table. Rewritten
@@ -53,7 +64,7 @@ bench/build-info.h: bench-build-info-always
 	  echo "#define BENCH_BUILD_REVISION \"$$(q "$$rev")\""; \
 	} > $@-t; \
 	if cmp -s $@-t $@; then rm -f $@-t; else mv -f $@-t $@; fi
-bench/embsimd_bench-context.$(OBJEXT): bench/build-info.h
+bench/libembbench_la-context.lo: bench/build-info.h
 
 bench-build-info-always:
 

@@ -170,6 +170,17 @@ static int write_files(const bench_report *rep, const selection *sel, const char
     return 0;
 }
 
+/* The script names its files by absolute path, so it redraws from any
+ * directory. */
+static void absolute(const char *path, char *out, size_t size)
+{
+    char cwd[4096];
+    if (path[0] == '/' || getcwd(cwd, sizeof cwd) == NULL)
+        snprintf(out, size, "%s", path);
+    else
+        snprintf(out, size, "%s/%s", cwd, path);
+}
+
 static int on_path(const char *prog)
 {
     const char *path = getenv("PATH");
@@ -195,7 +206,10 @@ int bench_plot(const bench_report *rep, const char *dat_path, const char *gp_pat
         fprintf(rep->info, "plot skipped: no lookup or grad result to draw\n");
         return 0;
     }
-    if (write_files(rep, &sel, dat_path, gp_path, image_path) != 0) {
+    char dat_abs[4200], image_abs[4200];
+    absolute(dat_path, dat_abs, sizeof dat_abs);
+    absolute(image_path, image_abs, sizeof image_abs);
+    if (write_files(rep, &sel, dat_abs, gp_path, image_abs) != 0) {
         fprintf(stderr, "embsimd-bench: cannot write %s or %s: %s\n", dat_path, gp_path,
                 strerror(errno));
         return -1;
