@@ -116,6 +116,8 @@ static int build_grid(const bench_options *o, bench_grid *g, bench_notes *left_o
             return -1;
         g->n_ids = (size_t)k;
     }
+    if (bench_stream_unsupported_reason() != NULL)
+        bench_note(left_out, "copy/stream: %s", bench_stream_unsupported_reason());
     return choose_impls(o, g, left_out);
 }
 
@@ -143,7 +145,8 @@ static void set_context(bench_context *ctx, const bench_sysinfo *si, const bench
     bench_context_set(ctx, "cpu_flags", "%s", si->cpu_flags);
     bench_context_set(ctx, "cpu_simd_flags", "%s", si->isa_flags);
     bench_context_set(ctx, "llc", "%.1f MiB (%s%s)", (double)cfg->llc_bytes / (1 << 20),
-                      o->llc_bytes ? "--llc; sysfs: " : "", si->llc_source);
+                      o->llc_bytes ? "--llc; sysfs: " : cfg->llc_assumed ? "assumed; sysfs: " : "",
+                      si->llc_source);
     bench_context_set(ctx, "llc_bytes", "%zu", cfg->llc_bytes);
     bench_context_set(ctx, "transparent_hugepages", "%s%s", si->thp,
                       cfg->hugepages ? ", buffers advised MADV_HUGEPAGE" : "");

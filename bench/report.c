@@ -149,7 +149,7 @@ static void notes(FILE *f, const char *title, const bench_notes *n)
 static void left_out(FILE *f, const bench_report *rep)
 {
     fputs("## left out\n\n", f);
-    notes(f, "Implementations this machine or build cannot run", rep->left_out);
+    notes(f, "Not available on this machine or build", rep->left_out);
     notes(f, "Shapes over the memory budget (not run)", &rep->plan->over_budget);
     notes(f, "One-hot GEMM not run for these shapes", &rep->plan->onehot_capped);
     size_t errors = 0, not_run = 0;
