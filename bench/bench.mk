@@ -64,7 +64,10 @@ bench/build-info.h: bench-build-info-always
 	  echo "#define BENCH_BUILD_REVISION \"$$(q "$$rev")\""; \
 	} > $@-t; \
 	if cmp -s $@-t $@; then rm -f $@-t; else mv -f $@-t $@; fi
-bench/libembbench_la-context.lo: bench/build-info.h
+# Through a variable: written out, the target would replace automake's own
+# compile rule for that object instead of adding a prerequisite to it.
+BENCH_CONTEXT_OBJECT = bench/libembbench_la-context.lo
+$(BENCH_CONTEXT_OBJECT): bench/build-info.h
 
 bench-build-info-always:
 
