@@ -263,8 +263,8 @@ int main(int argc, char **argv)
 
     /* Google Benchmark's arguments: this grid's defaults first, so that the
      * same flags given on the command line win. */
-    const char *min_time = o.user_min_time ? o.user_min_time : o.full ? "0.1" : "0.05";
-    const char *repetitions = o.user_repetitions ? o.user_repetitions : o.full ? "5" : "3";
+    const char *min_time = o.user_min_time ? o.user_min_time : o.full ? "0.1" : "0.03";
+    const char *repetitions = o.user_repetitions ? o.user_repetitions : "5";
     char arg_min_time[64], arg_reps[64], arg_out[4200], json_path[4096], json_rel[256];
     snprintf(arg_min_time, sizeof arg_min_time, "--benchmark_min_time=%s", min_time);
     snprintf(arg_reps, sizeof arg_reps, "--benchmark_repetitions=%s", repetitions);

@@ -18,7 +18,7 @@ void bench_options_help(void)
         "\n"
         "options:\n"
         "  --grid=quick|full      quick (default): V {1000, 50257} x D {64..1024} x N {512, 8192},\n"
-        "                         1 thread, 3 repetitions of >= 0.05 s; full: V {1000, 32000,\n"
+        "                         1 thread, 5 repetitions of >= 0.03 s; full: V {1000, 32000,\n"
         "                         50257, 128256, 262144} x D {64, 128, 256, 768, 1024, 4096} x\n"
         "                         N {512, 8192}, 1 and all online CPUs, 5 repetitions of >= 0.1 s\n"
         "  --vocab=LIST           vocabulary sizes, e.g. 50257,128256 (replaces the grid's)\n"
