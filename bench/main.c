@@ -191,6 +191,14 @@ static void set_context(bench_context *ctx, const bench_sysinfo *si, const bench
                       "lookup, copies, one-hot GEMM: 2*N*D*4 per call (each of N rows of D "
                       "floats read once and written once); grad: N*D*4 (read dY) + 2*U*D*4 "
                       "(read and write each of the U distinct rows the call touches)");
+    double load[3];
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (getloadavg(load, 3) == 3)
+        bench_context_set(ctx, "load_average", "%.2f %.2f %.2f before the run, on %ld CPUs%s",
+                          load[0], load[1], load[2], cpus,
+                          load[0] > 0.5 * (double)cpus
+                              ? ": other work was running, expect noise (see cv)"
+                              : "");
     bench_context_set(ctx, "cold_warm",
                       "ids cycle through enough batches to read min(table, 4 x LLC) bytes of "
                       "rows before reusing one; label LLC: table + N*D*4 fit the LLC (warm); "

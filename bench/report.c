@@ -57,6 +57,7 @@ static void header(FILE *f, const bench_report *rep)
     context_row(f, ctx, "seed", "seed");
     context_row(f, ctx, "grid", "grid");
     context_row(f, ctx, "timing", "timing");
+    context_row(f, ctx, "load", "load_average");
     fputs("\n", f);
     fputs("How to read it: **GB/s** is 10⁹ bytes per second by the byte count of the README "
           "(lookup: reading and writing N·D·4 bytes once each; grad: reading dY plus reading "
