@@ -35,10 +35,12 @@ static char *cpuinfo_value(const char *key)
     size_t cap = 0;
     const size_t klen = strlen(key);
     while (found == NULL && getline(&line, &cap, f) > 0) {
-        if (strncmp(line, key, klen) != 0 || (line[klen] != ' ' && line[klen] != '\t' && line[klen] != ':'))
+        if (strncmp(line, key, klen) != 0)
             continue;
-        const char *colon = strchr(line, ':');
-        if (colon == NULL)
+        const char *colon = line + klen;
+        while (*colon == ' ' || *colon == '\t')
+            colon++;
+        if (*colon != ':') /* "model" must not match "model name" */
             continue;
         colon++;
         while (*colon == ' ')
@@ -152,7 +154,16 @@ void bench_sysinfo_read(bench_sysinfo *si)
         free(impl);
         free(part);
     }
-    snprintf(si->cpu_model, sizeof si->cpu_model, "%s", model ? model : "unknown");
+    /* Model names can be as vague as "AMD EPYC"; family and model tell the
+     * generation apart. */
+    char *family = cpuinfo_value("cpu family"), *number = cpuinfo_value("model");
+    if (family != NULL && number != NULL)
+        snprintf(si->cpu_model, sizeof si->cpu_model, "%.100s (family %.8s, model %.8s)",
+                 model ? model : "unknown", family, number);
+    else
+        snprintf(si->cpu_model, sizeof si->cpu_model, "%s", model ? model : "unknown");
+    free(family);
+    free(number);
     free(model);
     si->cpu_flags = cpuinfo_value("flags");
     if (si->cpu_flags == NULL)

@@ -250,8 +250,11 @@ int main(int argc, char **argv)
 
     bench_sysinfo si;
     bench_sysinfo_read(&si);
+    /* One-hot GEMMs of up to 2 GFLOP take ~20 ms here; the full grid
+     * affords ones of up to ~0.5 s, which reach GPT-2's table at N = 512. */
+    const double onehot_cap = o.onehot_max_gflop >= 0 ? o.onehot_max_gflop : o.full ? 50.0 : 2.0;
     bench_config cfg = {o.seed, o.llc_bytes ? o.llc_bytes : si.llc_bytes, 0, o.budget_bytes,
-                        o.onehot_max_gflop, o.hugepages};
+                        onehot_cap, o.hugepages};
     if (cfg.llc_bytes == 0) {
         cfg.llc_bytes = (size_t)32 << 20;
         cfg.llc_assumed = 1;

@@ -29,7 +29,8 @@ void bench_options_help(void)
         "                         reversed, all-equal, duplicates\n"
         "  --impl=LIST            implementations to run (default: every one available)\n"
         "  --budget=SIZE          skip shapes whose buffers need more (default 8G; K/M/G/T)\n"
-        "  --onehot-max-gflop=X   skip one-hot GEMMs doing more work per call (default 2)\n"
+        "  --onehot-max-gflop=X   skip one-hot GEMMs doing more work per call (default:\n"
+        "                         2 for the quick grid, 50 for the full one)\n"
         "  --seed=N               seed of the table, dY and ids (default %u)\n"
         "  --llc=SIZE             last-level cache size (default: read from sysfs)\n"
         "  --hugepages            madvise(MADV_HUGEPAGE) on buffers of 2 MiB and more\n"
@@ -213,7 +214,7 @@ int bench_options_parse(bench_options *o, int *argc, char **argv)
 {
     memset(o, 0, sizeof *o);
     o->budget_bytes = (size_t)8 << 30;
-    o->onehot_max_gflop = 2.0;
+    o->onehot_max_gflop = -1.0; /* the grid's default */
     o->seed = BENCH_DEFAULT_SEED;
     o->results_dir = "results";
     o->plot_dir = ".";

@@ -12,7 +12,7 @@ typedef struct bench_options {
     int full;               /* --grid=full */
     const char *vocab, *dim, *tokens, *threads, *ids, *impl; /* lists, NULL: the grid's */
     size_t budget_bytes;
-    double onehot_max_gflop;
+    double onehot_max_gflop; /* < 0: the grid's default */
     uint64_t seed;
     size_t llc_bytes; /* 0: from sysfs */
     int hugepages;
