@@ -1,0 +1,171 @@
+/* arm_neon.c - lookup and gradient kernels for AArch64 Advanced SIMD (NEON). */
+#include "config.h"
+
+#ifdef EMB_HAVE_NEON
+#include <arm_neon.h>
+
+#include "internal.h"
+#include "row_loops.h"
+
+/* The prefetch distance (prefetch.h: about 4 KiB of rows ahead, at most 16
+ * rows) was measured on Zen 5; it suits current AArch64 cores as well,
+ * whose memory latency (~100 ns) times one core's bandwidth (20-40 GB/s)
+ * is 2-4 KiB, so it is shared unchanged. __builtin_prefetch becomes
+ * PRFM PLDL1KEEP / PSTL1KEEP here. */
+
+/* The first rem (1..3) floats of p in the low lanes, zero above; nothing
+ * beyond p[rem - 1] is read, so a row that ends its allocation is safe.
+ * Lane and 64-bit loads are plain moves: the bits arrive unchanged. */
+static inline float32x4_t load_first(const float *p, size_t rem)
+{
+    const float32x2_t zero = vdup_n_f32(0.0f);
+    switch (rem) {
+    case 1:
+        return vld1q_lane_f32(p, vcombine_f32(zero, zero), 0);
+    case 2:
+        return vcombine_f32(vld1_f32(p), zero);
+    default:
+        return vld1q_lane_f32(p + 2, vcombine_f32(vld1_f32(p), zero), 2);
+    }
+}
+
+/* Writes the low rem (1..3) lanes of v to p and nothing else. */
+static inline void store_first(float *p, float32x4_t v, size_t rem)
+{
+    switch (rem) {
+    case 1:
+        vst1q_lane_f32(p, v, 0);
+        break;
+    case 2:
+        vst1_f32(p, vget_low_f32(v));
+        break;
+    default:
+        vst1_f32(p, vget_low_f32(v));
+        vst1q_lane_f32(p + 2, v, 2);
+        break;
+    }
+}
+
+/* Copies r floats, 4k <= r <= 8k, as its first k and last k vectors (they
+ * overlap when r < 8k), all loaded before any is stored: up to eight loads
+ * in flight, and no store can delay a later load of the same piece through
+ * a false address match. LD1/ST1 are moves, never arithmetic, so signalling
+ * NaNs and -0 keep their bits, and every byte touched lies in the row. */
+static inline __attribute__((always_inline)) void copy_first_last(float *d, const float *s,
+                                                                  size_t r, int k)
+{
+    float32x4_t v[8];
+    _Pragma("GCC unroll 4")
+    for (int q = 0; q < k; q++) {
+        v[q] = vld1q_f32(s + 4 * q);
+        v[k + q] = vld1q_f32(s + r - 4 * (size_t)(k - q));
+    }
+    _Pragma("GCC unroll 4")
+    for (int q = 0; q < k; q++) {
+        vst1q_f32(d + 4 * q, v[q]);
+        vst1q_f32(d + r - 4 * (size_t)(k - q), v[k + q]);
+    }
+}
+
+/* 4 <= r <= 32 floats. */
+static inline void copy_4_to_32(float *d, const float *s, size_t r)
+{
+    if (r <= 8)
+        copy_first_last(d, s, r, 1);
+    else if (r <= 16)
+        copy_first_last(d, s, r, 2);
+    else
+        copy_first_last(d, s, r, 4);
+}
+
+static inline void copy_row(float *dst, const float *src, size_t dim)
+{
+    if (dim < 4) {
+        store_first(dst, load_first(src, dim), dim);
+        return;
+    }
+    size_t j = 0;
+    /* 128-byte pieces: eight of the 32 vector registers, two cache lines. */
+    for (; dim - j > 32; j += 32)
+        copy_4_to_32(dst + j, src + j, 32);
+    /* A remainder under 4 floats is copied as the row's last 4, rewriting
+     * up to 3 already-copied floats with the same bits. */
+    if (dim - j < 4)
+        j = dim - 4;
+    copy_4_to_32(dst + j, src + j, dim - j);
+}
+
+static void lookup_neon(const float *table, size_t dim, const int32_t *ids, size_t n,
+                        float *out, unsigned flags)
+{
+    /* EMB_KF_STREAM gets ordinary stores. GCC's arm_neon.h has no
+     * non-temporal store (STNP would need inline assembly, and is only a
+     * hint), and the Cortex-A7x/Neoverse cores switch to a no-allocate
+     * "write streaming" mode by themselves after a run of full-line
+     * stores, which is what the x86 streaming store buys. */
+    emb_lookup_rows(table, dim, ids, n, out, flags, copy_row, copy_row);
+}
+
+static inline void add_row(float *acc, const float *g, size_t dim)
+{
+    size_t j = 0;
+    /* Vectorised across the dim only: each element gets exactly one fp32
+     * add (FADD, never FMLA) per token, in token order, so the bits match
+     * scalar; no overlapping vectors here, they would add twice. With
+     * FPCR.DN = 0 (Linux's default) a NaN operand propagates its payload,
+     * quieted, as on x86. Where both operands are NaN the Arm rule (a
+     * signalling NaN first, else the first operand) may pick the other
+     * payload than x86, which IEEE 754 allows; the default NaN of an
+     * invalid operation (Inf - Inf) is 0x7FC00000 here, 0xFFC00000 on x86. */
+    for (; j + 16 <= dim; j += 16) {
+        const float32x4_t a = vaddq_f32(vld1q_f32(acc + j), vld1q_f32(g + j));
+        const float32x4_t b = vaddq_f32(vld1q_f32(acc + j + 4), vld1q_f32(g + j + 4));
+        const float32x4_t c = vaddq_f32(vld1q_f32(acc + j + 8), vld1q_f32(g + j + 8));
+        const float32x4_t d = vaddq_f32(vld1q_f32(acc + j + 12), vld1q_f32(g + j + 12));
+        vst1q_f32(acc + j, a);
+        vst1q_f32(acc + j + 4, b);
+        vst1q_f32(acc + j + 8, c);
+        vst1q_f32(acc + j + 12, d);
+    }
+    for (; j + 4 <= dim; j += 4)
+        vst1q_f32(acc + j, vaddq_f32(vld1q_f32(acc + j), vld1q_f32(g + j)));
+    if (j < dim) {
+        /* The zero lanes above rem are added but never stored. */
+        const size_t rem = dim - j;
+        store_first(acc + j, vaddq_f32(load_first(acc + j, rem), load_first(g + j, rem)), rem);
+    }
+}
+
+static void grad_neon(float *dtable, size_t dim, const int32_t *ids, size_t n,
+                      const float *dout, unsigned part, unsigned nparts, unsigned flags)
+{
+    emb_grad_rows(dtable, dim, ids, n, dout, part, nparts, flags, add_row);
+}
+
+static void ids_minmax_neon(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
+{
+    /* Two accumulator pairs so consecutive min/max do not wait on each other. */
+    int32x4_t lo0 = vdupq_n_s32(ids[0]), hi0 = lo0, lo1 = lo0, hi1 = lo0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const int32x4_t a = vld1q_s32(ids + i), b = vld1q_s32(ids + i + 4);
+        lo0 = vminq_s32(lo0, a);
+        hi0 = vmaxq_s32(hi0, a);
+        lo1 = vminq_s32(lo1, b);
+        hi1 = vmaxq_s32(hi1, b);
+    }
+    int32_t mn = vminvq_s32(vminq_s32(lo0, lo1)), mx = vmaxvq_s32(vmaxq_s32(hi0, hi1));
+    for (; i < n; i++) {
+        mn = ids[i] < mn ? ids[i] : mn;
+        mx = ids[i] > mx ? ids[i] : mx;
+    }
+    *min = mn;
+    *max = mx;
+}
+
+const emb_kernels emb_kernels_neon = {
+    lookup_neon,
+    grad_neon,
+    ids_minmax_neon,
+};
+#endif /* EMB_HAVE_NEON */
