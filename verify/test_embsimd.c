@@ -170,6 +170,52 @@ START_TEST(lookup_reads_nothing_past_the_last_row)
 }
 END_TEST
 
+/* A buffer of `floats` floats that ends exactly where an inaccessible page
+ * begins: any read or write past its end faults, with or without a
+ * sanitizer (ASan cannot see inside some compilers' NEON builtins). */
+typedef struct fenced {
+    void *map;
+    size_t map_bytes;
+    float *p;
+} fenced;
+
+static fenced fenced_new(size_t floats)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t bytes = floats * sizeof(float);
+    const size_t data_pages = (bytes + page - 1) / page;
+    fenced f;
+    f.map_bytes = (data_pages + 1) * page;
+    f.map = mmap(NULL, f.map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_msg(f.map != MAP_FAILED, "mmap of %zu bytes failed", f.map_bytes);
+    char *guard = (char *)f.map + data_pages * page;
+    ck_assert_int_eq(mprotect(guard, page, PROT_NONE), 0);
+    f.p = (float *)(guard - bytes);
+    return f;
+}
+
+START_TEST(rows_ending_at_a_guard_page)
+{
+    use_impl(_i);
+    gen_rng r = gen_seed(0x1003);
+    for (int d = 0; d < N_DIMS; d++) {
+        const int64_t dim = test_dims[d], vocab = 3, n = 2;
+        fenced table = fenced_new((size_t)(vocab * dim));
+        fenced out = fenced_new((size_t)(n * dim));
+        fenced dout = fenced_new((size_t)(n * dim));
+        gen_fill_bits(&r, table.p, (size_t)(vocab * dim));
+        gen_fill_finite(&r, dout.p, (size_t)(n * dim));
+        const int32_t ids[2] = {0, 2}; /* the last output row and the last table row */
+        ck_assert_int_eq(emb_lookup_f32(table.p, vocab, dim, ids, n, out.p), EMB_OK);
+        ASSERT_SAME_BITS(out.p + dim, table.p + 2 * dim, dim, "last row at a guard page");
+        ck_assert_int_eq(emb_grad_f32(table.p, vocab, dim, ids, n, dout.p), EMB_OK);
+        munmap(table.map, table.map_bytes);
+        munmap(out.map, out.map_bytes);
+        munmap(dout.map, dout.map_bytes);
+    }
+}
+END_TEST
+
 /* Grad inputs where every addition has at most one NaN operand: IEEE 754
  * then fixes the result bits (that NaN, quieted), so implementations must
  * agree exactly, Inf - Inf's default NaN included. */
@@ -807,6 +853,7 @@ static void add_kernel_tests(Suite *s, int impl)
     tcase_set_timeout(tc, 120);
     const TTest *const tests[] = {
         lookup_matches_naive_on_random_bits, lookup_reads_nothing_past_the_last_row,
+        rows_ending_at_a_guard_page,
         grad_matches_naive_with_duplicates, grad_order_is_token_order,
         grad_two_nans_give_one_of_them, zero_tokens_touch_nothing,
         bad_ids_change_nothing, first_bad_id_is_reported,
