@@ -1,0 +1,93 @@
+"""embsimd_lib.py - the built libembsimd.so through ctypes: lookup and grad
+on torch tensors' memory, the implementation list, the thread count. Used to
+compare a peer's results with ours bit for bit, without a Python extension."""
+
+import ctypes
+import os
+
+import torch
+
+EMB_OK = 0
+
+
+def find_library(lib=None, build_dir=None):
+    """The path to use, and a list of the places tried (for the error)."""
+    tried = []
+    candidates = []
+    if lib:
+        candidates.append(("--lib", lib))
+    elif os.environ.get("EMBSIMD_LIB"):
+        candidates.append(("EMBSIMD_LIB", os.environ["EMBSIMD_LIB"]))
+    else:
+        for d in [build_dir] if build_dir else [".", os.getcwd()]:
+            candidates.append(("--build-dir", os.path.join(d, "src", ".libs", "libembsimd.so")))
+    for how, path in candidates:
+        if os.path.isfile(path):
+            return path, tried
+        tried.append("%s (%s)" % (path, how))
+    return None, tried
+
+
+class Embsimd:
+    """The library's public entry points used here."""
+
+    def __init__(self, path):
+        lib = ctypes.CDLL(os.path.abspath(path))
+        i64, vp = ctypes.c_int64, ctypes.c_void_p
+        lib.emb_lookup_f32.argtypes = [vp, i64, i64, vp, i64, vp]
+        lib.emb_grad_f32.argtypes = [vp, i64, i64, vp, i64, vp]
+        for f in (lib.emb_lookup_f32, lib.emb_grad_f32, lib.emb_use_impl, lib.emb_set_num_threads):
+            f.restype = ctypes.c_int
+        for f in (lib.emb_strerror, lib.emb_last_error, lib.emb_impl_name,
+                  lib.emb_impl_active, lib.emb_version, lib.emb_impl_unavailable_reason):
+            f.restype = ctypes.c_char_p
+        lib.emb_strerror.argtypes = [ctypes.c_int]
+        lib.emb_impl_name.argtypes = [ctypes.c_int]
+        lib.emb_impl_available.argtypes = [ctypes.c_int]
+        lib.emb_impl_unavailable_reason.argtypes = [ctypes.c_int]
+        lib.emb_use_impl.argtypes = [ctypes.c_char_p]
+        lib.emb_set_num_threads.argtypes = [ctypes.c_int]
+        self.lib = lib
+        self.path = os.path.abspath(path)
+        self.version = lib.emb_version().decode()
+
+    def impls(self):
+        """Names of the implementations this CPU runs, best first."""
+        lib = self.lib
+        return [lib.emb_impl_name(i).decode() for i in range(lib.emb_impl_count())
+                if lib.emb_impl_available(i)]
+
+    def active(self):
+        name = self.lib.emb_impl_active()
+        return name.decode() if name else "none"
+
+    def _ok(self, status, what):
+        if status != EMB_OK:
+            raise RuntimeError("%s: %s: %s" % (what, self.lib.emb_strerror(status).decode(),
+                                               self.lib.emb_last_error().decode()))
+
+    def set_threads(self, threads):
+        """The implementation stays the library's choice: the best, or the
+        one $EMBSIMD_IMPL names."""
+        self._ok(self.lib.emb_set_num_threads(threads), "emb_set_num_threads(%d)" % threads)
+
+    @staticmethod
+    def _check(table, ids, rows):
+        assert table.dtype == torch.float32 and table.is_contiguous() and table.dim() == 2
+        assert ids.dtype == torch.int32 and ids.is_contiguous()
+        assert rows.dtype == torch.float32 and rows.is_contiguous()
+        assert rows.shape == (ids.numel(), table.shape[1])
+
+    def lookup(self, table, ids, out):
+        """emb_lookup_f32(table, V, D, ids, N, out) on tensors."""
+        self._check(table, ids, out)
+        v, d = table.shape
+        self._ok(self.lib.emb_lookup_f32(table.data_ptr(), v, d, ids.data_ptr(), ids.numel(),
+                                         out.data_ptr()), "emb_lookup_f32")
+
+    def grad(self, dtable, ids, dy):
+        """emb_grad_f32(dtable, V, D, ids, N, dy): adds into dtable."""
+        self._check(dtable, ids, dy)
+        v, d = dtable.shape
+        self._ok(self.lib.emb_grad_f32(dtable.data_ptr(), v, d, ids.data_ptr(), ids.numel(),
+                                       dy.data_ptr()), "emb_grad_f32")

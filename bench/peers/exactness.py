@@ -1,0 +1,61 @@
+"""exactness.py - a peer's result against embsimd's, bit for bit (uint32
+patterns, never a tolerance): how many elements differ, an example, and for
+gradients whether the differing rows are the ones named more than once
+(where a different summation order would show)."""
+
+import struct
+
+import torch
+
+
+def _bits(t):
+    return t.contiguous().view(torch.int32)
+
+
+def _show(bits):
+    u = bits & 0xFFFFFFFF
+    return "0x%08x (%r)" % (u, struct.unpack("<f", struct.pack("<I", u))[0])
+
+
+class Finding:
+    """One peer, one input set, one shape and thread count."""
+
+    def __init__(self, peer, values, where, total, ndiff, example, rows_note):
+        self.peer, self.values, self.where = peer, values, where
+        self.total, self.ndiff, self.example, self.rows_note = total, ndiff, example, rows_note
+
+    @property
+    def identical(self):
+        return self.ndiff == 0
+
+    def line(self):
+        if self.identical:
+            return "%s: bit-identical (%d elements)" % (self.peer, self.total)
+        return "%s: %d of %d elements differ%s; e.g. %s" % (
+            self.peer, self.ndiff, self.total, self.rows_note, self.example)
+
+
+def compare(peer, op, values, where, got, want, ids, who):
+    """got (the peer's) against want (embsimd's, named `who`)."""
+    if tuple(got.shape) != tuple(want.shape) or got.dtype != want.dtype:
+        return Finding(peer, values, where, want.numel(), want.numel(),
+                       "shape %s %s, expected %s %s" % (tuple(got.shape), got.dtype,
+                                                       tuple(want.shape), want.dtype), "")
+    if torch.equal(_bits(got), _bits(want)):
+        return Finding(peer, values, where, want.numel(), 0, "", "")
+    diff = _bits(got) != _bits(want)
+    ndiff = int(diff.sum())
+    flat = int(diff.view(-1).nonzero()[0])
+    row, col = divmod(flat, want.shape[1])
+    g, w = int(_bits(got).view(-1)[flat]), int(_bits(want).view(-1)[flat])
+    rows_note = ""
+    if op == "lookup":
+        place = "token %d (id %d) col %d" % (row, int(ids[row]), col)
+    else:
+        counts = torch.bincount(ids.to(torch.int64), minlength=want.shape[0])
+        bad_rows = diff.any(dim=1)
+        repeated = int((bad_rows & (counts > 1)).sum())
+        rows_note = " in %d rows, %d of them named more than once" % (int(bad_rows.sum()), repeated)
+        place = "row %d (named %d times) col %d" % (row, int(counts[row]), col)
+    example = "%s: peer %s, embsimd %s %s" % (place, _show(g), who, _show(w))
+    return Finding(peer, values, where, want.numel(), ndiff, example, rows_note)
