@@ -1,0 +1,205 @@
+#!/bin/sh
+# test_torch_embedding.sh - smoke test of bench/peers/torch_embedding.py: its
+# --help and usage errors, exit status 3 without PyTorch, the input generator
+# against verify/gen.c, and a tiny grid whose JSON must have Google
+# Benchmark's structure (what compare.py reads), byte counts that follow from
+# the shapes, and the exactness check's results. Asserts no timing.
+# Run from the build directory (as `make check` does); EMBSIMD_BUILD_DIR
+# overrides. Exits 77 (skipped) when no Python here imports torch.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+script=$here/torch_embedding.py
+top_srcdir=$(cd "$here/../.." && pwd)
+build=$(cd "${EMBSIMD_BUILD_DIR:-.}" && pwd)
+
+py=
+for candidate in ${PYTHON:-} /usr/bin/python3 python3; do
+    if "$candidate" -c 'import torch' >/dev/null 2>&1; then
+        py=$candidate
+        break
+    fi
+done
+if test -z "$py"; then
+    echo "SKIP: no Python here imports torch (Debian: apt-get install python3-torch)"
+    exit 77
+fi
+
+if test -z "${EMBSIMD_LIB:-}" && ! test -f "$build/src/.libs/libembsimd.so"; then
+    echo "torch_embedding.py test FAILED: no $build/src/.libs/libembsimd.so for the exactness check:" \
+        "run from the build directory after make, or set EMBSIMD_BUILD_DIR or EMBSIMD_LIB" >&2
+    exit 1
+fi
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/embsimd-peers-test.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+
+fail() {
+    echo "torch_embedding.py test FAILED: $*" >&2
+    exit 1
+}
+
+expect_status() { # expect_status WANT DESCRIPTION command...
+    want=$1 what=$2
+    shift 2
+    set +e
+    "$@" >"$dir/out.txt" 2>"$dir/err.txt"
+    got=$?
+    set -e
+    test "$got" -eq "$want" || { cat "$dir/err.txt" >&2; fail "$what: exit status $got, expected $want"; }
+}
+
+echo "Python: $py ($("$py" -c 'import sys, torch; print(sys.executable, "torch", torch.__version__)'))"
+
+# --help and usage errors
+expect_status 0 "--help" "$py" "$script" --help
+grep -q -- '--check' "$dir/out.txt" || fail "--help does not document --check"
+grep -q 'torch/embedding_bwd' "$dir/out.txt" || fail "--help does not list the peers"
+expect_status 2 "a malformed --dim" "$py" "$script" --dim=12x
+grep -q '"12x"' "$dir/err.txt" || fail "the --dim error does not name the bad value"
+expect_status 2 "an unknown peer" "$py" "$script" --peers=torch/nothing
+grep -q 'torch/nothing' "$dir/err.txt" || fail "the --peers error does not name the bad value"
+
+# Without torch: exit 3 ("skipped"), naming the interpreter and the fix.
+mkdir "$dir/no-torch"
+echo 'raise ImportError("simulated: no torch here")' >"$dir/no-torch/torch.py"
+expect_status 3 "torch missing" env PYTHONPATH="$dir/no-torch" "$py" "$script" --vocab=10 --dim=4 --tokens=4
+grep -q 'apt-get install python3-torch' "$dir/err.txt" || fail "no install hint when torch is missing"
+grep -q 'simulated: no torch here' "$dir/err.txt" || fail "the import error is not shown"
+exe=$("$py" -c 'import sys; print(sys.executable)')
+grep -q "$exe" "$dir/err.txt" || fail "the message does not name the interpreter $exe"
+
+# The Python input generator equals verify/gen.c's: same ids, same floats.
+dump=$build/bench/peers/gen-dump
+if ! test -x "$dump"; then
+    dump=$dir/gen-dump
+    if ! ${CC:-cc} -std=c11 -O1 -I"$top_srcdir/verify" "$here/gen_dump.c" "$top_srcdir/verify/gen.c" \
+        -o "$dump" 2>"$dir/cc.txt"; then
+        cat "$dir/cc.txt" >&2
+        fail "cannot build gen-dump from bench/peers/gen_dump.c (set CC, or build bench/peers/gen-dump)"
+    fi
+fi
+for args in "ids uniform 50257 3000 20240229" "ids zipf 50257 3000 7" "ids zipf 262144 2000 1" \
+    "ids duplicates 1000 500 3" "ids sorted 77 300 5" "ids reversed 1000 300 5" \
+    "ids all-equal 9 20 2" "finite 70001 11" "bits 70001 12"; do
+    # shellcheck disable=SC2086 # the arguments are meant to split
+    "$dump" $args >"$dir/c.txt" || fail "gen-dump $args exited $?"
+    # shellcheck disable=SC2086
+    "$py" "$here/embsimd_inputs.py" $args >"$dir/p.txt" || fail "embsimd_inputs.py $args exited $?"
+    test -s "$dir/c.txt" || fail "gen-dump $args printed nothing"
+    cmp -s "$dir/c.txt" "$dir/p.txt" || fail "embsimd_inputs.py $args differs from verify/gen.c"
+done
+
+# A tiny grid with JSON, the exactness check against the built library.
+grid="--vocab=1000 --dim=64,100 --tokens=64 --threads=1,2 --ids=uniform,zipf"
+# shellcheck disable=SC2086
+expect_status 0 "the tiny grid" "$py" "$script" $grid ${EMBSIMD_LIB:+--lib="$EMBSIMD_LIB"} --build-dir="$build" \
+    --benchmark_min_time=0.001 --benchmark_repetitions=2 --benchmark_out="$dir/peers.json"
+cp "$dir/err.txt" "$dir/run.txt"
+grep -q '^check V:1000/D:100/N:64/T:2/ids:zipf: ' "$dir/run.txt" || fail "no exactness check line"
+grep -q '^torch/embedding_fwd/V:1000/D:64/N:64/T:1/ids:uniform/real_time ' "$dir/run.txt" ||
+    fail "no progress line per benchmark"
+
+"$py" - "$dir/peers.json" <<'EOF' || fail "the JSON is not what compare.py expects (above)"
+import json, re, statistics, sys
+
+doc = json.load(open(sys.argv[1]))
+errors = []
+def need(cond, msg):
+    if not cond:
+        errors.append(msg)
+
+ctx = doc["context"]
+for key in ("date", "host_name", "executable", "num_cpus", "caches", "cpu_model", "torch_version",
+            "torch_parallel_info", "python", "threads", "seed", "bytes_definition", "timing",
+            "exactness_check"):
+    need(key in ctx, "context lacks %s" % key)
+need("libembsimd" in ctx.get("exactness_check", ""), "the exactness check did not run: %s"
+     % ctx.get("exactness_check"))
+
+peers = ["torch/embedding_fwd", "torch/index_select_out", "torch/embedding_bwd",
+         "torch/onehot_matmul"]
+try:
+    import numpy  # noqa: F401
+    peers += ["numpy/take", "numpy/add_at"]
+except ImportError:
+    pass
+lookup = {"torch/embedding_fwd", "torch/index_select_out", "torch/onehot_matmul", "numpy/take"}
+shapes = [(1000, d, 64, t, k) for d in (64, 100) for t in (1, 2) for k in ("uniform", "zipf")]
+rows = {}
+for b in doc["benchmarks"]:
+    rows.setdefault(b["run_name"], []).append(b)
+    for key in ("name", "run_name", "run_type", "repetitions", "threads", "iterations",
+                "real_time", "cpu_time", "time_unit"):
+        need(key in b, "%s lacks %s" % (b.get("name"), key))
+    need(not b.get("error_occurred"), "%s failed: %s" % (b.get("name"), b.get("error_message")))
+
+for p in peers:
+    checks = 0
+    for v, d, n, t, k in shapes:
+        name = "%s/V:%d/D:%d/N:%d/T:%d/ids:%s/real_time" % (p, v, d, n, t, k)
+        got = rows.get(name, [])
+        its = [r for r in got if r["run_type"] == "iteration"]
+        aggs = {r.get("aggregate_name"): r for r in got if r["run_type"] == "aggregate"}
+        need([r["repetition_index"] for r in its] == [0, 1], "%s: repetitions %s" % (
+            name, [r.get("repetition_index") for r in its]))
+        need(set(aggs) == {"mean", "median", "stddev", "cv"}, "%s: aggregates %s" % (name, sorted(aggs)))
+        if len(its) != 2 or "median" not in aggs:
+            continue
+        need(len({r["iterations"] for r in its}) == 1, "%s: iteration counts differ" % name)
+        for agg, row in aggs.items():
+            need(row["name"] == name + "_" + agg and row["iterations"] == 2, "%s: %s row" % (name, agg))
+            need(row["aggregate_unit"] == ("percentage" if agg == "cv" else "time"),
+                 "%s: %s unit" % (name, agg))
+        med = aggs["median"]
+        need(abs(med["real_time"] - statistics.median(r["real_time"] for r in its))
+             <= 1e-9 * med["real_time"], "%s: median is not the repetitions' median" % name)
+        for r in its:
+            need(r["time_unit"] == "ns" and r["real_time"] > 0 and r["cpu_time"] >= 0,
+                 "%s: times %s %s" % (name, r["real_time"], r["cpu_time"]))
+            per_call = r["bytes_per_second"] * r["real_time"] * 1e-9
+            if p in lookup:
+                need(abs(per_call - 2 * n * d * 4) <= 1e-6 * per_call,
+                     "%s: %.1f bytes per call, expected 2*N*D*4 = %d" % (name, per_call, 2 * n * d * 4))
+            else:
+                # dY plus each distinct row read and written: 1 to N distinct rows
+                need(n * d * 4 + 2 * d * 4 - 1e-6 * per_call <= per_call <= 3 * n * d * 4 * (1 + 1e-6),
+                     "%s: %.1f bytes per call outside [N*D*4 + 2*D*4, 3*N*D*4]" % (name, per_call))
+            tokens = r["items_per_second"] * r["real_time"] * 1e-9
+            need(abs(tokens - n) <= 1e-6 * n, "%s: %.3f items per call, expected N = %d" % (name, tokens, n))
+        checks += 1
+    for values in ("finite", "special"):
+        text = ctx.get("exactness %s (%s inputs)" % (p, values), "")
+        m = re.search(r"in (\d+) of (\d+) checks", text)
+        need(m is not None and int(m.group(2)) == checks,
+             "%s: the %s-input check did not run on all %d shapes: %r" % (p, values, checks, text))
+print("JSON: %d benchmarks, %d rows, exactness recorded for %d peers"
+      % (len(rows), len(doc["benchmarks"]), len(peers)))
+if errors:
+    print("\n".join(errors[:20]), file=sys.stderr)
+    sys.exit(1)
+EOF
+
+# compare.py (Debian libbenchmark-tools) reads it.
+compare=/usr/share/benchmark/compare.py
+if test -f "$compare" && "$py" -c 'import scipy' 2>/dev/null; then
+    "$py" "$compare" --no-color benchmarks "$dir/peers.json" "$dir/peers.json" >"$dir/compare.txt" 2>&1 ||
+        { cat "$dir/compare.txt" >&2; fail "compare.py cannot read the JSON"; }
+    grep -q 'torch/embedding_bwd/V:1000/D:100/N:64/T:2/ids:zipf/real_time_median' "$dir/compare.txt" ||
+        fail "compare.py did not list the benchmarks"
+else
+    echo "compare.py or scipy not here: the compare.py read-back is not run"
+fi
+
+# --check alone: the check, no timing, no JSON.
+expect_status 0 "--check" "$py" "$script" --vocab=1000 --dim=64 --tokens=64 --build-dir="$build" --check
+test ! -s "$dir/out.txt" || fail "--check wrote to standard output"
+grep -q '^check V:1000/D:64/N:64/T:1/ids:zipf: ' "$dir/err.txt" || fail "--check printed no check line"
+if grep -q 'real_time ' "$dir/err.txt"; then
+    fail "--check timed benchmarks"
+fi
+expect_status 2 "--check without the library" "$py" "$script" --vocab=1000 --dim=64 --tokens=64 \
+    --lib="$dir/missing.so" --check
+grep -q "$dir/missing.so" "$dir/err.txt" || fail "the missing-library error does not name the path"
+
+echo "torch_embedding.py: all checks passed"
