@@ -5,7 +5,6 @@ like embsimd-bench's."""
 
 import datetime
 import json
-import math
 import os
 import socket
 import statistics
@@ -168,7 +167,3 @@ def write(path, context, benchmarks):
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def finite(x):
-    return x if math.isfinite(x) else 0.0

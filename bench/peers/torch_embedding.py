@@ -4,21 +4,23 @@ gradient, on embsimd-bench's grid and inputs, written as Google Benchmark
 JSON, with a bit-for-bit comparison of every peer's result against embsimd's."""
 
 import argparse
+import importlib.util
 import os
 import re
 import sys
-import time
 
 EXIT_USAGE, EXIT_UNAVAILABLE = 2, 3
 
 PEER_NAMES = ("torch/embedding_fwd", "torch/index_select_out", "torch/embedding_bwd",
               "torch/onehot_matmul", "numpy/take", "numpy/add_at")
 
+# embsimd-bench's grids and timing defaults (bench/main.c), so that both
+# suites run the same benchmarks when given the same flags.
 QUICK = {"vocab": "1000,50257", "dim": "64,128,256,768,1024", "tokens": "512,8192",
-         "threads": "1", "min_time": 0.05, "repetitions": 3}
+         "threads": "1", "min_time": 0.03, "repetitions": 5, "onehot_max_gflop": 2.0}
 FULL = {"vocab": "1000,32000,50257,128256,262144", "dim": "64,128,256,768,1024,4096",
         "tokens": "512,8192", "threads": "1,%d" % (os.cpu_count() or 1), "min_time": 0.1,
-        "repetitions": 5}
+        "repetitions": 5, "onehot_max_gflop": 50.0}
 
 DESCRIPTION = """\
 PyTorch's CPU embedding next to embsimd: the same vocab x dim x tokens grid,
@@ -74,8 +76,9 @@ def parse_args(argv):
                    help="seed of the table, dY and ids (default 20240229, embsimd-bench's)")
     p.add_argument("--budget", metavar="SIZE", default="8G",
                    help="skip shapes whose buffers need more (default 8G; K/M/G/T)")
-    p.add_argument("--onehot-max-gflop", metavar="X", type=float, default=2.0,
-                   help="skip one-hot products doing more work per call (default 2)")
+    p.add_argument("--onehot-max-gflop", metavar="X", type=float,
+                   help="skip one-hot products doing more work per call (default: 2 quick, "
+                   "50 full)")
     p.add_argument("--llc", metavar="SIZE", help="last-level cache size (default: sysfs)")
     p.add_argument("--benchmark_min_time", "--min-time", metavar="S", dest="min_time",
                    help="seconds per repetition, at least (default: the grid's)")
@@ -135,8 +138,7 @@ def parse_names(option, text, known):
 
 def numpy_available():
     try:
-        import numpy  # noqa: F401
-        return True
+        return importlib.util.find_spec("numpy") is not None
     except ImportError:
         return False
 
@@ -170,13 +172,14 @@ def main(argv):
         "ids": parse_names("--ids", a.ids, kinds),
         "budget": parse_size("--budget", a.budget),
         "llc": parse_size("--llc", a.llc) if a.llc else None,
-        "onehot_max_gflop": a.onehot_max_gflop,
+        "onehot_max_gflop": grid["onehot_max_gflop"] if a.onehot_max_gflop is None
+        else a.onehot_max_gflop,
         "min_time": grid["min_time"],
         "repetitions": a.repetitions or grid["repetitions"],
         "check_values": parse_names("--check-values", a.check_values, ("finite", "special")),
         "grid_name": a.grid if not (a.vocab or a.dim or a.tokens) else "custom",
     }
-    if a.onehot_max_gflop < 0:
+    if a.onehot_max_gflop is not None and a.onehot_max_gflop < 0:
         usage_error('--onehot-max-gflop: "%g" is not a number >= 0' % a.onehot_max_gflop)
     if a.min_time is not None:
         m = re.fullmatch(r"([0-9]*\.?[0-9]+)s?", a.min_time)

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""compare_peers.py - embsimd-bench and torch_embedding.py run interleaved,
+one shape and thread count at a time, into one Google Benchmark JSON and the
+markdown table results/peers.md (written by peers_table.py). Standard library
+only: PyTorch is needed by the interpreter that runs torch_embedding.py."""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXIT_UNAVAILABLE = 3
+DEFAULTS = {"vocab": "32000,50257", "dim": "128,768", "tokens": "512,8192",
+            "threads": "1,%d" % (os.cpu_count() or 1), "ids": "uniform,zipf",
+            "min_time": "0.03", "repetitions": "5"}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="compare_peers.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Runs embsimd-bench and bench/peers/torch_embedding.py on the same shapes, "
+        "thread counts, seed and ids, alternating between them shape by shape (and which goes "
+        "first) so that both see the same machine load; writes the merged JSON to "
+        "RESULTS/runs/peers-<host>-<UTC date>.json and the table RESULTS/peers.md.\n\n"
+        "Exit status: 0 done; 1 a run failed; 2 bad usage; 3 PyTorch unavailable (skipped).")
+    p.add_argument("--bench", metavar="PATH", default="bench/embsimd-bench",
+                   help="the embsimd-bench binary (default: bench/embsimd-bench)")
+    p.add_argument("--python", metavar="PY",
+                   help="interpreter for torch_embedding.py (default: $PYTHON, /usr/bin/python3 "
+                   "or python3, the first that imports torch)")
+    p.add_argument("--results", metavar="DIR", default="results",
+                   help="where runs/ and peers.md go (default: results)")
+    for axis, what in (("vocab", "vocabulary sizes"), ("dim", "embedding dims"),
+                       ("tokens", "tokens per call"), ("threads", "thread counts"),
+                       ("ids", "id distributions")):
+        p.add_argument("--" + axis, metavar="LIST", default=DEFAULTS[axis],
+                       help="%s (default %s)" % (what, DEFAULTS[axis]))
+    p.add_argument("--benchmark_min_time", metavar="S", default=DEFAULTS["min_time"],
+                   help="seconds per repetition, both suites (default %s)" % DEFAULTS["min_time"])
+    p.add_argument("--benchmark_repetitions", metavar="R", default=DEFAULTS["repetitions"],
+                   help="repetitions, both suites (default %s)" % DEFAULTS["repetitions"])
+    p.add_argument("--lib", metavar="PATH", help="libembsimd.so for the exactness check "
+                   "(default: next to the bench binary's build)")
+    return p.parse_args(argv)
+
+
+def torch_python(wanted):
+    """The first interpreter that imports torch, or None."""
+    candidates = [wanted] if wanted else [os.environ.get("PYTHON"), "/usr/bin/python3", "python3"]
+    for py in filter(None, candidates):
+        try:
+            if subprocess.run([py, "-c", "import torch"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                return py
+        except OSError:
+            continue
+    return None
+
+
+def positive_list(option, text):
+    items = text.split(",")
+    for i, item in enumerate(items):
+        if not re.fullmatch(r"[1-9][0-9]*", item):
+            sys.stderr.write('compare_peers.py: --%s: item %d, "%s", is not a positive integer\n'
+                             % (option, i + 1, item))
+            sys.exit(2)
+    return items
+
+
+def run(cmd, label):
+    sys.stdout.write("== %s\n   %s\n" % (label, " ".join(cmd)))
+    sys.stdout.flush()
+    rc = subprocess.run(cmd).returncode
+    if rc != 0:
+        sys.stderr.write("compare_peers.py: %s exited with status %d\n" % (label, rc))
+        sys.exit(EXIT_UNAVAILABLE if rc == EXIT_UNAVAILABLE else 1)
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+EXACT = re.compile(r"in (\d+) of (\d+) checks(?:; first difference at (.*))?$")
+
+
+def merge_exactness(into, ctx):
+    """Adds one run's "exactness ..." counts to the running totals."""
+    for key, text in ctx.items():
+        m = EXACT.search(text) if key.startswith("exactness ") else None
+        if m is None:
+            continue
+        same, runs, first = into.get(key, (0, 0, None))
+        into[key] = (same + int(m.group(1)), runs + int(m.group(2)), first or m.group(3))
+
+
+def main(argv):
+    a = parse_args(argv)
+    axes = {k: positive_list(k, getattr(a, k)) for k in ("vocab", "dim", "tokens", "threads")}
+    if not os.access(a.bench, os.X_OK):
+        sys.stderr.write("compare_peers.py: %s is not an executable embsimd-bench (build it with "
+                         "make, or give --bench)\n" % a.bench)
+        return 2
+    py = torch_python(a.python)
+    if py is None:
+        sys.stderr.write("compare_peers.py: skipped: no interpreter here imports torch (tried %s). "
+                         "Debian: apt-get install python3-torch (for /usr/bin/python3).\n"
+                         % (a.python or "$PYTHON, /usr/bin/python3, python3"))
+        return EXIT_UNAVAILABLE
+    build_dir = os.path.dirname(os.path.dirname(os.path.abspath(a.bench)))
+    lib = ["--lib=" + a.lib] if a.lib else ["--build-dir=" + build_dir]
+    timing = ["--benchmark_min_time=" + a.benchmark_min_time,
+              "--benchmark_repetitions=" + a.benchmark_repetitions]
+    chunks = [(v, d, n, t) for v in axes["vocab"] for d in axes["dim"] for n in axes["tokens"]
+              for t in axes["threads"]]
+    benchmarks, ctx_c, ctx_t, exact = [], None, None, {}
+    with tempfile.TemporaryDirectory(prefix="embsimd-peers-") as tmp:
+        for k, (v, d, n, t) in enumerate(chunks):
+            shape = ["--vocab=" + v, "--dim=" + d, "--tokens=" + n, "--threads=" + t,
+                     "--ids=" + a.ids]
+            c_out, t_out = os.path.join(tmp, "c%d.json" % k), os.path.join(tmp, "t%d.json" % k)
+            ours = ([a.bench] + shape + timing +
+                    ["--results=" + tmp, "--plot-files=" + tmp, "--benchmark_out=" + c_out,
+                     "--benchmark_out_format=json",
+                     "--benchmark_filter=^(lookup|grad|copy/memcpy|onehot)/"])
+            theirs = [py, os.path.join(HERE, "torch_embedding.py")] + shape + timing + lib + [
+                "--benchmark_out=" + t_out]
+            label = "[%d/%d] V:%s D:%s N:%s T:%s" % (k + 1, len(chunks), v, d, n, t)
+            # Alternate which suite goes first, so neither always meets the
+            # machine just after the other has warmed or heated it.
+            order = [(ours, "embsimd-bench"), (theirs, "torch_embedding.py")]
+            if k % 2:
+                order.reverse()
+            for cmd, who in order:
+                run(cmd, "%s %s" % (label, who))
+            c_doc, t_doc = load(c_out), load(t_out)
+            benchmarks += c_doc["benchmarks"] + t_doc["benchmarks"]
+            ctx_c = ctx_c or c_doc["context"]
+            ctx_t = ctx_t or t_doc["context"]
+            merge_exactness(exact, t_doc["context"])
+    context = dict(ctx_c)
+    for key, value in ctx_t.items():
+        if not key.startswith("exactness ") and context.get(key) != value:
+            context["peers " + key] = value
+    for key, (same, runs, first) in sorted(exact.items()):
+        context[key] = "bit-identical to embsimd in %d of %d checks%s" % (
+            same, runs, "; first difference at " + first if first else "")
+    context["peers_command"] = " ".join([os.path.basename(sys.argv[0])] + argv)
+    context["peers_interleaving"] = ("embsimd-bench and torch_embedding.py alternate per shape "
+                                     "and thread count, the first of the two alternating too")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())
+    runs_dir = os.path.join(a.results, "runs")
+    os.makedirs(runs_dir, exist_ok=True)
+    json_path = os.path.join(runs_dir, "peers-%s-%s.json" % (host, stamp))
+    with open(json_path, "w") as f:
+        json.dump({"context": context, "benchmarks": benchmarks}, f, indent=2)
+        f.write("\n")
+    sys.path.insert(0, HERE)
+    import peers_table
+    md = os.path.join(a.results, "peers.md")
+    peers_table.write(json_path, md, os.path.relpath(json_path, a.results))
+    print("json: %s\ntable: %s" % (json_path, md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
