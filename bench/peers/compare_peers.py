@@ -45,6 +45,9 @@ def parse_args(argv):
                    help="seconds per repetition, both suites (default %s)" % DEFAULTS["min_time"])
     p.add_argument("--benchmark_repetitions", metavar="R", default=DEFAULTS["repetitions"],
                    help="repetitions, both suites (default %s)" % DEFAULTS["repetitions"])
+    p.add_argument("--onehot-max-gflop", metavar="X",
+                   help="one-hot products doing more work per call are skipped, both suites "
+                   "(default: theirs, 2)")
     p.add_argument("--lib", metavar="PATH", help="libembsimd.so for the exactness check "
                    "(default: next to the bench binary's build)")
     return p.parse_args(argv)
@@ -117,6 +120,8 @@ def main(argv):
     lib = ["--lib=" + a.lib] if a.lib else ["--build-dir=" + build_dir]
     timing = ["--benchmark_min_time=" + a.benchmark_min_time,
               "--benchmark_repetitions=" + a.benchmark_repetitions]
+    if a.onehot_max_gflop is not None:
+        timing.append("--onehot-max-gflop=" + a.onehot_max_gflop)
     chunks = [(v, d, n, t) for v in axes["vocab"] for d in axes["dim"] for n in axes["tokens"]
               for t in axes["threads"]]
     benchmarks, ctx_c, ctx_t, exact = [], None, None, {}

@@ -177,12 +177,19 @@ def fill(r, count, kind="finite"):
     per = 1 if kind == "finite" else 2
     out = torch.empty(count, dtype=torch.float32)
     z = torch.empty(CHUNK * per, dtype=torch.int64)
-    for start in range(0, count, CHUNK):
-        n = min(CHUNK, count - start)
-        x = z[:n * per]
-        _draws(x, r.state, start * per)
-        bits = _finite(x) if per == 1 else _bits(x[0::2], x[1::2])
-        out[start:start + n] = _as_float(bits)
+    # One thread: on small chunks every op of a parallel fill ends in a
+    # barrier, and on a busy machine a descheduled worker stalls each one.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for start in range(0, count, CHUNK):
+            n = min(CHUNK, count - start)
+            x = z[:n * per]
+            _draws(x, r.state, start * per)
+            bits = _finite(x) if per == 1 else _bits(x[0::2], x[1::2])
+            out[start:start + n] = _as_float(bits)
+    finally:
+        torch.set_num_threads(threads)
     r.state = (r.state + count * per * GAMMA) & MASK
     return out
 
