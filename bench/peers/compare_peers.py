@@ -176,4 +176,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    sys.dont_write_bytecode = True  # no __pycache__ in the source tree
     sys.exit(main(sys.argv[1:]))

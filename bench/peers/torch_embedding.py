@@ -235,5 +235,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    sys.dont_write_bytecode = True  # no __pycache__ in the source tree
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     sys.exit(main(sys.argv[1:]))
