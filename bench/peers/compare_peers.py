@@ -149,6 +149,10 @@ def main(argv):
             ctx_c = ctx_c or c_doc["context"]
             ctx_t = ctx_t or t_doc["context"]
             merge_exactness(exact, t_doc["context"])
+    # Family indices restart in each run: renumber them across the merge.
+    family = {}
+    for b in benchmarks:
+        b["family_index"] = family.setdefault(b["run_name"], len(family))
     context = dict(ctx_c)
     for key, value in ctx_t.items():
         if not key.startswith("exactness ") and context.get(key) != value:

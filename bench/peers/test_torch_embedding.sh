@@ -207,6 +207,28 @@ else
     echo "compare.py or scipy not here: the compare.py read-back is not run"
 fi
 
+# compare_peers.py (make compare-peers) with the suite built here: the
+# merged JSON and a table with both sides and their ratio.
+if test -x "$build/bench/embsimd-bench"; then
+    expect_status 0 "compare_peers.py" "$py" "$here/compare_peers.py" --bench="$build/bench/embsimd-bench" \
+        --python="$py" ${EMBSIMD_LIB:+--lib="$EMBSIMD_LIB"} --results="$dir/results" --vocab=1000 --dim=64 \
+        --tokens=64 --threads=1 --benchmark_min_time=0.001 --benchmark_repetitions=2
+    md=$dir/results/peers.md
+    test -s "$md" || fail "compare_peers.py wrote no peers.md"
+    ls "$dir"/results/runs/peers-*.json >/dev/null 2>&1 || fail "compare_peers.py wrote no merged JSON"
+    for table in Forward Backward; do
+        row=$(sed -n "/^## $table/,/^## /p" "$md" | grep '^| 1000 | 64 | 64 | 1 | zipf |' || true)
+        test -n "$row" || fail "peers.md: no $table row for V=1000 D=64 N=64 T=1 zipf"
+        echo "$row" | grep -Eq '\| [0-9.]+ \((avx512|avx2|neon|scalar)\) \| [0-9.]+ \| [0-9.]+× \|' ||
+            fail "peers.md: the $table row lacks embsimd, torch or their ratio: $row"
+    done
+    # shellcheck disable=SC2016 # the backquotes are markdown, not a command
+    grep -q '^- `torch/embedding_bwd (finite inputs)`: bit-identical to embsimd in [0-9]* of 2 checks' "$md" ||
+        fail "peers.md: no exactness line for the backward"
+else
+    echo "no $build/bench/embsimd-bench (configured without Google Benchmark): compare_peers.py not run"
+fi
+
 # --check alone: the check, no timing, no JSON.
 expect_status 0 "--check" "$py" "$script" --vocab=1000 --dim=64 --tokens=64 --build-dir="$build" --check
 test ! -s "$dir/out.txt" || fail "--check wrote to standard output"
