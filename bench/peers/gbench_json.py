@@ -163,7 +163,11 @@ def write(path, context, benchmarks):
     if path in (None, "-"):
         sys.stdout.write(text)
         return
-    tmp = path + ".tmp"
+    if os.path.exists(path) and not os.path.isfile(path):
+        with open(path, "w") as f:  # a device or pipe: write through, never replace it
+            f.write(text)
+        return
+    tmp = path + ".tmp"  # a reader never sees half a file
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)

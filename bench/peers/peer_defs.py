@@ -22,12 +22,12 @@ class Peer:
 
 
 def _fwd_setup(inp):
-    W, ids = inp.table, inp.ids64
+    W, ids = inp.table, inp.batch64
     return (lambda b: F.embedding(ids[b], W)), None
 
 
 def _index_select_setup(inp):
-    W, ids = inp.table, inp.ids64
+    W, ids = inp.table, inp.batch64
     out = torch.empty(inp.tokens, inp.dim)
     return (lambda b: torch.index_select(W, 0, ids[b], out=out)), None
 
@@ -41,7 +41,7 @@ def _bwd_setup(inp):
     # build graphs. One retained graph per batch, so that only the backward
     # is in the timed call.
     leaf = inp.table.detach().requires_grad_(True)
-    outs = [F.embedding(inp.ids64[b], leaf) for b in range(inp.batches)]
+    outs = [F.embedding(ids, leaf) for ids in inp.batch64]
     dy = inp.dy
 
     def prep(b):
@@ -59,7 +59,7 @@ def _bwd_result(W, ids, dy):
 def _onehot_setup(inp):
     # Batch 0 only, built untimed: what embsimd-bench's onehot/blas times
     # is the product, not the construction of the one-hot matrix.
-    A = F.one_hot(inp.ids64[0], inp.vocab).to(torch.float32)
+    A = F.one_hot(inp.batch64[0], inp.vocab).to(torch.float32)
     out = torch.empty(inp.tokens, inp.dim)
     W = inp.table
     return (lambda b: torch.mm(A, W, out=out)), None
@@ -74,7 +74,7 @@ def _onehot_counters(inp):
 
 
 def _take_setup(inp):
-    W, ids = inp.table.numpy(), inp.ids64.numpy()
+    W, ids = inp.table.numpy(), [t.numpy() for t in inp.batch64]
     out = numpy.empty((inp.tokens, inp.dim), dtype=numpy.float32)
     return (lambda b: numpy.take(W, ids[b], axis=0, out=out)), None
 
@@ -86,7 +86,7 @@ def _take_result(W, ids, dy):
 def _add_at_setup(inp):
     # Accumulates into one dW across calls, like emb_grad_f32: no zeroing.
     dW = numpy.zeros((inp.vocab, inp.dim), dtype=numpy.float32)
-    ids, dy = inp.ids64.numpy(), inp.dy.numpy()
+    ids, dy = [t.numpy() for t in inp.batch64], inp.dy.numpy()
 
     def call(b):
         with numpy.errstate(all="ignore"):  # sums may overflow to Inf over many calls

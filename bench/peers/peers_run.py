@@ -43,6 +43,9 @@ class Inputs:
         ids = gen.gen_ids(r, self.batches * tokens, vocab, kind)
         self.ids64 = torch.tensor(ids, dtype=torch.int64).view(self.batches, tokens)
         self.ids32 = self.ids64.to(torch.int32)
+        # One view per batch, made once: indexing a tensor in the timed loop
+        # would add a microsecond of Python to every call.
+        self.batch64 = list(self.ids64.unbind(0))
         self.grad_bytes = [(tokens + 2 * torch.unique(self.ids64[b]).numel()) * dim * 4
                            for b in range(self.batches)]
         self.lookup_bytes = 2 * tokens * dim * 4
@@ -63,30 +66,28 @@ class Inputs:
         return self.lookup_bytes if op == "lookup" else self.grad_bytes[b]
 
 
-def _time_calls(call, prep, iters, b, batches, bytes_of):
-    """`iters` calls cycling through the batches from b. Returns the
+def _time_calls(call, prep, iters, b0, batches, bytes_of):
+    """`iters` calls cycling through the batches from b0. Returns the
     repetition and the next batch. Only the calls are timed when there is a
-    preparation step; otherwise the whole loop is, as Google Benchmark does."""
-    moved = 0
+    preparation step; otherwise the whole loop is, as Google Benchmark does.
+    The batch sequence and the byte count are worked out untimed."""
+    seq = [(b0 + i) % batches for i in range(iters)]
     if prep is None:
         c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
-        for _ in range(iters):
+        for b in seq:
             call(b)
-            moved += bytes_of(b)
-            b = b + 1 if b + 1 < batches else 0
         real, cpu = time.perf_counter_ns() - t0, time.thread_time_ns() - c0
     else:
         real = cpu = 0
-        for _ in range(iters):
+        for b in seq:
             prep(b)
             c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
             call(b)
             t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
             real += t1 - t0
             cpu += c1 - c0
-            moved += bytes_of(b)
-            b = b + 1 if b + 1 < batches else 0
-    return (iters, real * 1e-9, cpu * 1e-9, moved), b
+    moved = sum(bytes_of(b) for b in seq)
+    return (iters, real * 1e-9, cpu * 1e-9, moved), (b0 + iters) % batches
 
 
 def measure(call, prep, inp, op, min_time, repetitions, per_call_counters):

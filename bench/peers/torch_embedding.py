@@ -175,7 +175,7 @@ def main(argv):
         "onehot_max_gflop": grid["onehot_max_gflop"] if a.onehot_max_gflop is None
         else a.onehot_max_gflop,
         "min_time": grid["min_time"],
-        "repetitions": a.repetitions or grid["repetitions"],
+        "repetitions": grid["repetitions"] if a.repetitions is None else a.repetitions,
         "check_values": parse_names("--check-values", a.check_values, ("finite", "special")),
         "grid_name": a.grid if not (a.vocab or a.dim or a.tokens) else "custom",
     }
