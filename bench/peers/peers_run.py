@@ -308,7 +308,7 @@ class Plan:
         for (v, d, n, onehot), t, kind, peers in self._cases():
             t0 = time.monotonic()
             if (v, d, n, kind) != inp_key:
-                inp = None
+                inp = None  # the old shape's buffers go before the new ones are made
                 inp = Inputs(self, v, d, n, kind)
                 inp_key = (v, d, n, kind)
             self._set_threads(t)
