@@ -4,6 +4,7 @@
 # and results/runs/peers-<host>-<UTC date>.json. Without PyTorch it says how
 # to install it and is skipped, not failed.
 EXTRA_DIST += \
+	bench/peers/peers.mk \
 	bench/peers/compare_peers.py \
 	bench/peers/embsimd_inputs.py \
 	bench/peers/embsimd_lib.py \
