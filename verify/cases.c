@@ -99,7 +99,7 @@ static void report_b(vf_report *r, const vf_dense_tally *d, uint64_t budget, uin
                       "is not -0 leaves its bits (L3, L4).");
     vf_report_text(r, "  FMA forms a*b + c rounded once, but 1*w and 0*w are exact, so it sums "
                       "the same terms. The +0 start makes the");
-    vf_report_text(r, "  result +0 when the selected entry is -0 (L3). []");
+    vf_report_text(r, "  result +0 when the selected entry is -0 (L3). QED");
     vf_report_text(r, "Outside the hypothesis the model (same lemmas: 0*Inf and 0*NaN are NaN, "
                       "a lone NaN operand comes out quieted");
     vf_report_text(r, "  with its payload, two NaN operands leave the payload open) predicts "

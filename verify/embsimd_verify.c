@@ -38,11 +38,12 @@ static void usage(FILE *f)
         "  (default)       all 2^32 patterns, every grid axis, large tables sampled\n"
         "  --full          all 2^32 patterns and the whole grid\n"
         "  --emulated      for runs under an emulator (qemu): lemma sweep on 2^19\n"
-        "                  patterns, grid up to vocab 1000 x dim 257; digests are\n"
-        "                  unchanged. Also set by EMBSIMD_VERIFY_EMULATED=1.\n"
+        "                  patterns in one thread, grid up to vocab 1000 x dim 257;\n"
+        "                  digests are unchanged. Also set by EMBSIMD_VERIFY_EMULATED=1.\n"
         "  --impl NAME     only this implementation (default: every available one,\n"
         "                  or the one EMBSIMD_IMPL names)\n"
-        "  --threads LIST  thread counts, comma-separated (default 1,2,3)\n"
+        "  --threads LIST  thread counts, comma-separated (default 1,2,3, or\n"
+        "                  EMBSIMD_VERIFY_THREADS)\n"
         "  --sections LIST which sections to run, e.g. ACE (default ABCDE)\n"
         "  --json FILE     also write the whole report as JSON to FILE\n"
         "  --seed N        seed of the grid's random inputs (default 1; the canonical\n"
@@ -69,6 +70,24 @@ static int parse_u64(const char *s, uint64_t *out)
     if (errno || end == s || *end || s[0] == '-')
         return -1;
     *out = v;
+    return 0;
+}
+
+/* "1,2,3" into counts; -1 on anything else. */
+static int parse_threads(const char *list, int *threads, int *count)
+{
+    int n = 0;
+    for (const char *p = list; *p;) {
+        char *end;
+        const long t = strtol(p, &end, 10);
+        if (end == p || t < 1 || t > EMB_MAX_THREADS || n == 16 || (*end != ',' && *end != '\0'))
+            return -1;
+        threads[n++] = (int)t;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0)
+        return -1;
+    *count = n;
     return 0;
 }
 
@@ -109,6 +128,12 @@ int main(int argc, char **argv)
     int threads[16] = {1, 2, 3}, n_threads = 3;
     const char *env = getenv("EMBSIMD_VERIFY_EMULATED");
     cfg.emulated = env != NULL && env[0] != '\0' && strcmp(env, "0") != 0;
+    const char *env_threads = getenv("EMBSIMD_VERIFY_THREADS");
+    if (env_threads != NULL && env_threads[0] != '\0' &&
+        parse_threads(env_threads, threads, &n_threads) != 0)
+        return fail_usage("EMBSIMD_VERIFY_THREADS takes up to 16 counts in [1, 256] separated by "
+                          "commas, not '%s'",
+                          env_threads);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_value = i + 1 < argc;
@@ -133,19 +158,10 @@ int main(int argc, char **argv)
             if (parse_u64(argv[++i], &cfg.seed) != 0)
                 return fail_usage("--seed takes a non-negative integer, not '%s'", argv[i]);
         } else if (strcmp(a, "--threads") == 0 && has_value) {
-            const char *list = argv[++i];
-            n_threads = 0;
-            for (const char *p = list; *p;) {
-                char *end;
-                const long t = strtol(p, &end, 10);
-                if (end == p || t < 1 || t > EMB_MAX_THREADS || n_threads == 16 ||
-                    (*end != ',' && *end != '\0'))
-                    return fail_usage("--threads takes up to 16 counts in [1, 256] separated by "
-                                      "commas, not '%s'",
-                                      list);
-                threads[n_threads++] = (int)t;
-                p = *end ? end + 1 : end;
-            }
+            if (parse_threads(argv[++i], threads, &n_threads) != 0)
+                return fail_usage("--threads takes up to 16 counts in [1, 256] separated by "
+                                  "commas, not '%s'",
+                                  argv[i]);
         } else if (strncmp(a, "--", 2) == 0 && !has_value &&
                    (!strcmp(a, "--impl") || !strcmp(a, "--json") || !strcmp(a, "--seed") ||
                     !strcmp(a, "--threads") || !strcmp(a, "--sections"))) {
@@ -185,7 +201,9 @@ int main(int argc, char **argv)
         }
     cfg.runs = runs;
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg.sweep_threads = cpus < 1 ? 1 : cpus > 64 ? 64 : (int)cpus;
+    /* One sweep thread under an emulator: user-mode emulators run guest
+     * threads slowly, and some cannot start them at all. */
+    cfg.sweep_threads = cfg.emulated || cpus < 1 ? 1 : cpus > 64 ? 64 : (int)cpus;
 
     const time_t start = time(NULL);
     vf_report *r = vf_report_new(stdout);

@@ -25,7 +25,9 @@ void vf_flush_set(int on)
 
 void vf_flush_describe(char *buf, unsigned size)
 {
-    const unsigned csr = _mm_getcsr();
+    /* The control bits only: the low six are sticky exception flags, which
+     * depend on what ran before. */
+    const unsigned csr = _mm_getcsr() & ~0x3Fu;
     snprintf(buf, size, "MXCSR = 0x%04x (FTZ %u, DAZ %u)", csr, (csr & FTZ_BIT) ? 1u : 0u,
              (csr & DAZ_BIT) ? 1u : 0u);
 }

@@ -405,10 +405,11 @@ void vf_section_lemmas(vf_report *r, const vf_config *cfg)
                  (unsigned long long)p.patterns);
     else
         snprintf(title, sizeof title,
-                 "lemmas over %llu fp32 bit patterns (%s run: every sign and exponent, %llu "
-                 "mantissas at each class boundary; all 2^32 in the default and --full runs)",
+                 "lemmas over %llu fp32 bit patterns (%s run: for every sign and exponent the "
+                 "%llu lowest, highest and around-the-quiet-bit mantissas; all 2^32 in the "
+                 "default and --full runs)",
                  (unsigned long long)p.patterns, cfg->emulated ? "emulated" : "quick",
-                 (unsigned long long)(2ull << log2_window));
+                 (unsigned long long)(4ull << log2_window));
     vf_report_section(r, "A", title);
     vf_report_num(r, "patterns", p.patterns);
 

@@ -103,11 +103,22 @@ static emb_status lookup_overruns(const float *table, int64_t vocab, int64_t dim
     return st;
 }
 
-/* Copies rows until it meets a bad id: writes before failing. */
+/* Checks sizes, pointers and overlap like the library, but copies rows
+ * until it meets a bad id: writes before failing. */
 static emb_status lookup_writes_then_fails(const float *table, int64_t vocab, int64_t dim,
                                            const int32_t *ids, int64_t n, float *out)
 {
-    if (vocab <= 0 || dim <= 0 || n < 0 || (n > 0 && (ids == NULL || table == NULL || out == NULL)))
+    if (vocab <= 0 || dim <= 0 || n < 0)
+        return EMB_EINVAL;
+    if (n == 0)
+        return EMB_OK;
+    if (ids == NULL || table == NULL || out == NULL ||
+        (uint64_t)dim > (uint64_t)INT64_MAX / sizeof(float) / (uint64_t)vocab ||
+        (uint64_t)dim > (uint64_t)INT64_MAX / sizeof(float) / (uint64_t)n)
+        return EMB_EINVAL;
+    const uintptr_t t0 = (uintptr_t)table, o0 = (uintptr_t)out;
+    if (o0 < t0 + (uintptr_t)(vocab * dim) * sizeof(float) &&
+        t0 < o0 + (uintptr_t)(n * dim) * sizeof(float))
         return EMB_EINVAL;
     for (int64_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= vocab)
