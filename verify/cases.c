@@ -100,6 +100,8 @@ static void report_b(vf_report *r, const vf_dense_tally *d, uint64_t budget, uin
     vf_report_text(r, "  FMA forms a*b + c rounded once, but 1*w and 0*w are exact, so it sums "
                       "the same terms. The +0 start makes the");
     vf_report_text(r, "  result +0 when the selected entry is -0 (L3). QED");
+    vf_report_text(r, "Lemmas used (section A): L1, L2, L3, L4 for the theorem; L2', L5 and the "
+                      "NaN findings for the model below.");
     vf_report_text(r, "Outside the hypothesis the model (same lemmas: 0*Inf and 0*NaN are NaN, "
                       "a lone NaN operand comes out quieted");
     vf_report_text(r, "  with its payload, two NaN operands leave the payload open) predicts "
@@ -160,6 +162,16 @@ static void report_b(vf_report *r, const vf_dense_tally *d, uint64_t budget, uin
     vf_report_num(r, "nan_poison", d->gr_poison);
     vf_report_num(r, "snan_quieted", d->gr_snan);
     vf_report_num(r, "wrong", d->gr_fails);
+    vf_report_line(r, d->fails ? VF_FAIL : VF_PASS, "cases",
+                   "%llu cases: lookup entirely inside the hypothesis in %llu, partly outside in "
+                   "%llu; grad equal to the scatter-add throughout in %llu, with exceptions in %llu",
+                   (unsigned long long)d->cases, (unsigned long long)d->lk_cases_inside,
+                   (unsigned long long)(d->cases - d->lk_cases_inside),
+                   (unsigned long long)d->gr_cases_equal,
+                   (unsigned long long)(d->cases - d->gr_cases_equal));
+    vf_report_num(r, "cases", d->cases);
+    vf_report_num(r, "lookup_cases_inside", d->lk_cases_inside);
+    vf_report_num(r, "grad_cases_equal", d->gr_cases_equal);
     if (d->fails)
         vf_report_line(r, VF_FAIL, "first", "%s", d->first);
     vf_report_line(r, VF_INFO, "budget",

@@ -356,8 +356,12 @@ static int dense_grad(vf_case *c, const vf_dense_plan *plan, uint32_t dn, vf_den
 int vf_dense_check(vf_case *c, const vf_dense_plan *plan, vf_dense_tally *t)
 {
     const uint32_t dn = vf_default_nan();
+    const uint64_t lk_inside = t->lk_domain, lk_all = t->lk_elems;
+    const uint64_t gr_equal = t->gr_equal, gr_all = t->gr_elems;
     t->cases++;
     if (dense_lookup(c, plan, dn, t) != 0 || dense_grad(c, plan, dn, t) != 0)
         return -1;
+    t->lk_cases_inside += t->lk_domain - lk_inside == t->lk_elems - lk_all;
+    t->gr_cases_equal += t->gr_equal - gr_equal == t->gr_elems - gr_all;
     return 0;
 }

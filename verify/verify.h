@@ -195,6 +195,7 @@ void vf_model_grad_row(const float *prior, int64_t dim, const int32_t *ids, int6
 /* What the dense checks of section B saw, over all cases. */
 typedef struct vf_dense_tally {
     uint64_t cases;
+    uint64_t lk_cases_inside, gr_cases_equal; /* cases with every compared element so */
     uint64_t lk_elems, lk_domain;     /* compared; of them inside the hypothesis */
     uint64_t lk_negzero;              /* -0 selected: dense gives +0 */
     uint64_t lk_nan, lk_nan_open;     /* an Inf or NaN in the column: NaN (payload open) */
