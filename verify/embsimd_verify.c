@@ -171,6 +171,17 @@ int main(int argc, char **argv)
         }
     }
 
+    /* A JSON file that cannot be written is an error now, not after a run
+     * of several minutes. */
+    if (json != NULL) {
+        FILE *f = fopen(json, "w");
+        if (f == NULL) {
+            fprintf(stderr, "embsimd-verify: cannot write %s: %s\n", json, strerror(errno));
+            return 2;
+        }
+        fclose(f);
+    }
+
     /* Which implementations: --impl, else EMBSIMD_IMPL (as for make check),
      * else every available one. */
     const char *env_impl = getenv("EMBSIMD_IMPL");

@@ -2,6 +2,7 @@
  * the checks finish, kept whole for --json, and progress on a terminal. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,7 +290,7 @@ int vf_report_write_json(const vf_report *r, const char *path)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL) {
-        perror(path);
+        fprintf(stderr, "embsimd-verify: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
     fputs("{\n  \"tool\": \"embsimd-verify\",\n  \"meta\": ", f);
@@ -319,7 +320,7 @@ int vf_report_write_json(const vf_report *r, const char *path)
     }
     fprintf(f, "\n  ],\n  \"result\": \"%s\"\n}\n", vf_status_name(vf_report_result(r)));
     if (fclose(f) != 0) {
-        perror(path);
+        fprintf(stderr, "embsimd-verify: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
     return 0;
