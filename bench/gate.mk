@@ -4,6 +4,8 @@
 # baseline; `make bench-gate-selftest` checks that the gate catches a
 # --enable-slow-kernels build. results/README.md explains all three.
 EXTRA_DIST += bench/gate.mk bench/gate.py bench/gate_selftest.sh
+# The baselines travel with the sources: make bench-gate needs them.
+EXTRA_DIST += results/README.md results/baseline
 # Any Python 3 with its standard library.
 GATE_PY = python3
 # Extra arguments for bench/gate.py: make bench-gate GATE_FLAGS='--rounds=9'

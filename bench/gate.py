@@ -251,7 +251,7 @@ def run_ratio_driver(args, cases, rounds, log):
                             env=env)
     for line in proc.stderr:
         log.write(line)
-        if line.startswith("gate-ratios:"):  # progress; Google Benchmark's banner stays in the log
+        if line.startswith("gate-ratios: shape"):  # progress; the rest stays in the log
             say("  " + line.rstrip())
     status = proc.wait()
     if status != 0:
@@ -342,6 +342,9 @@ def measure_ratios(args, cases, runs, rounds, pick, log):
         got, unavailable = run_ratio_driver(args, cases, rounds, log)
         records += got
         per_process.append(ratio_figures(got))
+    impls = sorted({case_impl(c): why for c, why in unavailable.items()}.items())
+    for impl, why in impls:
+        say("  not run here: %s: %s" % (impl, why))
     return records, combine_processes(per_process, pick), unavailable
 
 
@@ -468,7 +471,7 @@ def compare_ratios(base_figs, figs, same_cpu, unavailable):
         elif b is None:
             rows.append(Row("ratio", name, None, f["value"], "new", "no baseline figure"))
         elif not b.get("gated", True):
-            rows.append(Row("ratio", name, base, f["value"], "info", "unsteady: " + b["why_not_gated"]))
+            rows.append(Row("ratio", name, base, f["value"], "info", "not gated: " + b["why_not_gated"]))
         else:
             fail = ratio_fails(kind, base, f["value"], True)
             rows.append(Row("ratio", name, base, f["value"], "FAIL" if fail else "pass", failed=fail))
@@ -560,12 +563,15 @@ def gbench_entries(records):
 
 
 def write_json(path, ctx, records, figs, counts):
-    doc = {"format": FORMAT, "context": ctx, "benchmarks": gbench_entries(records),
-           "gate": {"ratios": figs, "instructions": counts}}
+    # One measurement per line: the file stays readable and a third the size.
+    head = json.dumps({"format": FORMAT, "context": ctx}, indent=1)[:-2]
+    def lines(d):
+        return "{\n" + ",\n".join("   %s: %s" % (json.dumps(k), json.dumps(v)) for k, v in d.items()) + "\n  }"
+    gate = '{\n  "ratios": %s,\n  "instructions": %s\n }' % (lines(figs), lines(counts))
+    entries = ",\n  ".join(json.dumps(e) for e in gbench_entries(records))
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1, sort_keys=False)
-        f.write("\n")
+        f.write('%s,\n "benchmarks": [\n  %s\n ],\n "gate": %s\n}\n' % (head, entries, gate))
     os.replace(tmp, path)
 
 
@@ -770,7 +776,7 @@ def main():
         epilog="Usually run through make: `make bench-gate`, `make bench-gate-baseline`. "
                "results/README.md explains the method.")
     ap.add_argument("--build", default=".", help="the configured and built build directory (default: .)")
-    ap.add_argument("--results", default=os.path.join(here, os.pardir, "results"),
+    ap.add_argument("--results", default=os.path.normpath(os.path.join(here, os.pardir, "results")),
                     help="the results directory holding baseline/ (default: the source tree's)")
     ap.add_argument("--baseline", help="compare with this baseline file instead of results/baseline/<cpu>.json")
     ap.add_argument("--update-baseline", action="store_true",
@@ -891,8 +897,8 @@ def main():
             say("BASELINE REWRITTEN: %s (and .md, .svg)%s" % (
                 path, "" if previous is None else "; it replaces the one of %s, revision %s"
                 % (previous.get("run_date"), previous.get("git_revision"))))
-            say("%d ratios, %d instruction counts; review the change with `git diff %s` before committing it"
-                % (len(figs), len(counts), os.path.relpath(path)))
+            say("%d ratios, %d instruction counts; review the change (git diff -- %s) before "
+                "committing it" % (len(figs), len(counts), base_dir))
             return 0
 
         rows = []
@@ -914,7 +920,7 @@ def main():
     if failed:
         say("GATE FAILED: %d of %d gated figures regressed:" % (len(failed), len(gated)))
         for r in failed:
-            say("  %s: %s -> %s (%s)" % (r.name if r.part == "ratio" else r.name + " instructions",
+            say("  %s: %s -> %s (%s)" % (r.name.replace(" / ", " ÷ ") if r.part == "ratio" else r.name + " instructions",
                                          fmt_value(r.part, r.base), fmt_value(r.part, r.new),
                                          fmt_change(r.base, r.new)))
         return 1
