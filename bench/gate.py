@@ -527,8 +527,10 @@ def print_table(rows, figs):
             kernel, ref = r.name.split(" / ")
             figure = "÷ " + ref
         f = figs.get(r.name) if r.part == "ratio" else None
-        lines.append([kernel, figure, fmt_value(r.part, r.base), fmt_value(r.part, r.new),
-                      fmt_change(r.base, r.new), "%.1f %%" % (100 * f["spread"]) if f else "",
+        floor = r.note.startswith("floor")  # the base is the floor, not a recorded figure
+        lines.append([kernel, figure, ("≥ " if floor else "") + fmt_value(r.part, r.base),
+                      fmt_value(r.part, r.new), "–" if floor else fmt_change(r.base, r.new),
+                      "%.1f %%" % (100 * f["spread"]) if f else "",
                       fmt_value(r.part, r.recheck) if r.recheck is not None else "", r.verdict])
     widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(header)]
     def row(cells):
@@ -924,6 +926,10 @@ def main():
                                          fmt_value(r.part, r.base), fmt_value(r.part, r.new),
                                          fmt_change(r.base, r.new)))
         return 1
+    if not gated:
+        say("GATE PASSED, but nothing here could be compared with this baseline (see the notes "
+            "above): no figure was gated")
+        return 0
     say("GATE PASSED: %d gated figures, none regressed%s" % (
         len(gated), "" if same_cpu else " (machine-independent checks only: other CPU)"))
     return 0
