@@ -39,7 +39,7 @@ int gate_case_parse(const char *prog, const char *text, gate_case *out)
         return -1;
     }
     out->grad = op[0] == 'g';
-    snprintf(out->impl, sizeof out->impl, "%s", impl);
+    memcpy(out->impl, impl, strlen(impl) + 1); /* length checked above */
     out->vocab = v;
     out->dim = d;
     out->tokens = n;
