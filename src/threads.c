@@ -87,9 +87,14 @@ typedef struct pool {
     atomic_uint pending; /* worker parts not yet finished */
 } pool;
 
-static pool the_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                        PTHREAD_COND_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, 0, 0,
-                        NULL, NULL, 0, 0};
+/* The atomics start at zero (static storage); only the pthread objects
+ * need their initialisers. */
+#define POOL_INITIALIZER                                                     \
+    {                                                                        \
+        .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, \
+        .done = PTHREAD_COND_INITIALIZER, .busy = PTHREAD_MUTEX_INITIALIZER  \
+    }
+static pool the_pool = POOL_INITIALIZER;
 
 typedef struct worker_arg {
     unsigned index;           /* handles part index + 1; the caller does part 0 */
@@ -205,9 +210,7 @@ void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts)
  * memory is the child's copy and harmless) and start afresh. */
 static void reset_in_child(void)
 {
-    static const pool fresh = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                               PTHREAD_COND_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, 0, 0,
-                               NULL, NULL, 0, 0};
+    static const pool fresh = POOL_INITIALIZER;
     memcpy(&the_pool, &fresh, sizeof fresh);
 }
 
