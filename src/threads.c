@@ -149,10 +149,24 @@ static void *worker_main(void *p)
     return NULL;
 }
 
+/* A forked child has only the forking thread: forget the workers (their
+ * memory is the child's copy and harmless) and start afresh. */
+static void reset_in_child(void)
+{
+    static const pool fresh = POOL_INITIALIZER;
+    memcpy(&the_pool, &fresh, sizeof fresh);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_in_child); }
+
 /* Starts workers up to `want`; returns how many exist (fewer if the OS
  * refused a thread, in which case the call simply uses fewer parts). */
 static unsigned grow(pool *pl, unsigned want)
 {
+    /* Only a process that has workers needs the child-side reset. */
+    if (pl->workers < want)
+        pthread_once(&atfork_once, install_atfork);
     while (pl->workers < want) {
         pthread_t t;
         pthread_attr_t attr;
@@ -206,20 +220,8 @@ void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts)
     pthread_mutex_unlock(&pl->busy);
 }
 
-/* A forked child has only the forking thread: forget the workers (their
- * memory is the child's copy and harmless) and start afresh. */
-static void reset_in_child(void)
-{
-    static const pool fresh = POOL_INITIALIZER;
-    memcpy(&the_pool, &fresh, sizeof fresh);
-}
-
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_in_child); }
-
 unsigned emb_parts_for(size_t bytes, size_t max_parts)
 {
-    pthread_once(&atfork_once, install_atfork);
     /* Below this a thread hand-off (a futex wake and a cache-cold start,
      * tens of microseconds) costs more than the copy it would share. */
     const size_t min_bytes_per_part = (size_t)256 << 10;
