@@ -334,6 +334,69 @@ def mark_unsteady(figs):
             f["why_not_gated"] = "process medians %.3f-%.3f when recorded" % (lo, hi)
 
 
+def recording_line(ctx, args):
+    """One recording of a baseline, for its context's list."""
+    return "%s, revision %s, %d processes of %d rounds, load %s" % (
+        ctx["run_date"], ctx["git_revision"], args.baseline_runs, args.baseline_rounds,
+        ctx["load_average"].split(" before")[0])
+
+
+def merge_refusal(path, previous, ctx, counts):
+    """Why this recording cannot be added to the baseline at path, or None."""
+    if previous is None:
+        return ("--merge: there is no baseline at %s to add this recording to; record one "
+                "without --merge first" % path)
+    pctx = previous["context"]
+    if pctx.get("cpu_slug") != ctx["cpu_slug"] or pctx.get("cpu_simd_flags") != ctx["cpu_simd_flags"]:
+        return ("--merge: %s was recorded on %s (%s), this is %s (%s)" % (
+            path, pctx.get("cpu_model"), pctx.get("cpu_simd_flags"), ctx["cpu_model"],
+            ctx["cpu_simd_flags"]))
+    # Exact counts prove the kernels are the code the baseline measured: a
+    # recording of other code must replace the baseline, not widen it.
+    old_counts = previous["gate"]["instructions"]
+    changed = sorted(k for k in set(old_counts) | set(counts)
+                     if old_counts.get(k, {}).get("instructions") != counts.get(k, {}).get("instructions"))
+    if changed:
+        return ("--merge: the instruction counts differ from the baseline's, so this is other "
+                "code (or another toolchain): %s; record without --merge" % ", ".join(changed[:4]))
+    return None
+
+
+def merge_recording(args, path, previous, ctx, figs, entries, counts):
+    """Adds this recording's process medians to the baseline at path. On a
+    shared host some DRAM-bound ratios move between levels from one quarter
+    hour to the next while the processes of one recording agree; only
+    recordings made on several occasions show the whole range, so a merged
+    figure is the lowest process median of all of them, and its range
+    decides again whether it is gated. Returns (figures, entries)."""
+    old_figs = previous["gate"]["ratios"]
+    merged = {}
+    for name, f in figs.items():
+        o = old_figs.get(name)
+        if o is None:
+            die("--merge: %s has no figure %s; record without --merge" % (path, name))
+        values = o.get("process_values", [o["value"]]) + f["process_values"]
+        merged[name] = dict(f, value=min(values), process_values=values,
+                            samples=o["samples"] + f["samples"])
+        merged[name]["spread"] = spread(merged[name]["samples"])
+    mark_unsteady(merged)
+    ctx["recordings"] = pctx.get("recordings", [
+        "%s, revision %s, load %s" % (pctx.get("run_date"), pctx.get("git_revision"),
+                                      pctx.get("load_average", "?").split(" before")[0])])
+    ctx["recordings"] = ctx["recordings"] + [recording_line(ctx, args)]
+    ctx["gate_timing"] = ctx["gate_timing"].replace(
+        "the lowest (baseline)", "the lowest over all %d recordings (baseline)" % len(ctx["recordings"]))
+    # Repetition numbers run on across recordings, so compare.py sees one set.
+    entries = previous["benchmarks"] + entries
+    seen = {}
+    for e in entries:
+        e["repetition_index"] = seen.get(e["name"], 0)
+        seen[e["name"]] = e["repetition_index"] + 1
+    for e in entries:
+        e["repetitions"] = seen[e["name"]]
+    return merged, entries
+
+
 def measure_ratios(args, cases, runs, rounds, pick, log):
     """(records, figures, unavailable) of `runs` driver processes."""
     records, per_process, unavailable = [], [], {}
@@ -564,13 +627,14 @@ def gbench_entries(records):
     return entries
 
 
-def write_json(path, ctx, records, figs, counts):
+def write_json(path, ctx, entries, figs, counts):
+    """entries: Google Benchmark JSON entries (gbench_entries)."""
     # One measurement per line: the file stays readable and a third the size.
     head = json.dumps({"format": FORMAT, "context": ctx}, indent=1)[:-2]
     def lines(d):
         return "{\n" + ",\n".join("   %s: %s" % (json.dumps(k), json.dumps(v)) for k, v in d.items()) + "\n  }"
     gate = '{\n  "ratios": %s,\n  "instructions": %s\n }' % (lines(figs), lines(counts))
-    entries = ",\n  ".join(json.dumps(e) for e in gbench_entries(records))
+    entries = ",\n  ".join(json.dumps(e) for e in entries)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write('%s,\n "benchmarks": [\n  %s\n ],\n "gate": %s\n}\n' % (head, entries, gate))
@@ -586,11 +650,15 @@ def markdown_tables(doc, image=None):
                        ("compiler flags", "compiler_flags"), ("configure", "configure_options"),
                        ("embsimd", "embsimd_version"), ("git revision", "git_revision"),
                        ("C library", "libc"), ("valgrind", "valgrind"), ("load", "load_average"),
+                       ("recordings", "recordings"),
                        ("timing", "gate_timing"), ("thresholds", "gate_thresholds")):
-        if ctx.get(key):
-            out.append("| %s | %s |" % (label, ctx[key].replace("|", "\\|")))
+        value = ctx.get(key)
+        if isinstance(value, list):
+            value = "; ".join(value)
+        if value:
+            out.append("| %s | %s |" % (label, value.replace("|", "\\|")))
     out += ["", "Same-run ratios by CPU time: the lowest of the process medians (each the "
-            "median over its rounds), which the gate compares with; *range*: from the lowest "
+            "median over its rounds) of every recording, which the gate compares with; *range*: from the lowest "
             "to the highest process median. A figure marked ° ranged over more than %.0f %% "
             "and is shown, not gated." % (100 * UNSTEADY_RANGE), "",
             "| kernel | ÷ memcpy | range | ÷ scalar | range |", "| --- | ---: | ---: | ---: | ---: |"]
@@ -784,14 +852,19 @@ def main():
     ap.add_argument("--update-baseline", action="store_true",
                     help="measure (with --baseline-runs) and rewrite this CPU's baseline, its "
                          ".md table and .svg plot, and the section of results/README.md; no verdict")
+    ap.add_argument("--merge", action="store_true",
+                    help="with --update-baseline: add this recording's processes to the "
+                         "baseline's instead of replacing them; each figure becomes the lowest "
+                         "process median of all recordings. For recordings on several occasions "
+                         "of the same code (its instruction counts must not change)")
     ap.add_argument("--render-baseline", action="store_true",
                     help="only regenerate the .md and .svg of every baseline in results/baseline/ "
                          "and the section of results/README.md; measures nothing")
     ap.add_argument("--part", choices=("all", "ratios", "icount"), default="all",
                     help="which checks to run (default: all)")
-    ap.add_argument("--runs", type=int, default=2,
+    ap.add_argument("--runs", type=int, default=3,
                     help="driver processes of the timed part, and of the recheck of a failing "
-                         "ratio; the best process median counts (default 2)")
+                         "ratio; the best process median counts (default 3)")
     ap.add_argument("--rounds", type=int, default=4, help="rounds per process (default 4)")
     ap.add_argument("--baseline-runs", type=int, default=5,
                     help="driver processes when recording a baseline; the worst process median "
@@ -806,6 +879,10 @@ def main():
     ap.add_argument("--valgrind", default="valgrind", help="the valgrind command (default: valgrind)")
     ap.add_argument("--out", help="where to write this run's JSON (default: BUILD/gate-run.json)")
     args = ap.parse_args()
+    if args.merge and not args.update_baseline:
+        die("--merge only goes with --update-baseline")
+    if args.merge and args.part != "all":
+        die("--merge needs the whole gate (--part=all): the counts show the code is unchanged")
     for name in ("runs", "rounds", "baseline_runs", "baseline_rounds", "icount_repeat"):
         if getattr(args, name) < 1:
             die("--%s must be at least 1" % name.replace("_", "-"))
@@ -839,7 +916,9 @@ def main():
 
     same_cpu = same_toolchain = True
     if args.update_baseline:
-        say("  mode:     recording the baseline %s" % os.path.join(args.results, "baseline", cpu["slug"] + ".json"))
+        say("  mode:     %s the baseline %s" % (
+            "adding a recording to" if args.merge else "recording",
+            os.path.join(args.results, "baseline", cpu["slug"] + ".json")))
     elif base is None:
         die("no baseline at %s: record one with `make bench-gate-baseline` (results/README.md)" % base_path)
     else:
@@ -870,6 +949,10 @@ def main():
             say("")
             say("instruction counts (callgrind, %d calls)" % len(icount_cases()))
             counts, count_unavail = run_icounts(args, icount_cases(), args.icount_repeat)
+            if args.merge:  # before the minute of timing that the refusal would waste
+                why = merge_refusal(base_path, base, ctx, counts)
+                if why:
+                    die(why)
         if args.part in ("all", "ratios"):
             say("")
             say("same-run ratios (%d kernels; Google Benchmark's console output goes to %s)"
@@ -888,17 +971,29 @@ def main():
             base_dir = os.path.join(args.results, "baseline")
             os.makedirs(base_dir, exist_ok=True)
             path = os.path.join(base_dir, cpu["slug"] + ".json")
-            previous = None
+            previous = previous_doc = None
             if os.path.exists(path):
                 with open(path) as f:
-                    previous = json.load(f)["context"]
-            write_json(path, ctx, records, figs, counts)
+                    previous_doc = json.load(f)
+                previous = previous_doc["context"]
+            entries = gbench_entries(records)
+            if args.merge:
+                figs, entries = merge_recording(args, path, previous_doc, ctx, figs, entries, counts)
+            else:
+                ctx["recordings"] = [recording_line(ctx, args)]
+            write_json(path, ctx, entries, figs, counts)
             render_baseline(path)
             update_readme(args.results)
             say("")
-            say("BASELINE REWRITTEN: %s (and .md, .svg)%s" % (
-                path, "" if previous is None else "; it replaces the one of %s, revision %s"
-                % (previous.get("run_date"), previous.get("git_revision"))))
+            if args.merge:
+                say("BASELINE MERGED: %s (and .md, .svg) now holds %d recordings:" % (
+                    path, len(ctx["recordings"])))
+                for line in ctx["recordings"]:
+                    say("  " + line)
+            else:
+                say("BASELINE REWRITTEN: %s (and .md, .svg)%s" % (
+                    path, "" if previous is None else "; it replaces the one of %s, revision %s"
+                    % (previous.get("run_date"), previous.get("git_revision"))))
             say("%d ratios, %d instruction counts; review the change (git diff -- %s) before "
                 "committing it" % (len(figs), len(counts), base_dir))
             return 0
@@ -911,7 +1006,7 @@ def main():
             rows += compare_counts(base["gate"]["instructions"], counts, same_toolchain, count_unavail)
 
     out = args.out or os.path.join(args.build, "gate-run.json")
-    write_json(out, ctx, records, figs, counts)
+    write_json(out, ctx, gbench_entries(records), figs, counts)
     say("")
     print_table(rows, figs)
     failed = [r for r in rows if r.failed]
