@@ -369,7 +369,7 @@ def merge_recording(args, path, previous, ctx, figs, entries, counts):
     recordings made on several occasions show the whole range, so a merged
     figure is the lowest process median of all of them, and its range
     decides again whether it is gated. Returns (figures, entries)."""
-    old_figs = previous["gate"]["ratios"]
+    pctx, old_figs = previous["context"], previous["gate"]["ratios"]
     merged = {}
     for name, f in figs.items():
         o = old_figs.get(name)
