@@ -1,7 +1,7 @@
 # bench/gate.mk - the regression gate (included from Makefile.am).
 # `make bench-gate`: same-run ratios and instruction counts against
 # results/baseline/<cpu>.json; `make bench-gate-baseline` re-records that
-# baseline; `make bench-gate-selftest` checks that the gate catches a
+# baseline, `make bench-gate-baseline-merge` adds a recording to it; `make bench-gate-selftest` checks that the gate catches a
 # --enable-slow-kernels build. results/README.md explains all three.
 EXTRA_DIST += bench/gate.mk bench/gate.py bench/gate_selftest.sh
 # The baselines travel with the sources: make bench-gate needs them.
@@ -13,7 +13,7 @@ GATE_FLAGS =
 # Where bench-gate-selftest configures and builds the slowed library.
 GATE_SLOW_BUILD = gate-slow-build
 GATE_RUN = $(GATE_PY) $(top_srcdir)/bench/gate.py --build=. --results=$(top_srcdir)/results
-.PHONY: bench-gate bench-gate-baseline bench-gate-selftest
+.PHONY: bench-gate bench-gate-baseline bench-gate-baseline-merge bench-gate-selftest
 
 # Needs only the library: callgrind runs it, so it must be the real binary
 # (-no-install), not libtool's wrapper script.
@@ -38,11 +38,14 @@ bench-gate: bench/gate-ratios bench/gate-icount
 bench-gate-baseline: bench/gate-ratios bench/gate-icount
 	$(GATE_RUN) --update-baseline $(GATE_FLAGS)
 
+bench-gate-baseline-merge: bench/gate-ratios bench/gate-icount
+	$(GATE_RUN) --update-baseline --merge $(GATE_FLAGS)
+
 bench-gate-selftest: bench/gate-ratios bench/gate-icount
 	GATE_PY='$(GATE_PY)' MAKE='$(MAKE)' $(SHELL) $(top_srcdir)/bench/gate_selftest.sh \
 	  --srcdir=$(top_srcdir) --build=. --slow-build=$(GATE_SLOW_BUILD)
 else
-bench-gate bench-gate-baseline bench-gate-selftest:
+bench-gate bench-gate-baseline bench-gate-baseline-merge bench-gate-selftest:
 	@echo "make $@ needs Google Benchmark and OpenBLAS (pkg-config benchmark openblas), not found at configure time." >&2
 	@echo "Install them (Debian: apt-get install libbenchmark-dev libopenblas-dev) and re-run ./configure." >&2
 	@exit 1
