@@ -17,7 +17,10 @@
 #  2. the slowed build fails that count check, naming the kernels;
 #  3. the slowed build fails the whole gate against the committed baseline
 #     (when this machine and toolchain can be compared with it; the gate says
-#     which checks ran).
+#     which checks ran);
+#  4. --merge: a second short recording of the unchanged build is added to a
+#     scratch baseline (two recordings, each figure the lower of the two
+#     process medians), and a recording of the slowed build is refused.
 # No timing is asserted on its own: step 3 fails on counts as well as ratios.
 set -eu
 
@@ -112,4 +115,34 @@ case $status in
     echo "against counts recorded from this build" ;;
 *) cat "$scratch/full.txt" >&2; fail "the gate could not run (status $status)" ;;
 esac
+echo "== 4. --merge adds a recording of the same code and refuses other code"
+short="--baseline-runs=1 --baseline-rounds=1 --min-time=0.002"
+mkdir -p "$scratch/merge/baseline"
+for step in record merge; do
+    flag=; test $step = merge && flag=--merge
+    "$py" "$gate" --build="$build" --results="$scratch/merge" --update-baseline $flag $short \
+        >"$scratch/$step.txt" 2>&1 || { cat "$scratch/$step.txt" >&2; fail "--update-baseline $flag failed"; }
+    test $step = merge || cp "$scratch"/merge/baseline/*.json "$scratch/first.json"
+done
+grep -q 'BASELINE MERGED.*holds 2 recordings' "$scratch/merge.txt" ||
+    { cat "$scratch/merge.txt" >&2; fail "the merge did not report two recordings"; }
+"$py" - "$scratch/first.json" "$scratch"/merge/baseline/*.json <<'PY' || fail "the merged baseline is wrong"
+import json, sys
+first, merged = (json.load(open(p)) for p in sys.argv[1:3])
+assert len(merged["context"]["recordings"]) == 2, merged["context"]["recordings"]
+for name, f in merged["gate"]["ratios"].items():
+    old = first["gate"]["ratios"][name]
+    assert len(f["process_values"]) == 2 and f["process_values"][0] == old["value"], name
+    assert f["value"] == min(f["process_values"]), name
+print("merged: %d figures, each the lower of its two recordings" % len(merged["gate"]["ratios"]))
+PY
+if "$py" "$gate" --build="$slow" --results="$scratch/merge" --update-baseline --merge $short \
+    >"$scratch/refused.txt" 2>&1; then
+    cat "$scratch/refused.txt" >&2
+    fail "a recording of the slowed build was merged into the unchanged build's baseline"
+fi
+grep -q 'instruction counts moved' "$scratch/refused.txt" ||
+    { cat "$scratch/refused.txt" >&2; fail "the refusal did not name the moved counts"; }
+tail -n 1 "$scratch/refused.txt"
+
 echo "gate self-test passed"
