@@ -388,9 +388,13 @@ def merge_recording(args, path, previous, ctx, figs, entries, counts):
                             samples=o["samples"] + f["samples"])
         merged[name]["spread"] = spread(merged[name]["samples"])
     mark_unsteady(merged)
-    ctx["recordings"] = pctx.get("recordings", [
-        "%s, revision %s, load %s" % (pctx.get("run_date"), pctx.get("git_revision"),
-                                      pctx.get("load_average", "?").split(" before")[0])])
+    if "recordings" not in pctx:  # a baseline recorded before --merge existed
+        m = re.match(r"(\d+) driver processes of (\d+) rounds", pctx.get("gate_timing", ""))
+        pctx["recordings"] = ["%s, revision %s, %sload %s" % (
+            pctx.get("run_date"), pctx.get("git_revision"),
+            "%s processes of %s rounds, " % m.groups() if m else "",
+            pctx.get("load_average", "?").split(" before")[0])]
+    ctx["recordings"] = pctx["recordings"]
     ctx["recordings"] = ctx["recordings"] + [recording_line(ctx, args)]
     ctx["gate_timing"] = ctx["gate_timing"].replace(
         "the lowest (baseline)", "the lowest over all %d recordings (baseline)" % len(ctx["recordings"]))
