@@ -394,8 +394,7 @@ def merge_recording(args, path, previous, ctx, figs, entries, counts):
             pctx.get("run_date"), pctx.get("git_revision"),
             "%s processes of %s rounds, " % m.groups() if m else "",
             pctx.get("load_average", "?").split(" before")[0])]
-    ctx["recordings"] = pctx["recordings"]
-    ctx["recordings"] = ctx["recordings"] + [recording_line(ctx, args)]
+    ctx["recordings"] = pctx["recordings"] + [recording_line(ctx, args)]
     ctx["gate_timing"] = ctx["gate_timing"].replace(
         "the lowest (baseline)", "the lowest over all %d recordings (baseline)" % len(ctx["recordings"]))
     # Repetition numbers run on across recordings, so compare.py sees one set.
