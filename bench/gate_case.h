@@ -1,5 +1,7 @@
-/* gate_case.h - the regression gate's case names ("lookup/avx2/V:1000/D:64/N:512"),
- * parsed the same way by both of its drivers. */
+/* gate_case.h - the regression gate's cases: the one list of what it measures
+ * (shapes x operations x the library's implementation table), and their names
+ * ("lookup/avx2/V:1000/D:64/N:512"), shared by both drivers and, through
+ * their --list option, by bench/gate.py. */
 #ifndef EMBSIMD_GATE_CASE_H
 #define EMBSIMD_GATE_CASE_H
 
@@ -12,6 +14,9 @@ typedef struct gate_case {
     int64_t vocab, dim, tokens;
 } gate_case;
 
+/* The two parts of the gate: timed same-run ratios, and callgrind counts. */
+typedef enum gate_part { GATE_TIMED, GATE_ICOUNT } gate_part;
+
 /* Parses "lookup|grad/<impl>/V:<vocab>/D:<dim>/N:<tokens>". Returns 0, or
  * -1 after printing to stderr why the text (named after prog) is not one. */
 int gate_case_parse(const char *prog, const char *text, gate_case *out);
@@ -21,5 +26,16 @@ void gate_case_name(const gate_case *c, char *buf, size_t size);
 
 /* NULL when impl can run here, else why not (unknown name included). */
 const char *gate_impl_unavailable(const char *impl);
+
+/* Calls fn for every case of the part, in the gate's order: each shape, both
+ * operations, every implementation of the library's table. `unavailable` is
+ * NULL or why the case cannot run here; `why` says what the shape is for. */
+typedef void (*gate_case_fn)(const gate_case *c, const char *unavailable, const char *why,
+                             void *arg);
+void gate_for_each_case(gate_part part, gate_case_fn fn, void *arg);
+
+/* Prints the part's cases for bench/gate.py, one per line:
+ * "case NAME\tWHY" or "unavailable NAME\tREASON". */
+void gate_print_cases(gate_part part);
 
 #endif /* EMBSIMD_GATE_CASE_H */

@@ -19,8 +19,11 @@ static void help(void)
     printf("%s - one embsimd call per case, for instruction counting under callgrind\n"
            "\n"
            "usage: %s --case=CASE [--case=CASE ...]\n"
+           "       %s --list\n"
            "\n"
            "  --case=CASE  lookup|grad/<impl>/V:<vocab>/D:<dim>/N:<tokens>\n"
+           "  --list       the gate's counted cases, one per line: \"case NAME<tab>WHY\" or\n"
+           "               \"unavailable NAME<tab>REASON\"\n"
            "  --help       this text\n"
            "\n"
            "For each case: inputs from a fixed seed in 64-byte aligned buffers, one thread,\n"
@@ -30,7 +33,7 @@ static void help(void)
            "Count with:\n"
            "  valgrind --tool=callgrind --collect-atstart=no --toggle-collect=gate_counted \\\n"
            "           --dump-after=gate_counted %s --case=...\n",
-           PROG, PROG, PROG);
+           PROG, PROG, PROG, PROG);
 }
 
 typedef struct call {
@@ -119,6 +122,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             help();
+            return 0;
+        }
+        if (strcmp(argv[i], "--list") == 0) {
+            gate_print_cases(GATE_ICOUNT);
             return 0;
         }
         if (strncmp(argv[i], "--case=", 7) != 0) {

@@ -23,7 +23,10 @@ static void help(void)
     printf("%s - times kernels against the same-run memcpy of their bytes, for bench/gate.py\n"
            "\n"
            "usage: %s --case=CASE [--case=CASE ...] [options] [Google Benchmark flags]\n"
+           "       %s --list\n"
            "\n"
+           "  --list        the gate's timed cases, one per line: \"case NAME<tab>WHY\" or\n"
+           "                \"unavailable NAME<tab>REASON\"\n"
            "  --case=CASE   lookup|grad/<impl>/V:<vocab>/D:<dim>/N:<tokens>, one thread,\n"
            "                uniform ids; repeat for more cases\n"
            "  --rounds=R    rounds per shape (default 7); a round runs every kernel of a\n"
@@ -39,7 +42,7 @@ static void help(void)
            "as one line with \"unavailable\" and the reason.\n"
            "\n"
            "Google Benchmark flags:\n",
-           PROG, PROG, (unsigned)BENCH_DEFAULT_SEED);
+           PROG, PROG, PROG, (unsigned)BENCH_DEFAULT_SEED);
 }
 
 typedef struct entry {
@@ -177,6 +180,10 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             gargv[gargc++] = (char *)"--help";
+        } else if (strcmp(a, "--list") == 0) {
+            gate_print_cases(GATE_TIMED);
+            free(gargv);
+            return 0;
         } else if (strncmp(a, "--case=", 7) == 0) {
             if (ncases == MAX_CASES) {
                 fprintf(stderr, "%s: more than %d --case options\n", PROG, MAX_CASES);

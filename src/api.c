@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -161,6 +163,40 @@ unsigned emb_grad_flags(size_t dtable_bytes)
     return dtable_bytes >= (size_t)emb_llc_bytes() / 2 ? EMB_KF_PREFETCH : 0u;
 }
 
+#ifdef EMB_SLOW_KERNEL_IMPL
+/* --enable-slow-kernels=OP/IMPL: the regression gate's self-test needs one
+ * kernel, and only that one, slower by a known amount. The call spins for
+ * 15 % of the calling thread's CPU time it took, which is what the gate's
+ * timed figures compare (one library thread). */
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int64_t injected_begin(const char *op)
+{
+    const char *impl = emb_impl_active();
+    if (strcmp(op, EMB_SLOW_KERNEL_OP) != 0 || impl == NULL || strcmp(impl, EMB_SLOW_KERNEL_IMPL) != 0)
+        return -1;
+    return thread_cpu_ns();
+}
+
+static void injected_end(int64_t start)
+{
+    if (start < 0)
+        return;
+    const int64_t now = thread_cpu_ns();
+    const int64_t until = now + (now - start) * 15 / 100;
+    while (thread_cpu_ns() < until)
+        ;
+}
+#else
+static inline int64_t injected_begin(const char *op) { (void)op; return -1; }
+static inline void injected_end(int64_t start) { (void)start; }
+#endif
+
 typedef struct lookup_job {
     const emb_kernels *k;
     const float *table;
@@ -203,6 +239,7 @@ emb_status emb_lookup_f32(const float *table, int64_t vocab, int64_t dim,
     const emb_kernels *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
+    const int64_t injected = injected_begin("lookup");
     const call_shape c = {"emb_lookup_f32", "table", "out", table, out, vocab, dim, n, ids, 0};
     const emb_status s = validate(&c, k);
     if (s != EMB_OK || n == 0)
@@ -212,6 +249,7 @@ emb_status emb_lookup_f32(const float *table, int64_t vocab, int64_t dim,
     lookup_job job = {k, table, (size_t)dim, ids, (size_t)n, out,
                       emb_lookup_flags(table_bytes, out_bytes)};
     emb_parallel(lookup_part, &job, emb_parts_for(out_bytes, (size_t)n));
+    injected_end(injected);
     return EMB_OK;
 }
 
@@ -221,6 +259,7 @@ emb_status emb_grad_f32(float *dtable, int64_t vocab, int64_t dim,
     const emb_kernels *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
+    const int64_t injected = injected_begin("grad");
     const call_shape c = {"emb_grad_f32", "dtable", "dout", dtable, dout, vocab, dim, n, ids, 1};
     const emb_status s = validate(&c, k);
     if (s != EMB_OK || n == 0)
@@ -230,5 +269,6 @@ emb_status emb_grad_f32(float *dtable, int64_t vocab, int64_t dim,
     const size_t dtable_bytes = (size_t)vocab * (size_t)dim * sizeof(float);
     grad_job job = {k, dtable, (size_t)dim, ids, (size_t)n, dout, emb_grad_flags(dtable_bytes)};
     emb_parallel(grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
+    injected_end(injected);
     return EMB_OK;
 }
