@@ -112,12 +112,26 @@ int emb_get_num_threads(void);
 #define EMB_MAX_THREADS 256
 
 /**
- * Bytes of one instance of the last-level cache as the library sees it
- * (sysfs, else sysconf, else 32 MiB). The kernels decide streaming stores
- * and prefetching from it; benchmarks report it to say which shapes are
- * cache-resident.
+ * Bytes of one instance of the last-level cache as the library sees it. The
+ * kernels decide streaming stores and prefetching from it; benchmarks report
+ * it to say which shapes are cache-resident. Read once, from the first of:
+ * $EMBSIMD_LLC (a size such as 32M, 32MiB, 32768K or bytes; an invalid one
+ * is ignored and the description says why); cpu0's highest-level data cache
+ * in sysfs; CPUID's deterministic cache parameters (leaf 4, AMD 0x8000001D);
+ * the package-wide L3 of sysconf or CPUID 0x80000006, capped at 4 MiB per
+ * CPU this process may run on (in a VM it counts other chiplets' caches);
+ * else 32 MiB. Never 0.
  */
 int64_t emb_llc_bytes(void);
+
+/**
+ * emb_llc_bytes() in words, with where it came from: "16 MiB (sysfs L3)",
+ * "8 MiB (sysconf 508 MiB, capped: 2 CPUs x 4 MiB)", "32 MiB (assumed)".
+ * When $EMBSIMD_LLC is set but unusable, the parenthesis ends with why, as
+ * in: 16 MiB (sysfs L3; EMBSIMD_LLC="abc" ignored: not a size). Never NULL;
+ * the string lives as long as the process.
+ */
+const char *emb_llc_description(void);
 
 /** Library version, "MAJOR.MINOR.PATCH". */
 const char *emb_version(void);

@@ -75,6 +75,37 @@ enum {
 
 /* Detected once; later calls return the cached value. */
 uint32_t emb_cpu_features(void);
+
+/* What emb_llc_decide weighs, in its order of precedence. The detection
+ * gathers them from the running system; tests inject their own. */
+typedef struct emb_llc_sources {
+    const char *env;        /* $EMBSIMD_LLC; NULL when unset */
+    const char *sysfs_root; /* cpu0's cache directory, holding index0, index1, ...;
+                             * NULL: no sysfs */
+    size_t cpuid_bytes;     /* one instance of the highest-level data or unified
+                             * cache from CPUID leaf 4 or 0x8000001D; 0: unknown */
+    unsigned cpuid_leaf;    /* 4 or 0x8000001D */
+    int cpuid_level;        /* its level */
+    int cpuid_sharing;      /* logical CPUs sharing one instance; 0: unknown */
+    size_t package_bytes;   /* a package-wide L3 figure; 0: unknown */
+    const char *package_source; /* where it came from: "sysconf", "CPUID 0x80000006" */
+    long cpus;              /* CPUs this process may run on; < 1: unknown */
+} emb_llc_sources;
+
+#define EMB_LLC_DESCRIPTION_MAX 256
+
+typedef struct emb_llc {
+    size_t bytes; /* never 0 */
+    char description[EMB_LLC_DESCRIPTION_MAX]; /* e.g. "16 MiB (sysfs L3)" */
+} emb_llc;
+
+/* The last-level cache size to use, and in words where it came from. Pure
+ * but for reading files under sysfs_root. */
+void emb_llc_decide(const emb_llc_sources *src, emb_llc *out);
+
+/* Assumed for the L3 per CPU when only a package-wide figure is known
+ * (cpu_features.c says why 4 MiB). */
+#define EMB_LLC_PER_CPU ((size_t)4 << 20)
 /* Name of one feature bit, for messages ("AVX512BW"). */
 const char *emb_cpu_feature_name(uint32_t bit);
 
