@@ -177,13 +177,21 @@ START_TEST(sysfs_malformed_level_or_type_is_skipped)
     put_cache(1, "2", "Unified", "512K");
     put_cache(2, "three", "Unified", "65536K"); /* level not a number */
     put_cache(3, "3", "Unifed", "65536K");      /* type unknown */
-    put_cache(4, "0", "Unified", "65536K");     /* no level 0 */
+    put_cache(4, "10", "Unified", "65536K");    /* no level 10 */
     put_cache(5, "4", "Unified", "65536K");
     char path[4200];
     snprintf(path, sizeof path, "%s/index5/type", tree); /* type missing */
     ck_assert_int_eq(remove(path), 0);
     const emb_llc_sources s = {.sysfs_root = tree};
     ck_llc(&s, 512 * KiB, "512 KiB (sysfs L2)");
+    /* Nothing usable at all */
+    tree_remove();
+    tree_make();
+    put_cache(0, "0", "Unified", "65536K"); /* no level 0 */
+    put_cache(1, "-3", "Unified", "65536K");
+    put_cache(2, "2x", "Data", "48K");
+    const emb_llc_sources t = {.sysfs_root = tree};
+    ck_llc(&t, 32 * MiB, "32 MiB (assumed)");
 }
 END_TEST
 
