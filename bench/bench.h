@@ -37,8 +37,8 @@ typedef struct bench_case {
 
 struct bench_config {
     uint64_t seed;
-    size_t llc_bytes;     /* last-level cache, from sysfs (or --llc) */
-    int llc_assumed;      /* 1: sysfs had no answer, llc_bytes is a guess */
+    size_t llc_bytes;     /* last-level cache: emb_llc_bytes(), or --llc */
+    int llc_assumed;      /* 1: nothing told the library, llc_bytes is a guess */
     size_t budget_bytes;  /* shapes needing more are not registered */
     double onehot_max_gflop; /* one-hot GEMMs doing more work per call are skipped */
     int hugepages;        /* madvise(MADV_HUGEPAGE) on the big buffers */

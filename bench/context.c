@@ -1,4 +1,4 @@
-/* context.c - the machine (/proc/cpuinfo, sysfs caches, huge pages), the
+/* context.c - the machine (/proc/cpuinfo, the library's LLC, huge pages), the
  * build (generated build-info.h) and the key/values published with a run. */
 #include "config.h"
 
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "build-info.h"
+#include "embsimd.h"
 
 const char *bench_build_compiler(void) { return BENCH_BUILD_COMPILER; }
 const char *bench_build_cflags(void) { return BENCH_BUILD_CFLAGS; }
@@ -64,55 +65,6 @@ static int read_line(const char *path, char *buf, size_t size)
     if (ok)
         trim(buf);
     return ok;
-}
-
-/* "32768K" -> bytes */
-static size_t parse_cache_size(const char *s)
-{
-    char *end;
-    const unsigned long long v = strtoull(s, &end, 10);
-    switch (*end) {
-    case 'K': return (size_t)v << 10;
-    case 'M': return (size_t)v << 20;
-    case 'G': return (size_t)v << 30;
-    default: return (size_t)v;
-    }
-}
-
-/* The highest-level data or unified cache cpu0 reports. */
-static void read_llc(bench_sysinfo *si)
-{
-    int best_level = 0;
-    for (int i = 0; i < 16; i++) {
-        char path[128], level[16], type[32], size[32];
-        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
-        if (!read_line(path, level, sizeof level))
-            break;
-        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
-        if (!read_line(path, type, sizeof type) || strcmp(type, "Instruction") == 0)
-            continue;
-        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
-        if (!read_line(path, size, sizeof size))
-            continue;
-        const int lv = atoi(level);
-        if (lv > best_level) {
-            best_level = lv;
-            si->llc_bytes = parse_cache_size(size);
-            snprintf(si->llc_source, sizeof si->llc_source, "L%d %s, %s (sysfs)", lv, type, size);
-        }
-    }
-#ifdef _SC_LEVEL3_CACHE_SIZE
-    if (si->llc_bytes == 0) {
-        const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-        if (l3 > 0 || l2 > 0) {
-            si->llc_bytes = (size_t)(l3 > 0 ? l3 : l2);
-            snprintf(si->llc_source, sizeof si->llc_source, "L%d, %zu bytes (sysconf)",
-                     l3 > 0 ? 3 : 2, si->llc_bytes);
-        }
-    }
-#endif
-    if (si->llc_bytes == 0)
-        snprintf(si->llc_source, sizeof si->llc_source, "unknown");
 }
 
 /* The SIMD-relevant flags, in the order listed, when present. */
@@ -171,7 +123,10 @@ void bench_sysinfo_read(bench_sysinfo *si)
     if (si->cpu_flags == NULL)
         si->cpu_flags = strdup("unknown");
     isa_subset(si->cpu_flags ? si->cpu_flags : "", si->isa_flags, sizeof si->isa_flags);
-    read_llc(si);
+    /* The figure the kernels' thresholds use, so the labels agree with
+     * what the library decided. */
+    si->llc_bytes = (size_t)emb_llc_bytes();
+    si->llc_source = emb_llc_description();
     char thp[128];
     if (read_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof thp)) {
         /* "always [madvise] never": the bracketed one is in effect */

@@ -11,8 +11,8 @@ typedef struct bench_sysinfo {
     char cpu_model[160];
     char *cpu_flags; /* the whole flags line of /proc/cpuinfo; never NULL */
     char isa_flags[256]; /* the SIMD subset of cpu_flags, for the table header */
-    size_t llc_bytes;    /* 0 when sysfs and sysconf do not say */
-    char llc_source[96]; /* e.g. "L3 unified, 32768K (sysfs)" */
+    size_t llc_bytes;       /* emb_llc_bytes(); never 0 */
+    const char *llc_source; /* emb_llc_description(), e.g. "16 MiB (sysfs L3)" */
     char thp[32];        /* transparent huge pages mode, e.g. "madvise" */
     char host[64];
     char utc_stamp[32]; /* 20261128T011223Z, for file names */

@@ -144,9 +144,11 @@ static void set_context(bench_context *ctx, const bench_sysinfo *si, const bench
     bench_context_set(ctx, "cpu_model", "%s", si->cpu_model);
     bench_context_set(ctx, "cpu_flags", "%s", si->cpu_flags);
     bench_context_set(ctx, "cpu_simd_flags", "%s", si->isa_flags);
-    bench_context_set(ctx, "llc", "%.1f MiB (%s%s)", (double)cfg->llc_bytes / (1 << 20),
-                      o->llc_bytes ? "--llc; sysfs: " : cfg->llc_assumed ? "assumed; sysfs: " : "",
-                      si->llc_source);
+    if (o->llc_bytes)
+        bench_context_set(ctx, "llc", "%.1f MiB (--llc; the kernels use %s)",
+                          (double)cfg->llc_bytes / (1 << 20), si->llc_source);
+    else
+        bench_context_set(ctx, "llc", "%s", si->llc_source);
     bench_context_set(ctx, "llc_bytes", "%zu", cfg->llc_bytes);
     bench_context_set(ctx, "transparent_hugepages", "%s%s", si->thp,
                       cfg->hugepages ? ", buffers advised MADV_HUGEPAGE" : "");
@@ -255,11 +257,10 @@ int main(int argc, char **argv)
     const double onehot_cap = o.onehot_max_gflop >= 0 ? o.onehot_max_gflop : o.full ? 50.0 : 2.0;
     bench_config cfg = {o.seed, o.llc_bytes ? o.llc_bytes : si.llc_bytes, 0, o.budget_bytes,
                         onehot_cap, o.hugepages};
-    if (cfg.llc_bytes == 0) {
-        cfg.llc_bytes = (size_t)32 << 20;
+    if (!o.llc_bytes && strstr(si.llc_source, "(assumed") != NULL) {
         cfg.llc_assumed = 1;
-        fprintf(stderr, "embsimd-bench: the last-level cache size is unknown; assuming 32 MiB "
-                        "(set it with --llc)\n");
+        fprintf(stderr, "embsimd-bench: nothing tells the last-level cache size here: %s "
+                        "(set EMBSIMD_LLC, or --llc for the labels only)\n", si.llc_source);
     }
 
     bench_grid grid;
