@@ -228,10 +228,11 @@ static void quote_env(char *buf, size_t size, const char *s)
  * other tenants' working set. What the process can count on is about its
  * CPUs' share. Zen 2 to Zen 5 have 4 MiB of L3 per core (16 MiB per 4-core
  * CCX, 32 MiB per 8-core CCD): there the cap is that share. Intel server
- * parts have 1.25-2.5 MiB per core: there the cap errs high, toward the
- * package figure used before, by at most 3.2x. It errs low only where a
- * core's share exceeds 4 MiB (V-Cache parts, 12 MiB; client parts with few
- * cores), and only when neither sysfs nor CPUID's cache leaves answered.
+ * parts from Skylake-SP to Sapphire Rapids have 1.25-2.5 MiB per core:
+ * there the cap errs high, toward the package figure used before, by at
+ * most 3.2x. It errs low only where a core's share exceeds 4 MiB (V-Cache
+ * parts, 12 MiB; Emerald Rapids, 5 MiB; client parts with few cores), and
+ * only when neither sysfs nor CPUID's cache leaves answered.
  * Erring high is the cheaper side: the kernels switch prefetch and
  * streaming on at half the LLC, and a figure too high only withholds them
  * from tables a little past that (a 5-10 % gain forgone, README "Kernel
