@@ -263,7 +263,8 @@ def write(json_path, md_path, json_ref):
         "fp32 gradient and zero-fills it on every call (the column *V×D zero-filled*: in its "
         "time, not in its bytes), then adds dY into it; `weight.grad = None` between calls, "
         "untimed. emb_grad_f32 adds into an existing table, so this is not its fair peer: "
-        "at these shapes most of the ratio is the allocation and the zero-fill.", ""
+        "at large V most of this time is the allocation and the zero-fill, which "
+        "`torch.zeros(V, D)` alone would take.", ""
         ] + dense_table(rows) + [
         "", "## One-hot product (what the lookup replaces), time per call, uniform ids", ""
         ] + onehot_table(rows) + [
