@@ -1,8 +1,9 @@
 """peer_defs.py - what each peer computes: the call that is timed (with its
-untimed preparation) and the result on one batch that the exactness check
+untimed preparation) and the results on one batch that the exactness check
 compares with embsimd's."""
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 try:
@@ -11,14 +12,32 @@ except ImportError:
     numpy = None
 
 
+# What a peer's result is compared with (embsimd's, on the same inputs):
+#   "lookup"     emb_lookup_f32's N x D rows
+#   "grad"       emb_grad_f32 into a zeroed V x D table (a fresh gradient)
+#   "grad_into"  emb_grad_f32 into a copy of `start`, the check's existing
+#                table (nonzero: the table's own bits), as the peers that add
+#                into an existing accumulator are called
+#   "dy"         dY itself (what the sparse gradient stores instead of sums)
+WANTS = ("lookup", "grad", "grad_into", "dy")
+
+
 class Peer:
-    """op: "lookup" or "grad" (which embsimd call it is compared with and
-    how its bytes are counted). setup(inp) -> (call(b), prep(b) or None);
-    result(W, ids, dy) -> the tensor it produces for one batch of ids."""
+    """op: "lookup", "grad" or "fwd_bwd" (which embsimd calls it is compared
+    with and how its bytes are counted: fwd_bwd counts a lookup's and a
+    grad's). setup(inp) -> (call(b), prep(b) or None). result(W, ids, dy,
+    start) -> [(label, got, want)]: what it produces for one batch of ids,
+    each compared with embsimd's `want` (one of WANTS); `start` must not be
+    written (copy it)."""
 
     def __init__(self, name, op, setup, result, counters=None):
         self.name, self.op, self.setup, self.result = name, op, setup, result
         self.counters = counters  # inp -> {counter: amount per call}
+
+
+def _one(name, want, fn):
+    """A result function for a peer with one result."""
+    return lambda W, ids, dy, start: [(name, fn(W, ids, dy, start), want)]
 
 
 def _fwd_setup(inp):
@@ -32,7 +51,7 @@ def _index_select_setup(inp):
     return (lambda b: torch.index_select(W, 0, ids[b], out=out)), None
 
 
-def _index_select_result(W, ids, dy):
+def _index_select_result(W, ids, dy, start):
     return torch.index_select(W, 0, ids, out=torch.empty(ids.numel(), W.shape[1]))
 
 
@@ -50,10 +69,64 @@ def _bwd_setup(inp):
     return (lambda b: outs[b].backward(dy, retain_graph=True)), prep
 
 
-def _bwd_result(W, ids, dy):
+def _bwd_result(W, ids, dy, start):
     leaf = W.detach().requires_grad_(True)
     F.embedding(ids, leaf).backward(dy)
     return leaf.grad
+
+
+def _index_add_setup(inp):
+    # The fair gradient peer: adds into one preallocated V x D fp32 tensor
+    # across calls, as emb_grad_f32 adds into an existing dtable; no zeroing,
+    # no allocation in the timed call.
+    dW = torch.zeros(inp.vocab, inp.dim)
+    ids, dy = inp.batch64, inp.dy
+    return (lambda b: dW.index_add_(0, ids[b], dy)), None
+
+
+def _index_add_result(W, ids, dy, start):
+    return start.clone().index_add_(0, ids, dy)
+
+
+def _sparse_module(W):
+    """nn.Embedding(sparse=True) whose weight shares W's memory (no copy)."""
+    return nn.Embedding(W.shape[0], W.shape[1], sparse=True, _weight=W)
+
+
+def _sparse_setup(inp):
+    # What a user runs: the module's forward, then the backward of its
+    # output; the gradient is reset to None between calls (untimed), as
+    # zero_grad(set_to_none=True), so that each call's sparse gradient is its
+    # own and not concatenated onto the last.
+    emb = _sparse_module(inp.table)
+    ids, dy = inp.batch64, inp.dy
+
+    def prep(b):
+        emb.weight.grad = None
+
+    return (lambda b: emb(ids[b]).backward(dy)), prep
+
+
+def _sparse_result(W, ids, dy, start):
+    """The forward's rows; the gradient's (ids, values) as stored; and the
+    two ways it reaches a table: added as it is (SGD's param.add_(grad)),
+    or coalesced first (SparseAdam, Adagrad)."""
+    emb = _sparse_module(W)
+    out = emb(ids)
+    rows = out.detach().clone()
+    out.backward(dy)
+    g = emb.weight.grad
+    name = "torch/embedding_sparse"
+    found = [(name + " forward", rows, "lookup")]
+    if not g.is_sparse or g.sparse_dim() != 1 or not torch.equal(g._indices()[0], ids):
+        # Not the layout documented below: shown as a difference.
+        found.append((name + " grad values", torch.empty(0), "dy"))
+    else:
+        found.append((name + " grad values", g._values(), "dy"))
+    with torch.no_grad():
+        found.append((name + " grad, table.add_(grad)", start.clone().add_(g), "grad_into"))
+        found.append((name + " grad, coalesce()", g.coalesce().to_dense(), "grad"))
+    return found
 
 
 def _onehot_setup(inp):
@@ -65,7 +138,7 @@ def _onehot_setup(inp):
     return (lambda b: torch.mm(A, W, out=out)), None
 
 
-def _onehot_result(W, ids, dy):
+def _onehot_result(W, ids, dy, start):
     return F.one_hot(ids, W.shape[0]).to(torch.float32) @ W
 
 
@@ -79,7 +152,7 @@ def _take_setup(inp):
     return (lambda b: numpy.take(W, ids[b], axis=0, out=out)), None
 
 
-def _take_result(W, ids, dy):
+def _take_result(W, ids, dy, start):
     return torch.from_numpy(numpy.take(W.numpy(), ids.numpy(), axis=0))
 
 
@@ -95,18 +168,25 @@ def _add_at_setup(inp):
     return call, None
 
 
-def _add_at_result(W, ids, dy):
-    dW = numpy.zeros(tuple(W.shape), dtype=numpy.float32)
+def _add_at_result(W, ids, dy, start):
+    dW = start.numpy().copy()
     with numpy.errstate(all="ignore"):  # Inf - Inf is the check's point, not an accident
         numpy.add.at(dW, ids.numpy(), dy.numpy())
     return torch.from_numpy(dW)
 
 
 PEERS = {p.name: p for p in (
-    Peer("torch/embedding_fwd", "lookup", _fwd_setup, lambda W, ids, dy: F.embedding(ids, W)),
-    Peer("torch/index_select_out", "lookup", _index_select_setup, _index_select_result),
-    Peer("torch/embedding_bwd", "grad", _bwd_setup, _bwd_result),
-    Peer("torch/onehot_matmul", "lookup", _onehot_setup, _onehot_result, _onehot_counters),
-    Peer("numpy/take", "lookup", _take_setup, _take_result),
-    Peer("numpy/add_at", "grad", _add_at_setup, _add_at_result),
+    Peer("torch/embedding_fwd", "lookup", _fwd_setup,
+         _one("torch/embedding_fwd", "lookup", lambda W, ids, dy, start: F.embedding(ids, W))),
+    Peer("torch/index_select_out", "lookup", _index_select_setup,
+         _one("torch/index_select_out", "lookup", _index_select_result)),
+    Peer("torch/index_add", "grad", _index_add_setup,
+         _one("torch/index_add", "grad_into", _index_add_result)),
+    Peer("torch/embedding_bwd", "grad", _bwd_setup,
+         _one("torch/embedding_bwd", "grad", _bwd_result)),
+    Peer("torch/embedding_sparse", "fwd_bwd", _sparse_setup, _sparse_result),
+    Peer("torch/onehot_matmul", "lookup", _onehot_setup,
+         _one("torch/onehot_matmul", "lookup", _onehot_result), _onehot_counters),
+    Peer("numpy/take", "lookup", _take_setup, _one("numpy/take", "lookup", _take_result)),
+    Peer("numpy/add_at", "grad", _add_at_setup, _one("numpy/add_at", "grad_into", _add_at_result)),
 )}

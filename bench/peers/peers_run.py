@@ -63,7 +63,11 @@ class Inputs:
         return self._plan.special(self.vocab, self.dim, self.tokens)
 
     def bytes_of(self, op, b):
-        return self.lookup_bytes if op == "lookup" else self.grad_bytes[b]
+        if op == "lookup":
+            return self.lookup_bytes
+        if op == "grad":
+            return self.grad_bytes[b]
+        return self.lookup_bytes + self.grad_bytes[b]  # fwd_bwd: a lookup and a grad
 
 
 def _time_calls(call, prep, iters, b0, batches, bytes_of):
@@ -162,11 +166,13 @@ class Plan:
 
     def _footprint(self, v, d, n, onehot):
         """Bytes the run holds for one shape, at most: the table, its special
-        twin, three V x D gradients (torch's, numpy's, the check's), the rows
-        of every batch's retained graph, dY twice, the ids."""
+        twin, four V x D tables in the check (embsimd's gradient from zero
+        and from the start table, a peer's result, the copy it adds into) or
+        one peer's timed gradient (torch's dense, index_add_'s, numpy's),
+        the rows of every batch's retained graph, dY twice, the ids."""
         t, rows = v * d * 4, n * d * 4
         b = gen.batches(self.llc, v, d, n)
-        need = 5 * t + (b + 4) * rows + b * n * 12
+        need = 6 * t + (b + 4) * rows + b * n * 12
         return need + (n * v * 12 if onehot else 0)
 
     def _add_shape(self, v, d, n):
@@ -284,14 +290,23 @@ class Plan:
         out = []
         for values in self.cfg["check_values"]:
             W, dy = inp.values(values)
+            # The existing table the accumulating peers add into, and
+            # emb_grad_f32 with them: the table's own bits (finite, or the
+            # IEEE special values), so that the check sees additions into
+            # nonzero rows, not only sums from zero.
+            start = W
             ours = {"lookup": torch.empty(inp.tokens, inp.dim),
-                    "grad": torch.zeros(inp.vocab, inp.dim)}
+                    "grad": torch.zeros(inp.vocab, inp.dim),
+                    "grad_into": start.clone(), "dy": dy}
             self.lib.lookup(W, ids32, ours["lookup"])
             self.lib.grad(ours["grad"], ids32, dy)
+            self.lib.grad(ours["grad_into"], ids32, dy)
             for p in peers:
-                got = p.result(W, ids64, dy)
-                out.append(exactness.compare(p.name, p.op, values, where, got, ours[p.op],
-                                             ids64, impl))
+                for label, got, want in p.result(W, ids64, dy, start):
+                    out.append(exactness.compare(label, want, values, where, got, ours[want],
+                                                 ids64, impl))
+                    del got
+            del ours
         bad = [f for f in out if not f.identical]
         log("check %s: %d comparisons with embsimd (%s), %s" % (
             where, len(out), impl,
@@ -381,9 +396,10 @@ class Plan:
         ctx.update({
             "bytes_definition": "lookups (embedding_fwd, index_select_out, onehot_matmul, take): "
             "2*N*D*4 per call (each of N rows of D floats read once and written once); "
-            "gradients (embedding_bwd, add_at): N*D*4 (read dY) + 2*U*D*4 (read and write each "
-            "of the U distinct rows the batch touches). torch's dense backward also allocates "
-            "and zero-fills a V*D*4 gradient per call: in its time, not in its bytes.",
+            "gradients (index_add, embedding_bwd, add_at): N*D*4 (read dY) + 2*U*D*4 (read and "
+            "write each of the U distinct rows the batch touches); embedding_sparse (forward + "
+            "backward): a lookup's bytes plus a gradient's. torch's dense backward also "
+            "allocates and zero-fills a V*D*4 gradient per call: in its time, not in its bytes.",
             "cold_warm": "ids cycle through enough batches to read min(table, 4 x LLC) bytes of "
             "rows before reusing one, as embsimd-bench; label LLC: table + N*D*4 fit the LLC; "
             "DRAM:rows: the table fits, not with the rows; DRAM:table: table > LLC. No flushing.",
@@ -412,7 +428,8 @@ class Plan:
             "llc_bytes": str(self.llc),
             "timing": "%d repetitions of at least %g s each, wall clock (perf_counter); one "
             "untimed warm-up call per benchmark; iterations grown as Google Benchmark does; "
-            "median reported; embedding_bwd times each backward alone"
+            "median reported; embedding_bwd times each backward alone, embedding_sparse each "
+            "forward + backward alone (the gradient reset to None between calls, untimed)"
             % (cfg["repetitions"], cfg["min_time"]),
             "run_date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "skipped_over_budget": "; ".join(self.over_budget) or "none",

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """peers_table.py - results/peers.md from a merged embsimd-bench + peers JSON
 (compare_peers.py's): per shape and thread count, embsimd's best
-implementation against PyTorch and numpy, forward and backward, with the
-ratio, the one-hot products, and the bit-exactness findings."""
+implementation against PyTorch and numpy with the ratio: first against the
+fair peers (index_select(out=) for the lookup, index_add_ for the gradient),
+then every lookup and gradient peer, nn.Embedding(sparse=True)'s forward +
+backward, nn.Embedding's default dense backward, the one-hot products, and
+the bit-exactness findings."""
 
 import json
 import re
@@ -58,37 +61,113 @@ def shapes(rows):
                    and k[6] is not None}, key=lambda s: (s[0], s[1], s[2], s[3], s[4]))
 
 
-def forward_table(rows):
-    out = ["| V | D | N | T | ids | where | embsimd (best impl) | torch F.embedding | × "
-           "| torch index_select(out=) | × | numpy take | × | memcpy |",
-           "|" + "---|" * 14]
-    for v, d, n, t, ids in shapes(rows):
-        ours, impl = best(rows, "lookup", (v, d, n, t, ids))
-        fwd = rows.get(("torch", "embedding_fwd", v, d, n, t, ids))
-        sel = rows.get(("torch", "index_select_out", v, d, n, t, ids))
-        take = rows.get(("numpy", "take", v, d, n, t, ids))
-        copy = rows.get(("copy", "memcpy", v, d, n, t, None))
-        where = (fwd or sel or copy or {}).get("label", "")
-        out.append("| %d | %d | %d | %d | %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s |" % (
-            v, d, n, t, ids, where, fmt_gbs(ours), " (%s)" % impl if impl else "",
-            fmt_gbs(gbs(fwd)), ratio(ours, gbs(fwd)), fmt_gbs(gbs(sel)), ratio(ours, gbs(sel)),
-            fmt_gbs(gbs(take)), ratio(ours, gbs(take)), fmt_gbs(gbs(copy))))
+def _row(cells):
+    return "| " + " | ".join(cells) + " |"
+
+
+def _header(cols):
+    return [_row(cols), "|" + "---|" * len(cols)]
+
+
+def _ours(rows, group, shape):
+    """(GB/s, "GB/s (impl)" cell, the median row) of embsimd's best."""
+    g, impl = best(rows, group, shape)
+    row = rows.get((group, impl) + shape) if impl else None
+    return g, fmt_gbs(g) + (" (%s)" % impl if impl else ""), row
+
+
+def _peer(rows, peer, shape):
+    group, impl = peer.split("/")
+    return rows.get((group, impl) + shape)
+
+
+def _where(rows, shape):
+    for peer in ("torch/index_select_out", "torch/embedding_fwd", "torch/index_add"):
+        r = _peer(rows, peer, shape)
+        if r:
+            return r.get("label", "")
+    r = rows.get(("copy", "memcpy") + shape[:4] + (None,))
+    return (r or {}).get("label", "")
+
+
+def fair_table(rows):
+    """The leading table: each side against its fair peer."""
+    out = _header(["V", "D", "N", "T", "ids", "where", "lookup: embsimd (best impl)",
+                   "torch index_select(out=)", "×", "grad: embsimd (best impl)",
+                   "torch index_add_", "×"])
+    for shape in shapes(rows):
+        look, look_cell, _ = _ours(rows, "lookup", shape)
+        grad, grad_cell, _ = _ours(rows, "grad", shape)
+        sel = gbs(_peer(rows, "torch/index_select_out", shape))
+        add = gbs(_peer(rows, "torch/index_add", shape))
+        out.append(_row(["%d" % x for x in shape[:4]] + [
+            shape[4], _where(rows, shape), look_cell, fmt_gbs(sel), ratio(look, sel),
+            grad_cell, fmt_gbs(add), ratio(grad, add)]))
     return out
 
 
-def backward_table(rows):
-    out = ["| V | D | N | T | ids | embsimd grad (best impl) | torch backward | × "
-           "| numpy add.at | × | embsimd time | torch time |",
-           "|" + "---|" * 12]
-    for v, d, n, t, ids in shapes(rows):
-        ours, impl = best(rows, "grad", (v, d, n, t, ids))
-        bwd = rows.get(("torch", "embedding_bwd", v, d, n, t, ids))
-        add = rows.get(("numpy", "add_at", v, d, n, t, ids))
-        ours_row = rows.get(("grad", impl, v, d, n, t, ids)) if impl else None
-        out.append("| %d | %d | %d | %d | %s | %s%s | %s | %s | %s | %s | %s | %s |" % (
-            v, d, n, t, ids, fmt_gbs(ours), " (%s)" % impl if impl else "",
-            fmt_gbs(gbs(bwd)), ratio(ours, gbs(bwd)), fmt_gbs(gbs(add)), ratio(ours, gbs(add)),
-            fmt_time(ours_row), fmt_time(bwd)))
+def forward_table(rows):
+    out = _header(["V", "D", "N", "T", "ids", "where", "embsimd (best impl)",
+                   "torch index_select(out=)", "×", "torch F.embedding", "×", "numpy take",
+                   "×", "memcpy"])
+    for shape in shapes(rows):
+        ours, cell, _ = _ours(rows, "lookup", shape)
+        cols = [cell]
+        for peer in ("torch/index_select_out", "torch/embedding_fwd", "numpy/take"):
+            theirs = gbs(_peer(rows, peer, shape))
+            cols += [fmt_gbs(theirs), ratio(ours, theirs)]
+        copy = rows.get(("copy", "memcpy") + shape[:4] + (None,))
+        out.append(_row(["%d" % x for x in shape[:4]] + [shape[4], _where(rows, shape)] + cols
+                        + [fmt_gbs(gbs(copy))]))
+    return out
+
+
+def grad_table(rows):
+    out = _header(["V", "D", "N", "T", "ids", "embsimd grad (best impl)", "torch index_add_",
+                   "×", "numpy add.at", "×", "embsimd time", "index_add_ time"])
+    for shape in shapes(rows):
+        ours, cell, ours_row = _ours(rows, "grad", shape)
+        add = _peer(rows, "torch/index_add", shape)
+        at = gbs(_peer(rows, "numpy/add_at", shape))
+        out.append(_row(["%d" % x for x in shape[:4]] + [
+            shape[4], cell, fmt_gbs(gbs(add)), ratio(ours, gbs(add)), fmt_gbs(at),
+            ratio(ours, at), fmt_time(ours_row), fmt_time(add)]))
+    return out
+
+
+def sparse_table(rows):
+    """nn.Embedding(sparse=True) forward + backward against embsimd's lookup
+    + grad, time per call (the sum of the two best implementations' medians)."""
+    out = _header(["V", "D", "N", "T", "ids", "embsimd lookup + grad",
+                   "nn.Embedding(sparse=True) forward + backward", "×"])
+    seen = False
+    for shape in shapes(rows):
+        sp = _peer(rows, "torch/embedding_sparse", shape)
+        if sp is None:
+            continue
+        seen = True
+        _, _, look = _ours(rows, "lookup", shape)
+        _, _, grad = _ours(rows, "grad", shape)
+        both = None
+        if look and grad:
+            both = {"real_time": look["real_time"] + grad["real_time"]}
+        speed = "—" if both is None else "%.2f×" % (sp["real_time"] / both["real_time"])
+        out.append(_row(["%d" % x for x in shape[:4]] + [shape[4], fmt_time(both),
+                                                          fmt_time(sp), speed]))
+    return out if seen else ["Not run."]
+
+
+def dense_table(rows):
+    out = _header(["V", "D", "N", "T", "ids", "embsimd grad (best impl)",
+                   "torch dense backward", "×", "V×D zero-filled per call", "embsimd time",
+                   "torch time"])
+    for shape in shapes(rows):
+        ours, cell, ours_row = _ours(rows, "grad", shape)
+        bwd = _peer(rows, "torch/embedding_bwd", shape)
+        fill = shape[0] * shape[1] * 4 / float(1 << 20)
+        out.append(_row(["%d" % x for x in shape[:4]] + [
+            shape[4], cell, fmt_gbs(gbs(bwd)), ratio(ours, gbs(bwd)), "%.1f MiB" % fill,
+            fmt_time(ours_row), fmt_time(bwd)]))
     return out
 
 
@@ -146,19 +225,59 @@ def write(json_path, md_path, json_ref):
         "the ratio of times per call; × > 1: embsimd is faster. Medians of the repetitions; "
         "`where`: LLC (table and rows fit the last-level cache), DRAM:rows, DRAM:table.",
         "",
+        "The fair peers lead: embsimd's lookup next to `torch.index_select(W, 0, ids, out=)` "
+        "into a preallocated output, and its gradient next to `dW.index_add_(0, ids, dY)` "
+        "into a preallocated fp32 V×D table that, like emb_grad_f32's dtable, accumulates "
+        "across calls. Neither allocates in the timed call and both are deterministic on the "
+        "CPU; their results equal embsimd's bit for bit (see *Bit-exactness*). What they do "
+        "that embsimd's C call does not, in their time: a Python call and PyTorch's dispatch "
+        "(microseconds, visible when N is small) and int64 ids (embsimd reads int32). "
+        "index_add_ adds one id's row at a time, on one thread at these D whatever T is. "
+        "The other peers follow, then what `nn.Embedding` does by default.",
+        "",
         "## Context", ""] + context_lines(ctx) + [
-        "", "## Forward: lookup, GB/s", ""] + forward_table(rows) + [
-        "", "## Backward: gradient into the table, GB/s", "",
-        "torch's dense backward allocates and zero-fills a V×D gradient per call (counted in "
-        "its time, not its bytes); embsimd and numpy.add.at add into an existing one.", ""
-        ] + backward_table(rows) + [
+        "", "## Fair peers: lookup vs index_select(out=), gradient vs index_add_, GB/s", "",
+        ] + fair_table(rows) + [
+        "", "## Lookup, every peer, GB/s", "",
+        "`F.embedding` also allocates its N×D output on every call; `numpy.take` writes into "
+        "a preallocated `out=` on one thread. memcpy: embsimd-bench's copy of the same bytes, "
+        "the bound.", ""] + forward_table(rows) + [
+        "", "## Gradient into an existing table, every peer, GB/s", "",
+        "Each adds the batch's dY into one preallocated V×D table that accumulates across "
+        "calls: nothing is allocated or zeroed in the timed call. `numpy.add.at` is "
+        "single-threaded.", ""] + grad_table(rows) + [
+        "", "## nn.Embedding(sparse=True): forward + backward, time per call", "",
+        "`emb(ids).backward(dY)` with `nn.Embedding(V, D, sparse=True)` whose weight shares the "
+        "table's memory: the forward allocates its N×D output and records the autograd graph; "
+        "the backward returns an uncoalesced sparse COO gradient whose indices are the ids "
+        "and whose values are dY itself (the same memory: nothing copied, nothing summed). It "
+        "does not add into a table: the optimizer does that later, outside this time (SGD "
+        "adds the entries into the weight one by one, `param.add_(grad, alpha=-lr)`; "
+        "SparseAdam and Adagrad first `coalesce()` it: sort the ids, sum the duplicates). "
+        "embsimd's column is its lookup plus its gradient added into the table (the sum of "
+        "the two best implementations' times). Untimed: `weight.grad = None` between calls, "
+        "which frees the last sparse gradient. × > 1: embsimd's lookup + grad takes less "
+        "time.", ""] + sparse_table(rows) + [
+        "", "## What nn.Embedding does by default: the dense backward, GB/s", "",
+        "`nn.Embedding`'s default (`sparse=False`) backward, timed alone: it allocates a V×D "
+        "fp32 gradient and zero-fills it on every call (the column *V×D zero-filled*: in its "
+        "time, not in its bytes), then adds dY into it; `weight.grad = None` between calls, "
+        "untimed. emb_grad_f32 adds into an existing table, so this is not its fair peer: "
+        "at large V most of this time is the allocation and the zero-fill, which "
+        "`torch.zeros(V, D)` alone would take.", ""
+        ] + dense_table(rows) + [
         "", "## One-hot product (what the lookup replaces), time per call, uniform ids", ""
         ] + onehot_table(rows) + [
         "", "## Bit-exactness against embsimd", "",
         "Each peer's result on the first batch of ids, compared bit for bit with embsimd's on "
         "the same inputs, for every shape, id distribution and thread count above: `finite` "
         "are the benchmark's inputs, `special` a table of IEEE special values (NaN payloads, "
-        "±0, ±Inf, subnormals) and a dY of them without NaNs.", ""] + exactness_lines(ctx) + [""]
+        "±0, ±Inf, subnormals) and a dY of them without NaNs. The peers that add into an "
+        "existing table (index_add, add_at, and the sparse gradient added with "
+        "`table.add_(grad)`, as SGD adds it) start from the table's own bits, as does "
+        "emb_grad_f32 next to them; the dense backward and the sparse gradient's `coalesce()` "
+        "(what SparseAdam and Adagrad sum) are compared with emb_grad_f32 from zero; the "
+        "sparse gradient's values with dY.", ""] + exactness_lines(ctx) + [""]
     with open(md_path, "w") as f:
         f.write("\n".join(lines))
 

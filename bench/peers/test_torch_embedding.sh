@@ -70,7 +70,9 @@ echo "Python: $py ($("$py" -c 'import sys, torch; print(sys.executable, "torch",
 # --help and usage errors
 expect_status 0 "--help" "$py" "$script" --help
 grep -q -- '--check' "$dir/out.txt" || fail "--help does not document --check"
-grep -q 'torch/embedding_bwd' "$dir/out.txt" || fail "--help does not list the peers"
+for peer in torch/index_select_out torch/index_add torch/embedding_sparse torch/embedding_bwd; do
+    grep -q "$peer" "$dir/out.txt" || fail "--help does not list $peer"
+done
 expect_status 2 "a malformed --dim" "$py" "$script" --dim=12x
 grep -q '"12x"' "$dir/err.txt" || fail "the --dim error does not name the bad value"
 expect_status 2 "an unknown peer" "$py" "$script" --peers=torch/nothing
@@ -115,6 +117,12 @@ cp "$dir/err.txt" "$dir/run.txt"
 grep -q '^check V:1000/D:100/N:64/T:2/ids:zipf: ' "$dir/run.txt" || fail "no exactness check line"
 grep -q '^torch/embedding_fwd/V:1000/D:64/N:64/T:1/ids:uniform/real_time ' "$dir/run.txt" ||
     fail "no progress line per benchmark"
+# coalesce() sums a row's entries in another order than emb_grad_f32 (sort
+# order, not token order): only rows named 3 or more times may differ.
+if grep 'torch/embedding_sparse grad, coalesce(): [0-9]* of' "$dir/run.txt" |
+    grep -v 'the least named \([3-9]\|[1-9][0-9][0-9]*\) times'; then
+    fail "the sparse gradient's coalesce() differs from embsimd in a row named fewer than 3 times"
+fi
 
 "$py" - "$dir/peers.json" <<'EOF' || fail "the JSON is not what compare.py expects (above)"
 import json, re, statistics, sys
@@ -133,14 +141,24 @@ for key in ("date", "host_name", "executable", "num_cpus", "caches", "cpu_model"
 need("libembsimd" in ctx.get("exactness_check", ""), "the exactness check did not run: %s"
      % ctx.get("exactness_check"))
 
-peers = ["torch/embedding_fwd", "torch/index_select_out", "torch/embedding_bwd",
-         "torch/onehot_matmul"]
+peers = ["torch/embedding_fwd", "torch/index_select_out", "torch/index_add",
+         "torch/embedding_sparse", "torch/embedding_bwd", "torch/onehot_matmul"]
 try:
     import numpy  # noqa: F401
     peers += ["numpy/take", "numpy/add_at"]
 except ImportError:
     pass
 lookup = {"torch/embedding_fwd", "torch/index_select_out", "torch/onehot_matmul", "numpy/take"}
+fwd_bwd = {"torch/embedding_sparse"}
+# What the check compares per peer; the ones that must equal embsimd bit for
+# bit on every shape (finite and special inputs) are marked True.
+labels = {p: [(p, True)] for p in peers}
+labels["torch/onehot_matmul"] = [("torch/onehot_matmul", False)]  # 0 x Inf with specials
+labels["torch/embedding_sparse"] = [
+    ("torch/embedding_sparse forward", True),
+    ("torch/embedding_sparse grad values", True),  # the ids and dY, unsummed
+    ("torch/embedding_sparse grad, table.add_(grad)", True),  # SGD's way: token order
+    ("torch/embedding_sparse grad, coalesce()", False)]  # sort order: rows named 3+ times
 shapes = [(1000, d, 64, t, k) for d in (64, 100) for t in (1, 2) for k in ("uniform", "zipf")]
 rows = {}
 for b in doc["benchmarks"]:
@@ -174,7 +192,11 @@ for p in peers:
             need(r["time_unit"] == "ns" and r["real_time"] > 0 and r["cpu_time"] >= 0,
                  "%s: times %s %s" % (name, r["real_time"], r["cpu_time"]))
             per_call = r["bytes_per_second"] * r["real_time"] * 1e-9
-            if p in lookup:
+            if p in fwd_bwd:  # a lookup's bytes plus a gradient's
+                lo, hi = 2 * n * d * 4 + n * d * 4 + 2 * d * 4, 2 * n * d * 4 + 3 * n * d * 4
+                need(lo * (1 - 1e-6) <= per_call <= hi * (1 + 1e-6),
+                     "%s: %.1f bytes per call outside [%d, %d]" % (name, per_call, lo, hi))
+            elif p in lookup:
                 need(abs(per_call - 2 * n * d * 4) <= 1e-6 * per_call,
                      "%s: %.1f bytes per call, expected 2*N*D*4 = %d" % (name, per_call, 2 * n * d * 4))
             else:
@@ -184,11 +206,16 @@ for p in peers:
             tokens = r["items_per_second"] * r["real_time"] * 1e-9
             need(abs(tokens - n) <= 1e-6 * n, "%s: %.3f items per call, expected N = %d" % (name, tokens, n))
         checks += 1
-    for values in ("finite", "special"):
-        text = ctx.get("exactness %s (%s inputs)" % (p, values), "")
-        m = re.search(r"in (\d+) of (\d+) checks", text)
-        need(m is not None and int(m.group(2)) == checks,
-             "%s: the %s-input check did not run on all %d shapes: %r" % (p, values, checks, text))
+    for label, exact in labels[p]:
+        for values in ("finite", "special"):
+            text = ctx.get("exactness %s (%s inputs)" % (label, values), "")
+            m = re.search(r"in (\d+) of (\d+) checks", text)
+            need(m is not None and int(m.group(2)) == checks,
+                 "%s: the %s-input check did not run on all %d shapes: %r"
+                 % (label, values, checks, text))
+            if exact and (p != "torch/onehot_matmul" or values == "finite"):
+                need(m is not None and m.group(1) == m.group(2),
+                     "%s differs from embsimd on %s inputs: %r" % (label, values, text))
 print("JSON: %d benchmarks, %d rows, exactness recorded for %d peers"
       % (len(rows), len(doc["benchmarks"]), len(peers)))
 if errors:
@@ -216,15 +243,30 @@ if test -x "$build/bench/embsimd-bench"; then
     md=$dir/results/peers.md
     test -s "$md" || fail "compare_peers.py wrote no peers.md"
     ls "$dir"/results/runs/peers-*.json >/dev/null 2>&1 || fail "compare_peers.py wrote no merged JSON"
-    for table in Forward Backward; do
-        row=$(sed -n "/^## $table/,/^## /p" "$md" | grep '^| 1000 | 64 | 64 | 1 | zipf |' || true)
-        test -n "$row" || fail "peers.md: no $table row for V=1000 D=64 N=64 T=1 zipf"
-        echo "$row" | grep -Eq '\| [0-9.]+ \((avx512|avx2|neon|scalar)\) \| [0-9.]+ \| [0-9.]+× \|' ||
-            fail "peers.md: the $table row lacks embsimd, torch or their ratio: $row"
+    # The fair peers lead: the first table after the context.
+    first=$(grep '^## ' "$md" | sed -n 2p)
+    test "$first" = "## Fair peers: lookup vs index_select(out=), gradient vs index_add_, GB/s" ||
+        fail "peers.md: the first table is not the fair peers': $first"
+    impl='[0-9.]+ \((avx512|avx2|neon|scalar)\)'
+    section_row() { # section_row HEADING-PREFIX: the V=1000 D=64 N=64 T=1 zipf row of that section
+        sed -n "/^## $1/,/^## /p" "$md" | grep '^| 1000 | 64 | 64 | 1 | zipf |' || true
+    }
+    row=$(section_row 'Fair peers')
+    echo "$row" | grep -Eq "\| $impl \| [0-9.]+ \| [0-9.]+× \| $impl \| [0-9.]+ \| [0-9.]+× \|\$" ||
+        fail "peers.md: the fair row lacks lookup vs index_select or grad vs index_add_: $row"
+    for table in 'Lookup, every peer' 'Gradient into an existing table' 'What nn.Embedding does by default'; do
+        row=$(section_row "$table")
+        echo "$row" | grep -Eq "\| $impl \| [0-9.]+ \| [0-9.]+× \|" ||
+            fail "peers.md: the '$table' row lacks embsimd, torch or their ratio: $row"
     done
-    # shellcheck disable=SC2016 # the backquotes are markdown, not a command
-    grep -q '^- `torch/embedding_bwd (finite inputs)`: bit-identical to embsimd in [0-9]* of 2 checks' "$md" ||
-        fail "peers.md: no exactness line for the backward"
+    row=$(section_row 'nn.Embedding(sparse=True)')
+    echo "$row" | grep -Eq '\| [0-9.]+ (µs|ms) \| [0-9.]+ (µs|ms) \| [0-9.]+× \|$' ||
+        fail "peers.md: the sparse row lacks both times or their ratio: $row"
+    grep -q 'zero-fills it on every call' "$md" || fail "peers.md: the dense backward's zero-fill is not said"
+    for peer in torch/embedding_bwd torch/index_add 'torch/embedding_sparse grad, table.add_(grad)'; do
+        grep -qF -- "- \`$peer (finite inputs)\`: bit-identical to embsimd in 2 of 2 checks" "$md" ||
+            fail "peers.md: no exactness line for $peer, or not bit-identical"
+    done
 else
     echo "no $build/bench/embsimd-bench (configured without Google Benchmark): compare_peers.py not run"
 fi

@@ -11,8 +11,9 @@ import sys
 
 EXIT_USAGE, EXIT_UNAVAILABLE = 2, 3
 
-PEER_NAMES = ("torch/embedding_fwd", "torch/index_select_out", "torch/embedding_bwd",
-              "torch/onehot_matmul", "numpy/take", "numpy/add_at")
+PEER_NAMES = ("torch/index_select_out", "torch/embedding_fwd", "torch/index_add",
+              "torch/embedding_sparse", "torch/embedding_bwd", "torch/onehot_matmul",
+              "numpy/take", "numpy/add_at")
 
 # embsimd-bench's grids and timing defaults (bench/main.c), so that both
 # suites run the same benchmarks when given the same flags.
@@ -28,11 +29,21 @@ thread counts, seed and ids as embsimd-bench, written as Google Benchmark JSON
 that /usr/share/benchmark/compare.py reads.
 
 Peers (names <peer>/V:<vocab>/D:<dim>/N:<tokens>/T:<threads>/ids:<kind>/real_time):
-  torch/embedding_fwd     torch.nn.functional.embedding(ids, W)
-  torch/index_select_out  torch.index_select(W, 0, ids, out=preallocated)
+  torch/index_select_out  torch.index_select(W, 0, ids, out=preallocated): the fair
+                          lookup peer (no allocation in the call)
+  torch/embedding_fwd     torch.nn.functional.embedding(ids, W) (allocates its output)
+  torch/index_add         dW.index_add_(0, ids, dY) into one preallocated V x D fp32
+                          tensor, accumulating across calls as emb_grad_f32 does: the
+                          fair gradient peer
+  torch/embedding_sparse  nn.Embedding(V, D, sparse=True) (weight sharing W's memory):
+                          emb(ids).backward(dY), forward and backward timed together;
+                          the sparse gradient is (ids, dY) unsummed: it adds nothing
+                          into a table. weight.grad is reset to None (untimed) before
+                          each call
   torch/embedding_bwd     out.backward(dY) through F.embedding (dense gradient, as
-                          nn.Embedding's default sparse=False); only the backward is
-                          timed, W.grad is reset to None (untimed) before each call
+                          nn.Embedding's default sparse=False: allocates and zero-fills
+                          V x D per call); only the backward is timed, W.grad is reset
+                          to None (untimed) before each call
   torch/onehot_matmul     one_hot(ids, V).float() @ W (torch.mm, out=); the one-hot
                           matrix of the first batch is built once, untimed, as in
                           embsimd-bench's onehot/blas; capped by --onehot-max-gflop
@@ -41,15 +52,19 @@ Peers (names <peer>/V:<vocab>/D:<dim>/N:<tokens>/T:<threads>/ids:<kind>/real_tim
 
 Bytes (bytes_per_second), as embsimd-bench counts them: lookups and the one-hot
 product 2*N*D*4 per call (each row read once and written once); gradients N*D*4
-(read dY) + 2*U*D*4 (read and write each of the U distinct rows the batch touches).
-Work a peer does beyond that (torch's zero-filled V x D gradient) is in its time,
-not in its bytes.
+(read dY) + 2*U*D*4 (read and write each of the U distinct rows the batch touches);
+embedding_sparse a lookup's plus a gradient's. Work a peer does beyond that (torch's
+zero-filled V x D gradient) is in its time, not in its bytes.
 
 Exactness: before timing, once per shape, id distribution and thread count,
 every peer's result on the first batch is compared bit for bit with embsimd's
 (every implementation this CPU runs, through libembsimd.so and ctypes), on the
 benchmark's inputs (finite floats) and on inputs full of IEEE special values
-(NaN payloads, +-0, +-Inf, subnormals). Differences are reported, not fatal.
+(NaN payloads, +-0, +-Inf, subnormals). The peers that add into an existing
+table (index_add, add_at, and the sparse gradient added with table.add_) start
+from the table's own bits, as emb_grad_f32 does; the sparse gradient's values
+are compared with dY, and its coalesce() with emb_grad_f32 from zero.
+Differences are reported, not fatal.
 
 Exit status: 0 done; 1 a run failed; 2 bad usage; 3 PyTorch unavailable (skip)."""
 
