@@ -7,11 +7,12 @@
 #include "internal.h"
 #include "row_loops.h"
 
-/* The prefetch distance (prefetch.h: about 4 KiB of rows ahead, at most 16
- * rows) was measured on Zen 5; it suits current AArch64 cores as well,
- * whose memory latency (~100 ns) times one core's bandwidth (20-40 GB/s)
- * is 2-4 KiB, so it is shared unchanged. __builtin_prefetch becomes
- * PRFM PLDL1KEEP / PSTL1KEEP here. */
+/* The loops (row_loops.h: several rows in flight, prefetch a few rows
+ * ahead within a byte budget) were tuned on x86; they suit current AArch64
+ * cores as well, whose memory latency (~100 ns) times one core's bandwidth
+ * (20-40 GB/s) is 2-4 KiB, less than the rows they keep coming, so they
+ * are shared unchanged. __builtin_prefetch becomes PRFM PLDL1KEEP /
+ * PSTL1KEEP here. */
 
 /* The first rem (1..3) floats of p in the low lanes, zero above; nothing
  * beyond p[rem - 1] is read, so a row that ends its allocation is safe.
