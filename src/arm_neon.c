@@ -79,7 +79,7 @@ static inline void copy_4_to_32(float *d, const float *s, size_t r)
         copy_first_last(d, s, r, 4);
 }
 
-static inline void copy_row(float *dst, const float *src, size_t dim)
+EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
 {
     if (dim < 4) {
         store_first(dst, load_first(src, dim), dim);
@@ -107,7 +107,7 @@ static void lookup_neon(const float *table, size_t dim, const int32_t *ids, size
     emb_lookup_rows(table, dim, ids, n, out, flags, copy_row, copy_row);
 }
 
-static inline void add_row(float *acc, const float *g, size_t dim)
+EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 {
     size_t j = 0;
     /* Vectorised across the dim only: each element gets exactly one fp32
