@@ -7,11 +7,12 @@
 #include "internal.h"
 #include "row_loops.h"
 
-/* The prefetch distance (prefetch.h: about 4 KiB of rows ahead, at most 16
- * rows) was measured on Zen 5; it suits current AArch64 cores as well,
- * whose memory latency (~100 ns) times one core's bandwidth (20-40 GB/s)
- * is 2-4 KiB, so it is shared unchanged. __builtin_prefetch becomes
- * PRFM PLDL1KEEP / PSTL1KEEP here. */
+/* The loops (row_loops.h: several rows in flight, prefetch a few rows
+ * ahead within a byte budget) were tuned on x86; they suit current AArch64
+ * cores as well, whose memory latency (~100 ns) times one core's bandwidth
+ * (20-40 GB/s) is 2-4 KiB, less than the rows they keep coming, so they
+ * are shared unchanged. __builtin_prefetch becomes PRFM PLDL1KEEP /
+ * PSTL1KEEP here. */
 
 /* The first rem (1..3) floats of p in the low lanes, zero above; nothing
  * beyond p[rem - 1] is read, so a row that ends its allocation is safe.
@@ -78,7 +79,7 @@ static inline void copy_4_to_32(float *d, const float *s, size_t r)
         copy_first_last(d, s, r, 4);
 }
 
-static inline void copy_row(float *dst, const float *src, size_t dim)
+EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
 {
     if (dim < 4) {
         store_first(dst, load_first(src, dim), dim);
@@ -106,7 +107,7 @@ static void lookup_neon(const float *table, size_t dim, const int32_t *ids, size
     emb_lookup_rows(table, dim, ids, n, out, flags, copy_row, copy_row);
 }
 
-static inline void add_row(float *acc, const float *g, size_t dim)
+EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 {
     size_t j = 0;
     /* Vectorised across the dim only: each element gets exactly one fp32

@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) void copy_8_to_64(float *d, const f
     }
 }
 
-static inline void copy_row(float *dst, const float *src, size_t dim)
+EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
 {
     if (dim < 8) {
         /* Masked lanes are neither read nor written: no access past the
@@ -69,7 +69,7 @@ static inline void copy_row(float *dst, const float *src, size_t dim)
 
 /* Non-temporal stores need 32-byte aligned addresses; the row's unaligned
  * head and its tail use ordinary (masked) stores. */
-static inline void copy_row_stream(float *dst, const float *src, size_t dim)
+EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
 {
     const size_t head = ((32 - ((uintptr_t)dst & 31)) & 31) / sizeof(float);
     if ((uintptr_t)dst % sizeof(float) != 0) {
@@ -107,7 +107,7 @@ static void lookup_avx2(const float *table, size_t dim, const int32_t *ids, size
         _mm_sfence();
 }
 
-static inline void add_row(float *acc, const float *g, size_t dim)
+EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 {
     size_t j = 0;
     /* Vectorised across the dim only: each element still gets exactly one

@@ -46,7 +46,7 @@ static inline __attribute__((always_inline)) void copy_16_to_256(float *d, const
     }
 }
 
-static inline void copy_row(float *dst, const float *src, size_t dim)
+EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
 {
     if (dim < 16) {
         /* A k-masked load does not fault on masked-off lanes: no access
@@ -67,7 +67,7 @@ static inline void copy_row(float *dst, const float *src, size_t dim)
 
 /* Non-temporal stores need 64-byte aligned addresses; the row's unaligned
  * head and its tail use ordinary (masked) stores. */
-static inline void copy_row_stream(float *dst, const float *src, size_t dim)
+EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
 {
     size_t j = 0;
     const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
@@ -129,7 +129,7 @@ static void lookup_avx512(const float *table, size_t dim, const int32_t *ids, si
         _mm_sfence();
 }
 
-static inline void add_row(float *acc, const float *g, size_t dim)
+EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 {
     size_t j = 0;
     /* Across the dim only; one add per element per token, token order. */

@@ -536,14 +536,11 @@ static int64_t rows_past_cache_threshold(int64_t dim)
     return bytes / (dim * (int64_t)sizeof(float)) + 1;
 }
 
-START_TEST(lookup_is_the_same_for_every_thread_count)
+static void check_lookup_thread_counts(int64_t dim, uint64_t seed)
 {
-    /* Large enough to be split across threads, to stream and to prefetch,
-     * with a tail in every row. */
-    use_impl(_i);
-    gen_rng r = gen_seed(0x4001);
-    const int64_t dim = 129;
-    const int64_t vocab = rows_past_cache_threshold(dim), n = vocab;
+    gen_rng r = gen_seed(seed);
+    /* n not a multiple of the rows the kernels keep in flight at once */
+    const int64_t vocab = rows_past_cache_threshold(dim), n = vocab + 2;
     float *table = xmalloc((size_t)(vocab * dim) * sizeof(float));
     float *want = xmalloc((size_t)(n * dim) * sizeof(float));
     guarded out = guarded_new(n * dim, 1);
@@ -556,7 +553,7 @@ START_TEST(lookup_is_the_same_for_every_thread_count)
         memset(out.p, 0, (size_t)(n * dim) * sizeof(float));
         ck_assert_int_eq(emb_lookup_f32(table, vocab, dim, ids, n, out.p), EMB_OK);
         char what[64];
-        snprintf(what, sizeof what, "lookup with %d threads", thread_counts[t]);
+        snprintf(what, sizeof what, "lookup, dim %d, %d threads", (int)dim, thread_counts[t]);
         ASSERT_SAME_BITS(out.p, want, n * dim, what);
         guarded_check(&out, what);
     }
@@ -565,6 +562,16 @@ START_TEST(lookup_is_the_same_for_every_thread_count)
     free(want);
     free(out.base);
     free(ids);
+}
+
+START_TEST(lookup_is_the_same_for_every_thread_count)
+{
+    /* Large enough to be split across threads, to stream and to prefetch,
+     * with a tail in every row; 389 floats are rows the loops cut into
+     * pieces (row_loops.h: 128 + 128 + 133). */
+    use_impl(_i);
+    check_lookup_thread_counts(129, 0x4001);
+    check_lookup_thread_counts(389, 0x4004);
 }
 END_TEST
 
@@ -609,6 +616,9 @@ START_TEST(grad_is_bit_identical_for_every_thread_count)
     check_grad_thread_counts(300, 67, 6000, 0x4002);
     /* A table past half the cache, where the kernels prefetch rows. */
     check_grad_thread_counts(rows_past_cache_threshold(33), 33, 6000, 0x4003);
+    /* Rows cut into pieces, two in flight (row_loops.h), an odd count of
+     * tokens. */
+    check_grad_thread_counts(rows_past_cache_threshold(389), 389, 6001, 0x4005);
 }
 END_TEST
 
