@@ -24,7 +24,7 @@
  * Grad, two rows in flight: 1.06 of memcpy with rows 4 ahead, 1.06 at 8,
  * 1.06 without at N = 8192, and 1.05 / 1.06 / 0.92 at N = 512. */
 #ifndef EMB_PREFETCH_ROWS
-#define EMB_PREFETCH_ROWS 4
+#define EMB_PREFETCH_ROWS 8
 #endif
 #ifndef EMB_PREFETCH_BUDGET
 #define EMB_PREFETCH_BUDGET ((size_t)32 << 10)

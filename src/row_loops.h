@@ -42,21 +42,24 @@ typedef void (*emb_row_add_fn)(float *acc, const float *g, size_t dim);
  * three 1.01, four 1.04).
  * Only for tables in DRAM (EMB_KF_PREFETCH): a cache-resident table
  * keeps the plain loop. */
-#ifndef EMB_PIECE_FLOATS
-#define EMB_PIECE_FLOATS ((size_t)128)
+#ifndef EMB_LOOKUP_PIECE_FLOATS
+#define EMB_LOOKUP_PIECE_FLOATS 64
+#endif
+#ifndef EMB_GRAD_PIECE_FLOATS
+#define EMB_GRAD_PIECE_FLOATS 128
 #endif
 #ifndef EMB_LOOKUP_ROWS_IN_FLIGHT
 #define EMB_LOOKUP_ROWS_IN_FLIGHT 4
 #endif
 #ifndef EMB_GRAD_ROWS_IN_FLIGHT
-#define EMB_GRAD_ROWS_IN_FLIGHT 2
+#define EMB_GRAD_ROWS_IN_FLIGHT 4
 #endif
 
 /* Where the next piece starts: the rest of the row is the last piece once
  * it is shorter than two. */
-static inline size_t emb_pieces_end(size_t dim)
+static inline size_t emb_pieces_end(size_t dim, size_t piece)
 {
-    return dim < 2 * EMB_PIECE_FLOATS ? 0 : dim - dim % EMB_PIECE_FLOATS - EMB_PIECE_FLOATS;
+    return dim < 2 * piece ? 0 : dim - dim % piece - piece;
 }
 
 static inline __attribute__((always_inline)) void
@@ -73,9 +76,9 @@ static inline __attribute__((always_inline)) void
 emb_copy_rows_in_flight(const float *table, size_t dim, const int32_t *ids, size_t n,
                         float *out, size_t ahead, emb_row_copy_fn copy)
 {
-    enum { R = EMB_LOOKUP_ROWS_IN_FLIGHT };
-    const size_t last = emb_pieces_end(dim);
-    const size_t piece_bytes = EMB_PIECE_FLOATS * sizeof(float);
+    enum { R = EMB_LOOKUP_ROWS_IN_FLIGHT, P = EMB_LOOKUP_PIECE_FLOATS };
+    const size_t last = emb_pieces_end(dim, P);
+    const size_t piece_bytes = P * sizeof(float);
     const size_t last_bytes = (dim - last) * sizeof(float);
     size_t i = 0;
     for (; i + R <= n; i += R) {
@@ -89,11 +92,11 @@ emb_copy_rows_in_flight(const float *table, size_t dim, const int32_t *ids, size
             const size_t f = i + ahead + r < n ? i + ahead + r : n - 1;
             next[r] = table + (size_t)ids[f] * dim;
         }
-        for (size_t j = 0; j < last; j += EMB_PIECE_FLOATS)
+        for (size_t j = 0; j < last; j += P)
             for (int r = 0; r < R; r++) {
                 if (ahead != 0)
                     emb_prefetch_span(next[r] + j, piece_bytes);
-                copy(dst[r] + j, src[r] + j, EMB_PIECE_FLOATS);
+                copy(dst[r] + j, src[r] + j, P);
             }
         for (int r = 0; r < R; r++) {
             if (ahead != 0)
@@ -145,10 +148,10 @@ emb_grad_rows(float *dtable, size_t dim, const int32_t *ids, size_t n, const flo
                 add(dtable + (size_t)ids[i] * dim, dout + i * dim, dim);
         return;
     }
-    enum { R = EMB_GRAD_ROWS_IN_FLIGHT };
+    enum { R = EMB_GRAD_ROWS_IN_FLIGHT, P = EMB_GRAD_PIECE_FLOATS };
     const size_t ahead = emb_prefetch_rows_ahead(dim * sizeof(float), R);
-    const size_t last = emb_pieces_end(dim);
-    const size_t piece_bytes = EMB_PIECE_FLOATS * sizeof(float);
+    const size_t last = emb_pieces_end(dim, P);
+    const size_t piece_bytes = P * sizeof(float);
     const size_t last_bytes = (dim - last) * sizeof(float);
     size_t i = 0;
     for (;;) {
@@ -172,11 +175,11 @@ emb_grad_rows(float *dtable, size_t dim, const int32_t *ids, size_t n, const flo
                           ? dtable + (size_t)ids[f] * dim
                           : NULL;
         }
-        for (size_t j = 0; j < last; j += EMB_PIECE_FLOATS)
+        for (size_t j = 0; j < last; j += P)
             for (int r = 0; r < R; r++) {
                 if (next[r] != NULL)
                     emb_prefetch_span_for_write(next[r] + j, piece_bytes);
-                add(acc[r] + j, g[r] + j, EMB_PIECE_FLOATS);
+                add(acc[r] + j, g[r] + j, P);
             }
         for (int r = 0; r < R; r++) {
             if (next[r] != NULL)
