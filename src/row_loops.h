@@ -42,17 +42,11 @@ typedef void (*emb_row_add_fn)(float *acc, const float *g, size_t dim);
  * three 1.01, four 1.04).
  * Only for tables in DRAM (EMB_KF_PREFETCH): a cache-resident table
  * keeps the plain loop. */
-#ifndef EMB_LOOKUP_PIECE_FLOATS
-#define EMB_LOOKUP_PIECE_FLOATS 64
+#ifndef EMB_PIECE_FLOATS
+#define EMB_PIECE_FLOATS 64
 #endif
-#ifndef EMB_GRAD_PIECE_FLOATS
-#define EMB_GRAD_PIECE_FLOATS 128
-#endif
-#ifndef EMB_LOOKUP_ROWS_IN_FLIGHT
-#define EMB_LOOKUP_ROWS_IN_FLIGHT 4
-#endif
-#ifndef EMB_GRAD_ROWS_IN_FLIGHT
-#define EMB_GRAD_ROWS_IN_FLIGHT 4
+#ifndef EMB_ROWS_IN_FLIGHT
+#define EMB_ROWS_IN_FLIGHT 4
 #endif
 
 /* Where the next piece starts: the rest of the row is the last piece once
@@ -76,7 +70,7 @@ static inline __attribute__((always_inline)) void
 emb_copy_rows_in_flight(const float *table, size_t dim, const int32_t *ids, size_t n,
                         float *out, size_t ahead, emb_row_copy_fn copy)
 {
-    enum { R = EMB_LOOKUP_ROWS_IN_FLIGHT, P = EMB_LOOKUP_PIECE_FLOATS };
+    enum { R = EMB_ROWS_IN_FLIGHT, P = EMB_PIECE_FLOATS };
     const size_t last = emb_pieces_end(dim, P);
     const size_t piece_bytes = P * sizeof(float);
     const size_t last_bytes = (dim - last) * sizeof(float);
@@ -124,7 +118,7 @@ emb_lookup_rows(const float *table, size_t dim, const int32_t *ids, size_t n, fl
         return;
     }
     const size_t ahead =
-        emb_prefetch_rows_ahead(dim * sizeof(float), EMB_LOOKUP_ROWS_IN_FLIGHT);
+        emb_prefetch_rows_ahead(dim * sizeof(float), EMB_ROWS_IN_FLIGHT);
     if (flags & EMB_KF_STREAM)
         emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy_stream);
     else
@@ -148,7 +142,7 @@ emb_grad_rows(float *dtable, size_t dim, const int32_t *ids, size_t n, const flo
                 add(dtable + (size_t)ids[i] * dim, dout + i * dim, dim);
         return;
     }
-    enum { R = EMB_GRAD_ROWS_IN_FLIGHT, P = EMB_GRAD_PIECE_FLOATS };
+    enum { R = EMB_ROWS_IN_FLIGHT, P = EMB_PIECE_FLOATS };
     const size_t ahead = emb_prefetch_rows_ahead(dim * sizeof(float), R);
     const size_t last = emb_pieces_end(dim, P);
     const size_t piece_bytes = P * sizeof(float);
