@@ -56,12 +56,16 @@ static inline size_t emb_pieces_end(size_t dim, size_t piece)
     return dim < 2 * piece ? 0 : dim - dim % piece - piece;
 }
 
+/* Row i while the row `ahead` further on is prefetched (0: none). */
 static inline __attribute__((always_inline)) void
 emb_copy_rows_one_by_one(const float *table, size_t dim, const int32_t *ids, size_t n,
-                         float *out, emb_row_copy_fn copy)
+                         float *out, size_t ahead, emb_row_copy_fn copy)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (ahead != 0 && i + ahead < n)
+            emb_prefetch_span(table + (size_t)ids[i + ahead] * dim, dim * sizeof(float));
         copy(out + i * dim, table + (size_t)ids[i] * dim, dim);
+    }
 }
 
 /* Rows i .. i + R - 1 a piece at a time, while the same pieces of the rows
@@ -110,19 +114,25 @@ static inline __attribute__((always_inline)) void
 emb_lookup_rows(const float *table, size_t dim, const int32_t *ids, size_t n, float *out,
                 unsigned flags, emb_row_copy_fn copy, emb_row_copy_fn copy_stream)
 {
+    const size_t row_bytes = dim * sizeof(float);
     if (!(flags & EMB_KF_PREFETCH)) {
         if (flags & EMB_KF_STREAM)
-            emb_copy_rows_one_by_one(table, dim, ids, n, out, copy_stream);
+            emb_copy_rows_one_by_one(table, dim, ids, n, out, 0, copy_stream);
         else
-            emb_copy_rows_one_by_one(table, dim, ids, n, out, copy);
-        return;
+            emb_copy_rows_one_by_one(table, dim, ids, n, out, 0, copy);
+    } else if (dim < 2 * EMB_PIECE_FLOATS) {
+        const size_t ahead = emb_prefetch_rows_ahead(row_bytes, 1);
+        if (flags & EMB_KF_STREAM)
+            emb_copy_rows_one_by_one(table, dim, ids, n, out, ahead, copy_stream);
+        else
+            emb_copy_rows_one_by_one(table, dim, ids, n, out, ahead, copy);
+    } else {
+        const size_t ahead = emb_prefetch_rows_ahead(row_bytes, EMB_ROWS_IN_FLIGHT);
+        if (flags & EMB_KF_STREAM)
+            emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy_stream);
+        else
+            emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy);
     }
-    const size_t ahead =
-        emb_prefetch_rows_ahead(dim * sizeof(float), EMB_ROWS_IN_FLIGHT);
-    if (flags & EMB_KF_STREAM)
-        emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy_stream);
-    else
-        emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy);
 }
 
 /* Token order is what makes the sum exact to the dense product, so the
@@ -136,14 +146,20 @@ static inline __attribute__((always_inline)) void
 emb_grad_rows(float *dtable, size_t dim, const int32_t *ids, size_t n, const float *dout,
               unsigned part, unsigned nparts, unsigned flags, emb_row_add_fn add)
 {
-    if (!(flags & EMB_KF_PREFETCH)) {
-        for (size_t i = 0; i < n; i++)
+    const size_t row_bytes = dim * sizeof(float);
+    if (!(flags & EMB_KF_PREFETCH) || dim < 2 * EMB_PIECE_FLOATS) {
+        const size_t ahead =
+            (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
+        for (size_t i = 0; i < n; i++) {
+            if (ahead != 0 && i + ahead < n && emb_row_owner(ids[i + ahead], nparts) == part)
+                emb_prefetch_span_for_write(dtable + (size_t)ids[i + ahead] * dim, row_bytes);
             if (emb_row_owner(ids[i], nparts) == part)
                 add(dtable + (size_t)ids[i] * dim, dout + i * dim, dim);
+        }
         return;
     }
     enum { R = EMB_ROWS_IN_FLIGHT, P = EMB_PIECE_FLOATS };
-    const size_t ahead = emb_prefetch_rows_ahead(dim * sizeof(float), R);
+    const size_t ahead = emb_prefetch_rows_ahead(row_bytes, R);
     const size_t last = emb_pieces_end(dim, P);
     const size_t piece_bytes = P * sizeof(float);
     const size_t last_bytes = (dim - last) * sizeof(float);
