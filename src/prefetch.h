@@ -23,23 +23,31 @@
  * nothing on this machine without several rows in flight (0.85 vs 0.87).
  * Grad, two rows in flight: 1.06 of memcpy with rows 4 ahead, 1.06 at 8,
  * 1.06 without at N = 8192, and 1.05 / 1.06 / 0.92 at N = 512. */
+#ifndef EMB_PREFETCH_BYTES
+#define EMB_PREFETCH_BYTES ((size_t)4096)
+#endif
 #ifndef EMB_PREFETCH_ROWS
-#define EMB_PREFETCH_ROWS 4
+#define EMB_PREFETCH_ROWS ((size_t)8)
+#endif
+#ifndef EMB_PREFETCH_ROWS_MAX
+#define EMB_PREFETCH_ROWS_MAX ((size_t)32)
 #endif
 #ifndef EMB_PREFETCH_BUDGET
 #define EMB_PREFETCH_BUDGET ((size_t)32 << 10)
 #endif
 
-/* How many rows ahead of the group in flight to prefetch, or 0: not at
- * all, when the distance the budget allows would not even reach past the
- * rows already in flight. */
+/* How many rows ahead to prefetch, or 0: not at all, when the distance
+ * the budget allows would not reach past the rows already in flight. */
 static inline size_t emb_prefetch_rows_ahead(size_t row_bytes, size_t in_flight)
 {
     if (EMB_PREFETCH_ROWS == 0)
         return 0;
-    size_t rows = EMB_PREFETCH_BUDGET / row_bytes;
-    if (rows > EMB_PREFETCH_ROWS)
-        rows = EMB_PREFETCH_ROWS;
+    size_t rows = EMB_PREFETCH_BYTES / row_bytes;
+    rows = rows < EMB_PREFETCH_ROWS ? EMB_PREFETCH_ROWS
+           : rows > EMB_PREFETCH_ROWS_MAX ? EMB_PREFETCH_ROWS_MAX
+                                          : rows;
+    if (rows > EMB_PREFETCH_BUDGET / row_bytes)
+        rows = EMB_PREFETCH_BUDGET / row_bytes;
     return rows < in_flight ? 0 : rows;
 }
 

@@ -43,28 +43,29 @@ typedef void (*emb_row_add_fn)(float *acc, const float *g, size_t dim);
  * Only for tables in DRAM (EMB_KF_PREFETCH): a cache-resident table
  * keeps the plain loop. */
 #ifndef EMB_PIECE_FLOATS
-#define EMB_PIECE_FLOATS ((size_t)128)
+#define EMB_PIECE_FLOATS 64
 #endif
-#ifndef EMB_LOOKUP_ROWS_IN_FLIGHT
-#define EMB_LOOKUP_ROWS_IN_FLIGHT 4
-#endif
-#ifndef EMB_GRAD_ROWS_IN_FLIGHT
-#define EMB_GRAD_ROWS_IN_FLIGHT 2
+#ifndef EMB_ROWS_IN_FLIGHT
+#define EMB_ROWS_IN_FLIGHT 4
 #endif
 
 /* Where the next piece starts: the rest of the row is the last piece once
  * it is shorter than two. */
-static inline size_t emb_pieces_end(size_t dim)
+static inline size_t emb_pieces_end(size_t dim, size_t piece)
 {
-    return dim < 2 * EMB_PIECE_FLOATS ? 0 : dim - dim % EMB_PIECE_FLOATS - EMB_PIECE_FLOATS;
+    return dim < 2 * piece ? 0 : dim - dim % piece - piece;
 }
 
+/* Row i while the row `ahead` further on is prefetched (0: none). */
 static inline __attribute__((always_inline)) void
 emb_copy_rows_one_by_one(const float *table, size_t dim, const int32_t *ids, size_t n,
-                         float *out, emb_row_copy_fn copy)
+                         float *out, size_t ahead, emb_row_copy_fn copy)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (ahead != 0 && i + ahead < n)
+            emb_prefetch_span(table + (size_t)ids[i + ahead] * dim, dim * sizeof(float));
         copy(out + i * dim, table + (size_t)ids[i] * dim, dim);
+    }
 }
 
 /* Rows i .. i + R - 1 a piece at a time, while the same pieces of the rows
@@ -73,9 +74,9 @@ static inline __attribute__((always_inline)) void
 emb_copy_rows_in_flight(const float *table, size_t dim, const int32_t *ids, size_t n,
                         float *out, size_t ahead, emb_row_copy_fn copy)
 {
-    enum { R = EMB_LOOKUP_ROWS_IN_FLIGHT };
-    const size_t last = emb_pieces_end(dim);
-    const size_t piece_bytes = EMB_PIECE_FLOATS * sizeof(float);
+    enum { R = EMB_ROWS_IN_FLIGHT, P = EMB_PIECE_FLOATS };
+    const size_t last = emb_pieces_end(dim, P);
+    const size_t piece_bytes = P * sizeof(float);
     const size_t last_bytes = (dim - last) * sizeof(float);
     size_t i = 0;
     for (; i + R <= n; i += R) {
@@ -89,11 +90,11 @@ emb_copy_rows_in_flight(const float *table, size_t dim, const int32_t *ids, size
             const size_t f = i + ahead + r < n ? i + ahead + r : n - 1;
             next[r] = table + (size_t)ids[f] * dim;
         }
-        for (size_t j = 0; j < last; j += EMB_PIECE_FLOATS)
+        for (size_t j = 0; j < last; j += P)
             for (int r = 0; r < R; r++) {
                 if (ahead != 0)
                     emb_prefetch_span(next[r] + j, piece_bytes);
-                copy(dst[r] + j, src[r] + j, EMB_PIECE_FLOATS);
+                copy(dst[r] + j, src[r] + j, P);
             }
         for (int r = 0; r < R; r++) {
             if (ahead != 0)
@@ -113,19 +114,25 @@ static inline __attribute__((always_inline)) void
 emb_lookup_rows(const float *table, size_t dim, const int32_t *ids, size_t n, float *out,
                 unsigned flags, emb_row_copy_fn copy, emb_row_copy_fn copy_stream)
 {
+    const size_t row_bytes = dim * sizeof(float);
     if (!(flags & EMB_KF_PREFETCH)) {
         if (flags & EMB_KF_STREAM)
-            emb_copy_rows_one_by_one(table, dim, ids, n, out, copy_stream);
+            emb_copy_rows_one_by_one(table, dim, ids, n, out, 0, copy_stream);
         else
-            emb_copy_rows_one_by_one(table, dim, ids, n, out, copy);
-        return;
+            emb_copy_rows_one_by_one(table, dim, ids, n, out, 0, copy);
+    } else if (dim < 2 * EMB_PIECE_FLOATS) {
+        const size_t ahead = emb_prefetch_rows_ahead(row_bytes, 1);
+        if (flags & EMB_KF_STREAM)
+            emb_copy_rows_one_by_one(table, dim, ids, n, out, ahead, copy_stream);
+        else
+            emb_copy_rows_one_by_one(table, dim, ids, n, out, ahead, copy);
+    } else {
+        const size_t ahead = emb_prefetch_rows_ahead(row_bytes, EMB_ROWS_IN_FLIGHT);
+        if (flags & EMB_KF_STREAM)
+            emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy_stream);
+        else
+            emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy);
     }
-    const size_t ahead =
-        emb_prefetch_rows_ahead(dim * sizeof(float), EMB_LOOKUP_ROWS_IN_FLIGHT);
-    if (flags & EMB_KF_STREAM)
-        emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy_stream);
-    else
-        emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy);
 }
 
 /* Token order is what makes the sum exact to the dense product, so the
@@ -139,16 +146,22 @@ static inline __attribute__((always_inline)) void
 emb_grad_rows(float *dtable, size_t dim, const int32_t *ids, size_t n, const float *dout,
               unsigned part, unsigned nparts, unsigned flags, emb_row_add_fn add)
 {
-    if (!(flags & EMB_KF_PREFETCH)) {
-        for (size_t i = 0; i < n; i++)
+    const size_t row_bytes = dim * sizeof(float);
+    if (!(flags & EMB_KF_PREFETCH) || dim < 2 * EMB_PIECE_FLOATS) {
+        const size_t ahead =
+            (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
+        for (size_t i = 0; i < n; i++) {
+            if (ahead != 0 && i + ahead < n && emb_row_owner(ids[i + ahead], nparts) == part)
+                emb_prefetch_span_for_write(dtable + (size_t)ids[i + ahead] * dim, row_bytes);
             if (emb_row_owner(ids[i], nparts) == part)
                 add(dtable + (size_t)ids[i] * dim, dout + i * dim, dim);
+        }
         return;
     }
-    enum { R = EMB_GRAD_ROWS_IN_FLIGHT };
-    const size_t ahead = emb_prefetch_rows_ahead(dim * sizeof(float), R);
-    const size_t last = emb_pieces_end(dim);
-    const size_t piece_bytes = EMB_PIECE_FLOATS * sizeof(float);
+    enum { R = EMB_ROWS_IN_FLIGHT, P = EMB_PIECE_FLOATS };
+    const size_t ahead = emb_prefetch_rows_ahead(row_bytes, R);
+    const size_t last = emb_pieces_end(dim, P);
+    const size_t piece_bytes = P * sizeof(float);
     const size_t last_bytes = (dim - last) * sizeof(float);
     size_t i = 0;
     for (;;) {
@@ -172,11 +185,11 @@ emb_grad_rows(float *dtable, size_t dim, const int32_t *ids, size_t n, const flo
                           ? dtable + (size_t)ids[f] * dim
                           : NULL;
         }
-        for (size_t j = 0; j < last; j += EMB_PIECE_FLOATS)
+        for (size_t j = 0; j < last; j += P)
             for (int r = 0; r < R; r++) {
                 if (next[r] != NULL)
                     emb_prefetch_span_for_write(next[r] + j, piece_bytes);
-                add(acc[r] + j, g[r] + j, EMB_PIECE_FLOATS);
+                add(acc[r] + j, g[r] + j, P);
             }
         for (int r = 0; r < R; r++) {
             if (next[r] != NULL)
