@@ -2,37 +2,12 @@
  * call to the active implementation's kernels. */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "internal.h"
-
-static _Thread_local char last_error[320];
-
-void emb_set_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
-    va_end(ap);
-}
-
-const char *emb_last_error(void) { return last_error; }
-
-const char *emb_strerror(emb_status s)
-{
-    switch (s) {
-    case EMB_OK: return "success";
-    case EMB_EINVAL: return "invalid argument";
-    case EMB_ERANGE: return "id out of range";
-    case EMB_ENOMEM: return "out of memory";
-    case EMB_ENOTSUP: return "implementation not supported";
-    }
-    return "unknown status";
-}
 
 const char *emb_version(void) { return PACKAGE_VERSION; }
 
@@ -43,29 +18,64 @@ static int overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes
 }
 
 /* What both operations check. "matrix" is the vocab x dim buffer (table or
- * dtable), "rows" the n x dim one (out or dout). On success the byte sizes
- * are returned for the overlap test. */
+ * dtable), "rows" the n x dim one (out or dout). */
 typedef struct call_shape {
     const char *op, *matrix_name, *rows_name;
     const void *matrix, *rows;
+    emb_type matrix_type, rows_type;
     int64_t vocab, dim, n;
-    const int32_t *ids;
+    const void *ids;
+    emb_index id_type;
     int is_grad; /* grad writes the matrix; lookup writes the rows */
+    /* filled by validate() */
+    size_t matrix_row_bytes, rows_row_bytes, matrix_bytes, rows_bytes;
 } call_shape;
 
-static emb_status first_bad_id(const int32_t *ids, size_t n, int64_t vocab)
+/* The exact position and value of the first bad id: only on failure, so
+ * the common case pays for one vectorised min/max pass alone. */
+static emb_status first_bad_id(const call_shape *c)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= vocab) {
-            emb_set_error("ids[%zu] = %ld is outside [0, %lld)", i, (long)ids[i],
-                          (long long)vocab);
+    for (size_t i = 0; i < (size_t)c->n; i++) {
+        const int64_t id = c->id_type == EMB_I64 ? ((const int64_t *)c->ids)[i]
+                                                 : ((const int32_t *)c->ids)[i];
+        if (id < 0 || id >= c->vocab) {
+            emb_set_error("ids[%zu] = %lld is outside [0, %lld)", i, (long long)id,
+                          (long long)c->vocab);
             return EMB_ERANGE;
         }
     }
     return EMB_OK; /* reached only in a --enable-slow-kernels build */
 }
 
-static emb_status validate(const call_shape *c, const emb_kernels *k)
+static void ids64_minmax(const int64_t *ids, size_t n, int64_t *min, int64_t *max)
+{
+    int64_t lo = ids[0], hi = ids[0];
+    for (size_t i = 1; i < n; i++) {
+        lo = ids[i] < lo ? ids[i] : lo;
+        hi = ids[i] > hi ? ids[i] : hi;
+    }
+    *min = lo;
+    *max = hi;
+}
+
+/* Row bytes of `type` for this call's dim, or an error naming both. */
+static emb_status row_bytes_of(const call_shape *c, emb_type type, const char *name,
+                               size_t *out)
+{
+    *out = emb_row_bytes(type, c->dim);
+    if (*out != 0)
+        return EMB_OK;
+    const emb_type_traits *t = &emb_types[type];
+    if (t->block > 1 && (uint64_t)c->dim % t->block != 0)
+        emb_set_error("%s: dim = %lld is not valid for %s %s: it must be a multiple of %zu",
+                      c->op, (long long)c->dim, name, t->name, t->block);
+    else
+        emb_set_error("%s: a row of %lld %s elements overflows size_t", c->op,
+                      (long long)c->dim, t->name);
+    return EMB_EINVAL;
+}
+
+static emb_status validate(call_shape *c, const emb_resolved *k)
 {
     if (c->vocab <= 0) {
         emb_set_error("%s: vocab = %lld, must be > 0", c->op, (long long)c->vocab);
@@ -79,19 +89,27 @@ static emb_status validate(const call_shape *c, const emb_kernels *k)
         emb_set_error("%s: n = %lld, must be >= 0", c->op, (long long)c->n);
         return EMB_EINVAL;
     }
+    emb_status s = row_bytes_of(c, c->matrix_type, c->matrix_name, &c->matrix_row_bytes);
+    if (s == EMB_OK)
+        s = row_bytes_of(c, c->rows_type, c->rows_name, &c->rows_row_bytes);
+    if (s != EMB_OK)
+        return s;
     /* Every byte offset a kernel forms is below one of these two sizes, so
      * checking them once makes all later 64-bit offset arithmetic safe. */
-    const uint64_t max_elems = (uint64_t)(SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX) / sizeof(float);
-    if ((uint64_t)c->dim > max_elems / (uint64_t)c->vocab) {
-        emb_set_error("%s: %s of %lld x %lld floats overflows size_t", c->op,
-                      c->matrix_name, (long long)c->vocab, (long long)c->dim);
+    const uint64_t max_bytes = (uint64_t)(SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX);
+    if (c->matrix_row_bytes > max_bytes / (uint64_t)c->vocab) {
+        emb_set_error("%s: %s of %lld x %lld %s elements overflows size_t", c->op,
+                      c->matrix_name, (long long)c->vocab, (long long)c->dim,
+                      emb_types[c->matrix_type].name);
         return EMB_EINVAL;
     }
-    if (c->n > 0 && (uint64_t)c->dim > max_elems / (uint64_t)c->n) {
-        emb_set_error("%s: %s of %lld x %lld floats overflows size_t", c->op,
-                      c->rows_name, (long long)c->n, (long long)c->dim);
+    if (c->n > 0 && c->rows_row_bytes > max_bytes / (uint64_t)c->n) {
+        emb_set_error("%s: %s of %lld x %lld %s elements overflows size_t", c->op, c->rows_name,
+                      (long long)c->n, (long long)c->dim, emb_types[c->rows_type].name);
         return EMB_EINVAL;
     }
+    c->matrix_bytes = (size_t)c->vocab * c->matrix_row_bytes;
+    c->rows_bytes = (size_t)c->n * c->rows_row_bytes;
     if (c->n == 0)
         return EMB_OK;
     if (c->matrix == NULL || c->rows == NULL || c->ids == NULL) {
@@ -102,35 +120,57 @@ static emb_status validate(const call_shape *c, const emb_kernels *k)
                       (long long)c->n);
         return EMB_EINVAL;
     }
-    const size_t matrix_bytes = (size_t)c->vocab * (size_t)c->dim * sizeof(float);
-    const size_t rows_bytes = (size_t)c->n * (size_t)c->dim * sizeof(float);
-    if (overlaps(c->matrix, matrix_bytes, c->rows, rows_bytes)) {
+    if (overlaps(c->matrix, c->matrix_bytes, c->rows, c->rows_bytes)) {
         emb_set_error("%s: %s [%p, +%zu bytes) overlaps %s [%p, +%zu bytes)", c->op,
-                      c->rows_name, c->rows, rows_bytes, c->matrix_name, c->matrix,
-                      matrix_bytes);
+                      c->rows_name, c->rows, c->rows_bytes, c->matrix_name, c->matrix,
+                      c->matrix_bytes);
         return EMB_EINVAL;
     }
     /* The kernels read ids while writing rows: ids inside the buffer being
      * written would change under them. (ids may share memory with the
      * buffer that is only read.) */
     const void *written = c->is_grad ? c->matrix : c->rows;
-    const size_t written_bytes = c->is_grad ? matrix_bytes : rows_bytes;
-    if (overlaps(c->ids, (size_t)c->n * sizeof(int32_t), written, written_bytes)) {
+    const size_t written_bytes = c->is_grad ? c->matrix_bytes : c->rows_bytes;
+    const size_t id_bytes = c->id_type == EMB_I64 ? sizeof(int64_t) : sizeof(int32_t);
+    if (overlaps(c->ids, (size_t)c->n * id_bytes, written, written_bytes)) {
         emb_set_error("%s: ids overlaps %s, which the call writes", c->op,
                       c->is_grad ? c->matrix_name : c->rows_name);
         return EMB_EINVAL;
     }
-    /* One vectorised pass accepts the common case; the exact position and
-     * value of the first bad id come from a second, plain pass only on
-     * failure. */
-    int32_t lo, hi;
-    k->ids_minmax(c->ids, (size_t)c->n, &lo, &hi);
+    int64_t lo, hi;
+    if (c->id_type == EMB_I64) {
+        ids64_minmax(c->ids, (size_t)c->n, &lo, &hi);
+    } else {
+        int32_t lo32, hi32;
+        k->ids_minmax(c->ids, (size_t)c->n, &lo32, &hi32);
+        lo = lo32;
+        hi = hi32;
+    }
 #ifdef EMB_SLOW_KERNELS
     lo = -1; /* always take the slow exact pass as well */
 #endif
     if (lo < 0 || hi >= c->vocab)
-        return first_bad_id(c->ids, (size_t)c->n, c->vocab);
+        return first_bad_id(c);
     return EMB_OK;
+}
+
+/* The type arguments, before anything else: an unknown enum value would
+ * index the traits table. */
+static emb_status check_type(const char *op, const char *what, emb_type t)
+{
+    if ((unsigned)t < EMB_TYPE_COUNT)
+        return EMB_OK;
+    emb_set_error("%s: %s = %d is not an emb_type (0 .. %d)", op, what, (int)t,
+                  EMB_TYPE_COUNT - 1);
+    return EMB_EINVAL;
+}
+
+static emb_status check_index(const char *op, emb_index t)
+{
+    if (t == EMB_I32 || t == EMB_I64)
+        return EMB_OK;
+    emb_set_error("%s: id_type = %d is not an emb_index (EMB_I32 or EMB_I64)", op, (int)t);
+    return EMB_EINVAL;
 }
 
 /* Thresholds measured with the benchmark suite on Zen 5 (32 MiB L3); see
@@ -198,12 +238,13 @@ static inline void injected_end(int64_t start) { (void)start; }
 #endif
 
 typedef struct lookup_job {
-    const emb_kernels *k;
-    const float *table;
+    emb_lookup_fn fn;
+    const uint8_t *table;
     size_t dim;
-    const int32_t *ids;
-    size_t n;
-    float *out;
+    const void *ids;
+    int ids64;
+    size_t n, out_row_bytes;
+    uint8_t *out;
     unsigned flags;
 } lookup_job;
 
@@ -214,61 +255,117 @@ static void lookup_part(void *arg, unsigned part, unsigned nparts)
     const size_t base = j->n / nparts, extra = j->n % nparts;
     const size_t lo = base * part + (part < extra ? part : extra);
     const size_t count = base + (part < extra ? 1 : 0);
-    j->k->lookup_f32(j->table, j->dim, j->ids + lo, count, j->out + lo * j->dim, j->flags);
+    const void *ids = (const uint8_t *)j->ids + lo * (j->ids64 ? sizeof(int64_t) : sizeof(int32_t));
+    j->fn(j->table, j->dim, ids, j->ids64, count, j->out + lo * j->out_row_bytes, j->flags);
 }
 
 typedef struct grad_job {
-    const emb_kernels *k;
+    emb_grad_fn fn;
     float *dtable;
     size_t dim;
-    const int32_t *ids;
+    const void *ids;
+    int ids64;
     size_t n;
-    const float *dout;
+    const uint8_t *dout;
     unsigned flags;
 } grad_job;
 
 static void grad_part(void *arg, unsigned part, unsigned nparts)
 {
     const grad_job *j = arg;
-    j->k->grad_f32(j->dtable, j->dim, j->ids, j->n, j->dout, part, nparts, j->flags);
+    j->fn(j->dtable, j->dim, j->ids, j->ids64, j->n, j->dout, part, nparts, j->flags);
+}
+
+static emb_status lookup_call(const char *op, const void *table, emb_type table_type,
+                              int64_t vocab, int64_t dim, const void *ids, emb_index id_type,
+                              int64_t n, void *out, emb_type out_type)
+{
+    const emb_resolved *k = emb_active_kernels();
+    if (k == NULL)
+        return EMB_ENOTSUP;
+    emb_status s = check_type(op, "table_type", table_type);
+    if (s == EMB_OK)
+        s = check_type(op, "out_type", out_type);
+    if (s == EMB_OK)
+        s = check_index(op, id_type);
+    if (s != EMB_OK)
+        return s;
+    const emb_kernel_id kid = emb_kernel_find(EMB_OP_LOOKUP, table_type, out_type);
+    if (kid == EMB_KERNEL_COUNT) {
+        emb_set_error("%s: no lookup from %s to %s (a table of any type looks up into f32; "
+                      "f32, f16 and bf16 also into themselves)",
+                      op, emb_types[table_type].name, emb_types[out_type].name);
+        return EMB_EINVAL;
+    }
+    const int64_t injected = injected_begin("lookup");
+    call_shape c = {op, "table", "out", table, out, table_type, out_type, vocab, dim, n, ids,
+                    id_type, 0, 0, 0, 0, 0};
+    s = validate(&c, k);
+    if (s != EMB_OK || n == 0)
+        return s;
+    lookup_job job = {k->lookup[kid], table, (size_t)dim, ids, id_type == EMB_I64, (size_t)n,
+                      c.rows_row_bytes, out, emb_lookup_flags(c.matrix_bytes, c.rows_bytes)};
+    emb_parallel(lookup_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
+    injected_end(injected);
+    return EMB_OK;
+}
+
+static emb_status grad_call(const char *op, float *dtable, int64_t vocab, int64_t dim,
+                            const void *ids, emb_index id_type, int64_t n, const void *dout,
+                            emb_type dout_type)
+{
+    const emb_resolved *k = emb_active_kernels();
+    if (k == NULL)
+        return EMB_ENOTSUP;
+    emb_status s = check_type(op, "dout_type", dout_type);
+    if (s == EMB_OK)
+        s = check_index(op, id_type);
+    if (s != EMB_OK)
+        return s;
+    const emb_kernel_id kid = emb_kernel_find(EMB_OP_GRAD, dout_type, EMB_F32);
+    if (kid == EMB_KERNEL_COUNT) {
+        emb_set_error("%s: no gradient from a %s dout (dout is f32, f16 or bf16; quantized "
+                      "tables have no gradient)", op, emb_types[dout_type].name);
+        return EMB_EINVAL;
+    }
+    const int64_t injected = injected_begin("grad");
+    call_shape c = {op, "dtable", "dout", dtable, dout, EMB_F32, dout_type, vocab, dim, n, ids,
+                    id_type, 1, 0, 0, 0, 0};
+    s = validate(&c, k);
+    if (s != EMB_OK || n == 0)
+        return s;
+    /* Each part scans every id but touches only its own rows. */
+    const size_t touched_bytes = 3 * (size_t)n * (size_t)dim * sizeof(float);
+    grad_job job = {k->grad[kid], dtable, (size_t)dim, ids, id_type == EMB_I64, (size_t)n, dout,
+                    emb_grad_flags(c.matrix_bytes)};
+    emb_parallel(grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
+    injected_end(injected);
+    return EMB_OK;
+}
+
+emb_status emb_lookup(const void *table, emb_type table_type, int64_t vocab, int64_t dim,
+                      const void *ids, emb_index id_type, int64_t n, void *out,
+                      emb_type out_type)
+{
+    return lookup_call("emb_lookup", table, table_type, vocab, dim, ids, id_type, n, out,
+                       out_type);
+}
+
+emb_status emb_grad(float *dtable, int64_t vocab, int64_t dim, const void *ids,
+                    emb_index id_type, int64_t n, const void *dout, emb_type dout_type)
+{
+    return grad_call("emb_grad", dtable, vocab, dim, ids, id_type, n, dout, dout_type);
 }
 
 emb_status emb_lookup_f32(const float *table, int64_t vocab, int64_t dim,
                           const int32_t *ids, int64_t n, float *out)
 {
-    const emb_kernels *k = emb_active_kernels();
-    if (k == NULL)
-        return EMB_ENOTSUP;
-    const int64_t injected = injected_begin("lookup");
-    const call_shape c = {"emb_lookup_f32", "table", "out", table, out, vocab, dim, n, ids, 0};
-    const emb_status s = validate(&c, k);
-    if (s != EMB_OK || n == 0)
-        return s;
-    const size_t out_bytes = (size_t)n * (size_t)dim * sizeof(float);
-    const size_t table_bytes = (size_t)vocab * (size_t)dim * sizeof(float);
-    lookup_job job = {k, table, (size_t)dim, ids, (size_t)n, out,
-                      emb_lookup_flags(table_bytes, out_bytes)};
-    emb_parallel(lookup_part, &job, emb_parts_for(out_bytes, (size_t)n));
-    injected_end(injected);
-    return EMB_OK;
+    return lookup_call("emb_lookup_f32", table, EMB_F32, vocab, dim, ids, EMB_I32, n, out,
+                       EMB_F32);
 }
 
 emb_status emb_grad_f32(float *dtable, int64_t vocab, int64_t dim,
                         const int32_t *ids, int64_t n, const float *dout)
 {
-    const emb_kernels *k = emb_active_kernels();
-    if (k == NULL)
-        return EMB_ENOTSUP;
-    const int64_t injected = injected_begin("grad");
-    const call_shape c = {"emb_grad_f32", "dtable", "dout", dtable, dout, vocab, dim, n, ids, 1};
-    const emb_status s = validate(&c, k);
-    if (s != EMB_OK || n == 0)
-        return s;
-    /* Each part scans every id but touches only its own rows. */
-    const size_t touched_bytes = 3 * (size_t)n * (size_t)dim * sizeof(float);
-    const size_t dtable_bytes = (size_t)vocab * (size_t)dim * sizeof(float);
-    grad_job job = {k, dtable, (size_t)dim, ids, (size_t)n, dout, emb_grad_flags(dtable_bytes)};
-    emb_parallel(grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
-    injected_end(injected);
-    return EMB_OK;
+    return grad_call("emb_grad_f32", dtable, vocab, dim, ids, EMB_I32, n, dout, EMB_F32);
 }

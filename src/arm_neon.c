@@ -96,17 +96,6 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
     copy_4_to_32(dst + j, src + j, dim - j);
 }
 
-static void lookup_neon(const float *table, size_t dim, const int32_t *ids, size_t n,
-                        float *out, unsigned flags)
-{
-    /* EMB_KF_STREAM gets ordinary stores. GCC's arm_neon.h has no
-     * non-temporal store (STNP would need inline assembly, and is only a
-     * hint), and the Cortex-A7x/Neoverse cores switch to a no-allocate
-     * "write streaming" mode by themselves after a run of full-line
-     * stores, which is what the x86 streaming store buys. */
-    emb_lookup_rows(table, dim, ids, n, out, flags, copy_row, copy_row);
-}
-
 EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 {
     size_t j = 0;
@@ -137,12 +126,6 @@ EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
     }
 }
 
-static void grad_neon(float *dtable, size_t dim, const int32_t *ids, size_t n,
-                      const float *dout, unsigned part, unsigned nparts, unsigned flags)
-{
-    emb_grad_rows(dtable, dim, ids, n, dout, part, nparts, flags, add_row);
-}
-
 static void ids_minmax_neon(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
 {
     /* Two accumulator pairs so consecutive min/max do not wait on each other. */
@@ -164,9 +147,152 @@ static void ids_minmax_neon(const int32_t *ids, size_t n, int32_t *min, int32_t 
     *max = mx;
 }
 
-const emb_kernels emb_kernels_neon = {
-    lookup_neon,
-    grad_neon,
-    ids_minmax_neon,
+/* ---- typed kernels ------------------------------------------------------- */
+
+/* EMB_KF_STREAM gets ordinary stores. GCC's arm_neon.h has no non-temporal
+ * store (STNP would need inline assembly, and is only a hint), and the
+ * Cortex-A7x/Neoverse cores switch to a no-allocate "write streaming" mode
+ * by themselves after a run of full-line stores, which is what the x86
+ * streaming store buys. So every kernel passes the same primitive twice. */
+EMB_DEFINE_COPY_PRIMITIVES(, copy_row)
+
+EMB_ROW_PRIMITIVE float32x4_t widen4_bf16(const uint8_t *p)
+{
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)p), 16));
+}
+
+/* FCVTL quiets a signalling NaN and keeps its payload (FPCR.DN = 0, Linux's
+ * default), as the scalar definition does. */
+EMB_ROW_PRIMITIVE float32x4_t widen4_f16(const uint8_t *p)
+{
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)p)));
+}
+
+#define WIDEN_PRIMITIVE(name, type, widen4)                                                 \
+    EMB_ROW_PRIMITIVE void name(uint8_t *dst, const uint8_t *src, size_t j, size_t count,   \
+                                size_t dim)                                                 \
+    {                                                                                      \
+        float *d = (float *)dst + j;                                                       \
+        size_t k = 0;                                                                      \
+        for (; k + 4 <= count; k += 4)                                                     \
+            vst1q_f32(d + k, widen4(src + 2 * (j + k)));                                   \
+        if (k < count)                                                                     \
+            emb_row_to_f32(type, d + k, src, dim, j + k, count - k);                       \
+    }
+
+WIDEN_PRIMITIVE(widen_bf16, EMB_BF16, widen4_bf16)
+WIDEN_PRIMITIVE(widen_f16, EMB_F16, widen4_f16)
+
+/* Sixteen int8 lanes times d into d16[0..15]: FMUL, exact (types.h). */
+EMB_ROW_PRIMITIVE void scale16_i8(float *d16, int8x16_t q, float32x4_t vd)
+{
+    const int16x8_t lo = vmovl_s8(vget_low_s8(q)), hi = vmovl_s8(vget_high_s8(q));
+    vst1q_f32(d16, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), vd));
+    vst1q_f32(d16 + 4, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(lo))), vd));
+    vst1q_f32(d16 + 8, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), vd));
+    vst1q_f32(d16 + 12, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(hi))), vd));
+}
+
+EMB_ROW_PRIMITIVE void q8_0(uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    for (size_t k = 0; k < count; k += EMB_QBLOCK) {
+        const uint8_t *block = src + (j + k) / EMB_QBLOCK * EMB_Q8_0_BYTES;
+        const float32x4_t vd = vdupq_n_f32(emb_f16_to_f32(emb_load_u16(block)));
+        scale16_i8(d + k, vld1q_s8((const int8_t *)(block + 2)), vd);
+        scale16_i8(d + k + 16, vld1q_s8((const int8_t *)(block + 18)), vd);
+    }
+}
+
+EMB_ROW_PRIMITIVE void q4_0(uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    const uint8x16_t low4 = vdupq_n_u8(15);
+    const int8x16_t eight = vdupq_n_s8(8);
+    for (size_t k = 0; k < count; k += EMB_QBLOCK) {
+        const uint8_t *block = src + (j + k) / EMB_QBLOCK * EMB_Q4_0_BYTES;
+        const float32x4_t vd = vdupq_n_f32(emb_f16_to_f32(emb_load_u16(block)));
+        const uint8x16_t qs = vld1q_u8(block + 2);
+        /* x[j] from the low nibbles, x[j + 16] from the high ones, minus 8. */
+        scale16_i8(d + k, vsubq_s8(vreinterpretq_s8_u8(vandq_u8(qs, low4)), eight), vd);
+        scale16_i8(d + k + 16, vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(qs, 4)), eight), vd);
+    }
+}
+
+/* fmaf(scale, q, bias) four at a time: FMLA rounds once, as fmaf does. */
+EMB_ROW_PRIMITIVE void q8_rowwise(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                                  size_t dim)
+{
+    float *d = (float *)dst + j;
+    const float32x4_t scale = vdupq_n_f32(emb_load_f32(src + dim));
+    const float32x4_t bias = vdupq_n_f32(emb_load_f32(src + dim + 4));
+    size_t k = 0;
+    for (; k + 8 <= count; k += 8) {
+        const uint16x8_t q = vmovl_u8(vld1_u8(src + j + k));
+        const float32x4_t a = vcvtq_f32_u32(vmovl_u16(vget_low_u16(q)));
+        const float32x4_t b = vcvtq_f32_u32(vmovl_u16(vget_high_u16(q)));
+        vst1q_f32(d + k, vfmaq_f32(bias, scale, a));
+        vst1q_f32(d + k + 4, vfmaq_f32(bias, scale, b));
+    }
+    if (k < count)
+        emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
+}
+
+EMB_ROW_PRIMITIVE void add_f32(float *acc, const uint8_t *g, size_t j, size_t count, size_t dim)
+{
+    (void)dim;
+    add_row(acc + j, (const float *)g + j, count);
+}
+
+#define ADD_WIDENED(name, type, widen4)                                                     \
+    EMB_ROW_PRIMITIVE void name(float *acc, const uint8_t *g, size_t j, size_t count,       \
+                                size_t dim)                                                 \
+    {                                                                                      \
+        float *a = acc + j;                                                                \
+        size_t k = 0;                                                                      \
+        for (; k + 4 <= count; k += 4)                                                     \
+            vst1q_f32(a + k, vaddq_f32(vld1q_f32(a + k), widen4(g + 2 * (j + k))));         \
+        for (; k < count; k++) {                                                           \
+            float x;                                                                       \
+            emb_row_to_f32(type, &x, g, dim, j + k, 1);                                    \
+            a[k] += x;                                                                     \
+        }                                                                                  \
+    }
+
+ADD_WIDENED(add_bf16, EMB_BF16, widen4_bf16)
+ADD_WIDENED(add_f16, EMB_F16, widen4_f16)
+
+static inline void no_fence(void) {}
+
+EMB_DEFINE_LOOKUP(, lookup_f32_f32, EMB_F32, EMB_F32, copy_f32, copy_f32, no_fence)
+EMB_DEFINE_LOOKUP(, lookup_f16_f16, EMB_F16, EMB_F16, copy_16, copy_16, no_fence)
+EMB_DEFINE_LOOKUP(, lookup_bf16_bf16, EMB_BF16, EMB_BF16, copy_16, copy_16, no_fence)
+EMB_DEFINE_LOOKUP(, lookup_f16_f32, EMB_F16, EMB_F32, widen_f16, widen_f16, no_fence)
+EMB_DEFINE_LOOKUP(, lookup_bf16_f32, EMB_BF16, EMB_F32, widen_bf16, widen_bf16, no_fence)
+EMB_DEFINE_LOOKUP(, lookup_q8_0_f32, EMB_Q8_0, EMB_F32, q8_0, q8_0, no_fence)
+EMB_DEFINE_LOOKUP(, lookup_q4_0_f32, EMB_Q4_0, EMB_F32, q4_0, q4_0, no_fence)
+EMB_DEFINE_LOOKUP(, lookup_q8_rowwise_f32, EMB_Q8_ROWWISE, EMB_F32, q8_rowwise, q8_rowwise,
+                  no_fence)
+EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32)
+EMB_DEFINE_GRAD(, grad_bf16, EMB_BF16, add_bf16)
+EMB_DEFINE_GRAD(, grad_f16, EMB_F16, add_f16)
+
+static const emb_kernel_entry entries[] = {
+    {EMB_K_LOOKUP_F32_F32, 0, lookup_f32_f32, NULL},
+    {EMB_K_LOOKUP_F16_F16, 0, lookup_f16_f16, NULL},
+    {EMB_K_LOOKUP_BF16_BF16, 0, lookup_bf16_bf16, NULL},
+    {EMB_K_LOOKUP_F16_F32, 0, lookup_f16_f32, NULL},
+    {EMB_K_LOOKUP_BF16_F32, 0, lookup_bf16_f32, NULL},
+    {EMB_K_LOOKUP_Q8_0_F32, 0, lookup_q8_0_f32, NULL},
+    {EMB_K_LOOKUP_Q4_0_F32, 0, lookup_q4_0_f32, NULL},
+    {EMB_K_LOOKUP_Q8_ROWWISE_F32, 0, lookup_q8_rowwise_f32, NULL},
+    {EMB_K_GRAD_F32, 0, NULL, grad_f32},
+    {EMB_K_GRAD_F16, 0, NULL, grad_f16},
+    {EMB_K_GRAD_BF16, 0, NULL, grad_bf16},
 };
+
+const emb_kernels emb_kernels_neon = {entries, sizeof entries / sizeof entries[0],
+                                      ids_minmax_neon};
 #endif /* EMB_HAVE_NEON */

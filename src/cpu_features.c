@@ -35,6 +35,7 @@ static uint32_t detect(void)
     if (!__get_cpuid(1, &a, &b, &c, &d))
         return 0;
     const int has_fma = (c >> 12) & 1;
+    const int has_f16c = (c >> 29) & 1;
     const int has_osxsave = (c >> 27) & 1;
     const int has_avx = (c >> 28) & 1;
     /* Without OSXSAVE the OS does not save the wide registers across
@@ -51,6 +52,10 @@ static uint32_t detect(void)
         f |= EMB_CPU_AVX2;
     if (has_fma)
         f |= EMB_CPU_FMA;
+    /* F16C's VCVTPH2PS works on YMM registers: usable once XCR0 says the
+     * OS saves them, checked above. */
+    if (has_f16c)
+        f |= EMB_CPU_F16C;
     if ((xcr0 & XCR0_ZMM) == XCR0_ZMM) {
         if ((b >> 16) & 1)
             f |= EMB_CPU_AVX512F;
@@ -422,6 +427,7 @@ const char *emb_cpu_feature_name(uint32_t bit)
     case EMB_CPU_AVX512VL: return "AVX512VL";
     case EMB_CPU_AVX512DQ: return "AVX512DQ";
     case EMB_CPU_NEON: return "NEON";
+    case EMB_CPU_F16C: return "F16C";
     default: return "?";
     }
 }

@@ -47,6 +47,39 @@ enum { IMPL_COUNT = (int)(sizeof impls / sizeof impls[0]) };
 static char reasons[IMPL_COUNT][REASON_MAX];
 static pthread_once_t reasons_once = PTHREAD_ONCE_INIT;
 
+/* Per implementation, the function each kernel runs and whose it is: its
+ * own entry when the CPU has what that entry needs, else the next
+ * available implementation's, down to scalar, which has every kernel. */
+static emb_resolved resolved[IMPL_COUNT];
+static int resolved_by[IMPL_COUNT][EMB_KERNEL_COUNT];
+
+static const emb_kernel_entry *find_entry(int impl, int kernel, uint32_t have)
+{
+    const emb_kernels *ks = impls[impl].kernels;
+    for (size_t e = 0; e < ks->count; e++)
+        if (ks->entries[e].kernel == kernel && (ks->entries[e].requires & ~have) == 0)
+            return &ks->entries[e];
+    return NULL;
+}
+
+static void resolve(int impl, uint32_t have)
+{
+    resolved[impl].ids_minmax = impls[impl].kernels->ids_minmax;
+    for (int k = 0; k < EMB_KERNEL_COUNT; k++) {
+        for (int j = impl; j < IMPL_COUNT; j++) {
+            if (reasons[j][0] != '\0')
+                continue;
+            const emb_kernel_entry *e = find_entry(j, k, have);
+            if (e != NULL) {
+                resolved[impl].lookup[k] = e->lookup;
+                resolved[impl].grad[k] = e->grad;
+                resolved_by[impl][k] = j;
+                break;
+            }
+        }
+    }
+}
+
 static void explain_availability(void)
 {
     const uint32_t have = emb_cpu_features();
@@ -62,6 +95,10 @@ static void explain_availability(void)
                      emb_cpu_feature_name(first));
         }
     }
+    /* From the last (scalar) up, so every fallback is already settled. */
+    for (int i = IMPL_COUNT - 1; i >= 0; i--)
+        if (reasons[i][0] == '\0')
+            resolve(i, have);
 }
 
 static int available(int i)
@@ -148,14 +185,21 @@ static int active_index(void)
     return atomic_load(&active);
 }
 
-const emb_kernels *emb_active_kernels(void)
+const emb_resolved *emb_active_kernels(void)
 {
     const int i = active_index();
     if (i < 0) {
         emb_set_error("%s", bad_env_message);
         return NULL;
     }
-    return impls[i].kernels;
+    return &resolved[i];
+}
+
+const char *emb_kernel_impl(int k, int impl)
+{
+    if (k < 0 || k >= EMB_KERNEL_COUNT || !available(impl))
+        return NULL;
+    return impls[resolved_by[impl][k]].name;
 }
 
 const char *emb_impl_active(void)

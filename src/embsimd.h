@@ -18,6 +18,106 @@ typedef enum emb_status {
     EMB_ENOTSUP   /**< the implementation asked for is unknown or not supported here */
 } emb_status;
 
+/** Element types of tables, outputs and gradients. Every type widens or
+ *  dequantizes to fp32 exactly (emb_lookup's definition). */
+typedef enum emb_type {
+    EMB_F32 = 0,       /**< IEEE binary32 */
+    EMB_F16 = 1,       /**< IEEE binary16 */
+    EMB_BF16 = 2,      /**< bfloat16: the high 16 bits of a binary32 */
+    EMB_Q8_0 = 3,      /**< GGML q8_0: blocks of 32 = { fp16 d; int8 q[32] } (34 bytes); x = q*d */
+    EMB_Q4_0 = 4,      /**< GGML q4_0: blocks of 32 = { fp16 d; uint8 qs[16] } (18 bytes);
+                            x[j] = ((qs[j] & 15) - 8)*d, x[j+16] = ((qs[j] >> 4) - 8)*d */
+    EMB_Q8_ROWWISE = 5 /**< FBGEMM fused 8-bit row-wise: uint8 q[dim], then fp32 scale, fp32
+                            bias (dim + 8 bytes); x = fmaf(scale, (float)q, bias) */
+} emb_type;
+
+/** Number of emb_type values: types are 0 .. EMB_TYPE_COUNT - 1. */
+#define EMB_TYPE_COUNT 6
+
+/** Integer types of token ids. */
+typedef enum emb_index {
+    EMB_I32 = 0, /**< int32_t */
+    EMB_I64 = 1  /**< int64_t (PyTorch's LongTensor) */
+} emb_index;
+
+/** The operations a kernel performs. */
+typedef enum emb_op {
+    EMB_OP_LOOKUP = 0, /**< emb_lookup: out[i] = convert(table[ids[i]]) */
+    EMB_OP_GRAD = 1    /**< emb_grad: dtable[ids[i]] += widen(dout[i]), token order */
+} emb_op;
+
+/** "f32", "f16", "bf16", "q8_0", "q4_0", "q8_rowwise"; NULL for an unknown type. */
+const char *emb_type_name(emb_type t);
+
+/** "i32", "i64"; NULL for an unknown id type. */
+const char *emb_index_name(emb_index t);
+
+/** Bytes of one row of dim elements of type t; 0 when dim is not valid for
+ *  t (dim <= 0, or q8_0/q4_0 with dim % 32 != 0) or t is unknown, or the
+ *  size overflows. */
+size_t emb_row_bytes(emb_type t, int64_t dim);
+
+/**
+ * Typed embedding lookup: row i of @p out is row ids[i] of @p table,
+ * converted to @p out_type.
+ *
+ * Pairs: any table type to EMB_F32 (bf16/f16 widened, q8_0/q4_0/q8_rowwise
+ * dequantized, each element exactly as emb_type describes: every one of
+ * these conversions is exact in fp32); EMB_F32, EMB_F16 and EMB_BF16 to
+ * themselves as bit copies. Other pairs return EMB_EINVAL naming both.
+ *
+ * f16 widening keeps NaN payloads and quiets a signalling NaN (sets the
+ * quiet bit, as the F16C and AArch64 conversions do); bf16 widening is a
+ * bit shift and changes no NaN. A q8_0/q4_0 scale d that is Inf or NaN
+ * gives IEEE's products (0 x Inf: the CPU's default NaN).
+ *
+ * Every id is validated before any output byte is written.
+ *
+ * @param table      vocab rows of emb_row_bytes(table_type, dim) bytes
+ * @param ids        n ids of type id_type, each in [0, vocab)
+ * @param out        n rows of emb_row_bytes(out_type, dim) bytes; must not overlap table or ids
+ * @return EMB_OK, EMB_EINVAL, EMB_ERANGE or EMB_ENOTSUP
+ */
+emb_status emb_lookup(const void *table, emb_type table_type, int64_t vocab, int64_t dim,
+                      const void *ids, emb_index id_type, int64_t n,
+                      void *out, emb_type out_type);
+
+/**
+ * Typed embedding gradient: dtable[ids[i]*dim + j] += widen(dout[i*dim + j]),
+ * per row in token order, one fp32 add each, into an fp32 @p dtable.
+ * @p dout_type is EMB_F32, EMB_F16 or EMB_BF16 (widened exactly first);
+ * quantized tables have no gradient. Bit-identical to
+ * one-hot(ids)^T x widen(dout) for every implementation and thread count.
+ */
+emb_status emb_grad(float *dtable, int64_t vocab, int64_t dim,
+                    const void *ids, emb_index id_type, int64_t n,
+                    const void *dout, emb_type dout_type);
+
+/** One kernel of the library: what emb_lookup / emb_grad can do. The list
+ *  is the same on every machine; which implementation runs each kernel is
+ *  emb_kernel_impl's answer. */
+typedef struct emb_kernel {
+    emb_op op;
+    emb_type in;      /**< lookup: the table's type; grad: dout's */
+    emb_type out;     /**< lookup: out's type; grad: EMB_F32 (dtable) */
+    const char *name; /**< e.g. "lookup/bf16->f32", "grad/f16->f32" */
+} emb_kernel;
+
+/** Number of kernels; they are 0 .. emb_kernel_count() - 1. */
+int emb_kernel_count(void);
+
+/** Kernel k, or NULL when k is out of range. */
+const emb_kernel *emb_kernel_at(int k);
+
+/**
+ * Which implementation's code runs kernel k when implementation @p impl is
+ * selected: its own name, or the name of the next implementation in the
+ * table that has the kernel for this CPU (e.g. "scalar" for f16 widening
+ * under avx2 on a CPU without F16C). NULL when k or impl is out of range or
+ * impl is not available here.
+ */
+const char *emb_kernel_impl(int k, int impl);
+
 /**
  * Embedding lookup: out[i*dim + j] = table[ids[i]*dim + j] for i < n, j < dim.
  *

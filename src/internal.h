@@ -7,6 +7,10 @@
 #include <stdint.h>
 
 #include "embsimd.h"
+#include "types.h"
+
+/* Slots of the resolved table: one per kernel of types.h's list. */
+#define EMB_KERNEL_SLOTS EMB_KERNEL_COUNT
 
 /* Kernels receive inputs that the public entry points have already
  * validated: pointers non-NULL, ids in range, sizes that fit size_t. */
@@ -24,30 +28,33 @@ enum {
     EMB_KF_PREFETCH = 1u << 1
 };
 
-/* Copies n rows, out[i] = table[ids[i]]. */
-typedef void (*emb_lookup_fn)(const float *table, size_t dim,
-                              const int32_t *ids, size_t n, float *out,
-                              unsigned flags);
+/* Kernels: one function per (op, in type, out type) of types.h's list, per
+ * ISA. ids are int32_t, or int64_t when ids64 is set; each kernel is
+ * compiled once for each (row_loops.h), so the id width costs no test per
+ * row. Rows are bytes: emb_row_bytes() of the kernel's types. */
+typedef void (*emb_lookup_fn)(const uint8_t *table, size_t dim, const void *ids, int ids64,
+                              size_t n, uint8_t *out, unsigned flags);
 
 /* Applies, in token order, the tokens whose row belongs to `part` of
  * `nparts` (emb_row_owner). Threads split the rows, never the tokens of a
  * row, so every row still sees its additions in token order, whatever the
  * thread count: the result is bit-identical for every nparts. */
-typedef void (*emb_grad_fn)(float *dtable, size_t dim, const int32_t *ids,
-                            size_t n, const float *dout, unsigned part,
-                            unsigned nparts, unsigned flags);
+typedef void (*emb_grad_fn)(float *dtable, size_t dim, const void *ids, int ids64, size_t n,
+                            const uint8_t *dout, unsigned part, unsigned nparts,
+                            unsigned flags);
 
 /* Which part owns row `id`. Blocks of 16 rows are scattered over the parts
  * by a multiplicative hash: splitting the vocabulary into ranges would give
  * the part holding the low ids nearly all the work under Zipf-distributed
  * tokens, where the frequent ids cluster. */
-static inline unsigned emb_row_owner(int32_t id, unsigned nparts)
+static inline unsigned emb_row_owner(uint64_t id, unsigned nparts)
 {
-    const uint32_t block = (uint32_t)id >> 4;
+    const uint32_t block = (uint32_t)(id >> 4);
     return (unsigned)(((uint64_t)(uint32_t)(block * 0x9E3779B1u) * nparts) >> 32);
 }
 
-/* Smallest and largest of n > 0 ids: the cheap accept test of validation. */
+/* Smallest and largest of n > 0 int32 ids: the cheap accept test of
+ * validation. */
 typedef void (*emb_ids_minmax_fn)(const int32_t *ids, size_t n,
                                   int32_t *min, int32_t *max);
 
@@ -55,11 +62,31 @@ typedef void (*emb_ids_minmax_fn)(const int32_t *ids, size_t n,
 unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes);
 unsigned emb_grad_flags(size_t dtable_bytes);
 
+/* One kernel of one ISA, with what the CPU must have for it beyond the
+ * ISA's own requirements (e.g. F16C for f16 widening under AVX2). Exactly
+ * one of lookup and grad is set, as the kernel's op says. */
+typedef struct emb_kernel_entry {
+    int kernel; /* an emb_kernel_id */
+    uint32_t requires;
+    emb_lookup_fn lookup;
+    emb_grad_fn grad;
+} emb_kernel_entry;
+
+/* What an ISA file provides: its kernels (any subset of the list: a kernel
+ * it lacks, or whose requirements the CPU lacks, runs on the next
+ * implementation of the table that has it), and the id check. */
 typedef struct emb_kernels {
-    emb_lookup_fn lookup_f32;
-    emb_grad_fn grad_f32;
+    const emb_kernel_entry *entries;
+    size_t count;
     emb_ids_minmax_fn ids_minmax;
 } emb_kernels;
+
+/* The implementation in use, resolved per kernel: what api.c calls. */
+typedef struct emb_resolved {
+    emb_lookup_fn lookup[EMB_KERNEL_SLOTS];
+    emb_grad_fn grad[EMB_KERNEL_SLOTS];
+    emb_ids_minmax_fn ids_minmax;
+} emb_resolved;
 
 /* CPU features an implementation may require. The x86 bits are only set
  * when the OS also saves the register state they need (XGETBV). */
@@ -70,7 +97,8 @@ enum {
     EMB_CPU_AVX512BW = 1u << 3,
     EMB_CPU_AVX512VL = 1u << 4,
     EMB_CPU_AVX512DQ = 1u << 5,
-    EMB_CPU_NEON = 1u << 6
+    EMB_CPU_NEON = 1u << 6,
+    EMB_CPU_F16C = 1u << 7
 };
 
 /* Detected once; later calls return the cached value. */
@@ -117,7 +145,7 @@ extern const emb_kernels emb_kernels_neon;
 
 /* The kernels of the implementation in use, or NULL after a bad
  * EMBSIMD_IMPL (the error is then already recorded for this thread). */
-const emb_kernels *emb_active_kernels(void);
+const emb_resolved *emb_active_kernels(void);
 
 /* Runs fn(arg, part, nparts) for every part, part 0 on the calling thread,
  * the rest on pool workers; returns when all are done. Falls back to one

@@ -66,12 +66,12 @@ static inline size_t emb_prefetch_rows_ahead(size_t row_bytes, size_t in_flight)
             __builtin_prefetch((const void *)line_, rw, 3);                              \
     } while (0)
 
-static inline void emb_prefetch_span(const float *p, size_t bytes)
+static inline void emb_prefetch_span(const void *p, size_t bytes)
 {
     EMB_PREFETCH_LINES(p, bytes, 0);
 }
 
-static inline void emb_prefetch_span_for_write(float *p, size_t bytes)
+static inline void emb_prefetch_span_for_write(void *p, size_t bytes)
 {
     EMB_PREFETCH_LINES(p, bytes, 1);
 }

@@ -1,16 +1,20 @@
-/* row_loops.h - the token loops every ISA shares; each ISA supplies only
- * its row primitives (copy a row, add a row). */
+/* row_loops.h - the token loops every ISA and every type shares; each ISA
+ * supplies only its row primitives (copy, widen or dequantize a piece of a
+ * row; add a widened piece into an fp32 row). */
 #ifndef EMBSIMD_ROW_LOOPS_H
 #define EMBSIMD_ROW_LOOPS_H
 
 #include "internal.h"
 #include "prefetch.h"
 
-/* Copies or adds dim floats; dim may be any length >= 1. The loops below
- * also call them on pieces of a row, so they must not assume that dst and
- * src start a row. */
-typedef void (*emb_row_copy_fn)(float *dst, const float *src, size_t dim);
-typedef void (*emb_row_add_fn)(float *acc, const float *g, size_t dim);
+/* A row primitive converts elements [j, j + count) of one source row into
+ * the same elements of the destination row; count >= 1, and for blocked
+ * types (q8_0, q4_0) j and count are multiples of the block. dst and src are
+ * the rows' starts, not the piece's: q8_rowwise finds its scale and bias at
+ * src + dim. The "add" kind adds the widened piece into an fp32 row, one
+ * fp32 add per element. */
+typedef void (*emb_row_fn)(uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim);
+typedef void (*emb_row_add_fn)(float *acc, const uint8_t *g, size_t j, size_t count, size_t dim);
 
 /* How each ISA declares its row primitives. Forced inline: left to itself,
  * GCC 12 called the AVX2 row copy out of line once the loops below grew,
@@ -24,11 +28,10 @@ typedef void (*emb_row_add_fn)(float *acc, const float *g, size_t dim);
  * finishes one row before it starts the next waits out the memory latency
  * once per row, because a 3 KiB row is already more loads and stores than
  * the out-of-order window holds. Working on several rows at once, a piece
- * of each in turn, keeps that many streams in flight. 128 floats (512
- * bytes, eight lines) is a multiple of every ISA's own piece (AVX-512:
- * up to 256 floats; AVX2: 64; NEON: 32), so the row primitives run their
- * usual code on it; the last piece of a row takes the remainder (128 to
- * 255 floats), so no piece is shorter than a vector.
+ * of each in turn, keeps that many streams in flight. A piece is
+ * EMB_PIECE_FLOATS elements, a multiple of every ISA's vector and of the
+ * quantized types' 32-element block; the last piece of a row takes the
+ * remainder (one to two pieces), so no piece is shorter than a vector.
  *
  * Measured on AMD EPYC Zen 2 (KVM, 2 vCPUs, 16 MiB L3, gcc 12.2 -O2,
  * 2026-12-01), AVX2, streaming stores, uniform ids, lookup / same-run
@@ -56,105 +59,139 @@ static inline size_t emb_pieces_end(size_t dim, size_t piece)
     return dim < 2 * piece ? 0 : dim - dim % piece - piece;
 }
 
+/* ids[i] of either width; always inlined with a constant ids64, so each
+ * kernel is compiled once per id width and tests nothing per row. */
+static inline __attribute__((always_inline)) size_t emb_id(const void *ids, int ids64, size_t i)
+{
+    return ids64 ? (size_t)((const int64_t *)ids)[i] : (size_t)((const int32_t *)ids)[i];
+}
+
+/* Everything a lookup loop needs to know about its kernel, all constant
+ * once inlined into an ISA's kernel. */
+typedef struct emb_lookup_loop {
+    emb_type in, out;
+    emb_row_fn convert, convert_stream;
+} emb_lookup_loop;
+
 /* Row i while the row `ahead` further on is prefetched (0: none). */
 static inline __attribute__((always_inline)) void
-emb_copy_rows_one_by_one(const float *table, size_t dim, const int32_t *ids, size_t n,
-                         float *out, size_t ahead, emb_row_copy_fn copy)
+emb_lookup_one_by_one(emb_lookup_loop L, const uint8_t *table, size_t dim, const void *ids,
+                      int ids64, size_t n, uint8_t *out, size_t ahead, emb_row_fn convert)
 {
+    const size_t in_row = emb_row_size(L.in, dim);
+    const size_t out_row = emb_row_size(L.out, dim);
     for (size_t i = 0; i < n; i++) {
         if (ahead != 0 && i + ahead < n)
-            emb_prefetch_span(table + (size_t)ids[i + ahead] * dim, dim * sizeof(float));
-        copy(out + i * dim, table + (size_t)ids[i] * dim, dim);
+            emb_prefetch_span(table + emb_id(ids, ids64, i + ahead) * in_row, in_row);
+        convert(out + i * out_row, table + emb_id(ids, ids64, i) * in_row, 0, dim, dim);
     }
 }
 
 /* Rows i .. i + R - 1 a piece at a time, while the same pieces of the rows
  * `ahead` further on are prefetched (ahead >= R, or 0 for none). */
 static inline __attribute__((always_inline)) void
-emb_copy_rows_in_flight(const float *table, size_t dim, const int32_t *ids, size_t n,
-                        float *out, size_t ahead, emb_row_copy_fn copy)
+emb_lookup_in_flight(emb_lookup_loop L, const uint8_t *table, size_t dim, const void *ids,
+                     int ids64, size_t n, uint8_t *out, size_t ahead, emb_row_fn convert)
 {
     enum { R = EMB_ROWS_IN_FLIGHT, P = EMB_PIECE_FLOATS };
+    const size_t in_row = emb_row_size(L.in, dim);
+    const size_t out_row = emb_row_size(L.out, dim);
     const size_t last = emb_pieces_end(dim, P);
-    const size_t piece_bytes = P * sizeof(float);
-    const size_t last_bytes = (dim - last) * sizeof(float);
+    const size_t piece_bytes = emb_elem_offset(L.in, P);
+    const size_t last_off = emb_elem_offset(L.in, last);
     size_t i = 0;
     for (; i + R <= n; i += R) {
-        const float *src[R], *next[R];
-        float *dst[R];
+        const uint8_t *src[R], *next[R];
+        uint8_t *dst[R];
         for (int r = 0; r < R; r++) {
-            src[r] = table + (size_t)ids[i + r] * dim;
-            dst[r] = out + (i + r) * dim;
+            src[r] = table + emb_id(ids, ids64, i + r) * in_row;
+            dst[r] = out + (i + r) * out_row;
             /* Past the end, the last row again: hinting a line already
              * in cache is cheap, and the piece loop needs no test. */
             const size_t f = i + ahead + r < n ? i + ahead + r : n - 1;
-            next[r] = table + (size_t)ids[f] * dim;
+            next[r] = table + emb_id(ids, ids64, f) * in_row;
         }
         for (size_t j = 0; j < last; j += P)
             for (int r = 0; r < R; r++) {
                 if (ahead != 0)
-                    emb_prefetch_span(next[r] + j, piece_bytes);
-                copy(dst[r] + j, src[r] + j, P);
+                    emb_prefetch_span(next[r] + emb_elem_offset(L.in, j), piece_bytes);
+                convert(dst[r], src[r], j, P, dim);
             }
         for (int r = 0; r < R; r++) {
             if (ahead != 0)
-                emb_prefetch_span(next[r] + last, last_bytes);
-            copy(dst[r] + last, src[r] + last, dim - last);
+                emb_prefetch_span(next[r] + last_off, in_row - last_off);
+            convert(dst[r], src[r], last, dim - last, dim);
         }
     }
     for (; i < n; i++) /* their prefetches were issued above */
-        copy(out + i * dim, table + (size_t)ids[i] * dim, dim);
+        convert(out + i * out_row, table + emb_id(ids, ids64, i) * in_row, 0, dim, dim);
 }
 
-/* Always inlined with constant row-copy functions, so each ISA file gets
- * its own fully specialised loops from this one body. The flags are tested
- * once, outside the loops: choosing the copy function per call through a
- * variable would turn every row copy into an indirect call. */
+/* Always inlined with constant types and row primitives, so each ISA file
+ * gets its own fully specialised loops from this one body. The flags and
+ * the id width are tested once, outside the loops: choosing the primitive
+ * per call through a variable would turn every row into an indirect call. */
 static inline __attribute__((always_inline)) void
-emb_lookup_rows(const float *table, size_t dim, const int32_t *ids, size_t n, float *out,
-                unsigned flags, emb_row_copy_fn copy, emb_row_copy_fn copy_stream)
+emb_lookup_rows_w(emb_lookup_loop L, const uint8_t *table, size_t dim, const void *ids,
+                  int ids64, size_t n, uint8_t *out, unsigned flags)
 {
-    const size_t row_bytes = dim * sizeof(float);
+    const size_t in_row = emb_row_size(L.in, dim);
     if (!(flags & EMB_KF_PREFETCH)) {
         if (flags & EMB_KF_STREAM)
-            emb_copy_rows_one_by_one(table, dim, ids, n, out, 0, copy_stream);
+            emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert_stream);
         else
-            emb_copy_rows_one_by_one(table, dim, ids, n, out, 0, copy);
+            emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert);
     } else if (dim < 2 * EMB_PIECE_FLOATS) {
-        const size_t ahead = emb_prefetch_rows_ahead(row_bytes, 1);
+        const size_t ahead = emb_prefetch_rows_ahead(in_row, 1);
         if (flags & EMB_KF_STREAM)
-            emb_copy_rows_one_by_one(table, dim, ids, n, out, ahead, copy_stream);
+            emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, ahead, L.convert_stream);
         else
-            emb_copy_rows_one_by_one(table, dim, ids, n, out, ahead, copy);
+            emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, ahead, L.convert);
     } else {
-        const size_t ahead = emb_prefetch_rows_ahead(row_bytes, EMB_ROWS_IN_FLIGHT);
+        const size_t ahead = emb_prefetch_rows_ahead(in_row, EMB_ROWS_IN_FLIGHT);
         if (flags & EMB_KF_STREAM)
-            emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy_stream);
+            emb_lookup_in_flight(L, table, dim, ids, ids64, n, out, ahead, L.convert_stream);
         else
-            emb_copy_rows_in_flight(table, dim, ids, n, out, ahead, copy);
+            emb_lookup_in_flight(L, table, dim, ids, ids64, n, out, ahead, L.convert);
     }
+}
+
+static inline __attribute__((always_inline)) void
+emb_lookup_rows(emb_lookup_loop L, const uint8_t *table, size_t dim, const void *ids, int ids64,
+                size_t n, uint8_t *out, unsigned flags)
+{
+    if (ids64)
+        emb_lookup_rows_w(L, table, dim, ids, 1, n, out, flags);
+    else
+        emb_lookup_rows_w(L, table, dim, ids, 0, n, out, flags);
 }
 
 /* Token order is what makes the sum exact to the dense product, so the
  * loops never reorder tokens; they only skip those whose row another part
- * owns. With two rows in flight, piece j of token t is added before piece
- * j of token t + 1 and pieces never overlap, so every element still sees
- * its additions in token order even when both tokens name the same row.
+ * owns. With rows in flight, piece j of token t is added before piece j of
+ * token t + 1 and pieces never overlap, so every element still sees its
+ * additions in token order even when both tokens name the same row.
  * Prefetches are issued for owned rows only: a write-intent prefetch of
  * another thread's row would pull the line away from its owner. */
 static inline __attribute__((always_inline)) void
-emb_grad_rows(float *dtable, size_t dim, const int32_t *ids, size_t n, const float *dout,
-              unsigned part, unsigned nparts, unsigned flags, emb_row_add_fn add)
+emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int ids64, size_t n,
+                const uint8_t *dout, unsigned part, unsigned nparts, unsigned flags,
+                emb_row_add_fn add)
 {
     const size_t row_bytes = dim * sizeof(float);
+    const size_t g_row = emb_row_size(g_type, dim);
     if (!(flags & EMB_KF_PREFETCH) || dim < 2 * EMB_PIECE_FLOATS) {
         const size_t ahead =
             (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
         for (size_t i = 0; i < n; i++) {
-            if (ahead != 0 && i + ahead < n && emb_row_owner(ids[i + ahead], nparts) == part)
-                emb_prefetch_span_for_write(dtable + (size_t)ids[i + ahead] * dim, row_bytes);
-            if (emb_row_owner(ids[i], nparts) == part)
-                add(dtable + (size_t)ids[i] * dim, dout + i * dim, dim);
+            if (ahead != 0 && i + ahead < n) {
+                const size_t f = emb_id(ids, ids64, i + ahead);
+                if (emb_row_owner(f, nparts) == part)
+                    emb_prefetch_span_for_write(dtable + f * dim, row_bytes);
+            }
+            const size_t id = emb_id(ids, ids64, i);
+            if (emb_row_owner(id, nparts) == part)
+                add(dtable + id * dim, dout + i * g_row, 0, dim, dim);
         }
         return;
     }
@@ -168,35 +205,90 @@ emb_grad_rows(float *dtable, size_t dim, const int32_t *ids, size_t n, const flo
         size_t t[R];
         int got = 0;
         for (; i < n && got < R; i++)
-            if (emb_row_owner(ids[i], nparts) == part)
+            if (emb_row_owner(emb_id(ids, ids64, i), nparts) == part)
                 t[got++] = i;
         if (got < R) {
             for (int r = 0; r < got; r++)
-                add(dtable + (size_t)ids[t[r]] * dim, dout + t[r] * dim, dim);
+                add(dtable + emb_id(ids, ids64, t[r]) * dim, dout + t[r] * g_row, 0, dim, dim);
             return;
         }
         float *acc[R], *next[R];
-        const float *g[R];
+        const uint8_t *g[R];
         for (int r = 0; r < R; r++) {
-            acc[r] = dtable + (size_t)ids[t[r]] * dim;
-            g[r] = dout + t[r] * dim;
+            acc[r] = dtable + emb_id(ids, ids64, t[r]) * dim;
+            g[r] = dout + t[r] * g_row;
             const size_t f = t[r] + ahead;
-            next[r] = ahead != 0 && f < n && emb_row_owner(ids[f], nparts) == part
-                          ? dtable + (size_t)ids[f] * dim
+            next[r] = ahead != 0 && f < n && emb_row_owner(emb_id(ids, ids64, f), nparts) == part
+                          ? dtable + emb_id(ids, ids64, f) * dim
                           : NULL;
         }
         for (size_t j = 0; j < last; j += P)
             for (int r = 0; r < R; r++) {
                 if (next[r] != NULL)
                     emb_prefetch_span_for_write(next[r] + j, piece_bytes);
-                add(acc[r] + j, g[r] + j, P);
+                add(acc[r], g[r], j, P, dim);
             }
         for (int r = 0; r < R; r++) {
             if (next[r] != NULL)
                 emb_prefetch_span_for_write(next[r] + last, last_bytes);
-            add(acc[r] + last, g[r] + last, dim - last);
+            add(acc[r], g[r], last, dim - last, dim);
         }
     }
 }
+
+static inline __attribute__((always_inline)) void
+emb_grad_rows(emb_type g_type, float *dtable, size_t dim, const void *ids, int ids64, size_t n,
+              const uint8_t *dout, unsigned part, unsigned nparts, unsigned flags,
+              emb_row_add_fn add)
+{
+    if (ids64)
+        emb_grad_rows_w(g_type, dtable, dim, ids, 1, n, dout, part, nparts, flags, add);
+    else
+        emb_grad_rows_w(g_type, dtable, dim, ids, 0, n, dout, part, nparts, flags, add);
+}
+
+/* The bit-copy kernels' primitives from an ISA's float row copy (which
+ * takes any count >= 1): f32 rows piece by piece, and 16-bit rows as
+ * floats plus a last half-float when the count is odd. */
+#define EMB_DEFINE_COPY_PRIMITIVES(suffix, copy_floats)                                       \
+    EMB_ROW_PRIMITIVE void copy_f32##suffix(uint8_t *d, const uint8_t *s, size_t j, size_t count, \
+                                            size_t dim)                                       \
+    {                                                                                        \
+        (void)dim;                                                                           \
+        copy_floats((float *)d + j, (const float *)s + j, count);                            \
+    }                                                                                        \
+    EMB_ROW_PRIMITIVE void copy_16##suffix(uint8_t *d, const uint8_t *s, size_t j, size_t count, \
+                                           size_t dim)                                        \
+    {                                                                                        \
+        (void)dim;                                                                           \
+        d += 2 * j;                                                                          \
+        s += 2 * j;                                                                          \
+        if (count >= 2)                                                                      \
+            copy_floats((float *)d, (const float *)s, count / 2);                            \
+        if (count & 1)                                                                       \
+            memcpy(d + 2 * (count - 1), s + 2 * (count - 1), 2);                             \
+    }
+
+/* One ISA's kernel functions from its row primitives: the signatures of
+ * emb_lookup_fn and emb_grad_fn around the shared loops. */
+#define EMB_DEFINE_LOOKUP(attrs, name, in_type, out_type, convert, convert_stream, fence)     \
+    static attrs void name(const uint8_t *table, size_t dim, const void *ids, int ids64,       \
+                           size_t n, uint8_t *out, unsigned flags)                            \
+    {                                                                                         \
+        const emb_lookup_loop L = {in_type, out_type, convert, convert_stream};               \
+        emb_lookup_rows(L, table, dim, ids, ids64, n, out, flags);                            \
+        /* Streaming stores are weakly ordered: fence before returning, so                    \
+         * the caller (or the thread that joins this one) sees every byte. */                 \
+        if (flags & EMB_KF_STREAM)                                                            \
+            fence();                                                                          \
+    }
+
+#define EMB_DEFINE_GRAD(attrs, name, g_type, add)                                            \
+    static attrs void name(float *dtable, size_t dim, const void *ids, int ids64, size_t n,    \
+                           const uint8_t *dout, unsigned part, unsigned nparts,               \
+                           unsigned flags)                                                    \
+    {                                                                                         \
+        emb_grad_rows(g_type, dtable, dim, ids, ids64, n, dout, part, nparts, flags, add);    \
+    }
 
 #endif /* EMBSIMD_ROW_LOOPS_H */

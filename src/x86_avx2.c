@@ -1,5 +1,6 @@
 /* x86_avx2.c - lookup and gradient kernels for AVX2 (built with -mavx2 -mfma;
- * FMA is required by the table but never used: no multiply happens here). */
+ * FMA serves q8_rowwise's dequantization, which is defined as one fused
+ * multiply-add; F16C, where the CPU has it, the f16 kernels). */
 #include "config.h"
 
 #ifdef EMB_HAVE_AVX2
@@ -97,16 +98,6 @@ EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
     }
 }
 
-static void lookup_avx2(const float *table, size_t dim, const int32_t *ids, size_t n,
-                        float *out, unsigned flags)
-{
-    emb_lookup_rows(table, dim, ids, n, out, flags, copy_row, copy_row_stream);
-    /* Streaming stores are weakly ordered: fence before returning so the
-     * caller (or the thread that joins this one) sees every byte. */
-    if (flags & EMB_KF_STREAM)
-        _mm_sfence();
-}
-
 EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 {
     size_t j = 0;
@@ -125,12 +116,6 @@ EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
         const __m256 s = _mm256_add_ps(_mm256_maskload_ps(acc + j, m), _mm256_maskload_ps(g + j, m));
         _mm256_maskstore_ps(acc + j, m, s);
     }
-}
-
-static void grad_avx2(float *dtable, size_t dim, const int32_t *ids, size_t n,
-                      const float *dout, unsigned part, unsigned nparts, unsigned flags)
-{
-    emb_grad_rows(dtable, dim, ids, n, dout, part, nparts, flags, add_row);
 }
 
 static void ids_minmax_avx2(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
@@ -158,9 +143,199 @@ static void ids_minmax_avx2(const int32_t *ids, size_t n, int32_t *min, int32_t 
     *max = mx;
 }
 
-const emb_kernels emb_kernels_avx2 = {
-    lookup_avx2,
-    grad_avx2,
-    ids_minmax_avx2,
+/* ---- typed kernels ------------------------------------------------------- */
+
+EMB_DEFINE_COPY_PRIMITIVES(, copy_row)
+EMB_DEFINE_COPY_PRIMITIVES(_stream, copy_row_stream)
+
+/* Widening and dequantizing primitives: eight elements per vector, the
+ * piece's few last ones by the scalar definition (types.h). Streaming
+ * stores when asked and the piece's destination is 32-byte aligned (then
+ * every vector of it is); the ordinary store otherwise. */
+#define STORE8(stream, p, v)              \
+    do {                                  \
+        if (stream)                       \
+            _mm256_stream_ps((p), (v));   \
+        else                              \
+            _mm256_storeu_ps((p), (v));   \
+    } while (0)
+
+EMB_ROW_PRIMITIVE __m256 widen8_bf16(const uint8_t *p)
+{
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+/* The byte lanes of q (16 int8), from `first`, as 8 floats times d. */
+EMB_ROW_PRIMITIVE __m256 scale8_i8(__m128i q, __m256 d)
+{
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
+}
+
+#define WIDEN_PRIMITIVE(attrs, name, type, elem_bytes, widen8)                              \
+    static attrs __attribute__((always_inline)) inline void name##_s(                       \
+        uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim, int stream)    \
+    {                                                                                      \
+        float *d = (float *)dst + j;                                                       \
+        const uint8_t *s = src + (elem_bytes) * j;                                          \
+        stream = stream && ((uintptr_t)d & 31) == 0;                                       \
+        size_t k = 0;                                                                      \
+        for (; k + 8 <= count; k += 8)                                                     \
+            STORE8(stream, d + k, widen8(s + (elem_bytes) * k));                           \
+        if (k < count)                                                                     \
+            emb_row_to_f32(type, d + k, src, dim, j + k, count - k);                       \
+    }                                                                                      \
+    static attrs __attribute__((always_inline)) inline void name(                           \
+        uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim)                \
+    {                                                                                      \
+        name##_s(dst, src, j, count, dim, 0);                                              \
+    }                                                                                      \
+    static attrs __attribute__((always_inline)) inline void name##_stream(                  \
+        uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim)                \
+    {                                                                                      \
+        name##_s(dst, src, j, count, dim, 1);                                              \
+    }
+
+#define F16C __attribute__((target("f16c")))
+
+EMB_ROW_PRIMITIVE F16C __m256 widen8_f16(const uint8_t *p)
+{
+    /* VCVTPH2PS quiets a signalling NaN and keeps its payload, as the
+     * scalar definition does; it ignores MXCSR.DAZ for its fp16 inputs. */
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+WIDEN_PRIMITIVE(, widen_bf16, EMB_BF16, 2, widen8_bf16)
+WIDEN_PRIMITIVE(F16C, widen_f16, EMB_F16, 2, widen8_f16)
+
+/* q8_0 and q4_0 go block by block: the scale d (fp16, widened by the
+ * scalar definition) is one broadcast per 32 elements. */
+EMB_ROW_PRIMITIVE void q8_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                              size_t dim, int stream)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    stream = stream && ((uintptr_t)d & 31) == 0;
+    for (size_t k = 0; k < count; k += EMB_QBLOCK) {
+        const uint8_t *block = src + (j + k) / EMB_QBLOCK * EMB_Q8_0_BYTES;
+        const __m256 vd = _mm256_set1_ps(emb_f16_to_f32(emb_load_u16(block)));
+        const __m128i q0 = _mm_loadu_si128((const __m128i *)(block + 2));
+        const __m128i q1 = _mm_loadu_si128((const __m128i *)(block + 18));
+        STORE8(stream, d + k, scale8_i8(q0, vd));
+        STORE8(stream, d + k + 8, scale8_i8(_mm_srli_si128(q0, 8), vd));
+        STORE8(stream, d + k + 16, scale8_i8(q1, vd));
+        STORE8(stream, d + k + 24, scale8_i8(_mm_srli_si128(q1, 8), vd));
+    }
+}
+
+EMB_ROW_PRIMITIVE void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                              size_t dim, int stream)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    stream = stream && ((uintptr_t)d & 31) == 0;
+    const __m128i low4 = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+    for (size_t k = 0; k < count; k += EMB_QBLOCK) {
+        const uint8_t *block = src + (j + k) / EMB_QBLOCK * EMB_Q4_0_BYTES;
+        const __m256 vd = _mm256_set1_ps(emb_f16_to_f32(emb_load_u16(block)));
+        const __m128i qs = _mm_loadu_si128((const __m128i *)(block + 2));
+        /* x[j] from the low nibbles, x[j + 16] from the high ones, each
+         * minus 8: int8 in [-8, 7]. */
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(qs, low4), eight);
+        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), low4), eight);
+        STORE8(stream, d + k, scale8_i8(lo, vd));
+        STORE8(stream, d + k + 8, scale8_i8(_mm_srli_si128(lo, 8), vd));
+        STORE8(stream, d + k + 16, scale8_i8(hi, vd));
+        STORE8(stream, d + k + 24, scale8_i8(_mm_srli_si128(hi, 8), vd));
+    }
+}
+
+/* fmaf(scale, q, bias) eight at a time: VFMADD rounds once, as fmaf does. */
+EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                                    size_t dim, int stream)
+{
+    float *d = (float *)dst + j;
+    stream = stream && ((uintptr_t)d & 31) == 0;
+    const __m256 scale = _mm256_set1_ps(emb_load_f32(src + dim));
+    const __m256 bias = _mm256_set1_ps(emb_load_f32(src + dim + 4));
+    size_t k = 0;
+    for (; k + 8 <= count; k += 8) {
+        const __m128i q = _mm_loadl_epi64((const __m128i *)(src + j + k));
+        const __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
+        STORE8(stream, d + k, _mm256_fmadd_ps(scale, x, bias));
+    }
+    if (k < count)
+        emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
+}
+
+#define STREAM_PAIR(name)                                                                   \
+    EMB_ROW_PRIMITIVE void name(uint8_t *dst, const uint8_t *src, size_t j, size_t count,   \
+                                size_t dim)                                                 \
+    {                                                                                      \
+        name##_s(dst, src, j, count, dim, 0);                                              \
+    }                                                                                      \
+    EMB_ROW_PRIMITIVE void name##_stream(uint8_t *dst, const uint8_t *src, size_t j,        \
+                                         size_t count, size_t dim)                          \
+    {                                                                                      \
+        name##_s(dst, src, j, count, dim, 1);                                              \
+    }
+STREAM_PAIR(q8_0)
+STREAM_PAIR(q4_0)
+STREAM_PAIR(q8_rowwise)
+
+/* Gradient primitives: acc[j + k] += widen(g[j + k]), one fp32 add each. */
+EMB_ROW_PRIMITIVE void add_f32(float *acc, const uint8_t *g, size_t j, size_t count, size_t dim)
+{
+    (void)dim;
+    add_row(acc + j, (const float *)g + j, count);
+}
+
+#define ADD_WIDENED(attrs, name, type, widen8)                                              \
+    static attrs __attribute__((always_inline)) inline void name(                           \
+        float *acc, const uint8_t *g, size_t j, size_t count, size_t dim)                    \
+    {                                                                                      \
+        float *a = acc + j;                                                                \
+        const uint8_t *s = g + 2 * j;                                                      \
+        size_t k = 0;                                                                      \
+        for (; k + 8 <= count; k += 8)                                                     \
+            _mm256_storeu_ps(a + k, _mm256_add_ps(_mm256_loadu_ps(a + k), widen8(s + 2 * k))); \
+        for (; k < count; k++) {                                                           \
+            float x;                                                                       \
+            emb_row_to_f32(type, &x, g, dim, j + k, 1);                                    \
+            a[k] += x;                                                                     \
+        }                                                                                  \
+    }
+
+ADD_WIDENED(, add_bf16, EMB_BF16, widen8_bf16)
+ADD_WIDENED(F16C, add_f16, EMB_F16, widen8_f16)
+
+EMB_DEFINE_LOOKUP(, lookup_f32_f32, EMB_F32, EMB_F32, copy_f32, copy_f32_stream, _mm_sfence)
+EMB_DEFINE_LOOKUP(, lookup_f16_f16, EMB_F16, EMB_F16, copy_16, copy_16_stream, _mm_sfence)
+EMB_DEFINE_LOOKUP(, lookup_bf16_bf16, EMB_BF16, EMB_BF16, copy_16, copy_16_stream, _mm_sfence)
+EMB_DEFINE_LOOKUP(F16C, lookup_f16_f32, EMB_F16, EMB_F32, widen_f16, widen_f16_stream, _mm_sfence)
+EMB_DEFINE_LOOKUP(, lookup_bf16_f32, EMB_BF16, EMB_F32, widen_bf16, widen_bf16_stream, _mm_sfence)
+EMB_DEFINE_LOOKUP(, lookup_q8_0_f32, EMB_Q8_0, EMB_F32, q8_0, q8_0_stream, _mm_sfence)
+EMB_DEFINE_LOOKUP(, lookup_q4_0_f32, EMB_Q4_0, EMB_F32, q4_0, q4_0_stream, _mm_sfence)
+EMB_DEFINE_LOOKUP(, lookup_q8_rowwise_f32, EMB_Q8_ROWWISE, EMB_F32, q8_rowwise,
+                  q8_rowwise_stream, _mm_sfence)
+EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32)
+EMB_DEFINE_GRAD(, grad_bf16, EMB_BF16, add_bf16)
+EMB_DEFINE_GRAD(F16C, grad_f16, EMB_F16, add_f16)
+
+static const emb_kernel_entry entries[] = {
+    {EMB_K_LOOKUP_F32_F32, 0, lookup_f32_f32, NULL},
+    {EMB_K_LOOKUP_F16_F16, 0, lookup_f16_f16, NULL},
+    {EMB_K_LOOKUP_BF16_BF16, 0, lookup_bf16_bf16, NULL},
+    {EMB_K_LOOKUP_F16_F32, EMB_CPU_F16C, lookup_f16_f32, NULL},
+    {EMB_K_LOOKUP_BF16_F32, 0, lookup_bf16_f32, NULL},
+    {EMB_K_LOOKUP_Q8_0_F32, 0, lookup_q8_0_f32, NULL},
+    {EMB_K_LOOKUP_Q4_0_F32, 0, lookup_q4_0_f32, NULL},
+    {EMB_K_LOOKUP_Q8_ROWWISE_F32, 0, lookup_q8_rowwise_f32, NULL},
+    {EMB_K_GRAD_F32, 0, NULL, grad_f32},
+    {EMB_K_GRAD_F16, EMB_CPU_F16C, NULL, grad_f16},
+    {EMB_K_GRAD_BF16, 0, NULL, grad_bf16},
 };
+
+const emb_kernels emb_kernels_avx2 = {entries, sizeof entries / sizeof entries[0],
+                                      ids_minmax_avx2};
 #endif /* EMB_HAVE_AVX2 */

@@ -95,38 +95,58 @@ EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
     }
 }
 
-static void lookup_avx512(const float *table, size_t dim, const int32_t *ids, size_t n,
-                          float *out, unsigned flags)
+EMB_DEFINE_COPY_PRIMITIVES(, copy_row)
+EMB_DEFINE_COPY_PRIMITIVES(_stream, copy_row_stream)
+
+/* The shared loops with this ISA's row copy: the general f32 path and the
+ * 16-bit bit copies. */
+static void lookup_f32_rows(const uint8_t *table, size_t dim, const void *ids, int ids64,
+                            size_t n, uint8_t *out, unsigned flags)
 {
-    /* Rows of at most two lines: one or two masked moves each, the masks
-     * hoisted out of the loop (measured 1.3-2x faster than the general
-     * row copy at D <= 32); neither prefetch nor streaming pays on rows
-     * this short. A second move with an empty mask is not free, hence two
-     * loops. */
-    if (dim <= 16) {
-        const __mmask16 k = first_lanes(dim);
-        for (size_t i = 0; i < n; i++)
-            _mm512_mask_storeu_ps(out + i * dim, k,
-                                  _mm512_maskz_loadu_ps(k, table + (size_t)ids[i] * dim));
-        return;
-    }
-    if (dim <= 32) {
-        const __mmask16 hi = first_lanes(dim - 16);
-        for (size_t i = 0; i < n; i++) {
-            const float *src = table + (size_t)ids[i] * dim;
-            float *dst = out + i * dim;
-            const __m512 a = _mm512_loadu_ps(src);
-            const __m512 b = _mm512_maskz_loadu_ps(hi, src + 16);
-            _mm512_storeu_ps(dst, a);
-            _mm512_mask_storeu_ps(dst + 16, hi, b);
-        }
-        return;
-    }
-    emb_lookup_rows(table, dim, ids, n, out, flags, copy_row, copy_row_stream);
+    const emb_lookup_loop L = {EMB_F32, EMB_F32, copy_f32, copy_f32_stream};
+    emb_lookup_rows(L, table, dim, ids, ids64, n, out, flags);
     /* Streaming stores are weakly ordered: fence before returning so the
      * caller (or the thread that joins this one) sees every byte. */
     if (flags & EMB_KF_STREAM)
         _mm_sfence();
+}
+
+/* Rows of at most two lines: one or two masked moves each, the masks
+ * hoisted out of the loop (measured 1.3-2x faster than the general row
+ * copy at D <= 32); neither prefetch nor streaming pays on rows this
+ * short. A second move with an empty mask is not free, hence two loops. */
+static inline __attribute__((always_inline)) void
+lookup_short_rows(const float *table, size_t dim, const void *ids, int ids64, size_t n,
+                  float *out)
+{
+    if (dim <= 16) {
+        const __mmask16 k = first_lanes(dim);
+        for (size_t i = 0; i < n; i++)
+            _mm512_mask_storeu_ps(out + i * dim, k,
+                                  _mm512_maskz_loadu_ps(k, table + emb_id(ids, ids64, i) * dim));
+        return;
+    }
+    const __mmask16 hi = first_lanes(dim - 16);
+    for (size_t i = 0; i < n; i++) {
+        const float *src = table + emb_id(ids, ids64, i) * dim;
+        float *dst = out + i * dim;
+        const __m512 a = _mm512_loadu_ps(src);
+        const __m512 b = _mm512_maskz_loadu_ps(hi, src + 16);
+        _mm512_storeu_ps(dst, a);
+        _mm512_mask_storeu_ps(dst + 16, hi, b);
+    }
+}
+
+static void lookup_f32_f32(const uint8_t *table, size_t dim, const void *ids, int ids64,
+                           size_t n, uint8_t *out, unsigned flags)
+{
+    if (dim > 32) {
+        lookup_f32_rows(table, dim, ids, ids64, n, out, flags);
+    } else if (ids64) {
+        lookup_short_rows((const float *)table, dim, ids, 1, n, (float *)out);
+    } else {
+        lookup_short_rows((const float *)table, dim, ids, 0, n, (float *)out);
+    }
 }
 
 EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
@@ -148,11 +168,15 @@ EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
     }
 }
 
-static void grad_avx512(float *dtable, size_t dim, const int32_t *ids, size_t n,
-                        const float *dout, unsigned part, unsigned nparts, unsigned flags)
+EMB_ROW_PRIMITIVE void add_f32(float *acc, const uint8_t *g, size_t j, size_t count, size_t dim)
 {
-    emb_grad_rows(dtable, dim, ids, n, dout, part, nparts, flags, add_row);
+    (void)dim;
+    add_row(acc + j, (const float *)g + j, count);
 }
+
+EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32)
+EMB_DEFINE_LOOKUP(, lookup_f16_f16, EMB_F16, EMB_F16, copy_16, copy_16_stream, _mm_sfence)
+EMB_DEFINE_LOOKUP(, lookup_bf16_bf16, EMB_BF16, EMB_BF16, copy_16, copy_16_stream, _mm_sfence)
 
 static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
 {
@@ -173,9 +197,15 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
     *max = _mm512_reduce_max_epi32(hi);
 }
 
-const emb_kernels emb_kernels_avx512 = {
-    lookup_avx512,
-    grad_avx512,
-    ids_minmax_avx512,
+/* The widening and dequantizing kernels are not here: without them the
+ * dispatcher runs AVX2's for this implementation, kernel by kernel. */
+static const emb_kernel_entry entries[] = {
+    {EMB_K_LOOKUP_F32_F32, 0, lookup_f32_f32, NULL},
+    {EMB_K_LOOKUP_F16_F16, 0, lookup_f16_f16, NULL},
+    {EMB_K_LOOKUP_BF16_BF16, 0, lookup_bf16_bf16, NULL},
+    {EMB_K_GRAD_F32, 0, NULL, grad_f32},
 };
+
+const emb_kernels emb_kernels_avx512 = {entries, sizeof entries / sizeof entries[0],
+                                        ids_minmax_avx512};
 #endif /* EMB_HAVE_AVX512 */

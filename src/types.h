@@ -1,0 +1,209 @@
+/* types.h - element types as data: the traits of each type, the one list of
+ * kernels that exist, and the scalar definitions of every conversion that
+ * the reference implementation uses and the SIMD ones must equal. */
+#ifndef EMBSIMD_TYPES_H
+#define EMBSIMD_TYPES_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "embsimd.h"
+
+/* Every kernel that exists, once: X(id, op, in type, out type). Lookup's
+ * "in" is the table, grad's the dout it widens into an f32 dtable. Adding a
+ * kernel is one line here, its row primitives, and one entry per ISA file
+ * that implements it (scalar implements all). */
+#define EMB_KERNEL_LIST(X)                                        \
+    X(LOOKUP_F32_F32, EMB_OP_LOOKUP, EMB_F32, EMB_F32)            \
+    X(LOOKUP_F16_F16, EMB_OP_LOOKUP, EMB_F16, EMB_F16)            \
+    X(LOOKUP_BF16_BF16, EMB_OP_LOOKUP, EMB_BF16, EMB_BF16)        \
+    X(LOOKUP_F16_F32, EMB_OP_LOOKUP, EMB_F16, EMB_F32)            \
+    X(LOOKUP_BF16_F32, EMB_OP_LOOKUP, EMB_BF16, EMB_F32)          \
+    X(LOOKUP_Q8_0_F32, EMB_OP_LOOKUP, EMB_Q8_0, EMB_F32)          \
+    X(LOOKUP_Q4_0_F32, EMB_OP_LOOKUP, EMB_Q4_0, EMB_F32)          \
+    X(LOOKUP_Q8_ROWWISE_F32, EMB_OP_LOOKUP, EMB_Q8_ROWWISE, EMB_F32) \
+    X(GRAD_F32, EMB_OP_GRAD, EMB_F32, EMB_F32)                    \
+    X(GRAD_F16, EMB_OP_GRAD, EMB_F16, EMB_F32)                    \
+    X(GRAD_BF16, EMB_OP_GRAD, EMB_BF16, EMB_F32)
+
+typedef enum emb_kernel_id {
+#define EMB_KERNEL_ENUM(id, op, in, out) EMB_K_##id,
+    EMB_KERNEL_LIST(EMB_KERNEL_ENUM)
+#undef EMB_KERNEL_ENUM
+    EMB_KERNEL_COUNT
+} emb_kernel_id;
+
+/* Every type once: X(enum, name, elements per block, bytes per block,
+ * bytes after the blocks). A row of dim elements is dim / block blocks,
+ * then the extra bytes (q8_rowwise's scale and bias). */
+#define EMB_TYPE_LIST(X)                                   \
+    X(EMB_F32, "f32", 1, 4, 0)                             \
+    X(EMB_F16, "f16", 1, 2, 0)                             \
+    X(EMB_BF16, "bf16", 1, 2, 0)                           \
+    X(EMB_Q8_0, "q8_0", 32, 34, 0)                         \
+    X(EMB_Q4_0, "q4_0", 32, 18, 0)                         \
+    X(EMB_Q8_ROWWISE, "q8_rowwise", 1, 1, 8)
+
+typedef struct emb_type_traits {
+    const char *name;
+    size_t block;       /* elements per block (1 for element types) */
+    size_t block_bytes; /* bytes per block */
+    size_t row_extra;   /* bytes after the blocks */
+} emb_type_traits;
+
+extern const emb_type_traits emb_types[EMB_TYPE_COUNT];
+
+/* Byte offset of element j (a multiple of the block) within a row, and the
+ * bytes of a row of dim elements (dim already validated). Switches over
+ * the list rather than reads of emb_types: with a constant type, as in
+ * every kernel, they fold to a multiply or a shift. */
+static inline __attribute__((always_inline)) size_t emb_elem_offset(emb_type t, size_t j)
+{
+    switch (t) {
+#define EMB_TYPE_OFFSET(e, name, block, bytes, extra) \
+    case e:                                          \
+        return j / (block) * (bytes);
+        EMB_TYPE_LIST(EMB_TYPE_OFFSET)
+#undef EMB_TYPE_OFFSET
+    }
+    return 0;
+}
+
+static inline __attribute__((always_inline)) size_t emb_row_size(emb_type t, size_t dim)
+{
+    switch (t) {
+#define EMB_TYPE_ROW(e, name, block, bytes, extra) \
+    case e:                                       \
+        return dim / (block) * (bytes) + (extra);
+        EMB_TYPE_LIST(EMB_TYPE_ROW)
+#undef EMB_TYPE_ROW
+    }
+    return 0;
+}
+
+/* Which kernel does (op, in, out), or EMB_KERNEL_COUNT for none. */
+emb_kernel_id emb_kernel_find(emb_op op, emb_type in, emb_type out);
+
+/* ---- scalar definitions ---------------------------------------------------
+ * Bit-level, so they mean the same under any FPU mode and on any ISA. */
+
+static inline float emb_bits_to_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* bfloat16 is the high half of a binary32: widening is a shift, for every
+ * one of the 2^16 patterns (NaNs, signalling ones included, unchanged). */
+static inline uint32_t emb_bf16_to_f32_bits(uint16_t h) { return (uint32_t)h << 16; }
+
+/* binary16 to binary32, exact. Subnormals become normal; Inf stays Inf; a
+ * NaN keeps its sign and payload (shifted into the wider significand) and
+ * is quieted, which is what x86 F16C (VCVTPH2PS) and AArch64 FCVTL do with
+ * a signalling NaN: one definition that every ISA's hardware meets. */
+static inline uint32_t emb_f16_to_f32_bits(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t mant = h & 0x3ffu;
+    if (exp == 0x1f)
+        return sign | 0x7f800000u | (mant << 13) | (mant != 0 ? 0x00400000u : 0u);
+    if (exp != 0)
+        return sign | ((exp + 112u) << 23) | (mant << 13);
+    if (mant == 0)
+        return sign;
+    /* Subnormal: 0.mant x 2^-14; normalise into the wider exponent. */
+    uint32_t e = 113u;
+    while (!(mant & 0x400u)) {
+        mant <<= 1;
+        e--;
+    }
+    return sign | (e << 23) | ((mant & 0x3ffu) << 13);
+}
+
+static inline float emb_f16_to_f32(uint16_t h) { return emb_bits_to_f32(emb_f16_to_f32_bits(h)); }
+
+static inline uint16_t emb_load_u16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline float emb_load_f32(const uint8_t *p)
+{
+    float v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Quantized blocks: |q| <= 128 needs 8 significand bits and d (an fp16)
+ * 11, so q * d has at most 19 and is exact in fp32: one rounding-free
+ * multiply, the same on every ISA (the product of 0 and an Inf d is the
+ * CPU's default NaN). */
+enum { EMB_QBLOCK = 32, EMB_Q8_0_BYTES = 34, EMB_Q4_0_BYTES = 18, EMB_Q8_ROWWISE_EXTRA = 8 };
+
+static inline void emb_q8_0_block_to_f32(float *dst, const uint8_t *block)
+{
+    const float d = emb_f16_to_f32(emb_load_u16(block));
+    for (int j = 0; j < EMB_QBLOCK; j++)
+        dst[j] = (float)(int8_t)block[2 + j] * d;
+}
+
+static inline void emb_q4_0_block_to_f32(float *dst, const uint8_t *block)
+{
+    const float d = emb_f16_to_f32(emb_load_u16(block));
+    for (int j = 0; j < EMB_QBLOCK / 2; j++) {
+        dst[j] = (float)((int)(block[2 + j] & 15) - 8) * d;
+        dst[j + EMB_QBLOCK / 2] = (float)((int)(block[2 + j] >> 4) - 8) * d;
+    }
+}
+
+/* FBGEMM's reference computes fma(scale, q, 0 + bias): the same bits but
+ * where bias is -0 (0 + -0 = +0), so an element whose product is +0 gives
+ * +0 there and -0 here. We follow the layout's definition. */
+static inline void emb_q8_rowwise_to_f32(float *dst, const uint8_t *row, size_t dim, size_t j,
+                                         size_t count)
+{
+    const float scale = emb_load_f32(row + dim), bias = emb_load_f32(row + dim + 4);
+    for (size_t k = 0; k < count; k++)
+        dst[k] = fmaf(scale, (float)row[j + k], bias);
+}
+
+/* Elements [j, j + count) of a row of type t as fp32; j and count are
+ * multiples of the type's block. The definition every kernel must equal. */
+static inline void emb_row_to_f32(emb_type t, float *dst, const uint8_t *row, size_t dim,
+                                  size_t j, size_t count)
+{
+    switch (t) {
+    case EMB_F32:
+        memcpy(dst, row + j * 4, count * 4);
+        break;
+    case EMB_F16:
+    case EMB_BF16:
+        /* Stored as bits, never through an FPU register (an x87 load would
+         * quiet a signalling NaN that bf16 widening must keep). */
+        for (size_t k = 0; k < count; k++) {
+            const uint16_t h = emb_load_u16(row + 2 * (j + k));
+            const uint32_t b = t == EMB_F16 ? emb_f16_to_f32_bits(h) : emb_bf16_to_f32_bits(h);
+            memcpy(dst + k, &b, sizeof b);
+        }
+        break;
+    case EMB_Q8_0:
+        for (size_t k = 0; k < count; k += EMB_QBLOCK)
+            emb_q8_0_block_to_f32(dst + k, row + (j + k) / EMB_QBLOCK * EMB_Q8_0_BYTES);
+        break;
+    case EMB_Q4_0:
+        for (size_t k = 0; k < count; k += EMB_QBLOCK)
+            emb_q4_0_block_to_f32(dst + k, row + (j + k) / EMB_QBLOCK * EMB_Q4_0_BYTES);
+        break;
+    case EMB_Q8_ROWWISE:
+        emb_q8_rowwise_to_f32(dst, row, dim, j, count);
+        break;
+    }
+}
+
+#endif /* EMBSIMD_TYPES_H */
