@@ -3,6 +3,7 @@
 #ifndef EMBSIMD_H
 #define EMBSIMD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
