@@ -51,6 +51,9 @@ typedef void (*emb_row_add_fn)(float *acc, const uint8_t *g, size_t j, size_t co
 #ifndef EMB_ROWS_IN_FLIGHT
 #define EMB_ROWS_IN_FLIGHT 4
 #endif
+#ifndef EMB_IN_FLIGHT_MIN_DIM
+#define EMB_IN_FLIGHT_MIN_DIM 256
+#endif
 
 /* Where the next piece starts: the rest of the row is the last piece once
  * it is shorter than two. */
@@ -141,7 +144,7 @@ emb_lookup_rows_w(emb_lookup_loop L, const uint8_t *table, size_t dim, const voi
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert_stream);
         else
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert);
-    } else if (dim < 2 * EMB_PIECE_FLOATS) {
+    } else if (dim < EMB_IN_FLIGHT_MIN_DIM) {
         const size_t ahead = emb_prefetch_rows_ahead(in_row, 1);
         if (flags & EMB_KF_STREAM)
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, ahead, L.convert_stream);
@@ -180,7 +183,7 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
 {
     const size_t row_bytes = dim * sizeof(float);
     const size_t g_row = emb_row_size(g_type, dim);
-    if (!(flags & EMB_KF_PREFETCH) || dim < 2 * EMB_PIECE_FLOATS) {
+    if (!(flags & EMB_KF_PREFETCH) || dim < EMB_IN_FLIGHT_MIN_DIM) {
         const size_t ahead =
             (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
         for (size_t i = 0; i < n; i++) {
