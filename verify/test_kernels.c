@@ -953,6 +953,53 @@ START_TEST(q8_rowwise_negative_zero_bias_and_one_rounding)
 }
 END_TEST
 
+/* The inputs ref_make_determinate rewrites, checked for what IEEE 754 does
+ * fix: fmaf with a NaN scale and a NaN bias is a quiet NaN with one of the
+ * two payloads; fmaf(+-Inf, 0, NaN bias) is the bias quieted or the default
+ * NaN (whether 0 x Inf signals there is the implementation's choice); with
+ * q != 0 it is the bias quieted. */
+START_TEST(q8_rowwise_two_nans_give_one_of_them)
+{
+    use_impl(_i);
+    const emb_kernel *k = find_kernel(EMB_OP_LOOKUP, EMB_Q8_ROWWISE, EMB_F32);
+    volatile float zero = 0.0f, inf = INFINITY;
+    const uint32_t default_nan = gen_f2u(zero * inf);
+    enum { DIM = 35, ROWS = 16 };
+    uint8_t table[ROWS * (DIM + 8)];
+    uint32_t scales[ROWS], biases[ROWS];
+    gen_rng r = gen_seed(0x5007);
+    for (int row = 0; row < ROWS; row++) {
+        uint8_t *p = table + row * (DIM + 8);
+        for (int j = 0; j < DIM; j++)
+            p[j] = (uint8_t)(j < 3 ? 0 : gen_u64(&r));
+        /* Even rows: NaN scale (quiet or signalling); odd rows: +-Inf. */
+        const uint32_t sign = (uint32_t)(gen_u64(&r) & 1) << 31;
+        scales[row] = row % 2 == 0 ? 0x7F800001u | ((uint32_t)gen_u64(&r) & 0x807FFFFEu)
+                                   : sign | 0x7F800000u;
+        biases[row] = 0x7F800001u | ((uint32_t)gen_u64(&r) & 0x807FFFFEu);
+        memcpy(p + DIM, &scales[row], 4);
+        memcpy(p + DIM + 4, &biases[row], 4);
+    }
+    int32_t ids[ROWS];
+    for (int i = 0; i < ROWS; i++)
+        ids[i] = ROWS - 1 - i;
+    uint32_t got[ROWS * DIM];
+    ck_assert_int_eq(emb_lookup(table, k->in, ROWS, DIM, ids, EMB_I32, ROWS, got, k->out), EMB_OK);
+    for (int i = 0; i < ROWS; i++)
+        for (int j = 0; j < DIM; j++) {
+            const int row = ids[i], q = table[row * (DIM + 8) + j];
+            const uint32_t g = got[i * DIM + j], b = biases[row] | 0x00400000u;
+            int ok;
+            if (row % 2 == 0)
+                ok = g == (scales[row] | 0x00400000u) || g == b;
+            else
+                ok = g == b || (q == 0 && g == default_nan);
+            ck_assert_msg(ok, "row %d (scale 0x%08x, bias 0x%08x), q=%d: 0x%08x", row,
+                          scales[row], biases[row], q, g);
+        }
+}
+END_TEST
+
 /* ---- int64 ids --------------------------------------------------------------- */
 
 /* Ids beyond int32 are rejected with their exact value and position, for
@@ -1281,7 +1328,8 @@ static void add_tests(Suite *s, int impl)
         overlapping_buffers_are_refused, offsets_beyond_32_bits,
         grad_nan_dout_rows_named_once, grad_two_nans_give_one_of_them_typed,
         every_16_bit_pattern, f16_nans_quieted_bf16_unchanged, quantized_special_scales,
-        q8_rowwise_negative_zero_bias_and_one_rounding, int64_ids_outside_the_vocabulary,
+        q8_rowwise_negative_zero_bias_and_one_rounding, q8_rowwise_two_nans_give_one_of_them,
+        int64_ids_outside_the_vocabulary,
         typed_arguments_are_validated,
     };
     TCase *tc = add_impl_tests(s, impl, tests, sizeof tests / sizeof tests[0], 120);
