@@ -237,7 +237,7 @@ class Plan:
         """Table and dY of IEEE special values (gen_fill_bits, from the same
         streams). dY's NaNs become infinities of their sign: with no NaN in
         dY no addition sees two NaNs, whose sum IEEE 754 lets be either
-        payload (verify/test_embsimd.c's grad_two_nans_give_one_of_them)."""
+        payload (verify/test_kernels.c's grad_two_nans_give_one_of_them)."""
         if ("table", v, d) not in self._special:
             self._special = {k: t for k, t in self._special.items() if k[0] != "table"}
             table = gen.fill(gen.table_stream(self.seed, v, d), v * d, "bits").view(v, d)
