@@ -48,6 +48,9 @@ typedef void (*emb_row_add_fn)(float *acc, const float *g, size_t dim);
 #ifndef EMB_ROWS_IN_FLIGHT
 #define EMB_ROWS_IN_FLIGHT 4
 #endif
+#ifndef EMB_IN_FLIGHT_MIN_DIM
+#define EMB_IN_FLIGHT_MIN_DIM (2 * EMB_PIECE_FLOATS)
+#endif
 
 /* Where the next piece starts: the rest of the row is the last piece once
  * it is shorter than two. */
@@ -120,7 +123,7 @@ emb_lookup_rows(const float *table, size_t dim, const int32_t *ids, size_t n, fl
             emb_copy_rows_one_by_one(table, dim, ids, n, out, 0, copy_stream);
         else
             emb_copy_rows_one_by_one(table, dim, ids, n, out, 0, copy);
-    } else if (dim < 2 * EMB_PIECE_FLOATS) {
+    } else if (dim < EMB_IN_FLIGHT_MIN_DIM) {
         const size_t ahead = emb_prefetch_rows_ahead(row_bytes, 1);
         if (flags & EMB_KF_STREAM)
             emb_copy_rows_one_by_one(table, dim, ids, n, out, ahead, copy_stream);
@@ -147,7 +150,7 @@ emb_grad_rows(float *dtable, size_t dim, const int32_t *ids, size_t n, const flo
               unsigned part, unsigned nparts, unsigned flags, emb_row_add_fn add)
 {
     const size_t row_bytes = dim * sizeof(float);
-    if (!(flags & EMB_KF_PREFETCH) || dim < 2 * EMB_PIECE_FLOATS) {
+    if (!(flags & EMB_KF_PREFETCH) || dim < EMB_IN_FLIGHT_MIN_DIM) {
         const size_t ahead =
             (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
         for (size_t i = 0; i < n; i++) {
