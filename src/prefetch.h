@@ -26,9 +26,6 @@
 #ifndef EMB_PREFETCH_BYTES
 #define EMB_PREFETCH_BYTES ((size_t)4096)
 #endif
-#ifndef EMB_PREFETCH_ROWS
-#define EMB_PREFETCH_ROWS ((size_t)8)
-#endif
 #ifndef EMB_PREFETCH_ROWS_MAX
 #define EMB_PREFETCH_ROWS_MAX ((size_t)32)
 #endif
@@ -36,16 +33,17 @@
 #define EMB_PREFETCH_BUDGET ((size_t)32 << 10)
 #endif
 
-/* How many rows ahead to prefetch, or 0: not at all, when the distance
- * the budget allows would not reach past the rows already in flight. */
+/* How many rows ahead to prefetch while `in_flight` rows are being worked
+ * on, or 0: not at all. */
 static inline size_t emb_prefetch_rows_ahead(size_t row_bytes, size_t in_flight)
 {
-    if (EMB_PREFETCH_ROWS == 0)
+    if (EMB_PREFETCH_BYTES == 0)
         return 0;
     size_t rows = EMB_PREFETCH_BYTES / row_bytes;
-    rows = rows < EMB_PREFETCH_ROWS ? EMB_PREFETCH_ROWS
-           : rows > EMB_PREFETCH_ROWS_MAX ? EMB_PREFETCH_ROWS_MAX
-                                          : rows;
+    if (rows < 2 * in_flight)
+        rows = 2 * in_flight;
+    if (rows > EMB_PREFETCH_ROWS_MAX)
+        rows = EMB_PREFETCH_ROWS_MAX;
     if (rows > EMB_PREFETCH_BUDGET / row_bytes)
         rows = EMB_PREFETCH_BUDGET / row_bytes;
     return rows < in_flight ? 0 : rows;
