@@ -49,7 +49,7 @@ typedef void (*emb_row_add_fn)(float *acc, const float *g, size_t dim);
 #define EMB_ROWS_IN_FLIGHT 4
 #endif
 #ifndef EMB_IN_FLIGHT_MIN_DIM
-#define EMB_IN_FLIGHT_MIN_DIM (2 * EMB_PIECE_FLOATS)
+#define EMB_IN_FLIGHT_MIN_DIM 256
 #endif
 
 /* Where the next piece starts: the rest of the row is the last piece once
