@@ -525,15 +525,13 @@ END_TEST
 /* Thread counts whose row and token partitions all differ. */
 static const int thread_counts[] = {1, 2, 3, 7};
 
-/* Rows that make table and output each at least half the last-level cache
- * and 8 MiB: the sizes at which the library switches to prefetching and to
- * streaming stores (api.c), so those paths run here. */
+/* Rows that make table and output each at least half the last-level
+ * cache: past the sizes at which the library switches to prefetching with
+ * several rows in flight and to streaming stores (api.c), so those paths
+ * run here. */
 static int64_t rows_past_cache_threshold(int64_t dim)
 {
-    int64_t bytes = emb_llc_bytes() / 2;
-    if (bytes < (int64_t)8 << 20)
-        bytes = (int64_t)8 << 20;
-    return bytes / (dim * (int64_t)sizeof(float)) + 1;
+    return emb_llc_bytes() / 2 / (dim * (int64_t)sizeof(float)) + 1;
 }
 
 static void check_lookup_thread_counts(int64_t dim, uint64_t seed)
