@@ -20,28 +20,33 @@ typedef void (*emb_row_add_fn)(float *acc, const float *g, size_t dim);
  * gcc 12.2 -O2, 2026-12-01). */
 #define EMB_ROW_PRIMITIVE static inline __attribute__((always_inline))
 
-/* With the table in DRAM, each row is a fresh DRAM stream: a copy that
+/* With the table in DRAM each row is a fresh DRAM stream, and a copy that
  * finishes one row before it starts the next waits out the memory latency
- * once per row, because a 3 KiB row is already more loads and stores than
- * the out-of-order window holds. Working on several rows at once, a piece
- * of each in turn, keeps that many streams in flight. 128 floats (512
- * bytes, eight lines) is a multiple of every ISA's own piece (AVX-512:
- * up to 256 floats; AVX2: 64; NEON: 32), so the row primitives run their
- * usual code on it; the last piece of a row takes the remainder (128 to
- * 255 floats), so no piece is shorter than a vector.
+ * once per row: a 3 KiB row is already more loads and stores than the
+ * out-of-order window holds, so the next row's first misses only start
+ * when this one is nearly done. Rows of at least EMB_IN_FLIGHT_MIN_DIM
+ * floats therefore go EMB_ROWS_IN_FLIGHT at a time, a piece of
+ * EMB_PIECE_FLOATS of each in turn. 64 floats (256 bytes, four lines) is
+ * whole pieces for every ISA's row primitive (AVX-512: four ZMM; AVX2:
+ * eight YMM; NEON: two 32-float pieces); a row's last piece takes the
+ * remainder (64 to 127 floats), so no piece is shorter than a vector.
+ * Shorter rows go one at a time: the out-of-order window already holds
+ * several of them.
  *
  * Measured on AMD EPYC Zen 2 (KVM, 2 vCPUs, 16 MiB L3, gcc 12.2 -O2,
- * 2026-12-01), AVX2, streaming stores, uniform ids, lookup / same-run
- * memcpy, one row at a time -> four rows in 128-float pieces:
- * 50257 x 768 x 8192 0.82 -> 0.94, 262144 x 768 x 8192 0.78 -> 0.89,
- * 262144 x 4096 x 2048 1.24 -> 1.41 (memcpy is glibc's, which does not
- * stream at these sizes). Two rows gave 0.84 / 0.84 / 1.34, three 0.96 /
- * 0.76 / 1.40, eight 0.98 / 0.92 / 1.48; 256-float pieces 0.91 / 0.88 /
- * 1.53, 64-float ones 0.96 / 0.81 / 1.48. Grad, whose row is read and
- * written back, does best with two (50257 x 768 x 8192: 1.00 -> 1.06;
- * three 1.01, four 1.04).
- * Only for tables in DRAM (EMB_KF_PREFETCH): a cache-resident table
- * keeps the plain loop. */
+ * 2026-12-01), AVX2, uniform ids, builds compared in one process,
+ * interleaved, lookup / same-run memcpy for 50257 x 768 x 8192,
+ * 262144 x 768 x 8192 and 262144 x 4096 x 2048: one row at a time (the
+ * former loop) 0.87 / 0.74 / 1.22; four rows in 64-float pieces 1.06 /
+ * 0.96 / 1.54; 128-float pieces 1.04 / 0.93 / 1.40; 256-float pieces
+ * 0.98 / 0.89 / 1.38; two or eight rows within 3 % of four. Grad (the
+ * README's grad roofline) 50257 x 768 x 8192, N = 512 and 262144 x 4096:
+ * 0.95 / 0.87 / 1.46 one row at a time; four rows of 64 1.18 / 1.19 /
+ * 1.83; two rows 1.07 / 1.02 / 1.65; four of 128 1.09 / 1.09 / 1.62.
+ * Below 256 floats rows in flight lost: D = 128 grad 0.91 of the
+ * one-row loop, D = 256 about 0.95 either way, D = 384 lookup 1.25 and
+ * grad 1.05 of it. Only for tables in DRAM (EMB_KF_PREFETCH): a
+ * cache-resident table keeps the plain loop. */
 #ifndef EMB_PIECE_FLOATS
 #define EMB_PIECE_FLOATS 64
 #endif
@@ -72,7 +77,8 @@ emb_copy_rows_one_by_one(const float *table, size_t dim, const int32_t *ids, siz
 }
 
 /* Rows i .. i + R - 1 a piece at a time, while the same pieces of the rows
- * `ahead` further on are prefetched (ahead >= R, or 0 for none). */
+ * `ahead` further on are prefetched (ahead >= R, or 0 for none): spread
+ * over the copy, the hints never queue up in front of its own loads. */
 static inline __attribute__((always_inline)) void
 emb_copy_rows_in_flight(const float *table, size_t dim, const int32_t *ids, size_t n,
                         float *out, size_t ahead, emb_row_copy_fn copy)
@@ -140,8 +146,8 @@ emb_lookup_rows(const float *table, size_t dim, const int32_t *ids, size_t n, fl
 
 /* Token order is what makes the sum exact to the dense product, so the
  * loops never reorder tokens; they only skip those whose row another part
- * owns. With two rows in flight, piece j of token t is added before piece
- * j of token t + 1 and pieces never overlap, so every element still sees
+ * owns. With rows in flight, piece j of token t is added before piece j
+ * of the next owned token and pieces never overlap, so every element still sees
  * its additions in token order even when both tokens name the same row.
  * Prefetches are issued for owned rows only: a write-intent prefetch of
  * another thread's row would pull the line away from its owner. */
