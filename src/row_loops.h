@@ -44,14 +44,14 @@ typedef void (*emb_row_add_fn)(float *acc, const uint8_t *g, size_t j, size_t co
  * 262144 x 768 x 8192 and 262144 x 4096 x 2048: one row at a time (the
  * former loop) 0.87 / 0.74 / 1.22; four rows in 64-float pieces 1.06 /
  * 0.96 / 1.54; 128-float pieces 1.04 / 0.93 / 1.40; 256-float pieces
- * 0.98 / 0.89 / 1.38; two or eight rows within 3 % of four. Grad (the
- * README's grad roofline) 50257 x 768 x 8192, N = 512 and 262144 x 4096:
- * 0.95 / 0.87 / 1.46 one row at a time; four rows of 64 1.18 / 1.19 /
- * 1.83; two rows 1.07 / 1.02 / 1.65; four of 128 1.09 / 1.09 / 1.62.
- * Below 256 floats rows in flight lost: D = 128 grad 0.91 of the
- * one-row loop, D = 256 about 0.95 either way, D = 384 lookup 1.25 and
- * grad 1.05 of it. Only for tables in DRAM (EMB_KF_PREFETCH): a
- * cache-resident table keeps the plain loop. */
+ * 0.98 / 0.89 / 1.38; two or eight rows within 3 % of four. Grad at
+ * 50257 x 768 x 8192, N = 512 and 262144 x 4096, speed-up over one row
+ * at a time: four rows of 64 floats 1.22 / 1.35 / 1.22, two rows 1.14 /
+ * 1.18 / 1.11, four of 128 1.15 / 1.26 / 1.15. Below 256 floats rows in
+ * flight lost: D = 128 grad 0.90 of the one-row loop, D = 256 about 0.95
+ * of the former build either way; at D = 384 they were 1.28 (lookup)
+ * and 1.05 (grad) times as fast as the one-row loop. Only for tables in
+ * DRAM (EMB_KF_PREFETCH): a cache-resident table keeps the plain loop. */
 #ifndef EMB_PIECE_FLOATS
 #define EMB_PIECE_FLOATS 64
 #endif
