@@ -15,6 +15,12 @@
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
+/* Typed tables of one shape kept together while they add up to no more
+ * than this; past it only the one in use is kept. The gate's drivers
+ * alternate between types within a round; the suite groups its cases by
+ * type and builds each once per shape anyway. */
+#define TYPED_KEEP ((size_t)1 << 30)
+
 int bench_kernel_find(emb_op op, emb_type in, emb_type out)
 {
     for (int k = 0; k < emb_kernel_count(); k++) {
@@ -73,7 +79,7 @@ static size_t rows_bytes(int64_t tokens, int64_t dim)
 size_t bench_footprint(const bench_config *cfg, int64_t vocab, int64_t dim, int64_t tokens,
                        unsigned types_mask, int with_onehot)
 {
-    size_t typed = 0, b = 0, dy16 = 0;
+    size_t typed = 0, typed_sum = 0, b = 0, dy16 = 0;
     for (int t = 0; t < EMB_TYPE_COUNT; t++) {
         if (!(types_mask & (1u << t)))
             continue;
@@ -82,6 +88,8 @@ size_t bench_footprint(const bench_config *cfg, int64_t vocab, int64_t dim, int6
             continue;
         if (t != EMB_F32 && (size_t)vocab * row > typed)
             typed = (size_t)vocab * row;
+        if (t != EMB_F32)
+            typed_sum += (size_t)vocab * row;
         const size_t bt = bench_batches(cfg, vocab, row, tokens);
         b = bt > b ? bt : b;
         if (t == EMB_F16 || t == EMB_BF16)
@@ -90,7 +98,7 @@ size_t bench_footprint(const bench_config *cfg, int64_t vocab, int64_t dim, int6
     const size_t bf = bench_batches(cfg, vocab, (size_t)dim * sizeof(float), tokens);
     b = bf > b ? bf : b;
     size_t bytes = (size_t)vocab * (size_t)dim * sizeof(float); /* the fp32 table */
-    bytes += typed;                                              /* one typed table */
+    bytes += typed_sum <= TYPED_KEEP ? typed_sum : typed;        /* typed tables */
     bytes += out_bytes(tokens, dim) + rows_bytes(tokens, dim) + dy16; /* out, dy */
     bytes += b * (size_t)tokens * (sizeof(int32_t) + sizeof(int64_t)) + b * sizeof(int64_t);
     bytes += (size_t)vocab * sizeof(uint32_t); /* distinct-row stamps, while counting */
@@ -111,15 +119,13 @@ const char *bench_residency(const bench_case *c)
 }
 
 /* What is built, and for which shape. The fp32 table serves the f32
- * lookups, every gradient (it is the dtable) and the one-hot GEMM; one
- * table of another type at a time serves that type's lookups (cases are
- * registered grouped by type). */
+ * lookups, every gradient (it is the dtable) and the one-hot GEMM; the
+ * typed tables serve their type's lookups. */
 static struct {
     pthread_mutex_t lock;
-    int64_t vocab, dim;   /* the shape of both tables */
+    int64_t vocab, dim;   /* the shape of the tables */
     float *table;         /* fp32, NULL until needed */
-    uint8_t *typed;       /* of type typed_type, NULL when none */
-    emb_type typed_type;
+    uint8_t *typed[EMB_TYPE_COUNT]; /* NULL when not built */
     int64_t tokens;       /* the shape of every buffer below */
     void *out;
     float *dy;
@@ -174,12 +180,19 @@ static void release_rows(void)
     cache.tokens = 0;
 }
 
+static void release_typed(void)
+{
+    for (int t = 0; t < EMB_TYPE_COUNT; t++) {
+        free(cache.typed[t]);
+        cache.typed[t] = NULL;
+    }
+}
+
 static void release_tables(void)
 {
     free(cache.table);
-    free(cache.typed);
     cache.table = NULL;
-    cache.typed = NULL;
+    release_typed();
     cache.vocab = cache.dim = 0;
 }
 
@@ -335,12 +348,15 @@ static const bench_data *get_locked(const bench_case *c, char *err, size_t size)
     if (wants_f32 && cache.table == NULL &&
         (cache.table = (float *)(void *)build_table(c, EMB_F32, err, size)) == NULL)
         return NULL;
-    if (!wants_f32 && (cache.typed == NULL || cache.typed_type != c->in)) {
-        free(cache.typed);
-        cache.typed = build_table(c, c->in, err, size);
-        if (cache.typed == NULL)
+    if (!wants_f32 && cache.typed[c->in] == NULL) {
+        size_t kept = (size_t)c->vocab * emb_row_bytes(c->in, c->dim);
+        for (int t = 0; t < EMB_TYPE_COUNT; t++)
+            if (cache.typed[t] != NULL)
+                kept += (size_t)c->vocab * emb_row_bytes((emb_type)t, c->dim);
+        if (kept > TYPED_KEEP)
+            release_typed();
+        if ((cache.typed[c->in] = build_table(c, c->in, err, size)) == NULL)
             return NULL;
-        cache.typed_type = c->in;
     }
     if (cache.tokens != c->tokens) {
         release_rows();
@@ -366,7 +382,7 @@ static const bench_data *get_locked(const bench_case *c, char *err, size_t size)
     }
     /* Assigned field by field, never cleared: the threads of a copy read
      * this while another of them gets the same values. */
-    cache.d.table = wants_f32 ? (const void *)cache.table : (const void *)cache.typed;
+    cache.d.table = wants_f32 ? (const void *)cache.table : (const void *)cache.typed[c->in];
     cache.d.dtable = cache.table;
     cache.d.out = cache.out;
     cache.d.dy = typed_dy ? (const void *)cache.dy16 : (const void *)cache.dy;
