@@ -24,7 +24,8 @@ GATE_RUN = $(GATE_PY) $(top_srcdir)/bench/gate.py --build=. --results=$(top_srcd
 # Needs only the library: callgrind runs it, so it must be the real binary
 # (-no-install), not libtool's wrapper script.
 noinst_PROGRAMS += bench/gate-icount
-bench_gate_icount_SOURCES = bench/gate_icount.c bench/gate_case.c bench/gate_case.h
+bench_gate_icount_SOURCES = bench/gate_icount.c bench/gate_case.c bench/gate_case.h \
+	bench/typed_inputs.c bench/typed_inputs.h
 bench_gate_icount_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify
 bench_gate_icount_LDADD = src/libembsimd.la verify/libgen.la
 bench_gate_icount_LDFLAGS = -no-install
