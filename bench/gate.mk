@@ -6,7 +6,10 @@
 # `make bench-gate-selftest` checks that the gate catches slowdowns and
 # passes unchanged code. results/README.md explains them.
 EXTRA_DIST += bench/gate.mk bench/gate.py bench/gate_measure.py bench/gate_stats.py \
-	bench/gate_render.py bench/gate_selftest.sh
+	bench/gate_render.py bench/gate_selftest.sh bench/test_gate_stats.py
+# The gate's statistics, checked without measuring anything.
+TESTS += bench/test_gate_stats.py
+PY_LOG_COMPILER = $(GATE_PY)
 # The recorded figures travel with the sources: without git history the gate
 # compares instruction counts with them.
 EXTRA_DIST += results/README.md results/baseline

@@ -192,8 +192,9 @@ def recheck(args, builds, rows, log):
         len(failing), len(cases), 4 * args.ab_rounds))
     # A failing figure was measured in both builds, and so was scalar's.
     procs, _, _ = measure.measure_ab(builds, cases, args.ab_rounds, args.rounds, args.min_time, log)
-    again = {r.name: r for r in stats.compare_timed(procs["ref"], procs["head"], args.threshold,
-                                                     args.alpha)}
+    again_rows = stats.compare_timed(procs["ref"], procs["head"], args.threshold, args.alpha)
+    stats.excuse_scalar_ratios(again_rows)
+    again = {r.name: r for r in again_rows}
     for r in failing:
         r.recheck = again.get(r.name)
         if r.recheck is None or not r.recheck.failed:
@@ -307,6 +308,7 @@ def gate(args, srcdir):
                                                       log)
             unavailable.update(unav)
             timed = stats.compare_timed(procs["ref"], procs["head"], args.threshold, args.alpha)
+            stats.excuse_scalar_ratios(timed)
             recheck(args, builds, timed, log)
         rows += timed
         not_run.update(unavailable)
