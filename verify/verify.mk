@@ -44,6 +44,7 @@ noinst_LTLIBRARIES += verify/libverify.la
 verify_libverify_la_SOURCES = \
 	verify/verify.h \
 	verify/ieee.h \
+	verify/formats.h \
 	verify/lemmas.h \
 	verify/inputs.c \
 	verify/check.c \
