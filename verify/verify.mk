@@ -51,6 +51,7 @@ verify_libverify_la_SOURCES = \
 	verify/dense.c \
 	verify/cases.c \
 	verify/lemmas.c \
+	verify/format_lemmas.c \
 	verify/fpmode.c \
 	verify/blas_route.c \
 	verify/digest.c \
