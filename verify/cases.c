@@ -160,7 +160,7 @@ static uint64_t per_table(const vf_config *cfg, int grad_table)
         return grad_table ? COMBOS : 10;
     if (cfg->mode == VF_MODE_STANDARD)
         return grad_table ? 10 : 2;
-    return 3;
+    return 2;
 }
 
 /* Whether table type ty is built for a table of vocab x dim: every valid

@@ -121,13 +121,24 @@ static uint32_t portable_f32(gen_rng *r)
     return vf_is_inf(u) ? gen_f2u(gen_finite(r)) : u;
 }
 
-/* A table for the digests. Element types: every bit pattern, NaNs
- * included (copying and widening them is defined bit for bit everywhere:
- * an f16 NaN is quieted by F16C, NEON and the scalar definition alike).
- * Quantized types: scales and biases finite only. A q8_0/q4_0 scale of Inf
- * times a zero quant is 0 x Inf, and q8_rowwise's fmaf meets 0 x Inf or
- * Inf - Inf the same way: those give the CPU's default NaN, 0xFFC00000 on
- * x86 and 0x7FC00000 on AArch64, so no canonical input may hold one. */
+/* Random bytes, eight per draw. */
+static void fill_bytes(gen_rng *r, uint8_t *dst, size_t count)
+{
+    for (size_t k = 0; k < count; k += 8) {
+        uint64_t x = gen_u64(r);
+        for (size_t b = k; b < count && b < k + 8; b++, x >>= 8)
+            dst[b] = (uint8_t)x;
+    }
+}
+
+/* A table for the digests. f32: gen_bits's patterns, as canonical[]. The
+ * 16-bit types: uniform bit patterns, NaNs among them (copying and
+ * widening them is defined bit for bit everywhere: an f16 NaN is quieted
+ * by F16C, NEON and the scalar definition alike). Quantized types: scales
+ * and biases finite only. A q8_0/q4_0 scale of Inf times a zero quant is
+ * 0 x Inf, and q8_rowwise's fmaf meets 0 x Inf or Inf - Inf the same way:
+ * those give the CPU's default NaN, 0xFFC00000 on x86 and 0x7FC00000 on
+ * AArch64, so no canonical input may hold one. */
 static void fill_portable_table(gen_rng *r, emb_type t, uint8_t *dst, int64_t rows, int64_t dim)
 {
     vf_format f;
@@ -138,7 +149,7 @@ static void fill_portable_table(gen_rng *r, emb_type t, uint8_t *dst, int64_t ro
         gen_fill_bits(r, (float *)(void *)dst, (size_t)(rows * dim));
         return;
     }
-    vf_fill_type(r, t, VF_TABLE_BITS, dst, rows, dim);
+    fill_bytes(r, dst, (size_t)rows * row_bytes);
     if (f.elem_bits)
         return;
     for (int64_t k = 0; k < rows; k++) {
@@ -156,6 +167,18 @@ static void fill_portable_table(gen_rng *r, emb_type t, uint8_t *dst, int64_t ro
             }
         }
     }
+}
+
+/* A 16-bit dout for the digests: uniform patterns but Inf and NaN (an
+ * exponent of all ones loses its top bit), for the reason fill_portable_dout
+ * gives. */
+static void fill_portable_dout16(gen_rng *r, emb_type t, uint8_t *dst, int64_t rows, int64_t dim)
+{
+    const size_t count = (size_t)(rows * dim);
+    fill_bytes(r, dst, 2 * count);
+    for (size_t k = 0; k < count; k++)
+        if (!vf_is_finite(vf_model_elem(t, dst, (int64_t)count, (int64_t)k, 0)))
+            dst[2 * k + 1] = (uint8_t)(dst[2 * k + 1] & ~0x40u);
 }
 
 static int make_inputs(dcase *d)
@@ -188,18 +211,11 @@ static int make_inputs(dcase *d)
         else
             ((int32_t *)d->idv)[i] = ids[i];
     }
-    if (grad) {
+    if (grad && d->in == EMB_F32) {
         fill_portable_dout(&r, dout, (size_t)(c->n * c->dim));
-        /* A 16-bit dout narrowed from it: finite stays finite. */
-        for (int64_t k = 0; k < c->n * c->dim; k++) {
-            const uint32_t u = vf_bits(dout[k]);
-            if (d->in == EMB_F32) {
-                memcpy(d->rows + 4 * k, &u, sizeof u);
-            } else {
-                const uint16_t h = d->in == EMB_F16 ? vf_narrow_f16(u) : vf_narrow_bf16(u);
-                memcpy(d->rows + 2 * k, &h, sizeof h);
-            }
-        }
+        memcpy(d->rows, dout, rows_bytes);
+    } else if (grad) {
+        fill_portable_dout16(&r, d->in, d->rows, c->n, c->dim);
     }
     free(ids);
     free(dout);

@@ -71,12 +71,16 @@ static inline float vf_float_of(uint32_t u)
     return f;
 }
 
+/* 2^k for -126 <= k <= 127, exactly. */
+static inline float vf_pow2(int k) { return vf_float_of((uint32_t)(k + 127) << 23); }
+
 /* binary16 -> binary32. A finite binary16 is an integer below 2^11 times a
- * power of two (m * 2^-24 when subnormal, (1024 + m) * 2^(e-25) when
- * normal), so its value is formed with ldexpf, exactly, and not by moving
- * bits. Inf stays Inf. A NaN keeps its sign and payload (the 10 fraction
- * bits become the top of binary32's 23) and is quieted: the library
- * documents that choice, which F16C's VCVTPH2PS and AArch64's FCVT make. */
+ * power of two (m x 2^-24 when subnormal, (1024 + m) x 2^(e-25) when
+ * normal), so its value is that product, formed in binary32 where it is
+ * exact (and normal), not by moving the fraction bits. Inf stays Inf. A
+ * NaN keeps its sign and payload (the 10 fraction bits become the top of
+ * binary32's 23) and is quieted: the library documents that choice, which
+ * F16C's VCVTPH2PS and AArch64's FCVT make. */
 static inline uint32_t vf_f16_to_f32(uint16_t h)
 {
     const uint32_t sign = (uint32_t)(h >> 15) << 31;
@@ -84,7 +88,7 @@ static inline uint32_t vf_f16_to_f32(uint16_t h)
     const uint32_t m = h & 1023u;
     if (e == 31)
         return sign | VF_EXP | (m << 13) | (m != 0 ? VF_QUIET : 0u);
-    const float mag = e == 0 ? ldexpf((float)m, -24) : ldexpf((float)(1024u + m), e - 25);
+    const float mag = e == 0 ? (float)m * vf_pow2(-24) : (float)(1024u + m) * vf_pow2(e - 25);
     return sign | vf_bits(mag);
 }
 
