@@ -531,8 +531,6 @@ static void run_case(grid_state *st, vf_case *c, int ty, int grad_k, uint64_t er
             if (!(errors >> k & 1))
                 continue;
             vf_check_kernel_errors(c, k, &rt[k].errors);
-            if (f32_entry && lookup)
-                vf_check_errors(c, emb_lookup_f32, emb_grad_f32, &rt[k].errors);
         }
     }
 }
