@@ -507,7 +507,7 @@ void vf_section_digests(vf_report *r, const vf_config *cfg)
             vf_report_str(r, "canonical_digest", first);
             /* Per case, for finding what differs between two machines. */
             for (int i = 0; i < count; i++) {
-                char key[16], what[128], h[33], val[192];
+                char key[24], what[128], h[33], val[192];
                 snprintf(key, sizeof key, "case_%02d", i);
                 describe(&d[i], what, sizeof what);
                 hex(per_case[i], h);
