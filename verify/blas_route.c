@@ -1,8 +1,9 @@
-/* blas_route.c - section D: one-hot x W through OpenBLAS cblas_sgemm, as a
- * framework computes a Linear layer fed one-hot rows. Inside the theorem's
- * domain it must equal the lookup bit for bit; outside, what it gives is
- * reported as a finding (the BLAS may sum in any order, skip nothing, or
- * start from the first product), not as a failure. */
+/* blas_route.c - section D: one-hot x to_f32(W) through OpenBLAS
+ * cblas_sgemm for every table type, as a framework computes a Linear layer
+ * fed one-hot rows. Inside the theorem's domain it must equal the lookup bit
+ * for bit; outside, what it gives is reported as a finding (the BLAS may sum
+ * in any order, skip nothing, or start from the first product), not as a
+ * failure. */
 #include "config.h"
 
 #include <stdlib.h>

@@ -1,6 +1,7 @@
-/* cases.c - the case grid (vocab x dim x n x ids x table kind) run against
- * the dense product once (section B) and against every implementation and
- * thread count (section C). */
+/* cases.c - the case grid (vocab x dim x n x ids x table kind x the table
+ * types and kernels of the library's list x id type) run against the dense
+ * product once (section B) and against every implementation and thread
+ * count (section C). */
 #include "config.h"
 
 #include <stddef.h>
@@ -138,8 +139,9 @@ static int is_grad_table(const grid_kernels *g, emb_type t)
 /* Which tables a run builds: all but the largest (vocab x dim > 2^22
  * elements) in a quick run, those up to 1000 x 257 under an emulator.
  * Tables of the grad type (fp32) meet every size of a standard run; the
- * others, which serve lookup alone, stop at 2^24 elements there (the
- * largest exercise every stream and prefetch decision at all types). */
+ * others, which serve lookup alone, stop at 2^24 elements there (tables
+ * that size already take the prefetch and streaming-store paths at every
+ * type: 50257 x 257 f16 is 26 MB, 1000 tokens x 4096 out 16 MiB). */
 static int table_in_grid(const vf_config *cfg, int grad_table, int64_t vocab, int64_t dim)
 {
     const uint64_t elems = (uint64_t)vocab * (uint64_t)dim;
@@ -150,8 +152,9 @@ static int table_in_grid(const vf_config *cfg, int grad_table, int64_t vocab, in
     return cfg->mode == VF_MODE_FULL || grad_table || elems <= (1u << 24);
 }
 
-/* (n, ids kind) pairs per table: the grad type's tables take as many as
- * the fp32 grid always did; the lookup-only types fewer. */
+/* (n, ids kind) pairs per table: on the grad type's tables 2 in a quick
+ * run, 10 in a standard one, all in a full one; on the lookup-only types
+ * fewer. */
 static uint64_t per_table(const vf_config *cfg, int grad_table)
 {
     if (cfg->emulated || (!grad_table && cfg->mode == VF_MODE_QUICK))
@@ -177,8 +180,9 @@ static int type_in_grid(const vf_config *cfg, const grid_kernels *g, int ty, int
 
 /* The lookup-only type a quick or emulated run builds next to the grad
  * type's table: of those valid for dim, the one built least often so far
- * (the first in the list on a tie). So the block types, valid for a third
- * of the dims, meet as many tables as the others. */
+ * with this table kind (the first in the list on a tie). So the block
+ * types, valid for 7 of the 24 dims, meet about as many tables as the
+ * others, and every type meets every kind. */
 static int choose_type(const grid_kernels *g, const uint64_t *built, int64_t dim)
 {
     int best = -1;
@@ -189,8 +193,9 @@ static int choose_type(const grid_kernels *g, const uint64_t *built, int64_t dim
     return best;
 }
 
-/* The table index the (n, ids) window moves with: the fp32 grid's own for
- * the grad type, so its cases are those it always had. */
+/* The table index the (n, ids) window moves with: the table's own for the
+ * grad type, as the fp32 grid always had it; spread over the types for
+ * the others. */
 static uint64_t window_index(const grid_kernels *g, uint64_t ti, int ty)
 {
     return is_grad_table(g, g->types[ty]) ? ti : ti * (uint64_t)g->n_types + (uint64_t)ty;
@@ -349,6 +354,8 @@ static void report_b_types(vf_report *r, const grid_kernels *g, const vf_dense_t
 }
 
 /* Sums what two dense tallies saw. */
+_Static_assert(offsetof(vf_dense_tally, first) % sizeof(uint64_t) == 0,
+               "vf_dense_tally: counters, then first");
 static void dense_add(vf_dense_tally *sum, const vf_dense_tally *t)
 {
     uint64_t *a = (uint64_t *)(void *)sum;

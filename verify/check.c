@@ -1,6 +1,7 @@
 /* check.c - the checkers: one call of a lookup or grad kernel, given as a
- * function pointer, against the definition, the dense product and the guard
- * words; and the calls that must fail without writing anything. */
+ * function pointer or as a kernel of the library's list, against the
+ * definition, the dense product and the guard words; and the calls that
+ * must fail without writing anything. */
 #include "config.h"
 
 #include <stdarg.h>

@@ -1,5 +1,6 @@
 /* digest.c - section E: XXH3-128 digests of every run's outputs on a fixed
- * set of canonical cases, which must agree across implementations, thread
+ * set of canonical cases for the fp32 entry points and for every kernel of
+ * the library's list, which must agree across implementations, thread
  * counts and machines. */
 #include "config.h"
 

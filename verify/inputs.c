@@ -1,5 +1,6 @@
-/* inputs.c - the verifier's inputs: tables of each kind, the adversarial
- * columns, and one case built with its bit-copy and scatter-add references. */
+/* inputs.c - the verifier's inputs: tables of each kind and element type,
+ * the adversarial columns, and one case built with its to_f32 and
+ * scatter-add references. */
 #include "config.h"
 
 #include <stdlib.h>
