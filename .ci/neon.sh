@@ -71,7 +71,7 @@ mkdir _neon
 cd _neon
 # --build: never let configure guess "not cross-compiling" because a
 # binfmt_misc handler happens to run arm64 programs.
-# --disable-shared: libtool then links verify/test_embsimd itself instead of
+# --disable-shared: libtool then links verify/test_kernels itself instead of
 # a shell wrapper script around .libs/, so qemu runs the test binary.
 # PKG_CONFIG_LIBDIR: only arm64 .pc files; Google Benchmark and OpenBLAS
 # have none there, so the benchmarks are left out as configure allows.
@@ -87,9 +87,9 @@ grep -q 'neon=yes' configure.out || {
 
 step "build"
 make -j2 >/dev/null
-make -j2 verify/test_embsimd >/dev/null
-if [ "$(head -c 4 verify/test_embsimd | od -An -c | tr -d ' ')" != '177ELF' ]; then
-    echo ".ci/neon.sh: verify/test_embsimd is not an ELF binary (a libtool wrapper?)" >&2
+make -j2 verify/test_kernels >/dev/null
+if [ "$(head -c 4 verify/test_kernels | od -An -c | tr -d ' ')" != '177ELF' ]; then
+    echo ".ci/neon.sh: verify/test_kernels is not an ELF binary (a libtool wrapper?)" >&2
     exit 1
 fi
 
@@ -105,12 +105,15 @@ run_suite() {
         exit 1
     fi
     grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' check.out
-    grep -E '^(testing|skipped|not selected|Checks|[0-9]+%)' verify/test_embsimd.log
+    local suite
+    for suite in kernels dispatch threads; do
+        grep -E '^(testing|skipped|not selected|Checks|[0-9]+%)' verify/test_$suite.log
+        grep -qx "testing: ${impl:-neon}" verify/test_$suite.log || {
+            echo ".ci/neon.sh: the $suite unit suite did not test ${impl:-neon}" >&2
+            exit 1
+        }
+    done
     if [ -f verify/verify_quick.log ]; then grep -E '^RESULT| agree ' verify/verify_quick.log || true; fi
-    grep -qx "testing: ${impl:-neon}" verify/test_embsimd.log || {
-        echo ".ci/neon.sh: the unit suite did not test ${impl:-neon}" >&2
-        exit 1
-    }
     echo "(make check under qemu: $(( $(date +%s) - t0 ))s)"
 }
 

@@ -29,7 +29,9 @@ bench_libembbench_la_SOURCES = \
 	bench/options.h \
 	bench/plot.c \
 	bench/report.c \
-	bench/report.h
+	bench/report.h \
+	bench/typed_inputs.c \
+	bench/typed_inputs.h
 nodist_bench_libembbench_la_SOURCES = bench/build-info.h
 BENCH_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top_builddir)/bench
 bench_libembbench_la_CPPFLAGS = $(BENCH_CPPFLAGS)

@@ -205,17 +205,23 @@ void bench_results_free(bench_results *res)
 }
 
 const bench_result *bench_result_find(const bench_results *res, bench_op op, const char *impl,
-                                      int64_t vocab, int64_t dim, int64_t tokens, int threads,
-                                      gen_ids_kind ids)
+                                      int kernel, emb_index idx, int64_t vocab, int64_t dim,
+                                      int64_t tokens, int threads, gen_ids_kind ids)
 {
-    const int kernel = op == BENCH_LOOKUP || op == BENCH_GRAD;
+    const int k = op == BENCH_LOOKUP || op == BENCH_GRAD;
     for (size_t i = 0; i < res->count; i++) {
         const bench_case *c = res->r[i].c;
-        if (c->op == op && c->vocab == vocab && c->dim == dim && c->tokens == tokens &&
-            c->threads == threads && (!kernel || c->ids == ids) && strcmp(c->impl, impl) == 0)
+        if (c->op == op && c->kernel == kernel && c->vocab == vocab && c->dim == dim &&
+            c->tokens == tokens && c->threads == threads && (!k || (c->ids == ids && c->idx == idx)) &&
+            strcmp(c->impl, impl) == 0)
             return res->r[i].runs > 0 ? &res->r[i] : NULL;
     }
     return NULL;
+}
+
+int bench_copy_kernel(const bench_case *c)
+{
+    return c->op == BENCH_GRAD ? bench_kernel_find(EMB_OP_LOOKUP, c->in, EMB_F32) : c->kernel;
 }
 
 static double bps_ratio(const bench_result *num, const bench_result *den)
@@ -231,13 +237,15 @@ double bench_ratio_to(const bench_results *res, const bench_result *r, bench_op 
     if (ref != BENCH_MEMCPY && ref != BENCH_STREAM && ref != BENCH_ONEHOT)
         return NAN;
     const bench_case *c = r->c;
-    return bps_ratio(r, bench_result_find(res, ref, impl[ref], c->vocab, c->dim, c->tokens,
-                                          c->threads, c->ids));
+    if (ref == BENCH_ONEHOT && (c->op != BENCH_LOOKUP || c->in != EMB_F32 || c->out != EMB_F32))
+        return NAN;
+    return bps_ratio(r, bench_result_find(res, ref, impl[ref], bench_copy_kernel(c), EMB_I32,
+                                          c->vocab, c->dim, c->tokens, c->threads, c->ids));
 }
 
 double bench_ratio_scalar(const bench_results *res, const bench_result *r)
 {
     const bench_case *c = r->c;
-    return bps_ratio(r, bench_result_find(res, c->op, "scalar", c->vocab, c->dim, c->tokens,
-                                          c->threads, c->ids));
+    return bps_ratio(r, bench_result_find(res, c->op, "scalar", c->kernel, c->idx, c->vocab,
+                                          c->dim, c->tokens, c->threads, c->ids));
 }

@@ -37,18 +37,24 @@ long bench_collect(const bench_plan *plan, const char *filter, int one_line_cons
                    bench_results *out);
 void bench_results_free(bench_results *res);
 
-/* The result of the case with these parameters, or NULL. ids is ignored for
- * the references (copies and one-hot GEMM), which do not depend on it. */
+/* The result of the case with these parameters, or NULL. ids and idx are
+ * ignored for the references (copies and one-hot GEMM), which do not
+ * depend on them. kernel: an emb_kernel_at() index (bench_case). */
 const bench_result *bench_result_find(const bench_results *res, bench_op op, const char *impl,
-                                      int64_t vocab, int64_t dim, int64_t tokens, int threads,
-                                      gen_ids_kind ids);
+                                      int kernel, emb_index idx, int64_t vocab, int64_t dim,
+                                      int64_t tokens, int threads, gen_ids_kind ids);
+
+/* The lookup kernel whose bytes the copy a kernel case is compared with
+ * moves: a lookup's own; for grad, the lookup from its dout type to f32. */
+int bench_copy_kernel(const bench_case *c);
 
 /* Same-run ratios of a kernel result; NaN when either side is missing.
- * memcpy, stream: its bytes per second over the copy's of the same shape
- *   and thread count (grad counts its own bytes, see README);
- * scalar: scalar's time over its time (the speed-up);
- * onehot: the one-hot GEMM's time over its time (lookup only: the GEMM
- *   counts the lookup's bytes). */
+ * memcpy, stream: its bytes per second over the copy's of the same shape,
+ *   thread count and bytes (bench_copy_kernel; grad counts its own bytes,
+ *   see README);
+ * scalar: scalar's time over its time (the speed-up), same kernel and ids;
+ * onehot: the one-hot GEMM's time over its time (f32 lookups only: the
+ *   GEMM counts their bytes). */
 double bench_ratio_to(const bench_results *res, const bench_result *r, bench_op ref);
 double bench_ratio_scalar(const bench_results *res, const bench_result *r);
 

@@ -6,7 +6,10 @@
 # `make bench-gate-selftest` checks that the gate catches slowdowns and
 # passes unchanged code. results/README.md explains them.
 EXTRA_DIST += bench/gate.mk bench/gate.py bench/gate_measure.py bench/gate_stats.py \
-	bench/gate_render.py bench/gate_selftest.sh
+	bench/gate_render.py bench/gate_selftest.sh bench/test_gate_stats.py
+# The gate's statistics, checked without measuring anything.
+TESTS += bench/test_gate_stats.py
+PY_LOG_COMPILER = $(GATE_PY)
 # The recorded figures travel with the sources: without git history the gate
 # compares instruction counts with them.
 EXTRA_DIST += results/README.md results/baseline
@@ -24,7 +27,8 @@ GATE_RUN = $(GATE_PY) $(top_srcdir)/bench/gate.py --build=. --results=$(top_srcd
 # Needs only the library: callgrind runs it, so it must be the real binary
 # (-no-install), not libtool's wrapper script.
 noinst_PROGRAMS += bench/gate-icount
-bench_gate_icount_SOURCES = bench/gate_icount.c bench/gate_case.c bench/gate_case.h
+bench_gate_icount_SOURCES = bench/gate_icount.c bench/gate_case.c bench/gate_case.h \
+	bench/typed_inputs.c bench/typed_inputs.h
 bench_gate_icount_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify
 bench_gate_icount_LDADD = src/libembsimd.la verify/libgen.la
 bench_gate_icount_LDFLAGS = -no-install

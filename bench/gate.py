@@ -149,6 +149,33 @@ say = measure.say
 # --- the gate -----------------------------------------------------------------------------
 
 
+def shape_of(case):
+    """"V:1000/D:64/N:512" of "lookup/avx2[/bf16->f32]/V:1000/D:64/N:512"."""
+    return case[case.index("/V:") + 1:] if "/V:" in case else case
+
+
+def kernel_of(case):
+    """What a case times, without the shape: "lookup/avx2/bf16->f32"."""
+    return case[:case.index("/V:")] if "/V:" in case else case
+
+
+def not_run_lines(unavailable):
+    """One line per implementation that runs nothing here, and per reason
+    that only some of an implementation's kernels have."""
+    by_impl = {}
+    for name, why in unavailable.items():
+        by_impl.setdefault(name.split("/")[1], {}).setdefault(why, []).append(name)
+    lines = []
+    for impl, reasons in sorted(by_impl.items()):
+        for why, names in sorted(reasons.items()):
+            if len(reasons) == 1 and all(n.count("/") <= 4 for n in names):
+                lines.append("%s (%s)" % (impl, why))
+                continue
+            kernels = sorted({kernel_of(n) for n in names})
+            lines.append("%s (%s)" % (", ".join(kernels), why))
+    return lines
+
+
 def recheck(args, builds, rows, log):
     """Re-measures, in new processes, the kernels behind failing timed figures;
     a figure stays failed only when it fails the recheck too."""
@@ -163,9 +190,11 @@ def recheck(args, builds, rows, log):
     say("")
     say("recheck: %d figure(s) failed; re-measuring %d kernel(s) in %d new processes" % (
         len(failing), len(cases), 4 * args.ab_rounds))
+    # A failing figure was measured in both builds, and so was scalar's.
     procs, _, _ = measure.measure_ab(builds, cases, args.ab_rounds, args.rounds, args.min_time, log)
-    again = {r.name: r for r in stats.compare_timed(procs["ref"], procs["head"], args.threshold,
-                                                     args.alpha)}
+    again_rows = stats.compare_timed(procs["ref"], procs["head"], args.threshold, args.alpha)
+    stats.excuse_scalar_ratios(again_rows)
+    again = {r.name: r for r in again_rows}
     for r in failing:
         r.recheck = again.get(r.name)
         if r.recheck is None or not r.recheck.failed:
@@ -238,7 +267,11 @@ def gate(args, srcdir):
         head_counts, unav = measure.run_icounts(args.build, names, args.valgrind)
         unavailable.update(unav)
         if no_ab is None:
-            ref_counts, _ = measure.run_icounts(builds["ref"], names, args.valgrind)
+            ref_names = measure.accepted_cases(builds["ref"], "icount", names)
+            if len(ref_names) < len(names):
+                say("  %d of them new to the reference build (not counted there)"
+                    % (len(names) - len(ref_names)))
+            ref_counts, _ = measure.run_icounts(builds["ref"], ref_names, args.valgrind)
             rows += stats.compare_counts(ref_counts, head_counts, args.icount_growth, unavailable)
         else:
             label, recorded = recorded_counts(args.results, ctx)
@@ -258,16 +291,24 @@ def gate(args, srcdir):
             "(Google Benchmark's output: %s)" % (len(names), 2 * args.ab_rounds, args.rounds, log_path))
         shapes = []
         for name, why in cases:
-            shape = "/".join(name.split("/")[2:])
+            shape = shape_of(name)
             if shape not in [s for s, _ in shapes]:
                 shapes.append((shape, why))
         for shape, why in shapes:
-            say("  %s: %s" % (shape, why))
+            kernels = sorted({kernel_of(n).split("/", 2)[-1] if n.count("/") > 4 else "f32"
+                              for n, _ in cases if shape_of(n) == shape})
+            say("  %s: %s (%s)" % (shape, why, ", ".join(kernels)))
+        ref_names = measure.accepted_cases(builds["ref"], "timed", names)
+        if len(ref_names) < len(names):
+            say("  %d kernel(s) new to the reference build: timed in the head only, shown as "
+                "\"new\", not gated" % (len(names) - len(ref_names)))
         with open(log_path, "w") as log:
-            procs, records, unav = measure.measure_ab(builds, names, args.ab_rounds, args.rounds,
-                                                      args.min_time, log)
+            procs, records, unav = measure.measure_ab(builds, {"ref": ref_names, "head": names},
+                                                      args.ab_rounds, args.rounds, args.min_time,
+                                                      log)
             unavailable.update(unav)
             timed = stats.compare_timed(procs["ref"], procs["head"], args.threshold, args.alpha)
+            stats.excuse_scalar_ratios(timed)
             recheck(args, builds, timed, log)
         rows += timed
         not_run.update(unavailable)
@@ -282,8 +323,8 @@ def gate(args, srcdir):
     impls = {}
     for name, why in not_run.items():
         impls.setdefault(name.split("/")[1], why)
-    for impl, why in sorted(impls.items()):
-        say("not run here: %s (%s)" % (impl, why))
+    for line in not_run_lines(not_run):
+        say("not run here: %s" % line)
     if no_ab is not None:
         say("TIMING NOT GATED: %s." % no_ab)
     if rows:

@@ -66,6 +66,54 @@ def list_cases(build, part):
     return cases, unavailable
 
 
+def _parse(build, part, cases):
+    """Whether the build's driver takes every one of `cases`: a driver exits
+    with status 2 on a name it cannot parse (an older revision's, on a typed
+    kernel's). Neither probe runs a kernel: gate-ratios only lists its
+    benchmarks, gate-icount parses its cases before it reads --help."""
+    out = None
+    if part == "timed":
+        fd, out = tempfile.mkstemp(prefix="gate-probe.", suffix=".jsonl")
+        os.close(fd)
+        argv = [driver_path(build, "gate-ratios"), "--out=" + out,
+                "--benchmark_list_tests=true"] + ["--case=" + c for c in cases]
+    else:
+        argv = [driver_path(build, "gate-icount")] + ["--case=" + c for c in cases] + ["--help"]
+    try:
+        p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=_clean_env())
+    finally:
+        if out is not None:
+            os.unlink(out)
+    return p.returncode == 0
+
+
+def _parsed(build, part, cases):
+    """The cases the driver parses, found by halving the list until each
+    part parses or is one case that does not."""
+    if not cases or _parse(build, part, cases):
+        return list(cases)
+    if len(cases) == 1:
+        return []
+    half = len(cases) // 2
+    return _parsed(build, part, cases[:half]) + _parsed(build, part, cases[half:])
+
+
+def accepted_cases(build, part, cases):
+    """The cases of `cases` the build's driver takes: those its own --list
+    names (a driver from before --list has none), and any other it parses.
+    The rest are new in the head (a typed kernel is new to a reference
+    revision from before types): measured in the head only, reported as
+    "new", never a failure."""
+    try:
+        listed, unavailable = list_cases(build, part)
+        known = {c for c, _ in listed} | set(unavailable)
+    except GateError:
+        known = set()
+    probe = _parsed(build, part, [c for c in cases if c not in known])
+    return [c for c in cases if c in known or c in probe]
+
+
 # --- timing ---------------------------------------------------------------------
 
 
@@ -147,8 +195,11 @@ def measure_ab(builds, cases, ab_rounds, rounds, min_time, log):
     """Times `cases` in the reference and the head build, as separate
     processes in ABBA order (ref head head ref, then head ref ref head, ...):
     a drift of the machine over the run then weighs on both sides alike.
-    builds: {"ref": dir, "head": dir}. Returns ({side: [per-process figures]},
-    {side: records}, {case: why unavailable})."""
+    builds: {"ref": dir, "head": dir}; cases: one list for both, or
+    {side: list} when the reference lacks some. Returns ({side:
+    [per-process figures]}, {side: records}, {case: why unavailable})."""
+    if not isinstance(cases, dict):
+        cases = {"ref": cases, "head": cases}
     procs = {"ref": [], "head": []}
     records = {"ref": [], "head": []}
     unavailable = {}
@@ -157,7 +208,7 @@ def measure_ab(builds, cases, ab_rounds, rounds, min_time, log):
         order += ["ref", "head", "head", "ref"] if r % 2 == 0 else ["head", "ref", "ref", "head"]
     t0 = time.time()
     for i, side in enumerate(order):
-        got, unav = run_timed_process(builds[side], cases, rounds, min_time, log)
+        got, unav = run_timed_process(builds[side], cases[side], rounds, min_time, log)
         unavailable.update(unav)
         procs[side].append(process_figures(got))
         for rec in got:

@@ -16,7 +16,7 @@
 #include "options.h"
 
 #define PROG "gate-ratios"
-#define MAX_CASES 64
+#define MAX_CASES 160
 
 static void help(void)
 {
@@ -27,8 +27,9 @@ static void help(void)
            "\n"
            "  --list        the gate's timed cases, one per line: \"case NAME<tab>WHY\" or\n"
            "                \"unavailable NAME<tab>REASON\"\n"
-           "  --case=CASE   lookup|grad/<impl>/V:<vocab>/D:<dim>/N:<tokens>, one thread,\n"
-           "                uniform ids; repeat for more cases\n"
+           "  --case=CASE   lookup|grad/<impl>[/<in>-><out>]/V:<vocab>/D:<dim>/N:<tokens>\n"
+           "                (no types: the f32 kernel), one thread, int32 uniform ids;\n"
+           "                repeat for more cases\n"
            "  --rounds=R    rounds per shape (default 7); a round runs every kernel of a\n"
            "                shape once, each right after a memcpy of its shape, the first\n"
            "                kernel rotating from round to round, and a last memcpy\n"
@@ -125,7 +126,7 @@ static void case_label(const bench_case *c, char *buf, size_t size)
                  (long long)c->dim, (long long)c->tokens);
         return;
     }
-    gate_case g = {c->op == BENCH_GRAD, "", c->vocab, c->dim, c->tokens};
+    gate_case g = {c->op == BENCH_GRAD, c->kernel, "", c->vocab, c->dim, c->tokens};
     snprintf(g.impl, sizeof g.impl, "%s", c->impl);
     gate_case_name(&g, buf, size);
 }
@@ -241,6 +242,7 @@ int main(int argc, char **argv)
      * shape's inputs are built once. */
     static shape shapes[MAX_CASES];
     int nshapes = 0;
+    const int f32_lookup = bench_kernel_find(EMB_OP_LOOKUP, EMB_F32, EMB_F32);
     bench_plan plan = {0};
     for (int i = 0; i < ncases; i++) {
         gate_case g;
@@ -264,14 +266,18 @@ int main(int argc, char **argv)
             shapes[s].vocab = g.vocab;
             shapes[s].dim = g.dim;
             shapes[s].tokens = g.tokens;
-            shapes[s].copy = bench_plan_add(&plan, &cfg, BENCH_MEMCPY, "memcpy", g.vocab, g.dim,
-                                            g.tokens, 1, GEN_IDS_UNIFORM);
+            /* One copy per shape, of an f32 lookup's bytes: the drift of the
+             * machine divided out of every kernel of the shape (the ratio
+             * is of bandwidths, so it holds for any type's bytes). */
+            shapes[s].copy = bench_plan_add(&plan, &cfg, BENCH_MEMCPY, "memcpy", f32_lookup,
+                                            EMB_I32, g.vocab, g.dim, g.tokens, 1, GEN_IDS_UNIFORM);
             if (shapes[s].copy == NULL)
                 goto oom;
             nshapes++;
         }
         const bench_case *c = bench_plan_add(&plan, &cfg, g.grad ? BENCH_GRAD : BENCH_LOOKUP,
-                                             g.impl, g.vocab, g.dim, g.tokens, 1, GEN_IDS_UNIFORM);
+                                             g.impl, g.kernel, EMB_I32, g.vocab, g.dim, g.tokens,
+                                             1, GEN_IDS_UNIFORM);
         if (c == NULL)
             goto oom;
         shapes[s].kernels[shapes[s].nkernels++] = c;

@@ -142,6 +142,27 @@ def compare_timed(ref_procs, head_procs, threshold, alpha):
     return rows
 
 
+def excuse_scalar_ratios(rows):
+    """A SIMD / scalar ratio also falls when the scalar kernel gets faster,
+    while the SIMD kernel itself has not slowed: no regression of the
+    kernel under test. Such a failure passes, with the reason; it still
+    fails when the SIMD kernel's own CPU time grew."""
+    times = {r.case: r for r in rows if r.kind == "time"}
+    for r in rows:
+        if r.kind != "scalar" or not r.failed:
+            continue
+        own = times.get(r.case)
+        parts = r.case.split("/")
+        parts[1] = "scalar"
+        scalar = times.get("/".join(parts))
+        if own is None or scalar is None or own.change is None or scalar.change is None:
+            continue
+        if own.change <= 0 < -scalar.change:
+            r.status = "pass"
+            r.note = ("the scalar kernel got faster (CPU time %+.1f %%) while this one did not "
+                      "slow (%+.1f %%)" % (100 * scalar.change, 100 * own.change))
+
+
 def compare_counts(ref_counts, head_counts, growth, unavailable, ref_label="reference"):
     """Rows for instruction counts: a count fails when it grew by more than
     `growth` (a fraction). Counts are exact for a given binary and input, so

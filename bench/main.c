@@ -116,6 +116,22 @@ static int build_grid(const bench_options *o, bench_grid *g, bench_notes *left_o
             return -1;
         g->n_ids = (size_t)k;
     }
+    g->types[0] = EMB_F32;
+    g->n_types = 1;
+    if (o->types != NULL) {
+        const int k = bench_parse_types(o->types, g->types);
+        if (k < 0)
+            return -1;
+        g->n_types = (size_t)k;
+    }
+    g->idx[0] = EMB_I32;
+    g->n_idx = 1;
+    if (o->id_types != NULL) {
+        const int k = bench_parse_id_types(o->id_types, g->idx);
+        if (k < 0)
+            return -1;
+        g->n_idx = (size_t)k;
+    }
     if (bench_stream_unsupported_reason() != NULL)
         bench_note(left_out, "copy/stream: %s", bench_stream_unsupported_reason());
     return choose_impls(o, g, left_out);
@@ -178,6 +194,26 @@ static void set_context(bench_context *ctx, const bench_sysinfo *si, const bench
         used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", i ? ", " : "",
                                  gen_ids_kind_name(g->ids[i]));
     bench_context_set(ctx, "id_distributions", "%s", buf);
+    used = 0;
+    buf[0] = '\0';
+    for (size_t t = 0; t < g->n_types; t++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", t ? ", " : "",
+                                 emb_type_name(g->types[t]));
+    bench_context_set(ctx, "types", "%s", buf);
+    used = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < emb_kernel_count() && used < sizeof buf; k++)
+        for (size_t t = 0; t < g->n_types; t++)
+            if (emb_kernel_at(k)->in == g->types[t])
+                used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", used ? ", " : "",
+                                         emb_kernel_at(k)->name);
+    bench_context_set(ctx, "kernels", "%s", buf);
+    used = 0;
+    buf[0] = '\0';
+    for (size_t t = 0; t < g->n_idx; t++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", t ? ", " : "",
+                                 emb_index_name(g->idx[t]));
+    bench_context_set(ctx, "id_types", "%s", buf);
     bench_context_set(ctx, "seed", "%llu", (unsigned long long)cfg->seed);
     char v[256], d[256], n[256];
     join_i64(v, sizeof v, g->vocab, g->n_vocab);
@@ -190,9 +226,12 @@ static void set_context(bench_context *ctx, const bench_sysinfo *si, const bench
     bench_context_set(ctx, "timing", "%s repetitions of at least %s s each, wall clock; "
                       "median reported", repetitions, min_time);
     bench_context_set(ctx, "bytes_definition",
-                      "lookup, copies, one-hot GEMM: 2*N*D*4 per call (each of N rows of D "
-                      "floats read once and written once); grad: N*D*4 (read dY) + 2*U*D*4 "
-                      "(read and write each of the U distinct rows the call touches)");
+                      "lookup: N*(table row + output row) per call, each row in its own type's "
+                      "bytes (emb_row_bytes), read once and written once: 2*N*D*4 for f32; "
+                      "copies: the same bytes as the lookup of their types (a memcpy of half "
+                      "of them, read and written); one-hot GEMM: 2*N*D*4; grad: N*dout row "
+                      "(read dY) + 2*U*D*4 (read and write each of the U distinct fp32 rows "
+                      "the call touches)");
     double load[3];
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (getloadavg(load, 3) == 3)
@@ -325,12 +364,15 @@ int main(int argc, char **argv)
     const int console = o.user_format == NULL || strcmp(o.user_format, "console") == 0;
     FILE *info = console ? stdout : stderr;
     fprintf(info, "embsimd-bench: %zu benchmarks\n  grid: %s\n  implementations: %s\n"
-           "  last-level cache: %s\n  timing: %s\n",
+           "  kernels: %s; ids %s\n  last-level cache: %s\n  timing: %s\n",
            plan.count, bench_context_get(&ctx, "grid"), bench_context_get(&ctx, "implementations"),
+           bench_context_get(&ctx, "kernels"), bench_context_get(&ctx, "id_types"),
            bench_context_get(&ctx, "llc"), bench_context_get(&ctx, "timing"));
     print_notes(info, "left out, not available here", &left_out);
     print_notes(info, "shapes over the memory budget, not run", &plan.over_budget);
     print_notes(info, "one-hot GEMM not run for", &plan.onehot_capped);
+    print_notes(info, "table types not run at these dims", &plan.type_skipped);
+    print_notes(info, "kernels an implementation runs with another's code", &plan.code_shared);
     fflush(info);
 
     const int one_line = !o.console_all && console;

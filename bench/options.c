@@ -28,6 +28,11 @@ void bench_options_help(void)
         "  --ids=LIST             id distributions: uniform, zipf (default both), sorted,\n"
         "                         reversed, all-equal, duplicates\n"
         "  --impl=LIST            implementations to run (default: every one available)\n"
+        "  --types=LIST           table types: the kernels whose table (grad: dout) is one of\n"
+        "                         f32, f16, bf16, q8_0, q4_0, q8_rowwise, or all (default f32):\n"
+        "                         f32 -> f32 and grad f32; bf16: bf16 -> bf16, bf16 -> f32 and\n"
+        "                         grad bf16; q8_0: q8_0 -> f32; ... (the library's kernel list)\n"
+        "  --ids-type=LIST        id types, i32, i64 (default i32)\n"
         "  --budget=SIZE          skip shapes whose buffers need more (default 8G; K/M/G/T)\n"
         "  --onehot-max-gflop=X   skip one-hot GEMMs doing more work per call (default:\n"
         "                         2 for the quick grid, 50 for the full one)\n"
@@ -41,8 +46,10 @@ void bench_options_help(void)
         "  --console-all          print every repetition, not one median line per benchmark\n"
         "  --help                 this text, then Google Benchmark's flags\n"
         "\n"
-        "Names: lookup|grad/<impl>/V:<vocab>/D:<dim>/N:<tokens>/T:<threads>/ids:<kind>,\n"
-        "copy/memcpy|stream/..., onehot/blas/...; all timed by the wall clock (/real_time).\n"
+        "Names: lookup|grad/<impl>/<in>-><out>/V:<vocab>/D:<dim>/N:<tokens>/T:<threads>/\n"
+        "ids:<kind>/idx:<i32|i64>, copy/memcpy|stream/<in>-><out>/V:.../T:<threads> (the\n"
+        "bytes that lookup moves), onehot/blas/V:.../T:<threads>; all timed by the wall\n"
+        "clock (/real_time).\n"
         "Select with --benchmark_filter=<regex>; the defaults above for\n"
         "--benchmark_repetitions and --benchmark_min_time give way to explicit flags.\n"
         "\n"
@@ -132,6 +139,67 @@ int bench_parse_ids(const char *list, gen_ids_kind *out, int max)
     }
 }
 
+int bench_parse_types(const char *list, emb_type *out)
+{
+    int count = 0;
+    if (strcmp(list, "all") == 0) {
+        for (int t = 0; t < EMB_TYPE_COUNT; t++)
+            out[count++] = (emb_type)t;
+        return count;
+    }
+    for (const char *p = list;;) {
+        const size_t len = strcspn(p, ",");
+        int type = -1;
+        for (int t = 0; t < EMB_TYPE_COUNT; t++) {
+            const char *name = emb_type_name((emb_type)t);
+            if (name != NULL && strlen(name) == len && strncmp(name, p, len) == 0)
+                type = t;
+        }
+        if (type < 0) {
+            fprintf(stderr, "embsimd-bench: --types: item %d, \"%.*s\", is not a type (", count + 1,
+                    (int)len, p);
+            for (int t = 0; t < EMB_TYPE_COUNT; t++)
+                fprintf(stderr, "%s, ", emb_type_name((emb_type)t));
+            fprintf(stderr, "or all)\n");
+            return -1;
+        }
+        int seen = 0;
+        for (int i = 0; i < count; i++)
+            seen |= out[i] == (emb_type)type;
+        if (!seen)
+            out[count++] = (emb_type)type;
+        if (p[len] == '\0')
+            return count;
+        p += len + 1;
+    }
+}
+
+int bench_parse_id_types(const char *list, emb_index *out)
+{
+    int count = 0;
+    for (const char *p = list;;) {
+        const size_t len = strcspn(p, ",");
+        int idx = -1;
+        for (int t = EMB_I32; t <= EMB_I64; t++)
+            if (strlen(emb_index_name((emb_index)t)) == len &&
+                strncmp(emb_index_name((emb_index)t), p, len) == 0)
+                idx = t;
+        if (idx < 0) {
+            fprintf(stderr, "embsimd-bench: --ids-type: item %d, \"%.*s\", is neither i32 nor i64\n",
+                    count + 1, (int)len, p);
+            return -1;
+        }
+        int seen = 0;
+        for (int i = 0; i < count; i++)
+            seen |= out[i] == (emb_index)idx;
+        if (!seen)
+            out[count++] = (emb_index)idx;
+        if (p[len] == '\0')
+            return count;
+        p += len + 1;
+    }
+}
+
 /* The value of "--name=value" when arg is that option, else NULL. */
 static const char *value_of(const char *arg, const char *name)
 {
@@ -158,6 +226,10 @@ static int parse_one(bench_options *o, const char *arg)
         o->ids = v;
     } else if ((v = value_of(arg, "--impl")) != NULL) {
         o->impl = v;
+    } else if ((v = value_of(arg, "--types")) != NULL) {
+        o->types = v;
+    } else if ((v = value_of(arg, "--ids-type")) != NULL) {
+        o->id_types = v;
     } else if ((v = value_of(arg, "--budget")) != NULL) {
         if ((o->budget_bytes = parse_size(v)) == 0)
             return bad("--budget", v, "is not a size such as 8G or 512M");

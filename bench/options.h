@@ -11,6 +11,7 @@
 typedef struct bench_options {
     int full;               /* --grid=full */
     const char *vocab, *dim, *tokens, *threads, *ids, *impl; /* lists, NULL: the grid's */
+    const char *types, *id_types; /* --types, --ids-type; NULL: f32, i32 */
     size_t budget_bytes;
     double onehot_max_gflop; /* < 0: the grid's default */
     uint64_t seed;
@@ -44,5 +45,12 @@ int bench_parse_list(const char *option, const char *list, int64_t *out, int max
 
 /* "uniform,zipf" into kinds. Returns the count or -1 after an error. */
 int bench_parse_ids(const char *list, gen_ids_kind *out, int max);
+
+/* "f32,bf16" (emb_type_name's names) or "all" into types, each once.
+ * Returns the count or -1 after an error. */
+int bench_parse_types(const char *list, emb_type *out);
+
+/* "i32,i64" into id types, each once. Returns the count or -1. */
+int bench_parse_id_types(const char *list, emb_index *out);
 
 #endif /* EMBSIMD_BENCH_OPTIONS_H */

@@ -23,11 +23,14 @@ typedef struct selection {
     int64_t tokens;
     int threads;
     gen_ids_kind ids;
+    emb_index idx;
+    int kernel[2]; /* lookup's and grad's: f32 where run, else the first run */
 } selection;
 
 static int choose(const bench_report *rep, selection *sel)
 {
-    int found = 0;
+    int found = 0, f32[2] = {0, 0}, have_i32 = 0;
+    sel->kernel[0] = sel->kernel[1] = -1;
     for (size_t i = 0; i < rep->res->count; i++) {
         const bench_result *r = &rep->res->r[i];
         const bench_case *c = r->c;
@@ -39,9 +42,24 @@ static int choose(const bench_report *rep, selection *sel)
             sel->threads = c->threads;
         if (!found)
             sel->ids = c->ids;
+        have_i32 |= c->idx == EMB_I32;
+        const int o = c->op == BENCH_GRAD;
+        const int is_f32 = c->in == EMB_F32 && c->out == EMB_F32;
+        if (sel->kernel[o] < 0 || (is_f32 && !f32[o])) {
+            sel->kernel[o] = c->kernel;
+            f32[o] = is_f32;
+        }
         found = 1;
     }
+    sel->idx = have_i32 ? EMB_I32 : EMB_I64;
     return found;
+}
+
+static const char *kernel_types(int k)
+{
+    const emb_kernel *K = emb_kernel_at(k);
+    const char *slash = K != NULL ? strchr(K->name, '/') : NULL;
+    return slash != NULL ? slash + 1 : "?";
 }
 
 static void value(FILE *f, const bench_result *r)
@@ -66,8 +84,12 @@ static void write_block(FILE *f, const bench_report *rep, const selection *sel, 
                         int64_t vocab)
 {
     const bench_grid *g = rep->grid;
-    fprintf(f, "# %s V=%lld N=%lld T=%d ids=%s\n# D", bench_op_title(op), (long long)vocab,
-            (long long)sel->tokens, sel->threads, gen_ids_kind_name(sel->ids));
+    const int k = sel->kernel[op == BENCH_GRAD];
+    const emb_kernel *K = emb_kernel_at(k);
+    const int copy = K == NULL ? -1 : bench_kernel_find(EMB_OP_LOOKUP, K->in, K->out);
+    fprintf(f, "# %s %s V=%lld N=%lld T=%d ids=%s idx=%s\n# D", bench_op_title(op),
+            kernel_types(k), (long long)vocab, (long long)sel->tokens, sel->threads,
+            gen_ids_kind_name(sel->ids), emb_index_name(sel->idx));
     for (size_t i = 0; i < g->n_impls; i++)
         fprintf(f, " %s", g->impls[i]);
     fputs(" memcpy stream\n", f);
@@ -75,34 +97,39 @@ static void write_block(FILE *f, const bench_report *rep, const selection *sel, 
         const int64_t dim = g->dim[d];
         fprintf(f, "%lld", (long long)dim);
         for (size_t i = 0; i < g->n_impls; i++)
-            value(f, bench_result_find(rep->res, op, g->impls[i], vocab, dim, sel->tokens,
-                                       sel->threads, sel->ids));
-        value(f, bench_result_find(rep->res, BENCH_MEMCPY, "memcpy", vocab, dim, sel->tokens,
-                                   sel->threads, sel->ids));
-        value(f, bench_result_find(rep->res, BENCH_STREAM, "stream", vocab, dim, sel->tokens,
-                                   sel->threads, sel->ids));
+            value(f, bench_result_find(rep->res, op, g->impls[i], k, sel->idx, vocab, dim,
+                                       sel->tokens, sel->threads, sel->ids));
+        value(f, bench_result_find(rep->res, BENCH_MEMCPY, "memcpy", copy, EMB_I32, vocab, dim,
+                                   sel->tokens, sel->threads, sel->ids));
+        value(f, bench_result_find(rep->res, BENCH_STREAM, "stream", copy, EMB_I32, vocab, dim,
+                                   sel->tokens, sel->threads, sel->ids));
         fputc('\n', f);
     }
     fputs("\n\n", f); /* gnuplot: the next "index" */
 }
 
 /* The smallest dim at which this vocabulary's table outgrows the LLC. */
-static int64_t cold_from(const bench_report *rep, int64_t vocab)
+static int64_t cold_from(const bench_report *rep, emb_type type, int64_t vocab)
 {
     for (size_t d = 0; d < rep->grid->n_dim; d++) {
-        const double table = (double)vocab * (double)rep->grid->dim[d] * sizeof(float);
+        const double table = (double)vocab * (double)emb_row_bytes(type, rep->grid->dim[d]);
         if (table > (double)rep->cfg->llc_bytes)
             return rep->grid->dim[d];
     }
     return 0;
 }
 
-static void write_panel(FILE *f, const bench_report *rep, const char *dat, int index, bench_op op,
-                        int64_t vocab)
+static void write_panel(FILE *f, const bench_report *rep, const selection *sel, const char *dat,
+                        int index, bench_op op, int64_t vocab)
 {
     const bench_grid *g = rep->grid;
-    const int64_t cold = cold_from(rep, vocab);
-    fprintf(f, "set title \"%s, V = %lld", bench_op_title(op), (long long)vocab);
+    const int k = sel->kernel[op == BENCH_GRAD];
+    const emb_kernel *K = emb_kernel_at(k);
+    /* grad's table is its fp32 dtable */
+    const emb_type table = K == NULL || op == BENCH_GRAD ? EMB_F32 : K->in;
+    const int64_t cold = cold_from(rep, table, vocab);
+    fprintf(f, "set title \"%s %s, V = %lld", bench_op_title(op), kernel_types(k),
+            (long long)vocab);
     if (cold > 0)
         fprintf(f, " (table > LLC from D = %lld)\"\n", (long long)cold);
     else
@@ -125,12 +152,18 @@ static void write_panel(FILE *f, const bench_report *rep, const char *dat, int i
 static int write_files(const bench_report *rep, const selection *sel, const char *dat_path,
                        const char *gp_path, const char *image_path)
 {
-    static const bench_op ops[] = {BENCH_LOOKUP, BENCH_GRAD};
+    /* A row of panels per operation run (quantized tables have no grad). */
+    bench_op ops[2];
+    size_t nops = 0;
+    if (sel->kernel[0] >= 0)
+        ops[nops++] = BENCH_LOOKUP;
+    if (sel->kernel[1] >= 0)
+        ops[nops++] = BENCH_GRAD;
     const bench_grid *g = rep->grid;
     FILE *dat = fopen(dat_path, "w");
     if (dat == NULL)
         return -1;
-    for (size_t o = 0; o < 2; o++)
+    for (size_t o = 0; o < nops; o++)
         for (size_t v = 0; v < g->n_vocab; v++)
             write_block(dat, rep, sel, ops[o], g->vocab[v]);
     const int dat_failed = ferror(dat);
@@ -141,18 +174,19 @@ static int write_files(const bench_report *rep, const selection *sel, const char
     if (gp == NULL)
         return -1;
     fputs("# gnuplot script written by bench/embsimd-bench for one run; gnuplot it again to redraw.\n", gp);
-    fprintf(gp, "set terminal svg size %zu,760 dynamic noenhanced font \"sans,11\" background rgb \"white\"\n",
-            360 + 420 * g->n_vocab);
+    fprintf(gp, "set terminal svg size %zu,%zu dynamic noenhanced font \"sans,11\" background rgb \"white\"\n",
+            360 + 420 * g->n_vocab, 380 * nops);
     fputs("set output \"", gp);
     quoted(gp, image_path);
     fputs("\"\nset datafile missing \"?\"\nset logscale x 2\nset grid\nset key below horizontal font \",9\"\n", gp);
     fputs("set xlabel \"dim (floats per row)\"\nset ylabel \"GB/s (10^9 bytes/s)\"\nset yrange [0:*]\n", gp);
-    fprintf(gp, "set multiplot layout 2,%zu title \"embsimd ", g->n_vocab);
+    fprintf(gp, "set multiplot layout %zu,%zu title \"embsimd ", nops, g->n_vocab);
     quoted(gp, bench_context_get(rep->ctx, "embsimd_version"));
     fputs(" (", gp);
     quoted(gp, bench_context_get(rep->ctx, "git_revision"));
-    fprintf(gp, "): N = %lld tokens, %d thread%s, %s ids, medians\\n", (long long)sel->tokens,
-            sel->threads, sel->threads == 1 ? "" : "s", gen_ids_kind_name(sel->ids));
+    fprintf(gp, "): N = %lld tokens, %d thread%s, %s %s ids, medians\\n", (long long)sel->tokens,
+            sel->threads, sel->threads == 1 ? "" : "s", gen_ids_kind_name(sel->ids),
+            emb_index_name(sel->idx));
     quoted(gp, bench_context_get(rep->ctx, "cpu_model"));
     fputs(", ", gp);
     quoted(gp, bench_context_get(rep->ctx, "compiler"));
@@ -160,9 +194,9 @@ static int write_files(const bench_report *rep, const selection *sel, const char
     quoted(gp, bench_context_get(rep->ctx, "run_date"));
     fputs("\"\n", gp);
     int index = 0;
-    for (size_t o = 0; o < 2; o++)
+    for (size_t o = 0; o < nops; o++)
         for (size_t v = 0; v < g->n_vocab; v++)
-            write_panel(gp, rep, dat_path, index++, ops[o], g->vocab[v]);
+            write_panel(gp, rep, sel, dat_path, index++, ops[o], g->vocab[v]);
     fputs("unset multiplot\n", gp);
     const int gp_failed = ferror(gp);
     if (fclose(gp) != 0 || gp_failed)
@@ -201,7 +235,7 @@ static int on_path(const char *prog)
 int bench_plot(const bench_report *rep, const char *dat_path, const char *gp_path,
                const char *image_path)
 {
-    selection sel = {0, 0, GEN_IDS_UNIFORM};
+    selection sel = {0, 0, GEN_IDS_UNIFORM, EMB_I32, {-1, -1}};
     if (!choose(rep, &sel)) {
         fprintf(rep->info, "plot skipped: no lookup or grad result to draw\n");
         return 0;

@@ -54,16 +54,22 @@ static void header(FILE *f, const bench_report *rep)
     context_row(f, ctx, "implementations", "implementations");
     context_row(f, ctx, "threads", "threads");
     context_row(f, ctx, "ids", "id_distributions");
+    context_row(f, ctx, "id types", "id_types");
+    context_row(f, ctx, "table types", "types");
+    context_row(f, ctx, "kernels", "kernels");
     context_row(f, ctx, "seed", "seed");
     context_row(f, ctx, "grid", "grid");
     context_row(f, ctx, "timing", "timing");
     context_row(f, ctx, "load", "load_average");
     fputs("\n", f);
-    fputs("How to read it: **GB/s** is 10⁹ bytes per second by the byte count of the README "
-          "(lookup: reading and writing N·D·4 bytes once each; grad: reading dY plus reading "
-          "and writing each distinct touched row). **×memcpy** / **×stream** divide it by the "
-          "same-run copy of the same shape and thread count (plain `memcpy` / non-temporal "
-          "stores), **×scalar** is the speed-up over the scalar implementation, **×one-hot** "
+    fputs("How to read it: **kernel** is the table's (grad: dY's) type and the output's; "
+          "**idx** the ids' type. **GB/s** is 10⁹ bytes per second by the byte count of the "
+          "README (lookup: reading N table rows and writing N output rows once each, in their "
+          "own types' bytes, N·D·4 each for f32; grad: reading dY plus reading and writing "
+          "each distinct touched fp32 row). **×memcpy** / **×stream** divide it by the "
+          "same-run copy of the same bytes, shape and thread count (plain `memcpy` / "
+          "non-temporal stores; grad: the copy of its dY type's lookup to f32), **×scalar** is "
+          "the speed-up over the scalar implementation of the same kernel, **×one-hot** "
           "the one-hot GEMM's time over the lookup's. **data** says where the data lives while "
           "the call repeats: `LLC` (table and rows fit the last-level cache: warm), "
           "`DRAM:rows` (the table fits, the rows do not), `DRAM:table` (the table is larger "
@@ -76,9 +82,9 @@ static void kernel_section(FILE *f, const bench_report *rep, bench_op op)
 {
     const int lookup = op == BENCH_LOOKUP;
     fprintf(f, "## %s\n\n", bench_op_title(op));
-    fprintf(f, "| V | D | N | T | ids | data | impl | GB/s | Mtok/s | ×memcpy | ×stream | ×scalar |%s cv %% |\n",
+    fprintf(f, "| V | D | N | T | ids | idx | kernel | data | impl | GB/s | Mtok/s | ×memcpy | ×stream | ×scalar |%s cv %% |\n",
             lookup ? " ×one-hot |" : "");
-    fprintf(f, "| --: | --: | --: | --: | --- | --- | --- | --: | --: | --: | --: | --: |%s --: |\n",
+    fprintf(f, "| --: | --: | --: | --: | --- | --- | --- | --- | --- | --: | --: | --: | --: | --: |%s --: |\n",
             lookup ? " --: |" : "");
     size_t rows = 0;
     for (size_t i = 0; i < rep->res->count; i++) {
@@ -87,9 +93,9 @@ static void kernel_section(FILE *f, const bench_report *rep, bench_op op)
         if (c->op != op || r->runs == 0)
             continue;
         rows++;
-        fprintf(f, "| %lld | %lld | %lld | %d | %s | %s | %s |", (long long)c->vocab,
+        fprintf(f, "| %lld | %lld | %lld | %d | %s | %s | %s | %s | %s |", (long long)c->vocab,
                 (long long)c->dim, (long long)c->tokens, c->threads, gen_ids_kind_name(c->ids),
-                bench_residency(c), c->impl);
+                emb_index_name(c->idx), c->types, bench_residency(c), c->impl);
         if (r->error) {
             fprintf(f, " error: %s |", r->error_message);
             empty_cells(f, lookup ? 6 : 5);
@@ -111,17 +117,17 @@ static void kernel_section(FILE *f, const bench_report *rep, bench_op op)
 static void reference_section(FILE *f, const bench_report *rep)
 {
     fputs("## references: the copy roofline and the one-hot GEMM\n\n", f);
-    fputs("| V | D | N | T | data | what | GB/s | time µs | GFLOP/s | cv % |\n", f);
-    fputs("| --: | --: | --: | --: | --- | --- | --: | --: | --: | --: |\n", f);
+    fputs("| V | D | N | T | data | what | bytes of | GB/s | time µs | GFLOP/s | cv % |\n", f);
+    fputs("| --: | --: | --: | --: | --- | --- | --- | --: | --: | --: | --: |\n", f);
     for (size_t i = 0; i < rep->res->count; i++) {
         const bench_result *r = &rep->res->r[i];
         const bench_case *c = r->c;
         if ((c->op != BENCH_MEMCPY && c->op != BENCH_STREAM && c->op != BENCH_ONEHOT) ||
             r->runs == 0)
             continue;
-        fprintf(f, "| %lld | %lld | %lld | %d | %s | %s |", (long long)c->vocab,
+        fprintf(f, "| %lld | %lld | %lld | %d | %s | %s | %s |", (long long)c->vocab,
                 (long long)c->dim, (long long)c->tokens, c->threads, bench_residency(c),
-                bench_op_title(c->op));
+                bench_op_title(c->op), c->types);
         if (r->error) {
             fprintf(f, " error: %s |", r->error_message);
             empty_cells(f, 3);
@@ -153,6 +159,8 @@ static void left_out(FILE *f, const bench_report *rep)
     notes(f, "Not available on this machine or build", rep->left_out);
     notes(f, "Shapes over the memory budget (not run)", &rep->plan->over_budget);
     notes(f, "One-hot GEMM not run for these shapes", &rep->plan->onehot_capped);
+    notes(f, "Table types not run at these dims", &rep->plan->type_skipped);
+    notes(f, "Kernels an implementation runs with another's code", &rep->plan->code_shared);
     size_t errors = 0, not_run = 0;
     for (size_t i = 0; i < rep->res->count; i++) {
         errors += rep->res->r[i].error;
@@ -163,7 +171,7 @@ static void left_out(FILE *f, const bench_report *rep)
     if (errors > 0)
         fprintf(f, "%zu benchmarks failed; their rows say why.\n\n", errors);
     if (rep->left_out->count + rep->plan->over_budget.count + rep->plan->onehot_capped.count +
-            not_run + errors == 0)
+            rep->plan->type_skipped.count + rep->plan->code_shared.count + not_run + errors == 0)
         fputs("Nothing.\n", f);
 }
 

@@ -1,8 +1,10 @@
 #!/bin/sh
 # bench/smoke.sh - a tiny benchmark run that checks the suite's outputs get
-# written: the JSON (with its context and one entry per benchmark), the
-# markdown table (one row per implementation), and the plot or the line
-# saying why it was skipped. Asserts no timing. Usage: smoke.sh BENCH_BINARY
+# written: the JSON (with its context and one entry per benchmark, typed
+# kernels and int64 ids included), the markdown table (one row per kernel,
+# id type and implementation), the types a dim is not valid for, and the
+# plot or the line saying why it was skipped. Asserts no timing.
+# Usage: smoke.sh BENCH_BINARY
 set -eu
 
 bench=${1:?usage: smoke.sh path/to/embsimd-bench}
@@ -23,8 +25,15 @@ if "$bench" --dim=12x >"$dir/bad.txt" 2>&1; then
 fi
 grep -q '"12x"' "$dir/bad.txt" || fail "the --dim error does not name the bad value"
 
-"$bench" --vocab=1000 --dim=64,100 --tokens=64 --ids=uniform,zipf \
-    --results="$dir/results" --plot-files="$dir" \
+if "$bench" --types=f32,f8 >"$dir/bad.txt" 2>&1; then
+    fail "an unknown --types was accepted"
+fi
+grep -q '"f8"' "$dir/bad.txt" || fail "the --types error does not name the bad value"
+
+# f32, bf16 (a bit copy, a widening lookup and a grad) and q8_0 (a
+# dequantizing lookup, not valid at D = 100), with int32 and int64 ids.
+"$bench" --vocab=1000 --dim=64,100 --tokens=64 --ids=uniform,zipf --types=f32,bf16,q8_0 \
+    --ids-type=i32,i64 --results="$dir/results" --plot-files="$dir" \
     --benchmark_min_time=0.001 --benchmark_repetitions=2 >"$dir/run.txt" 2>&1 ||
     { cat "$dir/run.txt" >&2; fail "the run exited with an error"; }
 
@@ -34,25 +43,59 @@ md="$dir/results/latest.md"
 test -s "$md" || fail "no markdown table written"
 
 for key in cpu_model compiler_flags configure_options embsimd_version git_revision \
-    implementations threads id_distributions seed bytes_definition; do
+    implementations threads id_distributions id_types types kernels seed bytes_definition; do
     grep -q "\"$key\": " "$json" || fail "JSON context lacks $key"
 done
 
 impls=$(grep '^| implementations |' "$md" | sed 's/^| implementations | //; s/ |$//; s/,//g')
 test -n "$impls" || fail "the table names no implementation"
 for impl in $impls; do
-    for op in lookup grad; do
+    for kernel in lookup/f32-\>f32 grad/f32-\>f32 lookup/bf16-\>bf16 lookup/bf16-\>f32 grad/bf16-\>f32; do
         for d in 64 100; do
-            name="$op/$impl/V:1000/D:$d/N:64/T:1/ids:zipf/real_time"
-            grep -q "\"name\": \"$name\"" "$json" || fail "JSON lacks $name"
+            for idx in i32 i64; do
+                name="${kernel%%/*}/$impl/${kernel#*/}/V:1000/D:$d/N:64/T:1/ids:zipf/idx:$idx/real_time"
+                grep -q "\"name\": \"$name\"" "$json" || fail "JSON lacks $name"
+            done
         done
     done
-    rows=$(grep -c "^| 1000 | [0-9]* | 64 | 1 | [a-z]* | [A-Za-z:]* | $impl | [0-9]" "$md" || true)
-    test "$rows" -eq 8 || fail "table has $rows rows for $impl, expected 8 (2 ops x 2 dims x 2 id kinds)"
+    name="lookup/$impl/q8_0->f32/V:1000/D:64/N:64/T:1/ids:uniform/idx:i64/real_time"
+    grep -q "\"name\": \"$name\"" "$json" || fail "JSON lacks $name"
+    grep -q "q8_0->f32/V:1000/D:100/" "$json" && fail "q8_0 ran at D = 100, which it is not valid for"
+    rows=$(grep -c "^| 1000 | [0-9]* | 64 | 1 | [a-z]* | i[0-9]* | [a-z0-9_]*->[a-z0-9]* | [A-Za-z:]* | $impl | [0-9]" "$md" || true)
+    test "$rows" -eq 44 || fail "table has $rows rows for $impl, expected 44 ((5 kernels x 2 dims + q8_0 at D = 64) x 2 id kinds x 2 id types)"
 done
-grep -q '"name": "copy/memcpy/V:1000/D:64/N:64/T:1/real_time"' "$json" || fail "JSON lacks the memcpy roofline"
+grep -q '^- q8_0 at D=100: ' "$md" || fail "the table does not list q8_0 at D = 100 as left out"
+for types in f32-\>f32 bf16-\>bf16 bf16-\>f32 q8_0-\>f32; do
+    name="copy/memcpy/$types/V:1000/D:64/N:64/T:1/real_time"
+    grep -q "\"name\": \"$name\"" "$json" || fail "JSON lacks the memcpy roofline $name"
+done
 grep -q '"name": "onehot/blas/V:1000/D:64/N:64/T:1/real_time"' "$json" || fail "JSON lacks the one-hot GEMM"
 grep -q '"error_occurred": true' "$json" && fail "a benchmark reported an error"
+
+# Bytes per call: each table row and output row in its own type's bytes; a
+# copy moves what the lookup of its types moves; grad reads dY of its type.
+if command -v python3 >/dev/null 2>&1; then
+    python3 - "$json" <<'EOF' || fail "byte counts are not the README's (above)"
+import json, sys
+rows = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]
+        if b.get("run_type") == "iteration" and not b.get("error_occurred")}
+row = {"f32": 64 * 4, "bf16": 64 * 2, "q8_0": 2 * 34}  # D = 64
+bad = []
+for name, b in rows.items():
+    if "/D:64/" not in name or name.startswith("onehot/"):
+        continue
+    per_call = b["bytes_per_second"] * b["real_time"] * 1e-9
+    src, dst = name.split("/")[2].split("->")
+    if name.startswith(("lookup/", "copy/")):
+        want = (64 * (row[src] + row[dst]),) * 2
+    else:  # dY, then 2 fp32 rows for each of 1 to N distinct ids
+        want = (64 * row[src] + 2 * 256, 64 * row[src] + 2 * 64 * 256)
+    if not want[0] * (1 - 1e-6) <= per_call <= want[1] * (1 + 1e-6):
+        bad.append("%s: %.1f bytes per call, expected %s" % (name, per_call, want))
+if bad:
+    sys.exit("\n".join(bad[:10]))
+EOF
+fi
 
 if command -v gnuplot >/dev/null 2>&1; then
     test -s "$dir/results/latest.svg" || fail "gnuplot is installed but no plot was drawn"

@@ -19,8 +19,9 @@ typedef enum emb_status {
     EMB_ENOTSUP   /**< the implementation asked for is unknown or not supported here */
 } emb_status;
 
-/** Element types of tables, outputs and gradients. Every type widens or
- *  dequantizes to fp32 exactly (emb_lookup's definition). */
+/** Element types of tables, outputs and gradients, each converting to fp32
+ *  as its comment defines (emb_lookup): exactly for f16, bf16, q8_0 and
+ *  q4_0; with one rounding (a fused multiply-add) for q8_rowwise. */
 typedef enum emb_type {
     EMB_F32 = 0,       /**< IEEE binary32 */
     EMB_F16 = 1,       /**< IEEE binary16 */
@@ -63,8 +64,8 @@ size_t emb_row_bytes(emb_type t, int64_t dim);
  * converted to @p out_type.
  *
  * Pairs: any table type to EMB_F32 (bf16/f16 widened, q8_0/q4_0/q8_rowwise
- * dequantized, each element exactly as emb_type describes: every one of
- * these conversions is exact in fp32); EMB_F32, EMB_F16 and EMB_BF16 to
+ * dequantized, each element as emb_type defines it: exact but for
+ * q8_rowwise's one fused rounding); EMB_F32, EMB_F16 and EMB_BF16 to
  * themselves as bit copies. Other pairs return EMB_EINVAL naming both.
  *
  * f16 widening keeps NaN payloads and quiets a signalling NaN (sets the

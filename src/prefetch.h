@@ -7,27 +7,31 @@
 #include <stdint.h>
 
 /* Rows are visited in id order, which the hardware prefetcher cannot
- * predict; it only follows a row once the row has started. While the
- * loops of row_loops.h work on a group of rows they ask for the rows
- * EMB_PREFETCH_ROWS further on, a piece at a time, as long as those rows
- * hold at most EMB_PREFETCH_BUDGET bytes; 0 compiles prefetching out.
+ * predict; it only follows a row once the row has started. The loops of
+ * row_loops.h therefore ask for the row a distance in rows ahead:
+ * EMB_PREFETCH_BYTES of rows, but at least two groups of the rows in
+ * flight and at most EMB_PREFETCH_ROWS_MAX rows, and never more than
+ * EMB_PREFETCH_BUDGET bytes; with a group in flight, no prefetch when the
+ * budget does not reach past the group. Rows in flight of 256 to 1024
+ * floats thus prefetch 8 rows ahead, 2048-float rows 4, 4096-float
+ * (16 KiB) rows none; rows one at a time about 4 KiB ahead (128 floats:
+ * 8 rows, 16 floats: 32). EMB_PREFETCH_BYTES = 0 compiles prefetching
+ * out.
  *
  * Measured on AMD EPYC Zen 2 (KVM, 2 vCPUs, 16 MiB L3, gcc 12.2 -O2,
- * 2026-12-01), uniform ids, lookup / same-run memcpy, with four rows in
- * flight (row_loops.h): 50257 x 768 x 8192 0.94 without prefetch, 1.00
- * with rows i+4..i+7, 0.95 with rows i+8..i+11; at N = 512 0.67, 0.73,
- * 0.70. At 262144 x 4096 (16 KiB rows) the same prefetch cost 4 %
- * (1.35 vs 1.41): four long rows in flight already keep enough lines
- * coming, hence the byte budget, which turns it off there. A whole row
- * requested at once (the former rule, about 4 KiB ahead) was worth
- * nothing on this machine without several rows in flight (0.85 vs 0.87).
- * Grad, two rows in flight: 1.06 of memcpy with rows 4 ahead, 1.06 at 8,
- * 1.06 without at N = 8192, and 1.05 / 1.06 / 0.92 at N = 512. */
+ * 2026-12-01), AVX2, uniform ids, builds compared in one process, lookup
+ * / same-run memcpy: with four rows in flight, rows 8 ahead vs none
+ * 1.06 vs 0.99 at 50257 x 768 x 8192, 0.72 vs 0.70 at N = 512, 0.96 vs
+ * 0.91 at 262144 x 768; rows 4 ahead within 2 % of 8. At 16 KiB rows
+ * prefetch was worth nothing (1.54 vs 1.55) and cost 4 % with 128-float
+ * pieces, hence the budget. 8 rows ahead also is what a probe on the Zen 5
+ * reference machine found best for one row at a time (0.91 of memcpy vs
+ * 0.68 without, at 50257 x 768 x 8192). Short rows, one at a time, from
+ * a 1000000-row table: at most 32 rows ahead made 16- and 32-float rows
+ * 1.10-1.14 times as fast as the former build (lookup and grad), at most
+ * 16 (the former cap) 0.99-1.04. */
 #ifndef EMB_PREFETCH_BYTES
 #define EMB_PREFETCH_BYTES ((size_t)4096)
-#endif
-#ifndef EMB_PREFETCH_ROWS
-#define EMB_PREFETCH_ROWS ((size_t)8)
 #endif
 #ifndef EMB_PREFETCH_ROWS_MAX
 #define EMB_PREFETCH_ROWS_MAX ((size_t)32)
@@ -36,16 +40,17 @@
 #define EMB_PREFETCH_BUDGET ((size_t)32 << 10)
 #endif
 
-/* How many rows ahead to prefetch, or 0: not at all, when the distance
- * the budget allows would not reach past the rows already in flight. */
+/* How many rows ahead to prefetch while `in_flight` rows are being worked
+ * on, or 0: not at all. */
 static inline size_t emb_prefetch_rows_ahead(size_t row_bytes, size_t in_flight)
 {
-    if (EMB_PREFETCH_ROWS == 0)
+    if (EMB_PREFETCH_BYTES == 0)
         return 0;
     size_t rows = EMB_PREFETCH_BYTES / row_bytes;
-    rows = rows < EMB_PREFETCH_ROWS ? EMB_PREFETCH_ROWS
-           : rows > EMB_PREFETCH_ROWS_MAX ? EMB_PREFETCH_ROWS_MAX
-                                          : rows;
+    if (rows < 2 * in_flight)
+        rows = 2 * in_flight;
+    if (rows > EMB_PREFETCH_ROWS_MAX)
+        rows = EMB_PREFETCH_ROWS_MAX;
     if (rows > EMB_PREFETCH_BUDGET / row_bytes)
         rows = EMB_PREFETCH_BUDGET / row_bytes;
     return rows < in_flight ? 0 : rows;
@@ -56,8 +61,9 @@ static inline size_t emb_prefetch_rows_ahead(size_t row_bytes, size_t in_flight)
  * hint it twice, which costs a cache hit). rw: 0 to read, 1 to write. On
  * x86 without -mprfchw (the builds here) GCC emits PREFETCHT0 for both;
  * on AArch64 they are PRFM PLDL1KEEP / PSTL1KEEP. PREFETCHW itself was
- * measured slower than PREFETCHT0 for grad on Zen 2 (1.00 vs 1.06 of
- * memcpy at 50257 x 768 x 8192). */
+ * slower than PREFETCHT0 for grad on Zen 2 (a standalone probe, two rows
+ * in flight: 1.01 vs 1.06 of memcpy at 50257 x 768 x 8192, 1.01 vs 1.05
+ * at N = 512). */
 #define EMB_PREFETCH_LINES(p, bytes, rw)                                                 \
     do {                                                                                 \
         const uintptr_t first_ = (uintptr_t)(p) & ~(uintptr_t)63;                        \

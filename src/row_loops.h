@@ -24,32 +24,42 @@ typedef void (*emb_row_add_fn)(float *acc, const uint8_t *g, size_t j, size_t co
  * gcc 12.2 -O2, 2026-12-01). */
 #define EMB_ROW_PRIMITIVE static inline __attribute__((always_inline))
 
-/* With the table in DRAM, each row is a fresh DRAM stream: a copy that
+/* With the table in DRAM each row is a fresh DRAM stream, and a copy that
  * finishes one row before it starts the next waits out the memory latency
- * once per row, because a 3 KiB row is already more loads and stores than
- * the out-of-order window holds. Working on several rows at once, a piece
- * of each in turn, keeps that many streams in flight. A piece is
- * EMB_PIECE_FLOATS elements, a multiple of every ISA's vector and of the
- * quantized types' 32-element block; the last piece of a row takes the
- * remainder (one to two pieces), so no piece is shorter than a vector.
+ * once per row: a 3 KiB row is already more loads and stores than the
+ * out-of-order window holds, so the next row's first misses only start
+ * when this one is nearly done. Rows of at least EMB_IN_FLIGHT_MIN_DIM
+ * floats therefore go EMB_ROWS_IN_FLIGHT at a time, a piece of
+ * EMB_PIECE_FLOATS of each in turn. 64 elements (256 bytes of floats,
+ * four lines) is whole pieces for every ISA's row primitive (AVX-512: four
+ * ZMM; AVX2: eight YMM; NEON: two 32-float pieces) and two blocks of the
+ * quantized types; a row's last piece takes the remainder (64 to 127
+ * elements), so no piece is shorter than a vector.
+ * Shorter rows go one at a time: the out-of-order window already holds
+ * several of them.
  *
  * Measured on AMD EPYC Zen 2 (KVM, 2 vCPUs, 16 MiB L3, gcc 12.2 -O2,
- * 2026-12-01), AVX2, streaming stores, uniform ids, lookup / same-run
- * memcpy, one row at a time -> four rows in 128-float pieces:
- * 50257 x 768 x 8192 0.82 -> 0.94, 262144 x 768 x 8192 0.78 -> 0.89,
- * 262144 x 4096 x 2048 1.24 -> 1.41 (memcpy is glibc's, which does not
- * stream at these sizes). Two rows gave 0.84 / 0.84 / 1.34, three 0.96 /
- * 0.76 / 1.40, eight 0.98 / 0.92 / 1.48; 256-float pieces 0.91 / 0.88 /
- * 1.53, 64-float ones 0.96 / 0.81 / 1.48. Grad, whose row is read and
- * written back, does best with two (50257 x 768 x 8192: 1.00 -> 1.06;
- * three 1.01, four 1.04).
- * Only for tables in DRAM (EMB_KF_PREFETCH): a cache-resident table
- * keeps the plain loop. */
+ * 2026-12-01), AVX2, uniform ids, builds compared in one process,
+ * interleaved, lookup / same-run memcpy for 50257 x 768 x 8192,
+ * 262144 x 768 x 8192 and 262144 x 4096 x 2048: one row at a time (the
+ * former loop) 0.87 / 0.74 / 1.22; four rows in 64-float pieces 1.06 /
+ * 0.96 / 1.54; 128-float pieces 1.04 / 0.93 / 1.40; 256-float pieces
+ * 0.98 / 0.89 / 1.38; two or eight rows within 3 % of four. Grad at
+ * 50257 x 768 x 8192, N = 512 and 262144 x 4096, speed-up over one row
+ * at a time: four rows of 64 floats 1.22 / 1.35 / 1.22, two rows 1.14 /
+ * 1.18 / 1.11, four of 128 1.15 / 1.26 / 1.15. Below 256 floats rows in
+ * flight lost: D = 128 grad 0.90 of the one-row loop, D = 256 about 0.95
+ * of the former build either way; at D = 384 they were 1.28 (lookup)
+ * and 1.05 (grad) times as fast as the one-row loop. Only for tables in
+ * DRAM (EMB_KF_PREFETCH): a cache-resident table keeps the plain loop. */
 #ifndef EMB_PIECE_FLOATS
 #define EMB_PIECE_FLOATS 64
 #endif
 #ifndef EMB_ROWS_IN_FLIGHT
 #define EMB_ROWS_IN_FLIGHT 4
+#endif
+#ifndef EMB_IN_FLIGHT_MIN_DIM
+#define EMB_IN_FLIGHT_MIN_DIM 256
 #endif
 
 /* Where the next piece starts: the rest of the row is the last piece once
@@ -88,7 +98,8 @@ emb_lookup_one_by_one(emb_lookup_loop L, const uint8_t *table, size_t dim, const
 }
 
 /* Rows i .. i + R - 1 a piece at a time, while the same pieces of the rows
- * `ahead` further on are prefetched (ahead >= R, or 0 for none). */
+ * `ahead` further on are prefetched (ahead >= R, or 0 for none): spread
+ * over the copy, the hints never queue up in front of its own loads. */
 static inline __attribute__((always_inline)) void
 emb_lookup_in_flight(emb_lookup_loop L, const uint8_t *table, size_t dim, const void *ids,
                      int ids64, size_t n, uint8_t *out, size_t ahead, emb_row_fn convert)
@@ -141,7 +152,7 @@ emb_lookup_rows_w(emb_lookup_loop L, const uint8_t *table, size_t dim, const voi
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert_stream);
         else
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert);
-    } else if (dim < 2 * EMB_PIECE_FLOATS) {
+    } else if (dim < EMB_IN_FLIGHT_MIN_DIM) {
         const size_t ahead = emb_prefetch_rows_ahead(in_row, 1);
         if (flags & EMB_KF_STREAM)
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, ahead, L.convert_stream);
@@ -169,8 +180,9 @@ emb_lookup_rows(emb_lookup_loop L, const uint8_t *table, size_t dim, const void 
 /* Token order is what makes the sum exact to the dense product, so the
  * loops never reorder tokens; they only skip those whose row another part
  * owns. With rows in flight, piece j of token t is added before piece j of
- * token t + 1 and pieces never overlap, so every element still sees its
- * additions in token order even when both tokens name the same row.
+ * the next owned token and pieces never overlap, so every element still
+ * sees its additions in token order even when both tokens name the same
+ * row.
  * Prefetches are issued for owned rows only: a write-intent prefetch of
  * another thread's row would pull the line away from its owner. */
 static inline __attribute__((always_inline)) void
@@ -180,7 +192,7 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
 {
     const size_t row_bytes = dim * sizeof(float);
     const size_t g_row = emb_row_size(g_type, dim);
-    if (!(flags & EMB_KF_PREFETCH) || dim < 2 * EMB_PIECE_FLOATS) {
+    if (!(flags & EMB_KF_PREFETCH) || dim < EMB_IN_FLIGHT_MIN_DIM) {
         const size_t ahead =
             (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
         for (size_t i = 0; i < n; i++) {

@@ -28,15 +28,17 @@ static inline __attribute__((always_inline)) size_t id_at(const void *ids, int i
 
 /* Same type in and out: the row's bytes, never through an FPU register (a
  * copy through x87 or any FPU load/store path may quiet a signalling NaN). */
-static inline __attribute__((always_inline)) void copy_rows(size_t row_bytes, const uint8_t *table, const void *ids, int ids64,
-                             size_t n, uint8_t *out)
+static inline __attribute__((always_inline)) void
+copy_rows(size_t row_bytes, const uint8_t *table, const void *ids, int ids64, size_t n,
+          uint8_t *out)
 {
     for (size_t i = 0; i < n; i++)
         memcpy(out + i * row_bytes, table + id_at(ids, ids64, i) * row_bytes, row_bytes);
 }
 
-static inline __attribute__((always_inline)) void convert_rows(emb_type in, size_t dim, const uint8_t *table, const void *ids,
-                                int ids64, size_t n, uint8_t *out)
+static inline __attribute__((always_inline)) void
+convert_rows(emb_type in, size_t dim, const uint8_t *table, const void *ids, int ids64, size_t n,
+             uint8_t *out)
 {
     const size_t row_bytes = emb_row_size(in, dim);
     for (size_t i = 0; i < n; i++)
@@ -44,38 +46,24 @@ static inline __attribute__((always_inline)) void convert_rows(emb_type in, size
                        table + id_at(ids, ids64, i) * row_bytes, dim, 0, dim);
 }
 
-/* Portable C has neither streaming stores nor prefetch: flags are unused. */
-#define SCALAR_COPY(name, type)                                                          \
-    static void name(const uint8_t *table, size_t dim, const void *ids, int ids64, size_t n, \
-                     uint8_t *out, unsigned flags)                                       \
-    {                                                                                    \
-        (void)flags;                                                                     \
-        FOR_ID_WIDTH(ids64, copy_rows(emb_row_size(type, dim), table, ids, w_, n, out));         \
-    }
-#define SCALAR_CONVERT(name, type)                                                       \
-    static void name(const uint8_t *table, size_t dim, const void *ids, int ids64, size_t n, \
-                     uint8_t *out, unsigned flags)                                       \
-    {                                                                                    \
-        (void)flags;                                                                     \
-        FOR_ID_WIDTH(ids64, convert_rows(type, dim, table, ids, w_, n, out));                              \
-    }
-
-SCALAR_COPY(lookup_f32_f32, EMB_F32)
-SCALAR_COPY(lookup_f16_f16, EMB_F16)
-SCALAR_COPY(lookup_bf16_bf16, EMB_BF16)
-SCALAR_CONVERT(lookup_f16_f32, EMB_F16)
-SCALAR_CONVERT(lookup_bf16_f32, EMB_BF16)
-SCALAR_CONVERT(lookup_q8_0_f32, EMB_Q8_0)
-SCALAR_CONVERT(lookup_q4_0_f32, EMB_Q4_0)
-SCALAR_CONVERT(lookup_q8_rowwise_f32, EMB_Q8_ROWWISE)
+/* Same type in and out is a bit copy; anything else converts to f32. */
+static inline __attribute__((always_inline)) void
+lookup_rows(emb_type in, emb_type out, size_t dim, const uint8_t *table, const void *ids,
+            int ids64, size_t n, uint8_t *dst)
+{
+    if (in == out)
+        FOR_ID_WIDTH(ids64, copy_rows(emb_row_size(in, dim), table, ids, w_, n, dst));
+    else
+        FOR_ID_WIDTH(ids64, convert_rows(in, dim, table, ids, w_, n, dst));
+}
 
 /* One fp32 add per element, in token order; the build uses
  * -ffp-contract=off and no fast-math, so nothing is fused or reassociated.
  * A widened dout element is formed first, then added: the definition
  * one-hot(ids)^T x widen(dout). */
-static inline __attribute__((always_inline)) void grad_rows(emb_type dout_type, float *dtable, size_t dim, const void *ids,
-                             int ids64, size_t n, const uint8_t *dout, unsigned part,
-                             unsigned nparts)
+static inline __attribute__((always_inline)) void
+grad_rows(emb_type dout_type, float *dtable, size_t dim, const void *ids, int ids64, size_t n,
+          const uint8_t *dout, unsigned part, unsigned nparts)
 {
     const size_t g_bytes = emb_row_size(dout_type, dim);
     for (size_t i = 0; i < n; i++) {
@@ -95,17 +83,28 @@ static inline __attribute__((always_inline)) void grad_rows(emb_type dout_type, 
     }
 }
 
-#define SCALAR_GRAD(name, type)                                                            \
-    static void name(float *dtable, size_t dim, const void *ids, int ids64, size_t n,        \
-                     const uint8_t *dout, unsigned part, unsigned nparts, unsigned flags)    \
+/* Every kernel of the list, generated from it: scalar is the definition,
+ * so a new kernel needs nothing here. Portable C has neither streaming
+ * stores nor prefetch: flags are unused. */
+#define SCALAR_KERNEL_LOOKUP(id, in, out)                                                  \
+    static void scalar_##id(const uint8_t *table, size_t dim, const void *ids, int ids64,  \
+                            size_t n, uint8_t *dst, unsigned flags)                        \
     {                                                                                      \
         (void)flags;                                                                       \
-        FOR_ID_WIDTH(ids64, grad_rows(type, dtable, dim, ids, w_, n, dout, part, nparts));                   \
+        lookup_rows(in, out, dim, table, ids, ids64, n, dst);                              \
     }
-
-SCALAR_GRAD(grad_f32, EMB_F32)
-SCALAR_GRAD(grad_f16, EMB_F16)
-SCALAR_GRAD(grad_bf16, EMB_BF16)
+#define SCALAR_KERNEL_GRAD(id, in, out)                                                    \
+    static void scalar_##id(float *dtable, size_t dim, const void *ids, int ids64, size_t n, \
+                            const uint8_t *dout, unsigned part, unsigned nparts,           \
+                            unsigned flags)                                                \
+    {                                                                                      \
+        (void)flags;                                                                       \
+        FOR_ID_WIDTH(ids64, grad_rows(in, dtable, dim, ids, w_, n, dout, part, nparts));   \
+    }
+#define SCALAR_KERNEL_EMB_OP_LOOKUP SCALAR_KERNEL_LOOKUP
+#define SCALAR_KERNEL_EMB_OP_GRAD SCALAR_KERNEL_GRAD
+#define SCALAR_KERNEL(id, op, in, out) SCALAR_KERNEL_##op(id, in, out)
+EMB_KERNEL_LIST(SCALAR_KERNEL)
 
 static void ids_minmax_scalar(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
 {
@@ -118,19 +117,10 @@ static void ids_minmax_scalar(const int32_t *ids, size_t n, int32_t *min, int32_
     *max = hi;
 }
 
-static const emb_kernel_entry entries[] = {
-    {EMB_K_LOOKUP_F32_F32, 0, lookup_f32_f32, NULL},
-    {EMB_K_LOOKUP_F16_F16, 0, lookup_f16_f16, NULL},
-    {EMB_K_LOOKUP_BF16_BF16, 0, lookup_bf16_bf16, NULL},
-    {EMB_K_LOOKUP_F16_F32, 0, lookup_f16_f32, NULL},
-    {EMB_K_LOOKUP_BF16_F32, 0, lookup_bf16_f32, NULL},
-    {EMB_K_LOOKUP_Q8_0_F32, 0, lookup_q8_0_f32, NULL},
-    {EMB_K_LOOKUP_Q4_0_F32, 0, lookup_q4_0_f32, NULL},
-    {EMB_K_LOOKUP_Q8_ROWWISE_F32, 0, lookup_q8_rowwise_f32, NULL},
-    {EMB_K_GRAD_F32, 0, NULL, grad_f32},
-    {EMB_K_GRAD_F16, 0, NULL, grad_f16},
-    {EMB_K_GRAD_BF16, 0, NULL, grad_bf16},
-};
+#define SCALAR_ENTRY_EMB_OP_LOOKUP(id) {EMB_K_##id, 0, scalar_##id, NULL},
+#define SCALAR_ENTRY_EMB_OP_GRAD(id) {EMB_K_##id, 0, NULL, scalar_##id},
+#define SCALAR_ENTRY(id, op, in, out) SCALAR_ENTRY_##op(id)
+static const emb_kernel_entry entries[] = {EMB_KERNEL_LIST(SCALAR_ENTRY)};
 
 const emb_kernels emb_kernels_scalar = {entries, sizeof entries / sizeof entries[0],
                                         ids_minmax_scalar};

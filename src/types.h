@@ -163,8 +163,9 @@ static inline void emb_q4_0_block_to_f32(float *dst, const uint8_t *block)
 }
 
 /* FBGEMM's reference computes fma(scale, q, 0 + bias): the same bits but
- * where bias is -0 (0 + -0 = +0), so an element whose product is +0 gives
- * +0 there and -0 here. We follow the layout's definition. */
+ * where bias is -0 and the product scale * q is -0 (-0 + -0 = -0 here,
+ * -0 + +0 = +0 there). We follow the layout's definition, fmaf(scale, q,
+ * bias), rounded once: unlike the other conversions this one may round. */
 static inline void emb_q8_rowwise_to_f32(float *dst, const uint8_t *row, size_t dim, size_t j,
                                          size_t count)
 {

@@ -166,12 +166,6 @@ EMB_ROW_PRIMITIVE __m256 widen8_bf16(const uint8_t *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
 }
 
-/* The byte lanes of q (16 int8), from `first`, as 8 floats times d. */
-EMB_ROW_PRIMITIVE __m256 scale8_i8(__m128i q, __m256 d)
-{
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
-}
-
 #define WIDEN_PRIMITIVE(attrs, name, type, elem_bytes, widen8)                              \
     static attrs __attribute__((always_inline)) inline void name##_s(                       \
         uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim, int stream)    \
@@ -208,45 +202,58 @@ EMB_ROW_PRIMITIVE F16C __m256 widen8_f16(const uint8_t *p)
 WIDEN_PRIMITIVE(, widen_bf16, EMB_BF16, 2, widen8_bf16)
 WIDEN_PRIMITIVE(F16C, widen_f16, EMB_F16, 2, widen8_f16)
 
-/* q8_0 and q4_0 go block by block: the scale d (fp16, widened by the
- * scalar definition) is one broadcast per 32 elements. */
-EMB_ROW_PRIMITIVE void q8_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
-                              size_t dim, int stream)
+/* q8_0 and q4_0 go block by block: the scale d is one VCVTPH2PS and one
+ * broadcast per 32 elements (exact, and equal to the scalar definition for
+ * every fp16 pattern, as for the f16 kernels); the quants are widened
+ * straight from memory, 8 per VPMOVSXBD / VPMOVZXBD, so that no shuffle
+ * splits a 16-byte load first. */
+EMB_ROW_PRIMITIVE F16C __m256 block_scale(const uint8_t *block)
+{
+    return _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(emb_load_u16(block))));
+}
+
+/* 8 int32 lanes times d */
+EMB_ROW_PRIMITIVE __m256 scale8_i32(__m256i q, __m256 d)
+{
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(q), d);
+}
+
+EMB_ROW_PRIMITIVE F16C void q8_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                                   size_t dim, int stream)
 {
     (void)dim;
     float *d = (float *)dst + j;
     stream = stream && ((uintptr_t)d & 31) == 0;
     for (size_t k = 0; k < count; k += EMB_QBLOCK) {
         const uint8_t *block = src + (j + k) / EMB_QBLOCK * EMB_Q8_0_BYTES;
-        const __m256 vd = _mm256_set1_ps(emb_f16_to_f32(emb_load_u16(block)));
-        const __m128i q0 = _mm_loadu_si128((const __m128i *)(block + 2));
-        const __m128i q1 = _mm_loadu_si128((const __m128i *)(block + 18));
-        STORE8(stream, d + k, scale8_i8(q0, vd));
-        STORE8(stream, d + k + 8, scale8_i8(_mm_srli_si128(q0, 8), vd));
-        STORE8(stream, d + k + 16, scale8_i8(q1, vd));
-        STORE8(stream, d + k + 24, scale8_i8(_mm_srli_si128(q1, 8), vd));
+        const __m256 vd = block_scale(block);
+        for (int h = 0; h < 4; h++) {
+            const __m128i q = _mm_loadl_epi64((const __m128i *)(block + 2 + 8 * h));
+            STORE8(stream, d + k + 8 * h, scale8_i32(_mm256_cvtepi8_epi32(q), vd));
+        }
     }
 }
 
-EMB_ROW_PRIMITIVE void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
-                              size_t dim, int stream)
+EMB_ROW_PRIMITIVE F16C void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                                   size_t dim, int stream)
 {
     (void)dim;
     float *d = (float *)dst + j;
     stream = stream && ((uintptr_t)d & 31) == 0;
-    const __m128i low4 = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+    const __m256i low4 = _mm256_set1_epi32(15), eight = _mm256_set1_epi32(8);
     for (size_t k = 0; k < count; k += EMB_QBLOCK) {
         const uint8_t *block = src + (j + k) / EMB_QBLOCK * EMB_Q4_0_BYTES;
-        const __m256 vd = _mm256_set1_ps(emb_f16_to_f32(emb_load_u16(block)));
-        const __m128i qs = _mm_loadu_si128((const __m128i *)(block + 2));
-        /* x[j] from the low nibbles, x[j + 16] from the high ones, each
-         * minus 8: int8 in [-8, 7]. */
-        const __m128i lo = _mm_sub_epi8(_mm_and_si128(qs, low4), eight);
-        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), low4), eight);
-        STORE8(stream, d + k, scale8_i8(lo, vd));
-        STORE8(stream, d + k + 8, scale8_i8(_mm_srli_si128(lo, 8), vd));
-        STORE8(stream, d + k + 16, scale8_i8(hi, vd));
-        STORE8(stream, d + k + 24, scale8_i8(_mm_srli_si128(hi, 8), vd));
+        const __m256 vd = block_scale(block);
+        /* qs[0..7] and qs[8..15] as int32: x[j] from the low nibble, x[j + 16]
+         * from the high one, each minus 8 (in [-8, 7]). */
+        for (int h = 0; h < 2; h++) {
+            const __m256i qs =
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + 8 * h)));
+            const __m256i lo = _mm256_sub_epi32(_mm256_and_si256(qs, low4), eight);
+            const __m256i hi = _mm256_sub_epi32(_mm256_srli_epi32(qs, 4), eight);
+            STORE8(stream, d + k + 8 * h, scale8_i32(lo, vd));
+            STORE8(stream, d + k + 16 + 8 * h, scale8_i32(hi, vd));
+        }
     }
 }
 
@@ -268,20 +275,20 @@ EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, 
         emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
 }
 
-#define STREAM_PAIR(name)                                                                   \
-    EMB_ROW_PRIMITIVE void name(uint8_t *dst, const uint8_t *src, size_t j, size_t count,   \
+#define STREAM_PAIR(attrs, name)                                                            \
+    EMB_ROW_PRIMITIVE attrs void name(uint8_t *dst, const uint8_t *src, size_t j, size_t count,   \
                                 size_t dim)                                                 \
     {                                                                                      \
         name##_s(dst, src, j, count, dim, 0);                                              \
     }                                                                                      \
-    EMB_ROW_PRIMITIVE void name##_stream(uint8_t *dst, const uint8_t *src, size_t j,        \
+    EMB_ROW_PRIMITIVE attrs void name##_stream(uint8_t *dst, const uint8_t *src, size_t j,  \
                                          size_t count, size_t dim)                          \
     {                                                                                      \
         name##_s(dst, src, j, count, dim, 1);                                              \
     }
-STREAM_PAIR(q8_0)
-STREAM_PAIR(q4_0)
-STREAM_PAIR(q8_rowwise)
+STREAM_PAIR(F16C, q8_0)
+STREAM_PAIR(F16C, q4_0)
+STREAM_PAIR(, q8_rowwise)
 
 /* Gradient primitives: acc[j + k] += widen(g[j + k]), one fp32 add each. */
 EMB_ROW_PRIMITIVE void add_f32(float *acc, const uint8_t *g, size_t j, size_t count, size_t dim)
@@ -314,8 +321,8 @@ EMB_DEFINE_LOOKUP(, lookup_f16_f16, EMB_F16, EMB_F16, copy_16, copy_16_stream, _
 EMB_DEFINE_LOOKUP(, lookup_bf16_bf16, EMB_BF16, EMB_BF16, copy_16, copy_16_stream, _mm_sfence)
 EMB_DEFINE_LOOKUP(F16C, lookup_f16_f32, EMB_F16, EMB_F32, widen_f16, widen_f16_stream, _mm_sfence)
 EMB_DEFINE_LOOKUP(, lookup_bf16_f32, EMB_BF16, EMB_F32, widen_bf16, widen_bf16_stream, _mm_sfence)
-EMB_DEFINE_LOOKUP(, lookup_q8_0_f32, EMB_Q8_0, EMB_F32, q8_0, q8_0_stream, _mm_sfence)
-EMB_DEFINE_LOOKUP(, lookup_q4_0_f32, EMB_Q4_0, EMB_F32, q4_0, q4_0_stream, _mm_sfence)
+EMB_DEFINE_LOOKUP(F16C, lookup_q8_0_f32, EMB_Q8_0, EMB_F32, q8_0, q8_0_stream, _mm_sfence)
+EMB_DEFINE_LOOKUP(F16C, lookup_q4_0_f32, EMB_Q4_0, EMB_F32, q4_0, q4_0_stream, _mm_sfence)
 EMB_DEFINE_LOOKUP(, lookup_q8_rowwise_f32, EMB_Q8_ROWWISE, EMB_F32, q8_rowwise,
                   q8_rowwise_stream, _mm_sfence)
 EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32)
@@ -328,8 +335,8 @@ static const emb_kernel_entry entries[] = {
     {EMB_K_LOOKUP_BF16_BF16, 0, lookup_bf16_bf16, NULL},
     {EMB_K_LOOKUP_F16_F32, EMB_CPU_F16C, lookup_f16_f32, NULL},
     {EMB_K_LOOKUP_BF16_F32, 0, lookup_bf16_f32, NULL},
-    {EMB_K_LOOKUP_Q8_0_F32, 0, lookup_q8_0_f32, NULL},
-    {EMB_K_LOOKUP_Q4_0_F32, 0, lookup_q4_0_f32, NULL},
+    {EMB_K_LOOKUP_Q8_0_F32, EMB_CPU_F16C, lookup_q8_0_f32, NULL},
+    {EMB_K_LOOKUP_Q4_0_F32, EMB_CPU_F16C, lookup_q4_0_f32, NULL},
     {EMB_K_LOOKUP_Q8_ROWWISE_F32, 0, lookup_q8_rowwise_f32, NULL},
     {EMB_K_GRAD_F32, 0, NULL, grad_f32},
     {EMB_K_GRAD_F16, EMB_CPU_F16C, NULL, grad_f16},

@@ -13,7 +13,7 @@ CLEANFILES += verify/verify-quick.json
 
 # Test scripts run the verifier through libtool (which finds the
 # uninstalled library) and the test wrapper (qemu for a cross build).
-TEST_EXTENSIONS = .sh
+TEST_EXTENSIONS = .sh .py
 SH_LOG_COMPILER = env TEST_WRAPPER='$(TEST_WRAPPER)' LIBTOOL='$(LIBTOOL)' $(SHELL)
 
 if EMB_TESTS

@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXIT_UNAVAILABLE = 3
 DEFAULTS = {"vocab": "32000,50257", "dim": "128,768", "tokens": "512,8192",
             "threads": "1,%d" % (os.cpu_count() or 1), "ids": "uniform,zipf",
-            "min_time": "0.03", "repetitions": "5"}
+            "types": "f32,bf16,f16", "min_time": "0.03", "repetitions": "5"}
 
 
 def parse_args(argv):
@@ -27,7 +27,9 @@ def parse_args(argv):
         description="Runs embsimd-bench and bench/peers/torch_embedding.py on the same shapes, "
         "thread counts, seed and ids, alternating between them shape by shape (and which goes "
         "first) so that both see the same machine load; writes the merged JSON to "
-        "RESULTS/runs/peers-<host>-<UTC date>.json and the table RESULTS/peers.md.\n\n"
+        "RESULTS/runs/peers-<host>-<UTC date>.json and the table RESULTS/peers.md. embsimd runs "
+        "with int64 ids (--ids-type=i64), the peers' index type; of the 16-bit tables' kernels "
+        "only the lookups, which have peers.\n\n"
         "Exit status: 0 done; 1 a run failed; 2 bad usage; 3 PyTorch unavailable (skipped).")
     p.add_argument("--bench", metavar="PATH", default="bench/embsimd-bench",
                    help="the embsimd-bench binary (default: bench/embsimd-bench)")
@@ -41,6 +43,8 @@ def parse_args(argv):
                        ("ids", "id distributions")):
         p.add_argument("--" + axis, metavar="LIST", default=DEFAULTS[axis],
                        help="%s (default %s)" % (what, DEFAULTS[axis]))
+    p.add_argument("--types", metavar="LIST", default=DEFAULTS["types"],
+                   help="table types, f32, bf16, f16 (default %s)" % DEFAULTS["types"])
     p.add_argument("--benchmark_min_time", metavar="S", default=DEFAULTS["min_time"],
                    help="seconds per repetition, both suites (default %s)" % DEFAULTS["min_time"])
     p.add_argument("--benchmark_repetitions", metavar="R", default=DEFAULTS["repetitions"],
@@ -128,12 +132,13 @@ def main(argv):
     with tempfile.TemporaryDirectory(prefix="embsimd-peers-") as tmp:
         for k, (v, d, n, t) in enumerate(chunks):
             shape = ["--vocab=" + v, "--dim=" + d, "--tokens=" + n, "--threads=" + t,
-                     "--ids=" + a.ids]
+                     "--ids=" + a.ids, "--types=" + a.types]
             c_out, t_out = os.path.join(tmp, "c%d.json" % k), os.path.join(tmp, "t%d.json" % k)
             ours = ([a.bench] + shape + timing +
                     ["--results=" + tmp, "--plot-files=" + tmp, "--benchmark_out=" + c_out,
-                     "--benchmark_out_format=json",
-                     "--benchmark_filter=^(lookup|grad|copy/memcpy|onehot)/"])
+                     "--benchmark_out_format=json", "--ids-type=i64",
+                     # the gradients of f16 and bf16 dY have no peer
+                     "--benchmark_filter=^(lookup/|grad/[^/]+/f32->|copy/memcpy/|onehot/)"])
             theirs = [py, os.path.join(HERE, "torch_embedding.py")] + shape + timing + lib + [
                 "--benchmark_out=" + t_out]
             label = "[%d/%d] V:%s D:%s N:%s T:%s" % (k + 1, len(chunks), v, d, n, t)

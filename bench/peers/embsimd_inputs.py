@@ -1,7 +1,8 @@
 """embsimd_inputs.py - the benchmark suite's inputs rebuilt in Python: the
-splitmix64 generator and id distributions of verify/gen.c, and the per-shape
-streams and batch count of bench/data.c, so that a peer sees the same table,
-dY and ids as embsimd-bench for the same seed.
+splitmix64 generator and id distributions of verify/gen.c, the per-shape
+streams and batch count of bench/data.c, and the f16 and bf16 tables of
+bench/typed_inputs.h, so that a peer sees the same table, dY and ids as
+embsimd-bench for the same seed.
 
 Everything is integer arithmetic, as in C: Python ints for the sequential
 parts (ids), and wrapping int64 tensor arithmetic for the long float fills,
@@ -72,11 +73,17 @@ def ids_stream(seed, vocab, tokens, kind):
     return stream(seed, STREAM_IDS, vocab, tokens, IDS_KINDS.index(kind))
 
 
-def batches(llc_bytes, vocab, dim, tokens):
+# Bytes of one element of the table types the peers read.
+ELEM_BYTES = {"f32": 4, "f16": 2, "bf16": 2}
+
+
+def batches(llc_bytes, vocab, dim, tokens, table_type="f32"):
     """bench_batches(): enough batches of ids that the rows read before one
-    is reused cover the table or 4 x LLC, whichever is smaller."""
-    table = float(vocab) * dim * 4
-    batch = float(tokens) * dim * 4
+    is reused cover the table (of its own type's rows) or 4 x LLC,
+    whichever is smaller."""
+    row = dim * ELEM_BYTES[table_type]
+    table = float(vocab) * row
+    batch = float(tokens) * row
     cover = min(4.0 * llc_bytes, table)
     b = cover / batch
     return 1 if b <= 1.0 else int(b) + (int(b) < b)
@@ -194,6 +201,35 @@ def fill(r, count, kind="finite"):
     return out
 
 
+def _to_int16(h):
+    """16-bit patterns held in int64 -> int16, bit for bit."""
+    return torch.where(h >= (1 << 15), h - (1 << 16), h).to(torch.int16)
+
+
+def _f16_of(u):
+    """bench_f16_bits(): sign, top 10 fraction bits, the exponent folded into
+    binary16's range keeping its class (0 -> 0, 255 -> 31, else 1 + e % 30)."""
+    e = _shr(u, 23) & 0xFF
+    he = torch.where(e == 0, torch.zeros_like(e),
+                     torch.where(e == 0xFF, torch.full_like(e, 31), 1 + e % 30))
+    return (_shr(u, 16) & 0x8000) | (he << 10) | (_shr(u, 13) & 0x3FF)
+
+
+def convert(table, table_type):
+    """The f16 or bf16 table bench/typed_inputs.h makes of an fp32 one (bf16:
+    the high halves); f32: the table itself."""
+    if table_type == "f32":
+        return table
+    flat = table.reshape(-1)
+    out = torch.empty(flat.numel(), dtype=torch.int16)
+    step = CHUNK * 16
+    for start in range(0, flat.numel(), step):
+        u = flat[start:start + step].view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+        out[start:start + step] = _to_int16(_shr(u, 16) if table_type == "bf16" else _f16_of(u))
+    dtype = torch.bfloat16 if table_type == "bf16" else torch.float16
+    return out.view(dtype).view(table.shape)
+
+
 def _reference_fill(r, count, kind):
     """The same fill one value at a time with Python ints."""
     vals = []
@@ -235,9 +271,13 @@ def _dump(argv):
         n, seed = int(argv[1], 0), int(argv[2], 0)
         bits = fill(Rng(seed), n, argv[0]).view(torch.int32).tolist()
         print("\n".join("%08x" % (b & 0xFFFFFFFF) for b in bits))
+    elif len(argv) == 3 and argv[0] in ("f16", "bf16"):
+        n, seed = int(argv[1], 0), int(argv[2], 0)
+        bits = convert(fill(Rng(seed), n, "bits"), argv[0]).view(torch.int16).tolist()
+        print("\n".join("%04x" % (b & 0xFFFF) for b in bits))
     else:
         sys.stderr.write("usage: embsimd_inputs.py ids KIND VOCAB N SEED | finite N SEED | "
-                         "bits N SEED\n")
+                         "bits N SEED | f16 N SEED | bf16 N SEED\n")
         return 2
     return 0
 

@@ -8,6 +8,10 @@ import os
 import torch
 
 EMB_OK = 0
+# emb_type and emb_index of embsimd.h, for the types the peers use.
+EMB_TYPES = {"f32": 0, "f16": 1, "bf16": 2}
+EMB_INDEX = {torch.int32: 0, torch.int64: 1}
+TORCH_TYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 
 
 def find_library(lib=None, build_dir=None):
@@ -34,9 +38,12 @@ class Embsimd:
     def __init__(self, path):
         lib = ctypes.CDLL(os.path.abspath(path))
         i64, vp = ctypes.c_int64, ctypes.c_void_p
+        i32 = ctypes.c_int
         lib.emb_lookup_f32.argtypes = [vp, i64, i64, vp, i64, vp]
         lib.emb_grad_f32.argtypes = [vp, i64, i64, vp, i64, vp]
-        for f in (lib.emb_lookup_f32, lib.emb_grad_f32, lib.emb_use_impl, lib.emb_set_num_threads):
+        lib.emb_lookup.argtypes = [vp, i32, i64, i64, vp, i32, i64, vp, i32]
+        for f in (lib.emb_lookup_f32, lib.emb_grad_f32, lib.emb_lookup, lib.emb_use_impl,
+                  lib.emb_set_num_threads):
             f.restype = ctypes.c_int
         for f in (lib.emb_strerror, lib.emb_last_error, lib.emb_impl_name,
                   lib.emb_impl_active, lib.emb_version, lib.emb_impl_unavailable_reason):
@@ -84,6 +91,17 @@ class Embsimd:
         v, d = table.shape
         self._ok(self.lib.emb_lookup_f32(table.data_ptr(), v, d, ids.data_ptr(), ids.numel(),
                                          out.data_ptr()), "emb_lookup_f32")
+
+    def lookup_typed(self, table, ids, out):
+        """emb_lookup(table, its type, V, D, ids, their type, N, out, its
+        type) on tensors: f32, f16 or bf16, int32 or int64 ids."""
+        assert table.is_contiguous() and table.dim() == 2 and ids.is_contiguous()
+        assert out.is_contiguous() and out.shape == (ids.numel(), table.shape[1])
+        v, d = table.shape
+        self._ok(self.lib.emb_lookup(table.data_ptr(), EMB_TYPES[TORCH_TYPES[table.dtype]], v, d,
+                                     ids.data_ptr(), EMB_INDEX[ids.dtype], ids.numel(),
+                                     out.data_ptr(), EMB_TYPES[TORCH_TYPES[out.dtype]]),
+                 "emb_lookup(%s -> %s)" % (TORCH_TYPES[table.dtype], TORCH_TYPES[out.dtype]))
 
     def grad(self, dtable, ids, dy):
         """emb_grad_f32(dtable, V, D, ids, N, dy): adds into dtable."""

@@ -1,7 +1,8 @@
-"""exactness.py - a peer's result against embsimd's, bit for bit (uint32
-patterns, never a tolerance): how many elements differ, an example, and for
-gradients whether the differing rows are the ones named more than once
-(where a different summation order would show)."""
+"""exactness.py - a peer's result against embsimd's, bit for bit (uint32 or,
+for f16 and bf16 outputs, uint16 patterns, never a tolerance): how many
+elements differ, an example, and for gradients whether the differing rows
+are the ones named more than once (where a different summation order would
+show)."""
 
 import struct
 
@@ -9,10 +10,14 @@ import torch
 
 
 def _bits(t):
-    return t.contiguous().view(torch.int32)
+    return t.contiguous().view(torch.int16 if t.element_size() == 2 else torch.int32)
 
 
-def _show(bits):
+def _show(bits, dtype=torch.float32):
+    if dtype in (torch.float16, torch.bfloat16):
+        u = bits & 0xFFFF
+        value = torch.tensor([u - (1 << 16) if u >> 15 else u], dtype=torch.int16).view(dtype)
+        return "0x%04x (%r)" % (u, float(value[0]))
     u = bits & 0xFFFFFFFF
     return "0x%08x (%r)" % (u, struct.unpack("<f", struct.pack("<I", u))[0])
 
@@ -75,5 +80,5 @@ def compare(peer, op, values, where, got, want, ids, who):
         rows_note = " in %d rows, %d of them named more than once (the least named %d times)" % (
             int(bad_rows.sum()), repeated, int(counts[bad_rows].min()))
         place = "row %d (named %d times) col %d" % (row, int(counts[row]), col)
-    example = "%s: peer %s, embsimd %s %s" % (place, _show(g), who, _show(w))
+    example = "%s: peer %s, embsimd %s %s" % (place, _show(g, want.dtype), who, _show(w, want.dtype))
     return Finding(peer, values, where, want.numel(), ndiff, example, rows_note)

@@ -1,17 +1,20 @@
 /* gen_dump.c - prints verify/gen.c's output for a raw seed, one value a
  * line, so the test can check that bench/peers/embsimd_inputs.py rebuilds the
- * same ids and floats. Usage: gen-dump ids KIND VOCAB N SEED | finite N SEED |
- * bits N SEED */
+ * same ids and floats, and the same f16 and bf16 tables from them
+ * (bench/typed_inputs.h). Usage: gen-dump ids KIND VOCAB N SEED | finite N SEED |
+ * bits N SEED | f16 N SEED | bf16 N SEED (the last two: of gen_fill_bits) */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gen.h"
+#include "typed_inputs.h"
 
 static int usage(void)
 {
-    fputs("usage: gen-dump ids KIND VOCAB N SEED | finite N SEED | bits N SEED\n", stderr);
+    fputs("usage: gen-dump ids KIND VOCAB N SEED | finite N SEED | bits N SEED | f16 N SEED | "
+          "bf16 N SEED\n", stderr);
     return 2;
 }
 
@@ -50,7 +53,8 @@ static int dump_ids(const char *kind_name, const char *vocab_s, const char *n_s,
     return 0;
 }
 
-static int dump_floats(int bits, const char *n_s, const char *seed_s)
+/* kind: 0 finite, 1 bits, 2 f16 of bits, 3 bf16 of bits */
+static int dump_floats(int kind, const char *n_s, const char *seed_s)
 {
     uint64_t n, seed;
     if (!number(n_s, &n) || !number(seed_s, &seed))
@@ -59,12 +63,17 @@ static int dump_floats(int bits, const char *n_s, const char *seed_s)
     if (v == NULL)
         return 1;
     gen_rng r = gen_seed(seed);
-    if (bits)
+    if (kind != 0)
         gen_fill_bits(&r, v, (size_t)n);
     else
         gen_fill_finite(&r, v, (size_t)n);
-    for (uint64_t i = 0; i < n; i++)
-        printf("%08" PRIx32 "\n", gen_f2u(v[i]));
+    for (uint64_t i = 0; i < n; i++) {
+        const uint32_t u = gen_f2u(v[i]);
+        if (kind == 2 || kind == 3)
+            printf("%04x\n", (unsigned)(kind == 2 ? bench_f16_bits(u) : bench_bf16_bits(u)));
+        else
+            printf("%08" PRIx32 "\n", u);
+    }
     free(v);
     return 0;
 }
@@ -73,7 +82,9 @@ int main(int argc, char **argv)
 {
     if (argc == 6 && strcmp(argv[1], "ids") == 0)
         return dump_ids(argv[2], argv[3], argv[4], argv[5]);
-    if (argc == 4 && (strcmp(argv[1], "finite") == 0 || strcmp(argv[1], "bits") == 0))
-        return dump_floats(strcmp(argv[1], "bits") == 0, argv[2], argv[3]);
+    static const char *const kinds[] = {"finite", "bits", "f16", "bf16"};
+    for (int k = 0; argc == 4 && k < 4; k++)
+        if (strcmp(argv[1], kinds[k]) == 0)
+            return dump_floats(k, argv[2], argv[3]);
     return usage();
 }

@@ -13,26 +13,33 @@ except ImportError:
 
 
 # What a peer's result is compared with (embsimd's, on the same inputs):
-#   "lookup"     emb_lookup_f32's N x D rows
+#   "lookup"     emb_lookup's N x D rows in the table's own type (for f32,
+#                emb_lookup_f32's)
+#   "lookup_f32" emb_lookup's N x D rows widened to f32 (f16, bf16 tables)
 #   "grad"       emb_grad_f32 into a zeroed V x D table (a fresh gradient)
 #   "grad_into"  emb_grad_f32 into a copy of `start`, the check's existing
 #                table (nonzero: the table's own bits), as the peers that add
 #                into an existing accumulator are called
 #   "dy"         dY itself (what the sparse gradient stores instead of sums)
-WANTS = ("lookup", "grad", "grad_into", "dy")
+WANTS = ("lookup", "lookup_f32", "grad", "grad_into", "dy")
+
+F32 = (("f32", "f32"),)
 
 
 class Peer:
     """op: "lookup", "grad" or "fwd_bwd" (which embsimd calls it is compared
     with and how its bytes are counted: fwd_bwd counts a lookup's and a
-    grad's). setup(inp) -> (call(b), prep(b) or None). result(W, ids, dy,
-    start) -> [(label, got, want)]: what it produces for one batch of ids,
-    each compared with embsimd's `want` (one of WANTS); `start` must not be
-    written (copy it)."""
+    grad's). kernels: the (table type, output type) pairs it runs, each the
+    peer of embsimd's kernel of those types (grad: f32 -> f32). setup(inp)
+    -> (call(b), prep(b) or None); inp.table is of the kernel's table type.
+    result(W, ids, dy, start) -> [(label, got, want)]: what it
+    produces for one batch of ids, each compared with embsimd's `want` (one
+    of WANTS); `start` must not be written (copy it)."""
 
-    def __init__(self, name, op, setup, result, counters=None):
+    def __init__(self, name, op, setup, result, counters=None, kernels=F32):
         self.name, self.op, self.setup, self.result = name, op, setup, result
         self.counters = counters  # inp -> {counter: amount per call}
+        self.kernels = kernels
 
 
 def _one(name, want, fn):
@@ -47,12 +54,36 @@ def _fwd_setup(inp):
 
 def _index_select_setup(inp):
     W, ids = inp.table, inp.batch64
-    out = torch.empty(inp.tokens, inp.dim)
+    out = torch.empty(inp.tokens, inp.dim, dtype=W.dtype)  # f32, f16 or bf16: a bit copy
     return (lambda b: torch.index_select(W, 0, ids[b], out=out)), None
 
 
 def _index_select_result(W, ids, dy, start):
-    return torch.index_select(W, 0, ids, out=torch.empty(ids.numel(), W.shape[1]))
+    return torch.index_select(W, 0, ids, out=torch.empty(ids.numel(), W.shape[1], dtype=W.dtype))
+
+
+def _index_select_float_setup(inp):
+    # What index_select(W16, 0, ids).float() does, into preallocated outputs
+    # as the f32 peer writes into one: nothing is allocated in the call.
+    W, ids = inp.table, inp.batch64
+    rows = torch.empty(inp.tokens, inp.dim, dtype=W.dtype)
+    out = torch.empty(inp.tokens, inp.dim)
+
+    def call(b):
+        torch.index_select(W, 0, ids[b], out=rows)
+        out.copy_(rows)
+
+    return call, None
+
+
+def _index_select_float_result(W, ids, dy, start):
+    """.float() as a user writes it, and the preallocated form that is timed."""
+    name = "torch/index_select_float %s->f32" % {torch.bfloat16: "bf16",
+                                                  torch.float16: "f16"}[W.dtype]
+    out = torch.empty(ids.numel(), W.shape[1])
+    out.copy_(torch.index_select(W, 0, ids))
+    return [(name, torch.index_select(W, 0, ids).float(), "lookup_f32"),
+            (name + " (copy_ into f32)", out, "lookup_f32")]
 
 
 def _bwd_setup(inp):
@@ -179,7 +210,10 @@ PEERS = {p.name: p for p in (
     Peer("torch/embedding_fwd", "lookup", _fwd_setup,
          _one("torch/embedding_fwd", "lookup", lambda W, ids, dy, start: F.embedding(ids, W))),
     Peer("torch/index_select_out", "lookup", _index_select_setup,
-         _one("torch/index_select_out", "lookup", _index_select_result)),
+         _one("torch/index_select_out", "lookup", _index_select_result),
+         kernels=(("f32", "f32"), ("bf16", "bf16"), ("f16", "f16"))),
+    Peer("torch/index_select_float", "lookup", _index_select_float_setup,
+         _index_select_float_result, kernels=(("bf16", "f32"), ("f16", "f32"))),
     Peer("torch/index_add", "grad", _index_add_setup,
          _one("torch/index_add", "grad_into", _index_add_result)),
     Peer("torch/embedding_bwd", "grad", _bwd_setup,

@@ -26,7 +26,7 @@ PEERS_FLAGS =
 # through this dump, and skips (77) where no Python imports torch.
 check_PROGRAMS += bench/peers/gen-dump
 bench_peers_gen_dump_SOURCES = bench/peers/gen_dump.c
-bench_peers_gen_dump_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify
+bench_peers_gen_dump_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top_srcdir)/bench
 bench_peers_gen_dump_LDADD = verify/libgen.la
 TESTS += bench/peers/test_torch_embedding.sh
 

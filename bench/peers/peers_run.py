@@ -30,13 +30,15 @@ def log(msg):
 
 
 class Inputs:
-    """One shape's buffers: table, dY and `batches` batches of ids, built from
-    the seed exactly as bench/data.c builds them."""
+    """One shape's buffers: table (of table_type: f32, f16 or bf16), dY and
+    `batches` batches of ids, built from the seed exactly as bench/data.c
+    builds them."""
 
-    def __init__(self, plan, vocab, dim, tokens, kind):
+    def __init__(self, plan, vocab, dim, tokens, kind, table_type="f32"):
         self.vocab, self.dim, self.tokens, self.kind = vocab, dim, tokens, kind
-        self.batches = gen.batches(plan.llc, vocab, dim, tokens)
-        self.table = plan.table(vocab, dim)
+        self.table_type = table_type
+        self.batches = gen.batches(plan.llc, vocab, dim, tokens, table_type)
+        self.table = plan.table(vocab, dim, table_type)
         self.dy = plan.dy(tokens, dim)
         self._plan = plan
         r = gen.ids_stream(plan.seed, vocab, tokens, kind)
@@ -48,8 +50,10 @@ class Inputs:
         self.batch64 = list(self.ids64.unbind(0))
         self.grad_bytes = [(tokens + 2 * torch.unique(self.ids64[b]).numel()) * dim * 4
                            for b in range(self.batches)]
-        self.lookup_bytes = 2 * tokens * dim * 4
-        table_bytes, rows_bytes = vocab * dim * 4, tokens * dim * 4
+        elem = gen.ELEM_BYTES[table_type]
+        # a lookup into the table's own type, and one widened to f32
+        self.lookup_bytes = {table_type: 2 * tokens * dim * elem, "f32": tokens * dim * (elem + 4)}
+        table_bytes, rows_bytes = vocab * dim * elem, tokens * dim * 4
         # bench_residency(): where the table and rows live between calls
         if table_bytes > plan.llc:
             self.label = "DRAM:table"
@@ -60,14 +64,16 @@ class Inputs:
         """(table, dY) of the benchmark ("finite") or full of IEEE specials."""
         if which == "finite":
             return self.table, self.dy
-        return self._plan.special(self.vocab, self.dim, self.tokens)
+        return self._plan.special(self.vocab, self.dim, self.tokens, self.table_type)
 
-    def bytes_of(self, op, b):
+    def bytes_of(self, op, b, out_type="f32"):
+        """Bytes a call moves: a lookup reads N table rows and writes N
+        output rows, each in its own type (embsimd-bench's definition)."""
         if op == "lookup":
-            return self.lookup_bytes
+            return self.lookup_bytes[out_type]
         if op == "grad":
             return self.grad_bytes[b]
-        return self.lookup_bytes + self.grad_bytes[b]  # fwd_bwd: a lookup and a grad
+        return self.lookup_bytes["f32"] + self.grad_bytes[b]  # fwd_bwd: a lookup and a grad
 
 
 def _time_calls(call, prep, iters, b0, batches, bytes_of):
@@ -94,11 +100,11 @@ def _time_calls(call, prep, iters, b0, batches, bytes_of):
     return (iters, real * 1e-9, cpu * 1e-9, moved), (b0 + iters) % batches
 
 
-def measure(call, prep, inp, op, min_time, repetitions, per_call_counters):
+def measure(call, prep, inp, op, min_time, repetitions, per_call_counters, out_type="f32"):
     """Google Benchmark 1.7's method: grow the iteration count until one run
     lasts min_time (that run is the first repetition), keep it for the rest."""
     batches = inp.batches
-    bytes_of = lambda b: inp.bytes_of(op, b)  # noqa: E731
+    bytes_of = lambda b: inp.bytes_of(op, b, out_type)  # noqa: E731
     if prep:
         prep(0)
     call(0)  # warm-up: first-touch allocations, thread pools
@@ -171,8 +177,9 @@ class Plan:
         one peer's timed gradient (torch's dense, index_add_'s, numpy's),
         the rows of every batch's retained graph, dY twice, the ids."""
         t, rows = v * d * 4, n * d * 4
-        b = gen.batches(self.llc, v, d, n)
-        need = 6 * t + (b + 4) * rows + b * n * 12
+        b = max(gen.batches(self.llc, v, d, n, x) for x in self.cfg["types"])
+        # a 16-bit table and its special twin, made from the fp32 ones
+        need = 6 * t + (t if self.cfg["types"] != ["f32"] else 0) + (b + 4) * rows + b * n * 12
         return need + (n * v * 12 if onehot else 0)
 
     def _add_shape(self, v, d, n):
@@ -195,37 +202,50 @@ class Plan:
         self.shapes.append((v, d, n, onehot))
 
     def _cases(self):
-        """(shape, threads, kind, [peers]) in run order, the filter applied."""
+        """(shape, threads, kind, table type, [(peer, output type)]) in run
+        order, the filter applied."""
         for v, d, n, onehot in self.shapes:
             for t in self.cfg["threads"]:
                 for kind in self.cfg["ids"]:
-                    peers = [p for p in self.peers
-                             if (onehot or p.name != "torch/onehot_matmul")
-                             and self._selected(self.name(p, v, d, n, t, kind))]
-                    if peers:
-                        yield (v, d, n, onehot), t, kind, peers
+                    for table_type in self.cfg["types"]:
+                        peers = [(p, out) for p in self.peers for src, out in p.kernels
+                                 if src == table_type
+                                 and (onehot or p.name != "torch/onehot_matmul")
+                                 and self._selected(self.name(p, (src, out), v, d, n, t, kind))]
+                        if peers:
+                            yield (v, d, n, onehot), t, kind, table_type, peers
 
     def _selected(self, name):
         f = self.cfg["filter"]
         return f is None or f.search(name) is not None
 
     @staticmethod
-    def name(peer, v, d, n, t, kind):
-        return "%s/V:%d/D:%d/N:%d/T:%d/ids:%s/real_time" % (peer.name, v, d, n, t, kind)
+    def name(peer, kernel, v, d, n, t, kind):
+        """embsimd-bench's name layout: the kernel's types, and int64 ids
+        (torch's and numpy's index type)."""
+        return "%s/%s->%s/V:%d/D:%d/N:%d/T:%d/ids:%s/idx:i64/real_time" % (
+            peer.name, kernel[0], kernel[1], v, d, n, t, kind)
 
     def names(self):
-        return [self.name(p, s[0], s[1], s[2], t, k) for s, t, k, ps in self._cases() for p in ps]
+        return [self.name(p, (tt, out), s[0], s[1], s[2], t, k)
+                for s, t, k, tt, ps in self._cases() for p, out in ps]
 
     # ---- inputs, kept while consecutive cases share them ----
-    def table(self, v, d):
-        if (v, d) not in self._tables:
+    def table(self, v, d, table_type="f32"):
+        """The fp32 table of the shape, or the f16 or bf16 one made of it."""
+        if (v, d, "f32") not in self._tables:
             self._tables.clear()
             self._special.clear()
             if v * d * 4 >= 256 << 20:
                 log("preparing a %d x %d table (%.2f GiB) from seed %d" % (v, d, v * d * 4 / GIB,
                                                                            self.seed))
-            self._tables[(v, d)] = gen.fill(gen.table_stream(self.seed, v, d), v * d).view(v, d)
-        return self._tables[(v, d)]
+            self._tables[(v, d, "f32")] = gen.fill(gen.table_stream(self.seed, v, d),
+                                                   v * d).view(v, d)
+        if (v, d, table_type) not in self._tables:
+            for key in [k for k in self._tables if k[2] != "f32"]:
+                del self._tables[key]
+            self._tables[(v, d, table_type)] = gen.convert(self._tables[(v, d, "f32")], table_type)
+        return self._tables[(v, d, table_type)]
 
     def dy(self, n, d):
         if (n, d) not in self._dys:
@@ -233,11 +253,11 @@ class Plan:
             self._dys[(n, d)] = gen.fill(gen.dy_stream(self.seed, n, d), n * d).view(n, d)
         return self._dys[(n, d)]
 
-    def special(self, v, d, n):
-        """Table and dY of IEEE special values (gen_fill_bits, from the same
-        streams). dY's NaNs become infinities of their sign: with no NaN in
+    def special(self, v, d, n, table_type="f32"):
+        """Table (of table_type, made from the fp32 one) and dY of IEEE
+        special values (gen_fill_bits, from the same streams). dY's NaNs become infinities of their sign: with no NaN in
         dY no addition sees two NaNs, whose sum IEEE 754 lets be either
-        payload (verify/test_embsimd.c's grad_two_nans_give_one_of_them)."""
+        payload (verify/test_kernels.c's grad_two_nans_give_one_of_them)."""
         if ("table", v, d) not in self._special:
             self._special = {k: t for k, t in self._special.items() if k[0] != "table"}
             table = gen.fill(gen.table_stream(self.seed, v, d), v * d, "bits").view(v, d)
@@ -249,7 +269,11 @@ class Plan:
             nan = ((bits & 0x7F800000) == 0x7F800000) & ((bits & 0x7FFFFF) != 0)
             bits[nan] = bits[nan] & ~0x7FFFFF
             self._special[("dy", n, d)] = dy
-        return self._special[("table", v, d)], self._special[("dy", n, d)]
+        if ("typed", v, d, table_type) not in self._special:
+            self._special = {k: t for k, t in self._special.items() if k[0] != "typed"}
+            self._special[("typed", v, d, table_type)] = gen.convert(
+                self._special[("table", v, d)], table_type)
+        return self._special[("typed", v, d, table_type)], self._special[("dy", n, d)]
 
     # ---- the library for the check ----
     def load_library(self, lib, build_dir, required):
@@ -284,25 +308,38 @@ class Plan:
     # ---- the check ----
     def check(self, inp, t, peers):
         where = "V:%d/D:%d/N:%d/T:%d/ids:%s" % (inp.vocab, inp.dim, inp.tokens, t, inp.kind)
+        if inp.table_type != "f32":
+            where += "/%s" % inp.table_type
         ids64, ids32 = inp.ids64[0], inp.ids32[0]
         self.lib.set_threads(t)
         impl = self.lib.active()
         out = []
         for values in self.cfg["check_values"]:
             W, dy = inp.values(values)
-            # The existing table the accumulating peers add into, and
-            # emb_grad_f32 with them: the table's own bits (finite, or the
-            # IEEE special values), so that the check sees additions into
-            # nonzero rows, not only sums from zero.
-            start = W
-            ours = {"lookup": torch.empty(inp.tokens, inp.dim),
-                    "grad": torch.zeros(inp.vocab, inp.dim),
-                    "grad_into": start.clone(), "dy": dy}
-            self.lib.lookup(W, ids32, ours["lookup"])
-            self.lib.grad(ours["grad"], ids32, dy)
-            self.lib.grad(ours["grad_into"], ids32, dy)
-            for p in peers:
+            if inp.table_type == "f32":
+                # The existing table the accumulating peers add into, and
+                # emb_grad_f32 with them: the table's own bits (finite, or
+                # the IEEE special values), so that the check sees additions
+                # into nonzero rows, not only sums from zero.
+                start = W
+                ours = {"lookup": torch.empty(inp.tokens, inp.dim),
+                        "grad": torch.zeros(inp.vocab, inp.dim),
+                        "grad_into": start.clone(), "dy": dy}
+                self.lib.lookup(W, ids32, ours["lookup"])
+                self.lib.grad(ours["grad"], ids32, dy)
+                self.lib.grad(ours["grad_into"], ids32, dy)
+            else:
+                # A 16-bit table: its lookups, a bit copy and widened to f32,
+                # with the int64 ids the peers index with.
+                start = None
+                ours = {"lookup": torch.empty(inp.tokens, inp.dim, dtype=W.dtype),
+                        "lookup_f32": torch.empty(inp.tokens, inp.dim)}
+                self.lib.lookup_typed(W, ids64, ours["lookup"])
+                self.lib.lookup_typed(W, ids64, ours["lookup_f32"])
+            for p in dict.fromkeys(p for p, _ in peers):
                 for label, got, want in p.result(W, ids64, dy, start):
+                    if inp.table_type != "f32" and "->" not in label:
+                        label += " %s->%s" % (inp.table_type, inp.table_type)
                     out.append(exactness.compare(label, want, values, where, got, ours[want],
                                                  ids64, impl))
                     del got
@@ -320,12 +357,12 @@ class Plan:
         status = 0
         family = 0
         inp_key, inp = None, None
-        for (v, d, n, onehot), t, kind, peers in self._cases():
+        for (v, d, n, onehot), t, kind, table_type, peers in self._cases():
             t0 = time.monotonic()
-            if (v, d, n, kind) != inp_key:
+            if (v, d, n, kind, table_type) != inp_key:
                 inp = None  # the old shape's buffers go before the new ones are made
-                inp = Inputs(self, v, d, n, kind)
-                inp_key = (v, d, n, kind)
+                inp = Inputs(self, v, d, n, kind, table_type)
+                inp_key = (v, d, n, kind, table_type)
             self._set_threads(t)
             t1 = time.monotonic()
             if check and lib is not None:
@@ -335,13 +372,13 @@ class Plan:
             self.seconds["check"] += t2 - t1
             if not timing:
                 continue
-            for p in peers:
-                name = self.name(p, v, d, n, t, kind)
+            for p, out_type in peers:
+                name = self.name(p, (table_type, out_type), v, d, n, t, kind)
                 try:
                     call, prep = p.setup(inp)
                     counters = p.counters(inp) if p.counters else {}
                     reps = measure(call, prep, inp, p.op, self.cfg["min_time"],
-                                   self.cfg["repetitions"], counters)
+                                   self.cfg["repetitions"], counters, out_type)
                     del call, prep
                 except (RuntimeError, MemoryError, ValueError) as e:
                     self.rows.append(gbench_json.error_row(name, family, str(e)))
@@ -394,8 +431,10 @@ class Plan:
         show = torch.__config__.show()
         capability = re.search(r"CPU capability usage: (\S+)", show)
         ctx.update({
-            "bytes_definition": "lookups (embedding_fwd, index_select_out, onehot_matmul, take): "
-            "2*N*D*4 per call (each of N rows of D floats read once and written once); "
+            "bytes_definition": "lookups (embedding_fwd, index_select_out, index_select_float, "
+            "onehot_matmul, take): N*(table row + output row) per call, each row in its own "
+            "type's bytes (2*N*D*4 for f32; N*D*(2+4) for index_select_float), read once and "
+            "written once; "
             "gradients (index_add, embedding_bwd, add_at): N*D*4 (read dY) + 2*U*D*4 (read and "
             "write each of the U distinct rows the batch touches); embedding_sparse (forward + "
             "backward): a lookup's bytes plus a gradient's. torch's dense backward also "
@@ -413,7 +452,8 @@ class Plan:
             "torch_build": show,
             "torch_blas": (self.blas_path or "none found in the process") +
             ("; thread count set with openblas_set_num_threads" if self.blas else ""),
-            "ids_dtype": "int64 for torch and numpy (their index type), int32 for embsimd",
+            "ids_dtype": "int64 for torch and numpy (their index type); names say idx:i64",
+            "types": ", ".join(cfg["types"]),
             "peers": ", ".join(p.name for p in self.peers),
             "grid": "%s: V {%s} x D {%s} x N {%s}; memory budget %.2f GiB; one-hot product up "
             "to %.1f GFLOP per call" % (cfg["grid_name"], ", ".join(map(str, cfg["vocab"])),

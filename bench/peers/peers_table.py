@@ -4,28 +4,39 @@
 implementation against PyTorch and numpy with the ratio: first against the
 fair peers (index_select(out=) for the lookup, index_add_ for the gradient),
 then every lookup and gradient peer, nn.Embedding(sparse=True)'s forward +
-backward, nn.Embedding's default dense backward, the one-hot products, and
-the bit-exactness findings."""
+backward, nn.Embedding's default dense backward, the one-hot products, the
+lookups of f16 and bf16 tables, and the bit-exactness findings."""
 
 import json
 import re
 import sys
 
-NAME = re.compile(r"^(?P<group>[^/]+)/(?P<impl>[^/]+)/V:(?P<V>\d+)/D:(?P<D>\d+)/N:(?P<N>\d+)"
-                  r"/T:(?P<T>\d+)(?:/ids:(?P<ids>[a-z-]+))?/real_time(?:/threads:\d+)?$")
+# Names with the kernel's types and the ids' type
+# (lookup/avx2/bf16->f32/V:../ids:uniform/idx:i64), and the older ones
+# without them (f32 -> f32; embsimd's ids int32, torch's and numpy's int64).
+NAME = re.compile(r"^(?P<group>[^/]+)/(?P<impl>[^/]+)(?:/(?P<kernel>[a-z0-9_]+->[a-z0-9_]+))?"
+                  r"/V:(?P<V>\d+)/D:(?P<D>\d+)/N:(?P<N>\d+)/T:(?P<T>\d+)"
+                  r"(?:/ids:(?P<ids>[a-z-]+))?(?:/idx:(?P<idx>i32|i64))?"
+                  r"/real_time(?:/threads:\d+)?$")
+
+# The ids' type the peers index with.
+PEER_IDX = "i64"
 
 
 def medians(doc):
-    """(group, impl, V, D, N, T, ids) -> the median row; ids None for the
-    references that use uniform ids (copy, onehot/blas)."""
+    """(group, impl, kernel, idx, V, D, N, T, ids) -> the median row; ids and
+    idx None for the references that use uniform ids (copy, onehot/blas)."""
     out = {}
     for b in doc["benchmarks"]:
         if b.get("aggregate_name") != "median" or b.get("error_occurred"):
             continue
         m = NAME.match(b["run_name"])
         if m:
-            key = (m["group"], m["impl"], int(m["V"]), int(m["D"]), int(m["N"]), int(m["T"]),
-                   m["ids"])
+            idx = m["idx"]
+            if idx is None and m["ids"] is not None:
+                idx = PEER_IDX if m["group"] in ("torch", "numpy") else "i32"
+            key = (m["group"], m["impl"], m["kernel"] or "f32->f32", idx if m["ids"] else None,
+                   int(m["V"]), int(m["D"]), int(m["N"]), int(m["T"]), m["ids"])
             out[key] = b
     return out
 
@@ -49,16 +60,20 @@ def fmt_time(row):
     return "%.0f µs" % (ns * 1e-3) if ns < 1e7 else "%.1f ms" % (ns * 1e-6)
 
 
-def best(rows, group, shape):
-    """embsimd's fastest implementation of lookup or grad at a shape."""
-    found = [(gbs(r), k[1]) for k, r in rows.items()
-             if k[0] == group and k[2:] == shape]
-    return max(found) if found else (None, None)
+def best(rows, group, shape, kernel="f32->f32"):
+    """embsimd's fastest implementation of a lookup or grad kernel at a
+    shape, with the peers' int64 ids where it ran with them: (GB/s, impl,
+    idx)."""
+    found = [(gbs(r), k[1], k[3]) for k, r in rows.items()
+             if k[0] == group and k[2] == kernel and k[4:] == shape]
+    same = [f for f in found if f[2] == PEER_IDX]
+    return max(same or found) if found else (None, None, None)
 
 
-def shapes(rows):
-    return sorted({k[2:] for k in rows if k[0] in ("lookup", "grad", "torch", "numpy")
-                   and k[6] is not None}, key=lambda s: (s[0], s[1], s[2], s[3], s[4]))
+def shapes(rows, kernel="f32->f32"):
+    return sorted({k[4:] for k in rows if k[0] in ("lookup", "grad", "torch", "numpy")
+                   and k[2] == kernel and k[8] is not None},
+                  key=lambda s: (s[0], s[1], s[2], s[3], s[4]))
 
 
 def _row(cells):
@@ -69,25 +84,31 @@ def _header(cols):
     return [_row(cols), "|" + "---|" * len(cols)]
 
 
-def _ours(rows, group, shape):
-    """(GB/s, "GB/s (impl)" cell, the median row) of embsimd's best."""
-    g, impl = best(rows, group, shape)
-    row = rows.get((group, impl) + shape) if impl else None
-    return g, fmt_gbs(g) + (" (%s)" % impl if impl else ""), row
+def _ours(rows, group, shape, kernel="f32->f32"):
+    """(GB/s, "GB/s (impl)" cell, the median row) of embsimd's best; the
+    cell says "int32 ids" where embsimd did not run with the peers' int64."""
+    g, impl, idx = best(rows, group, shape, kernel)
+    row = rows.get((group, impl, kernel, idx) + shape) if impl else None
+    note = "" if not impl else " (%s)" % impl if idx == PEER_IDX else " (%s, int32 ids)" % impl
+    return g, fmt_gbs(g) + note, row
 
 
-def _peer(rows, peer, shape):
+def _peer(rows, peer, shape, kernel="f32->f32"):
     group, impl = peer.split("/")
-    return rows.get((group, impl) + shape)
+    return rows.get((group, impl, kernel, PEER_IDX) + shape)
 
 
-def _where(rows, shape):
-    for peer in ("torch/index_select_out", "torch/embedding_fwd", "torch/index_add"):
-        r = _peer(rows, peer, shape)
+def _copy(rows, shape, kernel="f32->f32"):
+    return rows.get(("copy", "memcpy", kernel, None) + shape[:4] + (None,))
+
+
+def _where(rows, shape, kernel="f32->f32"):
+    for peer in ("torch/index_select_out", "torch/index_select_float", "torch/embedding_fwd",
+                 "torch/index_add"):
+        r = _peer(rows, peer, shape, kernel)
         if r:
             return r.get("label", "")
-    r = rows.get(("copy", "memcpy") + shape[:4] + (None,))
-    return (r or {}).get("label", "")
+    return (_copy(rows, shape, kernel) or {}).get("label", "")
 
 
 def fair_table(rows):
@@ -116,10 +137,35 @@ def forward_table(rows):
         for peer in ("torch/index_select_out", "torch/embedding_fwd", "numpy/take"):
             theirs = gbs(_peer(rows, peer, shape))
             cols += [fmt_gbs(theirs), ratio(ours, theirs)]
-        copy = rows.get(("copy", "memcpy") + shape[:4] + (None,))
+        copy = _copy(rows, shape)
         out.append(_row(["%d" % x for x in shape[:4]] + [shape[4], _where(rows, shape)] + cols
                         + [fmt_gbs(gbs(copy))]))
     return out
+
+
+# The 16-bit tables' lookups and their peers: a bit copy next to
+# index_select(out=) of the same dtype, the widening lookup next to
+# index_select then .float() (copy_ into a preallocated f32 output).
+TYPED = (("bf16->f32", "torch/index_select_float"), ("f16->f32", "torch/index_select_float"),
+         ("bf16->bf16", "torch/index_select_out"), ("f16->f16", "torch/index_select_out"))
+
+
+def typed_table(rows):
+    out = _header(["V", "D", "N", "T", "ids", "where", "kernel", "embsimd (best impl)",
+                   "torch", "GB/s", "×", "memcpy"])
+    seen = False
+    for kernel, peer in TYPED:
+        for shape in shapes(rows, kernel):
+            ours, cell, _ = _ours(rows, "lookup", shape, kernel)
+            theirs = gbs(_peer(rows, peer, shape, kernel))
+            if ours is None and theirs is None:
+                continue
+            seen = True
+            what = "index_select(out=)" if peer.endswith("_out") else "index_select + .float()"
+            out.append(_row(["%d" % x for x in shape[:4]] + [
+                shape[4], _where(rows, shape, kernel), kernel, cell, what, fmt_gbs(theirs),
+                ratio(ours, theirs), fmt_gbs(gbs(_copy(rows, shape, kernel)))]))
+    return out if seen else ["Not run (compare_peers.py --types without f16 or bf16)."]
 
 
 def grad_table(rows):
@@ -174,12 +220,12 @@ def dense_table(rows):
 def onehot_table(rows):
     out = ["| V | D | N | T | embsimd lookup | OpenBLAS one-hot GEMM | torch one_hot @ W "
            "| lookup speed-up over torch one-hot |", "|" + "---|" * 8]
-    seen = sorted({k[2:6] for k in rows if k[:2] == ("torch", "onehot_matmul")})
+    seen = sorted({k[4:8] for k in rows if k[:2] == ("torch", "onehot_matmul")})
     for v, d, n, t in seen:
-        mm = rows.get(("torch", "onehot_matmul", v, d, n, t, "uniform"))
-        blas = rows.get(("onehot", "blas", v, d, n, t, None))
-        _, impl = best(rows, "lookup", (v, d, n, t, "uniform"))
-        look = rows.get(("lookup", impl, v, d, n, t, "uniform")) if impl else None
+        mm = _peer(rows, "torch/onehot_matmul", (v, d, n, t, "uniform"))
+        blas = rows.get(("onehot", "blas", "f32->f32", None, v, d, n, t, None))
+        _, impl, idx = best(rows, "lookup", (v, d, n, t, "uniform"))
+        look = rows.get(("lookup", impl, "f32->f32", idx, v, d, n, t, "uniform")) if impl else None
         speed = "—" if not (mm and look) else "%.0f×" % (mm["real_time"] / look["real_time"])
         out.append("| %d | %d | %d | %d | %s | %s | %s | %s |" % (
             v, d, n, t, fmt_time(look), fmt_time(blas), fmt_time(mm), speed))
@@ -231,7 +277,8 @@ def write(json_path, md_path, json_ref):
         "across calls. Neither allocates in the timed call and both are deterministic on the "
         "CPU; their results equal embsimd's bit for bit (see *Bit-exactness*). What they do "
         "that embsimd's C call does not, in their time: a Python call and PyTorch's dispatch "
-        "(microseconds, visible when N is small) and int64 ids (embsimd reads int32). "
+        "(microseconds, visible when N is small). Both sides index with int64 ids (embsimd's "
+        "`idx:i64` kernels; a cell marked *int32 ids* comes from a run without them). "
         "index_add_ adds one id's row at a time, on one thread at these D whatever T is. "
         "The other peers follow, then what `nn.Embedding` does by default.",
         "",
@@ -268,6 +315,14 @@ def write(json_path, md_path, json_ref):
         ] + dense_table(rows) + [
         "", "## One-hot product (what the lookup replaces), time per call, uniform ids", ""
         ] + onehot_table(rows) + [
+        "", "## f16 and bf16 tables: lookups, GB/s", "",
+        "A 16-bit table read into its own type (a bit copy) next to `torch.index_select(W, 0, "
+        "ids, out=)` of that dtype, and widened to f32 next to `index_select` followed by "
+        "`.float()`, timed as `index_select(out=rows16)` then `out32.copy_(rows16)` so that "
+        "nothing is allocated in the call. Bytes: each table row and output row in its own "
+        "type (N·D·(2+4) widened, 2·N·D·2 copied); memcpy: embsimd-bench's copy of the same "
+        "bytes. Both results are compared with embsimd's bit for bit (*Bit-exactness*, the "
+        "`index_select_float` and `index_select_out bf16->bf16` lines).", ""] + typed_table(rows) + [
         "", "## Bit-exactness against embsimd", "",
         "Each peer's result on the first batch of ids, compared bit for bit with embsimd's on "
         "the same inputs, for every shape, id distribution and thread count above: `finite` "

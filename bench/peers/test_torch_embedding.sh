@@ -70,7 +70,8 @@ echo "Python: $py ($("$py" -c 'import sys, torch; print(sys.executable, "torch",
 # --help and usage errors
 expect_status 0 "--help" "$py" "$script" --help
 grep -q -- '--check' "$dir/out.txt" || fail "--help does not document --check"
-for peer in torch/index_select_out torch/index_add torch/embedding_sparse torch/embedding_bwd; do
+for peer in torch/index_select_out torch/index_select_float torch/index_add torch/embedding_sparse \
+    torch/embedding_bwd; do
     grep -q "$peer" "$dir/out.txt" || fail "--help does not list $peer"
 done
 expect_status 2 "a malformed --dim" "$py" "$script" --dim=12x
@@ -87,19 +88,20 @@ grep -q 'simulated: no torch here' "$dir/err.txt" || fail "the import error is n
 exe=$("$py" -c 'import sys; print(sys.executable)')
 grep -q "$exe" "$dir/err.txt" || fail "the message does not name the interpreter $exe"
 
-# The Python input generator equals verify/gen.c's: same ids, same floats.
+# The Python input generator equals verify/gen.c's: same ids, same floats;
+# and bench/typed_inputs.h's f16 and bf16 tables made of them.
 dump=$build/bench/peers/gen-dump
 if ! test -x "$dump"; then
     dump=$dir/gen-dump
-    if ! ${CC:-cc} -std=c11 -O1 -I"$top_srcdir/verify" "$here/gen_dump.c" "$top_srcdir/verify/gen.c" \
-        -o "$dump" 2>"$dir/cc.txt"; then
+    if ! ${CC:-cc} -std=c11 -O1 -I"$top_srcdir/verify" -I"$top_srcdir/bench" -I"$top_srcdir/src" \
+        "$here/gen_dump.c" "$top_srcdir/verify/gen.c" -o "$dump" 2>"$dir/cc.txt"; then
         cat "$dir/cc.txt" >&2
         fail "cannot build gen-dump from bench/peers/gen_dump.c (set CC, or build bench/peers/gen-dump)"
     fi
 fi
 for args in "ids uniform 50257 3000 20240229" "ids zipf 50257 3000 7" "ids zipf 262144 2000 1" \
     "ids duplicates 1000 500 3" "ids sorted 77 300 5" "ids reversed 1000 300 5" \
-    "ids all-equal 9 20 2" "finite 70001 11" "bits 70001 12"; do
+    "ids all-equal 9 20 2" "finite 70001 11" "bits 70001 12" "f16 70001 13" "bf16 70001 14"; do
     # shellcheck disable=SC2086 # the arguments are meant to split
     "$dump" $args >"$dir/c.txt" || fail "gen-dump $args exited $?"
     # shellcheck disable=SC2086
@@ -108,14 +110,17 @@ for args in "ids uniform 50257 3000 20240229" "ids zipf 50257 3000 7" "ids zipf 
     cmp -s "$dir/c.txt" "$dir/p.txt" || fail "embsimd_inputs.py $args differs from verify/gen.c"
 done
 
-# A tiny grid with JSON, the exactness check against the built library.
-grid="--vocab=1000 --dim=64,100 --tokens=64 --threads=1,2 --ids=uniform,zipf"
+# A tiny grid with JSON, the exactness check against the built library; the
+# f16 and bf16 tables' peers too.
+grid="--vocab=1000 --dim=64,100 --tokens=64 --threads=1,2 --ids=uniform,zipf --types=f32,bf16,f16"
 # shellcheck disable=SC2086
 expect_status 0 "the tiny grid" "$py" "$script" $grid ${EMBSIMD_LIB:+--lib="$EMBSIMD_LIB"} --build-dir="$build" \
     --benchmark_min_time=0.001 --benchmark_repetitions=2 --benchmark_out="$dir/peers.json"
 cp "$dir/err.txt" "$dir/run.txt"
 grep -q '^check V:1000/D:100/N:64/T:2/ids:zipf: ' "$dir/run.txt" || fail "no exactness check line"
-grep -q '^torch/embedding_fwd/V:1000/D:64/N:64/T:1/ids:uniform/real_time ' "$dir/run.txt" ||
+grep -q '^check V:1000/D:100/N:64/T:2/ids:zipf/bf16: ' "$dir/run.txt" ||
+    fail "no exactness check line for the bf16 table"
+grep -q '^torch/embedding_fwd/f32->f32/V:1000/D:64/N:64/T:1/ids:uniform/idx:i64/real_time ' "$dir/run.txt" ||
     fail "no progress line per benchmark"
 # coalesce() sums a row's entries in another order than emb_grad_f32 (sort
 # order, not token order): only rows named 3 or more times may differ.
@@ -141,18 +146,30 @@ for key in ("date", "host_name", "executable", "num_cpus", "caches", "cpu_model"
 need("libembsimd" in ctx.get("exactness_check", ""), "the exactness check did not run: %s"
      % ctx.get("exactness_check"))
 
-peers = ["torch/embedding_fwd", "torch/index_select_out", "torch/index_add",
-         "torch/embedding_sparse", "torch/embedding_bwd", "torch/onehot_matmul"]
+peers = ["torch/embedding_fwd", "torch/index_select_out", "torch/index_select_float",
+         "torch/index_add", "torch/embedding_sparse", "torch/embedding_bwd", "torch/onehot_matmul"]
+# The kernels each peer stands next to (table type, output type).
+kernels = {p: [("f32", "f32")] for p in peers}
+kernels["torch/index_select_out"] += [("bf16", "bf16"), ("f16", "f16")]
+kernels["torch/index_select_float"] = [("bf16", "f32"), ("f16", "f32")]
+elem = {"f32": 4, "f16": 2, "bf16": 2}
 try:
     import numpy  # noqa: F401
     peers += ["numpy/take", "numpy/add_at"]
+    kernels["numpy/take"] = kernels["numpy/add_at"] = [("f32", "f32")]
 except ImportError:
     pass
-lookup = {"torch/embedding_fwd", "torch/index_select_out", "torch/onehot_matmul", "numpy/take"}
+lookup = {"torch/embedding_fwd", "torch/index_select_out", "torch/index_select_float",
+          "torch/onehot_matmul", "numpy/take"}
 fwd_bwd = {"torch/embedding_sparse"}
 # What the check compares per peer; the ones that must equal embsimd bit for
 # bit on every shape (finite and special inputs) are marked True.
 labels = {p: [(p, True)] for p in peers}
+labels["torch/index_select_out"] += [("torch/index_select_out bf16->bf16", True),
+                                     ("torch/index_select_out f16->f16", True)]
+labels["torch/index_select_float"] = [
+    ("torch/index_select_float %s->f32%s" % (t, form), True)
+    for t in ("bf16", "f16") for form in ("", " (copy_ into f32)")]
 labels["torch/onehot_matmul"] = [("torch/onehot_matmul", False)]  # 0 x Inf with specials
 labels["torch/embedding_sparse"] = [
     ("torch/embedding_sparse forward", True),
@@ -169,9 +186,9 @@ for b in doc["benchmarks"]:
     need(not b.get("error_occurred"), "%s failed: %s" % (b.get("name"), b.get("error_message")))
 
 for p in peers:
-    checks = 0
+  for src, dst in kernels[p]:
     for v, d, n, t, k in shapes:
-        name = "%s/V:%d/D:%d/N:%d/T:%d/ids:%s/real_time" % (p, v, d, n, t, k)
+        name = "%s/%s->%s/V:%d/D:%d/N:%d/T:%d/ids:%s/idx:i64/real_time" % (p, src, dst, v, d, n, t, k)
         got = rows.get(name, [])
         its = [r for r in got if r["run_type"] == "iteration"]
         aggs = {r.get("aggregate_name"): r for r in got if r["run_type"] == "aggregate"}
@@ -196,23 +213,24 @@ for p in peers:
                 lo, hi = 2 * n * d * 4 + n * d * 4 + 2 * d * 4, 2 * n * d * 4 + 3 * n * d * 4
                 need(lo * (1 - 1e-6) <= per_call <= hi * (1 + 1e-6),
                      "%s: %.1f bytes per call outside [%d, %d]" % (name, per_call, lo, hi))
-            elif p in lookup:
-                need(abs(per_call - 2 * n * d * 4) <= 1e-6 * per_call,
-                     "%s: %.1f bytes per call, expected 2*N*D*4 = %d" % (name, per_call, 2 * n * d * 4))
+            elif p in lookup:  # N table rows and N output rows, each in its own type
+                want = n * d * (elem[src] + elem[dst])
+                need(abs(per_call - want) <= 1e-6 * per_call,
+                     "%s: %.1f bytes per call, expected N*D*(%d+%d) = %d" % (
+                         name, per_call, elem[src], elem[dst], want))
             else:
                 # dY plus each distinct row read and written: 1 to N distinct rows
                 need(n * d * 4 + 2 * d * 4 - 1e-6 * per_call <= per_call <= 3 * n * d * 4 * (1 + 1e-6),
                      "%s: %.1f bytes per call outside [N*D*4 + 2*D*4, 3*N*D*4]" % (name, per_call))
             tokens = r["items_per_second"] * r["real_time"] * 1e-9
             need(abs(tokens - n) <= 1e-6 * n, "%s: %.3f items per call, expected N = %d" % (name, tokens, n))
-        checks += 1
-    for label, exact in labels[p]:
+  for label, exact in labels[p]:
         for values in ("finite", "special"):
             text = ctx.get("exactness %s (%s inputs)" % (label, values), "")
             m = re.search(r"in (\d+) of (\d+) checks", text)
-            need(m is not None and int(m.group(2)) == checks,
+            need(m is not None and int(m.group(2)) == len(shapes),
                  "%s: the %s-input check did not run on all %d shapes: %r"
-                 % (label, values, checks, text))
+                 % (label, values, len(shapes), text))
             if exact and (p != "torch/onehot_matmul" or values == "finite"):
                 need(m is not None and m.group(1) == m.group(2),
                      "%s differs from embsimd on %s inputs: %r" % (label, values, text))
@@ -228,7 +246,7 @@ compare=/usr/share/benchmark/compare.py
 if test -f "$compare" && "$py" -c 'import scipy' 2>/dev/null; then
     "$py" "$compare" --no-color benchmarks "$dir/peers.json" "$dir/peers.json" >"$dir/compare.txt" 2>&1 ||
         { cat "$dir/compare.txt" >&2; fail "compare.py cannot read the JSON"; }
-    grep -q 'torch/embedding_bwd/V:1000/D:100/N:64/T:2/ids:zipf/real_time_median' "$dir/compare.txt" ||
+    grep -q 'torch/embedding_bwd/f32->f32/V:1000/D:100/N:64/T:2/ids:zipf/idx:i64/real_time_median' "$dir/compare.txt" ||
         fail "compare.py did not list the benchmarks"
 else
     echo "compare.py or scipy not here: the compare.py read-back is not run"
@@ -263,6 +281,13 @@ if test -x "$build/bench/embsimd-bench"; then
     echo "$row" | grep -Eq '\| [0-9.]+ (µs|ms) \| [0-9.]+ (µs|ms) \| [0-9.]+× \|$' ||
         fail "peers.md: the sparse row lacks both times or their ratio: $row"
     grep -q 'zero-fills it on every call' "$md" || fail "peers.md: the dense backward's zero-fill is not said"
+    for kernel in 'bf16->f32 \| [0-9.]+ \((avx512|avx2|neon|scalar)\) \| index_select \+ \.float\(\)' \
+        'f16->f16 \| [0-9.]+ \((avx512|avx2|neon|scalar)\) \| index_select\(out=\)'; do
+        row=$(sed -n "/^## f16 and bf16 tables/,/^## /p" "$md" | grep '^| 1000 | 64 | 64 | 1 | zipf |' |
+            grep -E "$kernel" || true)
+        echo "$row" | grep -Eq '\| [0-9.]+ \| [0-9.]+× \| [0-9.]+ \|$' ||
+            fail "peers.md: no 16-bit table row with embsimd, torch and their ratio for $kernel: $row"
+    done
     for peer in torch/embedding_bwd torch/index_add 'torch/embedding_sparse grad, table.add_(grad)'; do
         grep -qF -- "- \`$peer (finite inputs)\`: bit-identical to embsimd in 2 of 2 checks" "$md" ||
             fail "peers.md: no exactness line for $peer, or not bit-identical"

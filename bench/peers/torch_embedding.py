@@ -11,7 +11,8 @@ import sys
 
 EXIT_USAGE, EXIT_UNAVAILABLE = 2, 3
 
-PEER_NAMES = ("torch/index_select_out", "torch/embedding_fwd", "torch/index_add",
+PEER_NAMES = ("torch/index_select_out", "torch/index_select_float", "torch/embedding_fwd",
+              "torch/index_add",
               "torch/embedding_sparse", "torch/embedding_bwd", "torch/onehot_matmul",
               "numpy/take", "numpy/add_at")
 
@@ -28,9 +29,15 @@ PyTorch's CPU embedding next to embsimd: the same vocab x dim x tokens grid,
 thread counts, seed and ids as embsimd-bench, written as Google Benchmark JSON
 that /usr/share/benchmark/compare.py reads.
 
-Peers (names <peer>/V:<vocab>/D:<dim>/N:<tokens>/T:<threads>/ids:<kind>/real_time):
+Peers (names <peer>/<in>-><out>/V:<vocab>/D:<dim>/N:<tokens>/T:<threads>/ids:<kind>/
+idx:i64/real_time, the layout of embsimd-bench's kernels; f32 -> f32 but where said):
   torch/index_select_out  torch.index_select(W, 0, ids, out=preallocated): the fair
-                          lookup peer (no allocation in the call)
+                          lookup peer (no allocation in the call); with --types also
+                          f16 -> f16 and bf16 -> bf16, next to embsimd's bit copies
+  torch/index_select_float  bf16 -> f32 and f16 -> f32 (--types=bf16,f16):
+                          index_select into a preallocated 16-bit output, then copy_
+                          into a preallocated f32 one, which is what .float() does
+                          without allocating: the peer of embsimd's widening lookup
   torch/embedding_fwd     torch.nn.functional.embedding(ids, W) (allocates its output)
   torch/index_add         dW.index_add_(0, ids, dY) into one preallocated V x D fp32
                           tensor, accumulating across calls as emb_grad_f32 does: the
@@ -50,15 +57,17 @@ Peers (names <peer>/V:<vocab>/D:<dim>/N:<tokens>/T:<threads>/ids:<kind>/real_tim
   numpy/take              numpy.take(W, ids, axis=0, out=preallocated)   (if numpy)
   numpy/add_at            numpy.add.at(dW, ids, dY)                       (if numpy)
 
-Bytes (bytes_per_second), as embsimd-bench counts them: lookups and the one-hot
-product 2*N*D*4 per call (each row read once and written once); gradients N*D*4
+Bytes (bytes_per_second), as embsimd-bench counts them: lookups N*(table row +
+output row) per call, each in its own type's bytes (2*N*D*4 for f32), the one-hot
+product 2*N*D*4 (each row read once and written once); gradients N*D*4
 (read dY) + 2*U*D*4 (read and write each of the U distinct rows the batch touches);
 embedding_sparse a lookup's plus a gradient's. Work a peer does beyond that (torch's
 zero-filled V x D gradient) is in its time, not in its bytes.
 
-Exactness: before timing, once per shape, id distribution and thread count,
-every peer's result on the first batch is compared bit for bit with embsimd's
-(every implementation this CPU runs, through libembsimd.so and ctypes), on the
+Exactness: before timing, once per shape, id distribution, thread count and
+table type, every peer's result on the first batch is compared bit for bit with
+embsimd's (the implementation libembsimd.so picks, through ctypes; f16 and bf16
+with int64 ids, index_select_float's .float() and its copy_ form both), on the
 benchmark's inputs (finite floats) and on inputs full of IEEE special values
 (NaN payloads, +-0, +-Inf, subnormals). The peers that add into an existing
 table (index_add, add_at, and the sparse gradient added with table.add_) start
@@ -86,6 +95,9 @@ def parse_args(argv):
     p.add_argument("--ids", metavar="LIST", default="uniform,zipf",
                    help="id distributions: uniform, zipf (default both), sorted, reversed, "
                    "all-equal, duplicates")
+    p.add_argument("--types", metavar="LIST", default="f32",
+                   help="table types: f32, bf16, f16 (default f32): the peers of embsimd's "
+                   "kernels reading such a table")
     p.add_argument("--peers", metavar="LIST", help="peers to run (default: every available one)")
     p.add_argument("--seed", metavar="N", default="20240229",
                    help="seed of the table, dY and ids (default 20240229, embsimd-bench's)")
@@ -185,6 +197,7 @@ def main(argv):
         "tokens": parse_list("--tokens", a.tokens or grid["tokens"]),
         "threads": parse_list("--threads", a.threads or grid["threads"]),
         "ids": parse_names("--ids", a.ids, kinds),
+        "types": list(dict.fromkeys(parse_names("--types", a.types, ("f32", "bf16", "f16")))),
         "budget": parse_size("--budget", a.budget),
         "llc": parse_size("--llc", a.llc) if a.llc else None,
         "onehot_max_gflop": grid["onehot_max_gflop"] if a.onehot_max_gflop is None

@@ -1,0 +1,202 @@
+/* reference.c - the reference lookup and gradient, element by element from
+ * the format definitions; deliberately shares no code with src/. */
+#include "reference.h"
+
+#include <math.h>
+#include <string.h>
+
+static float bits_to_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint32_t float_to_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static uint16_t load16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint32_t load32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The layouts: elements per block, bytes per block, bytes after the
+ * blocks. GGML's q8_0 and q4_0 (ggml-common.h: block_q8_0 = {ggml_half d;
+ * int8_t qs[32]}, block_q4_0 = {ggml_half d; uint8_t qs[16]}) and FBGEMM's
+ * fused 8-bit row-wise rows (dim uint8 codes, then float scale, float
+ * bias). */
+typedef struct layout {
+    int64_t block, block_bytes, extra;
+} layout;
+
+static int layout_of(emb_type t, layout *l)
+{
+    switch (t) {
+    case EMB_F32: *l = (layout){1, 4, 0}; return 0;
+    case EMB_F16: *l = (layout){1, 2, 0}; return 0;
+    case EMB_BF16: *l = (layout){1, 2, 0}; return 0;
+    case EMB_Q8_0: *l = (layout){32, 2 + 32, 0}; return 0;
+    case EMB_Q4_0: *l = (layout){32, 2 + 16, 0}; return 0;
+    case EMB_Q8_ROWWISE: *l = (layout){1, 1, 4 + 4}; return 0;
+    }
+    return -1;
+}
+
+size_t ref_row_bytes(emb_type t, int64_t dim)
+{
+    layout l;
+    if (layout_of(t, &l) != 0 || dim <= 0 || dim % l.block != 0)
+        return 0;
+    const uint64_t blocks = (uint64_t)(dim / l.block);
+    if (blocks > ((uint64_t)SIZE_MAX - (uint64_t)l.extra) / (uint64_t)l.block_bytes)
+        return 0;
+    return (size_t)(blocks * (uint64_t)l.block_bytes + (uint64_t)l.extra);
+}
+
+uint32_t ref_f16_to_f32_bits(uint16_t h)
+{
+    const uint32_t sign = (h & 0x8000u) ? 0x80000000u : 0u;
+    const int e = (h >> 10) & 31;
+    const uint32_t m = h & 0x3FFu;
+    if (e == 31)
+        return m == 0 ? sign | 0x7F800000u : sign | 0x7FC00000u | (m << 13);
+    /* The value is an integer below 2^11 times a power of two no smaller
+     * than 2^-24: exact in fp32, and a normal number there. */
+    const float magnitude =
+        e == 0 ? (float)m * 0x1p-24f : ldexpf((float)(1024u + m), e - 25);
+    return sign | float_to_bits(magnitude);
+}
+
+uint32_t ref_bf16_to_f32_bits(uint16_t h) { return (uint32_t)h << 16; }
+
+uint32_t ref_element_bits(emb_type t, const uint8_t *row, int64_t dim, int64_t j)
+{
+    switch (t) {
+    case EMB_F32:
+        return load32(row + 4 * j);
+    case EMB_F16:
+        return ref_f16_to_f32_bits(load16(row + 2 * j));
+    case EMB_BF16:
+        return ref_bf16_to_f32_bits(load16(row + 2 * j));
+    case EMB_Q8_0: {
+        const uint8_t *block = row + (j / 32) * 34;
+        const float d = bits_to_float(ref_f16_to_f32_bits(load16(block)));
+        const int q = (int8_t)block[2 + j % 32];
+        return float_to_bits((float)q * d);
+    }
+    case EMB_Q4_0: {
+        const uint8_t *block = row + (j / 32) * 18;
+        const float d = bits_to_float(ref_f16_to_f32_bits(load16(block)));
+        const int e = (int)(j % 32);
+        const uint8_t byte = block[2 + e % 16];
+        const int q = (e < 16 ? byte & 15 : byte >> 4) - 8;
+        return float_to_bits((float)q * d);
+    }
+    case EMB_Q8_ROWWISE: {
+        const float scale = bits_to_float(load32(row + dim));
+        const float bias = bits_to_float(load32(row + dim + 4));
+        return float_to_bits(fmaf(scale, (float)row[j], bias));
+    }
+    }
+    return 0;
+}
+
+static int is_nan_bits(uint32_t u) { return (u & 0x7F800000u) == 0x7F800000u && (u & 0x7FFFFFu); }
+static int is_finite_bits(uint32_t u) { return (u & 0x7F800000u) != 0x7F800000u; }
+
+void ref_make_determinate(emb_type t, uint8_t *row, int64_t dim)
+{
+    if (t != EMB_Q8_ROWWISE)
+        return;
+    const uint32_t scale = load32(row + dim), bias = load32(row + dim + 4);
+    if (is_nan_bits(bias) && !is_finite_bits(scale)) {
+        /* Clearing the exponent's top bit leaves a finite number. */
+        const uint32_t finite = bias & ~0x40000000u;
+        memcpy(row + dim + 4, &finite, sizeof finite);
+    }
+}
+
+static int64_t id_at(const void *ids, emb_index id_type, int64_t i)
+{
+    if (id_type == EMB_I64) {
+        int64_t v;
+        memcpy(&v, (const uint8_t *)ids + i * 8, sizeof v);
+        return v;
+    }
+    int32_t v;
+    memcpy(&v, (const uint8_t *)ids + i * 4, sizeof v);
+    return v;
+}
+
+static int ids_valid(const void *ids, emb_index id_type, int64_t n, int64_t vocab)
+{
+    if (id_type != EMB_I32 && id_type != EMB_I64)
+        return 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t id = id_at(ids, id_type, i);
+        if (id < 0 || id >= vocab)
+            return 0;
+    }
+    return 1;
+}
+
+int ref_lookup(const emb_kernel *k, const void *table, int64_t vocab, int64_t dim,
+               const void *ids, emb_index id_type, int64_t n, void *out)
+{
+    if (k == NULL || k->op != EMB_OP_LOOKUP || n < 0)
+        return -1;
+    const size_t in_bytes = ref_row_bytes(k->in, dim), out_bytes = ref_row_bytes(k->out, dim);
+    if (in_bytes == 0 || out_bytes == 0 || !ids_valid(ids, id_type, n, vocab))
+        return -1;
+    if (k->in != k->out && k->out != EMB_F32)
+        return -1; /* a conversion the formats do not define */
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *src = (const uint8_t *)table + (size_t)id_at(ids, id_type, i) * in_bytes;
+        uint8_t *dst = (uint8_t *)out + (size_t)i * out_bytes;
+        if (k->in == k->out) {
+            memcpy(dst, src, in_bytes);
+            continue;
+        }
+        for (int64_t j = 0; j < dim; j++) {
+            const uint32_t x = ref_element_bits(k->in, src, dim, j);
+            memcpy(dst + 4 * j, &x, sizeof x);
+        }
+    }
+    return 0;
+}
+
+int ref_grad(const emb_kernel *k, float *dtable, int64_t vocab, int64_t dim, const void *ids,
+             emb_index id_type, int64_t n, const void *dout)
+{
+    if (k == NULL || k->op != EMB_OP_GRAD || k->out != EMB_F32 || n < 0)
+        return -1;
+    /* Element types only: a quantized table has no gradient. */
+    if (k->in != EMB_F32 && k->in != EMB_F16 && k->in != EMB_BF16)
+        return -1;
+    const size_t dout_bytes = ref_row_bytes(k->in, dim);
+    if (dout_bytes == 0 || !ids_valid(ids, id_type, n, vocab))
+        return -1;
+    for (int64_t i = 0; i < n; i++) {
+        float *row = dtable + id_at(ids, id_type, i) * dim;
+        const uint8_t *g = (const uint8_t *)dout + (size_t)i * dout_bytes;
+        for (int64_t j = 0; j < dim; j++) {
+            /* One rounded fp32 add, stored: nothing kept wider or fused. */
+            volatile float sum = row[j] + bits_to_float(ref_element_bits(k->in, g, dim, j));
+            row[j] = sum;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* reference.h - one definition of correct per operation, written from the
+ * format definitions (embsimd.h, README) and not from the library's code:
+ * the unit tests, the verifier and the benchmarks' output check compare
+ * every kernel with it, bit for bit. */
+#ifndef EMBSIMD_REFERENCE_H
+#define EMBSIMD_REFERENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "embsimd.h"
+
+/* Bytes of one row of dim elements of type t, from the layouts: 4 or 2
+ * bytes an element; q8_0 and q4_0 blocks of 32 (34 and 18 bytes); q8_rowwise
+ * dim bytes then an fp32 scale and bias. 0 when the format has no such row
+ * (dim <= 0, dim not a multiple of 32 for a blocked type, an unknown type,
+ * or more bytes than size_t holds). */
+size_t ref_row_bytes(emb_type t, int64_t dim);
+
+/* IEEE binary16 to binary32, exact: a NaN keeps its sign and payload and is
+ * quieted (F16C's and AArch64's rule). */
+uint32_t ref_f16_to_f32_bits(uint16_t h);
+
+/* bfloat16 is the high half of a binary32: every pattern unchanged. */
+uint32_t ref_bf16_to_f32_bits(uint16_t h);
+
+/* Element j of a row of dim elements of type t, widened or dequantized to
+ * fp32, as bits. */
+uint32_t ref_element_bits(emb_type t, const uint8_t *row, int64_t dim, int64_t j);
+
+/* Rewrite the few inputs of a row whose result IEEE 754 leaves open, so
+ * that every implementation must give the same bits for the row. Only
+ * q8_rowwise has any: fmaf with a NaN scale and a NaN bias may return
+ * either payload, and fmaf(+-Inf, 0, NaN) may return the bias or the
+ * default NaN. A NaN bias next to a scale that is not finite is replaced
+ * by a finite value. Every other row is left as it is. */
+void ref_make_determinate(emb_type t, uint8_t *row, int64_t dim);
+
+/* out[i] = row ids[i] of table as kernel k's output type: a bit copy when
+ * the types are equal, element by element conversion to fp32 otherwise.
+ * Returns 0, or -1 (writing nothing) when the reference does not define
+ * kernel k or an id is outside [0, vocab). */
+int ref_lookup(const emb_kernel *k, const void *table, int64_t vocab, int64_t dim,
+               const void *ids, emb_index id_type, int64_t n, void *out);
+
+/* dtable[ids[i]*dim + j] += widen(dout[i*dim + j]) in token order, one fp32
+ * add each. Returns 0, or -1 as ref_lookup. */
+int ref_grad(const emb_kernel *k, float *dtable, int64_t vocab, int64_t dim, const void *ids,
+             emb_index id_type, int64_t n, const void *dout);
+
+#endif /* EMBSIMD_REFERENCE_H */

@@ -1,0 +1,303 @@
+/* test_dispatch.c - the Check suite of the implementation table: the
+ * picker, EMBSIMD_IMPL, emb_use_impl, the list of kernels and which
+ * implementation's code runs each. */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "embsimd.h"
+#include "test_common.h"
+
+/* ------------------------------------------------------------------ */
+/* The implementation table and the override                            */
+/* ------------------------------------------------------------------ */
+
+START_TEST(table_lists_scalar_last_and_explains_the_rest)
+{
+    const int count = emb_impl_count();
+    ck_assert_int_ge(count, 1);
+    ck_assert_str_eq(emb_impl_name(count - 1), "scalar");
+    ck_assert_int_eq(emb_impl_available(count - 1), 1);
+    ck_assert_ptr_null(emb_impl_name(-1));
+    ck_assert_ptr_null(emb_impl_name(count));
+    ck_assert_int_eq(emb_impl_available(count), 0);
+    for (int i = 0; i < count; i++) {
+        for (int k = i + 1; k < count; k++)
+            ck_assert_str_ne(emb_impl_name(i), emb_impl_name(k));
+        const char *why = emb_impl_unavailable_reason(i);
+        ck_assert_msg((why == NULL) == (emb_impl_available(i) == 1), "%s: available %d, reason %s",
+                      emb_impl_name(i), emb_impl_available(i), why ? why : "(none)");
+    }
+}
+END_TEST
+
+START_TEST(use_impl_selects_or_refuses)
+{
+    const int count = emb_impl_count();
+    int best = -1;
+    for (int i = 0; i < count; i++) {
+        if (emb_impl_available(i)) {
+            if (best < 0)
+                best = i;
+            ck_assert_int_eq(emb_use_impl(emb_impl_name(i)), EMB_OK);
+            ck_assert_str_eq(emb_impl_active(), emb_impl_name(i));
+        }
+    }
+    ck_assert_int_eq(emb_use_impl("scalar"), EMB_OK);
+    for (int i = 0; i < count; i++) {
+        if (emb_impl_available(i))
+            continue;
+        ck_assert_int_eq(emb_use_impl(emb_impl_name(i)), EMB_ENOTSUP);
+        ck_assert_str_eq(emb_impl_active(), "scalar"); /* unchanged */
+        ck_assert_ptr_nonnull(strstr(emb_last_error(), emb_impl_name(i)));
+        ck_assert_ptr_nonnull(strstr(emb_last_error(), emb_impl_unavailable_reason(i)));
+    }
+    ck_assert_int_eq(emb_use_impl("sse9"), EMB_ENOTSUP);
+    ck_assert_str_eq(emb_impl_active(), "scalar");
+    ck_assert_ptr_nonnull(strstr(emb_last_error(), "\"sse9\" is not an implementation"));
+    ck_assert_ptr_nonnull(strstr(emb_last_error(), "available: "));
+    ck_assert_int_eq(emb_use_impl(NULL), EMB_OK);
+    ck_assert_str_eq(emb_impl_active(), emb_impl_name(best));
+    ck_assert_int_eq(emb_use_impl("scalar"), EMB_OK);
+    ck_assert_int_eq(emb_use_impl("auto"), EMB_OK);
+    ck_assert_str_eq(emb_impl_active(), emb_impl_name(best));
+}
+END_TEST
+
+/* Children return the number of the first failing check, 0 on success. */
+static int child_env_selects(const char *name)
+{
+    setenv("EMBSIMD_IMPL", name, 1);
+    if (!emb_impl_active() || strcmp(emb_impl_active(), name) != 0)
+        return 1;
+    float table[6] = {1, 2, 3, 4, 5, 6}, out[3];
+    const int32_t id = 1;
+    if (emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_OK || out[2] != 6.0f)
+        return 2;
+    return 0;
+}
+
+static int child_env_refuses(const char *name)
+{
+    setenv("EMBSIMD_IMPL", name, 1);
+    float table[6] = {1, 2, 3, 4, 5, 6}, out[3] = {7, 7, 7};
+    const int32_t id = 1;
+    if (emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_ENOTSUP)
+        return 1;
+    if (out[0] != 7.0f || out[1] != 7.0f || out[2] != 7.0f)
+        return 2;
+    if (emb_grad_f32(table, 2, 3, &id, 1, out) != EMB_ENOTSUP || table[3] != 4.0f)
+        return 3;
+    if (emb_lookup_f32(NULL, 2, 3, NULL, 0, NULL) != EMB_ENOTSUP)
+        return 4; /* every call, even an empty one */
+    char want[128];
+    snprintf(want, sizeof want, "EMBSIMD_IMPL=%s ", name);
+    if (strstr(emb_last_error(), want) == NULL || strstr(emb_last_error(), "available: ") == NULL ||
+        strstr(emb_last_error(), "scalar") == NULL)
+        return 5;
+    if (emb_impl_active() != NULL)
+        return 6;
+    /* An explicit choice overrides the bad environment. */
+    if (emb_use_impl("scalar") != EMB_OK || emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_OK)
+        return 7;
+    return 0;
+}
+
+static int child_env_auto(const char *name)
+{
+    setenv("EMBSIMD_IMPL", name, 1);
+    for (int i = 0; i < emb_impl_count(); i++)
+        if (emb_impl_available(i))
+            return strcmp(emb_impl_active(), emb_impl_name(i)) == 0 ? 0 : 1;
+    return 2;
+}
+
+START_TEST(environment_selects_or_refuses)
+{
+    for (int i = 0; i < emb_impl_count(); i++) {
+        char label[64];
+        snprintf(label, sizeof label, "EMBSIMD_IMPL=%s", emb_impl_name(i));
+        run_in_child(emb_impl_available(i) ? child_env_selects : child_env_refuses,
+                     emb_impl_name(i), label);
+    }
+    run_in_child(child_env_refuses, "bogus", "EMBSIMD_IMPL=bogus");
+    run_in_child(child_env_refuses, "AVX2", "EMBSIMD_IMPL=AVX2 (names are lower case)");
+    run_in_child(child_env_auto, "auto", "EMBSIMD_IMPL=auto");
+    run_in_child(child_env_auto, "", "EMBSIMD_IMPL empty");
+}
+END_TEST
+
+enum { RACERS = 8 };
+static pthread_barrier_t start_line;
+static const char *seen_active[RACERS];
+static int racer_status[RACERS];
+
+static void *racer(void *arg)
+{
+    const int me = (int)(intptr_t)arg;
+    float table[4 * 9], out[2 * 9];
+    for (int k = 0; k < 36; k++)
+        table[k] = (float)k;
+    const int32_t ids[2] = {3, 1};
+    pthread_barrier_wait(&start_line);
+    racer_status[me] = emb_lookup_f32(table, 4, 9, ids, 2, out);
+    if (racer_status[me] == EMB_OK && (out[0] != 27.0f || out[17] != 17.0f))
+        racer_status[me] = -1;
+    seen_active[me] = emb_impl_active();
+    return NULL;
+}
+
+static int child_first_use_race(const char *unused)
+{
+    (void)unused;
+    unsetenv("EMBSIMD_IMPL");
+    pthread_t t[RACERS];
+    pthread_barrier_init(&start_line, NULL, RACERS);
+    for (int k = 0; k < RACERS; k++)
+        if (pthread_create(&t[k], NULL, racer, (void *)(intptr_t)k) != 0)
+            return 1;
+    for (int k = 0; k < RACERS; k++)
+        pthread_join(t[k], NULL);
+    for (int k = 0; k < RACERS; k++) {
+        if (racer_status[k] != EMB_OK)
+            return 2;
+        if (seen_active[k] == NULL || strcmp(seen_active[k], seen_active[0]) != 0)
+            return 3;
+    }
+    return 0;
+}
+
+START_TEST(first_use_from_many_threads)
+{
+    for (int round = 0; round < 20; round++)
+        run_in_child(child_first_use_race, NULL, "8 threads racing to first use");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The kernels and which implementation runs each                       */
+/* ------------------------------------------------------------------ */
+
+START_TEST(kernel_list_is_well_formed)
+{
+    const int count = emb_kernel_count();
+    ck_assert_int_gt(count, 0);
+    ck_assert_ptr_null(emb_kernel_at(-1));
+    ck_assert_ptr_null(emb_kernel_at(count));
+    for (int k = 0; k < count; k++) {
+        const emb_kernel *kern = emb_kernel_at(k);
+        ck_assert_ptr_nonnull(kern);
+        ck_assert_ptr_eq(emb_kernel_at(k), kern); /* one stable entry */
+        ck_assert_msg(kern->op == EMB_OP_LOOKUP || kern->op == EMB_OP_GRAD, "kernel %d: op %d", k,
+                      (int)kern->op);
+        const char *in = emb_type_name(kern->in), *out = emb_type_name(kern->out);
+        ck_assert_msg(in != NULL && out != NULL, "kernel %d: types %d -> %d", k, (int)kern->in,
+                      (int)kern->out);
+        /* The name is op/in->out, built from the types' names. */
+        char want[64];
+        snprintf(want, sizeof want, "%s/%s->%s", kern->op == EMB_OP_LOOKUP ? "lookup" : "grad",
+                 in, out);
+        ck_assert_ptr_nonnull(kern->name);
+        ck_assert_str_eq(kern->name, want);
+        /* A gradient accumulates into an fp32 dtable. */
+        if (kern->op == EMB_OP_GRAD)
+            ck_assert_msg(kern->out == EMB_F32, "%s: grad into %s", kern->name, out);
+        for (int j = k + 1; j < count; j++) {
+            const emb_kernel *other = emb_kernel_at(j);
+            ck_assert_str_ne(kern->name, other->name);
+            ck_assert_msg(!(kern->op == other->op && kern->in == other->in &&
+                            kern->out == other->out),
+                          "kernels %d and %d are both %s", k, j, kern->name);
+        }
+    }
+    /* embsimd.h: any table type looks up into f32. */
+    for (int t = 0; t < EMB_TYPE_COUNT; t++) {
+        int found = 0;
+        for (int k = 0; k < count; k++)
+            found |= emb_kernel_at(k)->op == EMB_OP_LOOKUP && (int)emb_kernel_at(k)->in == t &&
+                     emb_kernel_at(k)->out == EMB_F32;
+        ck_assert_msg(found, "no lookup from %s to f32", emb_type_name((emb_type)t));
+    }
+}
+END_TEST
+
+static int impl_index(const char *name)
+{
+    for (int i = 0; i < emb_impl_count(); i++)
+        if (strcmp(emb_impl_name(i), name) == 0)
+            return i;
+    return -1;
+}
+
+/* Under implementation _i every kernel runs its own code or that of an
+ * available implementation further down the table; scalar has them all. */
+START_TEST(kernel_impl_falls_back_down_the_table)
+{
+    const int scalar = impl_index("scalar");
+    ck_assert_int_ge(scalar, 0);
+    for (int k = 0; k < emb_kernel_count(); k++) {
+        const char *runs = emb_kernel_impl(k, _i);
+        ck_assert_msg(runs != NULL, "%s under %s: NULL", emb_kernel_at(k)->name,
+                      emb_impl_name(_i));
+        const int j = impl_index(runs);
+        ck_assert_msg(j >= _i, "%s under %s runs %s, which is not at or after it in the table",
+                      emb_kernel_at(k)->name, emb_impl_name(_i), runs);
+        ck_assert_msg(emb_impl_available(j), "%s under %s runs %s, which is not available here",
+                      emb_kernel_at(k)->name, emb_impl_name(_i), runs);
+        if (_i == scalar)
+            ck_assert_str_eq(runs, "scalar");
+        ck_assert_str_eq(emb_kernel_impl(k, scalar), "scalar");
+    }
+}
+END_TEST
+
+START_TEST(kernel_impl_out_of_range)
+{
+    const int kernels = emb_kernel_count(), impls = emb_impl_count();
+    for (int i = -1; i <= impls; i++) {
+        ck_assert_ptr_null(emb_kernel_impl(-1, i));
+        ck_assert_ptr_null(emb_kernel_impl(kernels, i));
+        ck_assert_ptr_null(emb_kernel_impl(INT32_MIN, i));
+    }
+    for (int k = 0; k < kernels; k++) {
+        ck_assert_ptr_null(emb_kernel_impl(k, -1));
+        ck_assert_ptr_null(emb_kernel_impl(k, impls));
+        for (int i = 0; i < impls; i++)
+            if (!emb_impl_available(i))
+                ck_assert_msg(emb_kernel_impl(k, i) == NULL, "%s under unavailable %s: %s",
+                              emb_kernel_at(k)->name, emb_impl_name(i), emb_kernel_impl(k, i));
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+static void add_tests(Suite *s, int impl)
+{
+    const TTest *const tests[] = {kernel_impl_falls_back_down_the_table};
+    add_impl_tests(s, impl, tests, sizeof tests / sizeof tests[0], 30);
+}
+
+static void add_once(Suite *s)
+{
+    TCase *dispatch = tcase_create("dispatch");
+    tcase_set_timeout(dispatch, 120);
+    tcase_add_test(dispatch, table_lists_scalar_last_and_explains_the_rest);
+    tcase_add_test(dispatch, use_impl_selects_or_refuses);
+    tcase_add_test(dispatch, environment_selects_or_refuses);
+    tcase_add_test(dispatch, first_use_from_many_threads);
+    tcase_add_test(dispatch, kernel_list_is_well_formed);
+    tcase_add_test(dispatch, kernel_impl_out_of_range);
+    suite_add_tcase(s, dispatch);
+}
+
+int main(int argc, char **argv)
+{
+    return test_main(argc, argv, "dispatch", add_tests, add_once);
+}
