@@ -144,8 +144,8 @@ static void dense_fail(vf_dense_tally *t, uint64_t *part, const vf_case *c, cons
     (*part)++;
     if (t->fails++ != 0)
         return;
-    char label[128], what[160];
-    vf_shape_label(&c->s, label, sizeof label);
+    char label[192], what[160];
+    vf_case_label(c, label, sizeof label);
     snprintf(what, sizeof what, fmt, (unsigned long long)a, (unsigned long long)b);
     snprintf(t->first, sizeof t->first, "%s (%s): 0x%08x, predicted %s0x%08x", what, label, got,
              want.loose ? "a NaN such as " : "", want.bits);
@@ -359,9 +359,10 @@ int vf_dense_check(vf_case *c, const vf_dense_plan *plan, vf_dense_tally *t)
     const uint64_t lk_inside = t->lk_domain, lk_all = t->lk_elems;
     const uint64_t gr_equal = t->gr_equal, gr_all = t->gr_elems;
     t->cases++;
-    if (dense_lookup(c, plan, dn, t) != 0 || dense_grad(c, plan, dn, t) != 0)
+    t->gr_cases += !c->no_grad;
+    if (dense_lookup(c, plan, dn, t) != 0 || (!c->no_grad && dense_grad(c, plan, dn, t) != 0))
         return -1;
     t->lk_cases_inside += t->lk_domain - lk_inside == t->lk_elems - lk_all;
-    t->gr_cases_equal += t->gr_equal - gr_equal == t->gr_elems - gr_all;
+    t->gr_cases_equal += !c->no_grad && t->gr_equal - gr_equal == t->gr_elems - gr_all;
     return 0;
 }

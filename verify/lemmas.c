@@ -444,6 +444,7 @@ void vf_section_lemmas(vf_report *r, const vf_config *cfg)
             report_flush(r, &s[0], &s[1]);
         lookup_under_flush(r, cfg);
     }
+    vf_format_lemmas(r, cfg);
     free(s);
     free(p.jobs);
     free(p.job_class);

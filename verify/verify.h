@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "embsimd.h"
+#include "formats.h"
 #include "gen.h"
 #include "ieee.h"
 
@@ -51,22 +52,37 @@ const char *vf_table_kind_name(vf_table_kind kind);
  * so every machine gets the same bits). */
 void vf_fill(gen_rng *r, vf_table_kind kind, float *dst, int64_t rows, int64_t dim);
 
-/* A vocab x dim table and what the dense model needs to know about each
- * column: how many of its entries are not finite, and the first two. */
+/* A vocab x dim table of some element type, its value to_f32(W) by the
+ * model (formats.h), and what the dense model needs to know about each
+ * column of that: how many of its entries are not finite, and the first two. */
 typedef struct vf_table {
     vf_table_kind kind;
     int64_t vocab, dim;
-    float *data;
+    float *data;            /* to_f32(W), vocab x dim: the table itself for f32 */
     int64_t *nonfinite;     /* per column */
     int64_t (*nf_row)[2];   /* rows of the first two non-finite entries */
     uint32_t (*nf_bits)[2]; /* and their bits */
     /* grad's working copy, with guard words either side: equal to data
-     * between runs, so every case on this table reuses it */
+     * between runs, so every case on this table reuses it (f32 only) */
     float *work_base, *work;
+    emb_type type;          /* how the table is stored */
+    uint8_t *raw;           /* vocab rows of row_bytes: what lookup reads (data for f32) */
+    size_t row_bytes;
 } vf_table;
 
+/* An fp32 table. */
 int vf_table_init(vf_table *t, vf_table_kind kind, int64_t vocab, int64_t dim, uint64_t seed);
+/* A table of any type the model knows and dim is valid for (-1 otherwise,
+ * or when out of memory). f32 gives exactly vf_table_init's table. */
+int vf_table_init_type(vf_table *t, emb_type type, vf_table_kind kind, int64_t vocab,
+                       int64_t dim, uint64_t seed);
 void vf_table_free(vf_table *t);
+
+/* Fills rows x dim elements of type t (raw bytes, rows of the type's row
+ * size) with tables of the given kind, from r: 16-bit types narrowed from
+ * fp32 inputs of that kind, quantized types with scales of that kind. */
+void vf_fill_type(gen_rng *r, emb_type t, vf_table_kind kind, uint8_t *dst, int64_t rows,
+                  int64_t dim);
 
 typedef struct vf_shape {
     int64_t vocab, dim, n;
@@ -87,16 +103,27 @@ typedef struct vf_dense_plan {
 typedef struct vf_case {
     vf_shape s;
     const vf_table *table; /* the lookup table and grad's initial dtable */
+    emb_type dout_type;  /* grad's dout (f32 for the cases of vf_case_init) */
+    emb_index id_type;   /* (EMB_I32 for those) */
     int32_t *ids;
-    float *dout; /* n x dim */
+    int64_t *ids64;      /* the same ids as int64_t, when id_type is EMB_I64 */
+    float *dout;         /* n x dim, widened: what the sums add */
+    uint8_t *dout_raw;   /* n rows of dout_type: what grad reads (dout for f32) */
+    int no_grad;         /* a table of a type grad has no kernel for: lookup only */
+    /* the first run's error messages per kernel, which every later run
+     * must repeat; err_ref_set has bit k once kernel k's are recorded */
+    char (*err_ref)[320];
+    uint64_t err_ref_set;
     /* references: the definition, element by element */
     float *ref_out;      /* n x dim, the bit copy */
     int64_t n_touched;   /* distinct ids */
     int64_t *touched;    /* in order of first use */
     int32_t *slot;       /* vocab entries: index into touched, or -1 */
     vf_val *ref_grad;    /* n_touched x dim: scatter-add in token order */
-    /* lookup's output, with guard words either side */
+    /* lookup's output, with guard words either side: out_count floats, n x
+     * dim, or more when the table's own rows are larger (a typed copy) */
     float *out_base, *out;
+    size_t out_count;
     float *work_base, *work; /* the table's working copy, for grad */
     /* the dense product on a subset of rows */
     int64_t n_lk_rows, *lk_rows;       /* token positions */
@@ -112,7 +139,13 @@ enum { VF_GUARD = 16 }; /* guard words either side of every output buffer */
 /* Builds a case on table t (whose kind and size s must match); the dense
  * product is left to vf_dense_check(). Returns 0, or -1 when out of memory. */
 int vf_case_init(vf_case *c, const vf_shape *s, const vf_table *t, uint64_t seed);
-void vf_case_free(vf_case *c);
+/* The same with grad's dout of type dout_type (f32 or a 16-bit type: its
+ * values narrowed from the fp32 ones of the case's kind) and ids of
+ * id_type; the table may be of any type. */
+int vf_case_init_typed(vf_case *c, const vf_shape *s, const vf_table *t, emb_type dout_type,
+                       emb_index id_type, uint64_t seed);
+/* The shape's label, with the types when they are not fp32 and int32. */
+void vf_case_label(const vf_case *c, char *buf, size_t size);void vf_case_free(vf_case *c);
 /* 1 when the guard words around a buffer of count floats starting at
  * base + VF_GUARD still hold their canaries. */
 int vf_case_guards_intact(const float *base, size_t count);
@@ -156,6 +189,27 @@ void vf_check_grad(vf_case *c, vf_grad_fn f, vf_tally *t);
  * overlapping buffers): each must return its status and write nothing. */
 void vf_check_errors(vf_case *c, vf_lookup_fn lookup, vf_grad_fn grad, vf_tally *t);
 
+/* The most kernels the verifier tracks (emb_kernel_count() is 11 today). */
+#define VF_MAX_KERNELS 64
+
+/* Whether the verifier has a model for kernel k (emb_kernel_at): its types
+ * are known to formats.h, and its (op, in, out) is a widening, a bit copy
+ * or a gradient into fp32. 0 with the reason in why otherwise. */
+int vf_kernel_modelled(int k, char *why, size_t size);
+/* The typed forms of the checks above, for kernel k of the library's list
+ * through emb_lookup/emb_grad with the case's types and id type. A lookup
+ * into f32 is checked against to_f32 of the selected rows, a lookup into
+ * the table's own type against the rows' bytes (and, widened, against the
+ * dense product); grad against the scatter-add of the widened dout. */
+void vf_check_kernel(vf_case *c, int k, vf_tally *t);
+/* The calls of vf_check_errors through kernel k, and those only a typed
+ * call has: int64 ids beyond 2^31 (one that truncates to a valid id among
+ * them), a dim not valid for a block type, a type pair with no kernel, an
+ * unknown type or id type, ids overlapping the written buffer. Each must
+ * fail with its status, write nothing, and give the same message as in the
+ * first run on this case. */
+void vf_check_kernel_errors(vf_case *c, int k, vf_tally *t);
+
 /* ------------------------------------------------------------------ */
 /* The dense product and its model                                     */
 /* ------------------------------------------------------------------ */
@@ -194,7 +248,7 @@ void vf_model_grad_row(const float *prior, int64_t dim, const int32_t *ids, int6
 
 /* What the dense checks of section B saw, over all cases. */
 typedef struct vf_dense_tally {
-    uint64_t cases;
+    uint64_t cases, gr_cases;                 /* all; those with a gradient */
     uint64_t lk_cases_inside, gr_cases_equal; /* cases with every compared element so */
     uint64_t lk_elems, lk_domain;     /* compared; of them inside the hypothesis */
     uint64_t lk_negzero;              /* -0 selected: dense gives +0 */
@@ -272,6 +326,10 @@ const char *vf_mode_name(vf_mode m);
 
 /* A: the lemmas over all (or a stratified subset of) 2^32 bit patterns. */
 void vf_section_lemmas(vf_report *r, const vf_config *cfg);
+/* A, continued: the formats' conversions, exhaustively where they are
+ * small (every f16 and bf16 pattern, every int8 x fp16 product) and on a
+ * stratified sample (q8_rowwise's fmaf), through every implementation. */
+void vf_format_lemmas(vf_report *r, const vf_config *cfg);
 /* B and C: the case grid, against the dense product and per run. */
 void vf_section_grid(vf_report *r, const vf_config *cfg);
 /* D: one-hot x W through OpenBLAS sgemm. */

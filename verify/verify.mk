@@ -44,12 +44,14 @@ noinst_LTLIBRARIES += verify/libverify.la
 verify_libverify_la_SOURCES = \
 	verify/verify.h \
 	verify/ieee.h \
+	verify/formats.h \
 	verify/lemmas.h \
 	verify/inputs.c \
 	verify/check.c \
 	verify/dense.c \
 	verify/cases.c \
 	verify/lemmas.c \
+	verify/format_lemmas.c \
 	verify/fpmode.c \
 	verify/blas_route.c \
 	verify/digest.c \
