@@ -240,11 +240,7 @@ EMB_ROW_PRIMITIVE void q8_rowwise(uint8_t *dst, const uint8_t *src, size_t j, si
         emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
 }
 
-EMB_ROW_PRIMITIVE void add_f32(float *acc, const uint8_t *g, size_t j, size_t count, size_t dim)
-{
-    (void)dim;
-    add_row(acc + j, (const float *)g + j, count);
-}
+EMB_DEFINE_ADD_PRIMITIVE(add_row)
 
 #define ADD_WIDENED(name, type, widen4)                                                     \
     EMB_ROW_PRIMITIVE void name(float *acc, const uint8_t *g, size_t j, size_t count,       \

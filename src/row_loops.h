@@ -281,6 +281,15 @@ emb_grad_rows(emb_type g_type, float *dtable, size_t dim, const void *ids, int i
             memcpy(d + 2 * (count - 1), s + 2 * (count - 1), 2);                             \
     }
 
+/* The f32 gradient's primitive from an ISA's float row add. */
+#define EMB_DEFINE_ADD_PRIMITIVE(add_floats)                                                  \
+    EMB_ROW_PRIMITIVE void add_f32(float *acc, const uint8_t *g, size_t j, size_t count,     \
+                                   size_t dim)                                               \
+    {                                                                                        \
+        (void)dim;                                                                           \
+        add_floats(acc + j, (const float *)g + j, count);                                    \
+    }
+
 /* One ISA's kernel functions from its row primitives: the signatures of
  * emb_lookup_fn and emb_grad_fn around the shared loops. */
 #define EMB_DEFINE_LOOKUP(attrs, name, in_type, out_type, convert, convert_stream, fence)     \

@@ -291,11 +291,7 @@ STREAM_PAIR(F16C, q4_0)
 STREAM_PAIR(, q8_rowwise)
 
 /* Gradient primitives: acc[j + k] += widen(g[j + k]), one fp32 add each. */
-EMB_ROW_PRIMITIVE void add_f32(float *acc, const uint8_t *g, size_t j, size_t count, size_t dim)
-{
-    (void)dim;
-    add_row(acc + j, (const float *)g + j, count);
-}
+EMB_DEFINE_ADD_PRIMITIVE(add_row)
 
 #define ADD_WIDENED(attrs, name, type, widen8)                                              \
     static attrs __attribute__((always_inline)) inline void name(                           \

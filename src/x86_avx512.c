@@ -168,11 +168,7 @@ EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
     }
 }
 
-EMB_ROW_PRIMITIVE void add_f32(float *acc, const uint8_t *g, size_t j, size_t count, size_t dim)
-{
-    (void)dim;
-    add_row(acc + j, (const float *)g + j, count);
-}
+EMB_DEFINE_ADD_PRIMITIVE(add_row)
 
 EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32)
 EMB_DEFINE_LOOKUP(, lookup_f16_f16, EMB_F16, EMB_F16, copy_16, copy_16_stream, _mm_sfence)
