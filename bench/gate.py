@@ -206,21 +206,27 @@ def recheck(args, builds, rows, log):
 
 def recorded_counts(results, ctx):
     """(label, counts) of the recorded baseline this build's counts can be
-    compared with, or (reason, None)."""
+    compared with, or (reason, None): of those counted with this compiler,
+    its flags and C library, the most recent (counts follow the code, and
+    hardly the CPU, on the gate's small cache-resident shapes)."""
     base_dir = os.path.join(results, "baseline")
     try:
         names = sorted(f for f in os.listdir(base_dir) if f.endswith(".json"))
     except OSError:
         return "no recorded figures in %s" % base_dir, None
-    names.sort(key=lambda f: f != ctx["cpu_slug"] + ".json")  # this CPU's first
+    usable = []
     for fn in names:
         with open(os.path.join(base_dir, fn)) as f:
             doc = json.load(f)
         bctx = doc.get("context", {})
         if all(codegen(bctx.get(k, "")) == codegen(ctx[k]) for k in ("compiler", "compiler_flags", "libc")):
-            return "baseline/%s (%s)" % (fn, bctx.get("git_revision", "?")), doc["gate"]["instructions"]
-    return ("none of the recorded figures in %s was counted with this compiler, its flags "
-            "and C library" % base_dir), None
+            usable.append((bctx.get("run_date", ""), fn, bctx, doc))
+    if not usable:
+        return ("none of the recorded figures in %s was counted with this compiler, its flags "
+                "and C library" % base_dir), None
+    _, fn, bctx, doc = max(usable)
+    return ("baseline/%s (%s, %s)" % (fn, bctx.get("git_revision", "?"), bctx.get("run_date", "?")),
+            doc["gate"]["instructions"])
 
 
 def gate(args, srcdir):
