@@ -1,0 +1,120 @@
+/* reduce.h - the one summation order of every row reduction the library
+ * computes (a p-norm for max_norm, a mean of squares for row-wise Adagrad,
+ * a dot product or distance for similarity): the same bits on every ISA and
+ * for every thread count, because the order is part of the definition.
+ *
+ * The canonical order, for n terms t[0 .. n-1] (each term rounded to fp32
+ * on its own, e.g. t[j] = x[j] * y[j] with one rounding, never fused into
+ * the add):
+ *   1. 32 running sums s[0 .. 31], all +0 at the start; term j is added to
+ *      s[j % 32], in increasing j, one fp32 add each;
+ *   2. the sums fold in halves: s[k] += s[k + 16] for k < 16, then
+ *      s[k] += s[k + 8] for k < 8, then 4, 2 and 1; s[0] is the result.
+ * 32 lanes is four AVX2 vectors, two AVX-512 ones and eight NEON ones, and
+ * the halving folds are what each ISA's horizontal sum does anyway, so the
+ * order costs no ISA a shuffle it would not have done. A row whose length
+ * is not a multiple of 32 behaves as if padded with +0 terms: a running sum
+ * never is -0 (it starts at +0, and in round-to-nearest a sum is -0 only
+ * when both addends are), so adding +0 changes no sum, NaNs included.
+ *
+ * The body below is written once with GCC's generic vectors and included
+ * by each ISA file, which compiles it to that ISA's registers: one
+ * definition, one order, no per-ISA copy to drift. verify/reference.c has
+ * a plain loop of the definition to check it against. */
+#ifndef EMBSIMD_REDUCE_H
+#define EMBSIMD_REDUCE_H
+
+#include <stddef.h>
+#include <string.h>
+
+enum { EMB_REDUCE_LANES = 32 };
+
+typedef float emb_v32 __attribute__((vector_size(EMB_REDUCE_LANES * sizeof(float))));
+
+/* The last count < 32 elements, padded with +0 (see above). */
+static inline __attribute__((always_inline)) void emb_v32_load_tail(emb_v32 *v, const float *p,
+                                                                    size_t count)
+{
+    float lanes[EMB_REDUCE_LANES] = {0};
+    memcpy(lanes, p, count * sizeof(float));
+    memcpy(v, lanes, sizeof *v);
+}
+
+/* Step 2 of the order: fold 32 lanes in halves. */
+static inline __attribute__((always_inline)) float emb_v32_fold(const emb_v32 *s)
+{
+    float l[EMB_REDUCE_LANES];
+    memcpy(l, s, sizeof l);
+    for (int half = EMB_REDUCE_LANES / 2; half >= 1; half /= 2)
+        for (int k = 0; k < half; k++)
+            l[k] = l[k] + l[k + half];
+    return l[0];
+}
+
+/* Kinds of term the reductions below sum. */
+typedef enum emb_reduce_term {
+    EMB_TERM_SQUARE,   /* x[j] * x[j] */
+    EMB_TERM_ABS,      /* |x[j]| (exact) */
+    EMB_TERM_PRODUCT,  /* x[j] * y[j] */
+    EMB_TERM_SQ_DIFF   /* (x[j] - y[j])^2, the difference rounded first */
+} emb_reduce_term;
+
+/* Terms go through pointers: a 128-byte vector passed by value draws
+ * GCC's psABI note on every ISA. */
+static inline __attribute__((always_inline)) void emb_v32_add_term(emb_v32 *s,
+                                                                   emb_reduce_term kind,
+                                                                   const emb_v32 *x,
+                                                                   const emb_v32 *y)
+{
+    switch (kind) {
+    case EMB_TERM_SQUARE:
+        *s = *s + *x * *x;
+        return;
+    case EMB_TERM_ABS: {
+        /* Clearing the sign bit: exact, and NaN payloads stay. */
+        typedef unsigned emb_u32x32 __attribute__((vector_size(sizeof(emb_v32))));
+        emb_u32x32 u;
+        emb_v32 a;
+        memcpy(&u, x, sizeof u);
+        u &= 0x7fffffffu;
+        memcpy(&a, &u, sizeof a);
+        *s = *s + a;
+        return;
+    }
+    case EMB_TERM_PRODUCT:
+        *s = *s + *x * *y;
+        return;
+    case EMB_TERM_SQ_DIFF: {
+        const emb_v32 d = *x - *y;
+        *s = *s + d * d;
+        return;
+    }
+    }
+}
+
+/* The canonical sum of term(x[j], y[j]) over j < n; y is read only by the
+ * two-operand kinds. Always inlined with a constant kind. */
+static inline __attribute__((always_inline)) float emb_reduce_f32(emb_reduce_term kind,
+                                                                  const float *x, const float *y,
+                                                                  size_t n)
+{
+    const int two = kind == EMB_TERM_PRODUCT || kind == EMB_TERM_SQ_DIFF;
+    emb_v32 s = {0}, xv, yv = {0};
+    size_t j = 0;
+    for (; j + EMB_REDUCE_LANES <= n; j += EMB_REDUCE_LANES) {
+        memcpy(&xv, x + j, sizeof xv);
+        if (two)
+            memcpy(&yv, y + j, sizeof yv);
+        emb_v32_add_term(&s, kind, &xv, &yv);
+    }
+    if (j < n) {
+        /* Padding lanes: 0*0, |0|, (0-0)^2 are +0 terms. */
+        emb_v32_load_tail(&xv, x + j, n - j);
+        if (two)
+            emb_v32_load_tail(&yv, y + j, n - j);
+        emb_v32_add_term(&s, kind, &xv, &yv);
+    }
+    return emb_v32_fold(&s);
+}
+
+#endif /* EMBSIMD_REDUCE_H */
