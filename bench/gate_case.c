@@ -188,7 +188,8 @@ void gate_for_each_case(gate_part part, gate_case_fn fn, void *arg)
             continue;
         for (int k = 0; k < emb_kernel_count(); k++) {
             const emb_kernel *K = emb_kernel_at(k);
-            if ((K->in == EMB_F32 && K->out == EMB_F32) || emb_row_bytes(K->in, shapes[s].dim) == 0)
+            if ((K->op != EMB_OP_LOOKUP && K->op != EMB_OP_GRAD) ||
+                (K->in == EMB_F32 && K->out == EMB_F32) || emb_row_bytes(K->in, shapes[s].dim) == 0)
                 continue;
             shape_kernel(&shapes[s], part, k, fn, arg);
         }

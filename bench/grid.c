@@ -143,7 +143,8 @@ static int add_type(bench_plan *plan, const bench_config *cfg, const bench_grid 
 {
     int kernels[64], nk = 0;
     for (int k = 0; k < emb_kernel_count() && nk < 64; k++)
-        if (emb_kernel_at(k)->in == t)
+        if (emb_kernel_at(k)->in == t &&
+            (emb_kernel_at(k)->op == EMB_OP_LOOKUP || emb_kernel_at(k)->op == EMB_OP_GRAD))
             kernels[nk++] = k;
     for (int i = 0; i < nk; i++) {
         const int k = kernels[i];

@@ -204,7 +204,8 @@ static void set_context(bench_context *ctx, const bench_sysinfo *si, const bench
     buf[0] = '\0';
     for (int k = 0; k < emb_kernel_count() && used < sizeof buf; k++)
         for (size_t t = 0; t < g->n_types; t++)
-            if (emb_kernel_at(k)->in == g->types[t])
+            if (emb_kernel_at(k)->in == g->types[t] && (emb_kernel_at(k)->op == EMB_OP_LOOKUP ||
+                                                        emb_kernel_at(k)->op == EMB_OP_GRAD))
                 used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", used ? ", " : "",
                                          emb_kernel_at(k)->name);
     bench_context_set(ctx, "kernels", "%s", buf);

@@ -279,13 +279,14 @@ typedef struct grad_job {
     int ids64;
     size_t n;
     const uint8_t *dout;
+    emb_grad_opts opts;
     unsigned flags;
 } grad_job;
 
 static void grad_part(void *arg, unsigned part, unsigned nparts)
 {
     const grad_job *j = arg;
-    j->fn(j->dtable, j->dim, j->ids, j->ids64, j->n, j->dout, part, nparts, j->flags);
+    j->fn(j->dtable, j->dim, j->ids, j->ids64, j->n, j->dout, &j->opts, part, nparts, j->flags);
 }
 
 static emb_status lookup_call(const char *op, const void *table, emb_type table_type,
@@ -315,7 +316,7 @@ static emb_status lookup_call(const char *op, const void *table, emb_type table_
     s = validate(&c, k);
     if (s != EMB_OK || n == 0)
         return s;
-    lookup_job job = {k->lookup[kid], table, (size_t)dim, ids, id_type == EMB_I64, (size_t)n,
+    lookup_job job = {k->kernel[kid]->lookup, table, (size_t)dim, ids, id_type == EMB_I64, (size_t)n,
                       c.rows_row_bytes, out, emb_lookup_flags(c.matrix_bytes, c.rows_bytes)};
     emb_parallel(lookup_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
     injected_end(injected);
@@ -348,8 +349,8 @@ static emb_status grad_call(const char *op, float *dtable, int64_t vocab, int64_
         return s;
     /* Each part scans every id but touches only its own rows. */
     const size_t touched_bytes = 3 * (size_t)n * (size_t)dim * sizeof(float);
-    grad_job job = {k->grad[kid], dtable, (size_t)dim, ids, id_type == EMB_I64, (size_t)n, dout,
-                    emb_grad_flags(c.matrix_bytes)};
+    grad_job job = {k->kernel[kid]->grad, dtable, (size_t)dim, ids, id_type == EMB_I64, (size_t)n, dout,
+                    {SIZE_MAX, NULL}, emb_grad_flags(c.matrix_bytes)};
     emb_parallel(grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
     injected_end(injected);
     return EMB_OK;

@@ -271,22 +271,42 @@ EMB_DEFINE_LOOKUP(, lookup_q8_0_f32, EMB_Q8_0, EMB_F32, q8_0, q8_0, no_fence)
 EMB_DEFINE_LOOKUP(, lookup_q4_0_f32, EMB_Q4_0, EMB_F32, q4_0, q4_0, no_fence)
 EMB_DEFINE_LOOKUP(, lookup_q8_rowwise_f32, EMB_Q8_ROWWISE, EMB_F32, q8_rowwise, q8_rowwise,
                   no_fence)
-EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32)
-EMB_DEFINE_GRAD(, grad_bf16, EMB_BF16, add_bf16)
-EMB_DEFINE_GRAD(, grad_f16, EMB_F16, add_f16)
+EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32, copy_f32)
+EMB_DEFINE_GRAD(, grad_bf16, EMB_BF16, add_bf16, widen_bf16)
+EMB_DEFINE_GRAD(, grad_f16, EMB_F16, add_f16, widen_f16)
+/* No streaming stores here (see copy_row): copy_f32 serves both kinds. */
+#define copy_f32_stream copy_f32
+EMB_DEFINE_LOOKUP_POS(, lookup_pos_f32, EMB_F32, copy_f32, no_fence)
+EMB_DEFINE_LOOKUP_POS(, lookup_pos_f16, EMB_F16, widen_f16, no_fence)
+EMB_DEFINE_LOOKUP_POS(, lookup_pos_bf16, EMB_BF16, widen_bf16, no_fence)
+EMB_DEFINE_LOOKUP_POS(, lookup_pos_q8_0, EMB_Q8_0, q8_0, no_fence)
+EMB_DEFINE_LOOKUP_POS(, lookup_pos_q4_0, EMB_Q4_0, q4_0, no_fence)
+EMB_DEFINE_LOOKUP_POS(, lookup_pos_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise, no_fence)
+EMB_DEFINE_GRAD_POS(, grad_pos_f32, EMB_F32, add_f32, copy_f32)
+EMB_DEFINE_GRAD_POS(, grad_pos_bf16, EMB_BF16, add_bf16, widen_bf16)
+EMB_DEFINE_GRAD_POS(, grad_pos_f16, EMB_F16, add_f16, widen_f16)
 
 static const emb_kernel_entry entries[] = {
-    {EMB_K_LOOKUP_F32_F32, 0, lookup_f32_f32, NULL},
-    {EMB_K_LOOKUP_F16_F16, 0, lookup_f16_f16, NULL},
-    {EMB_K_LOOKUP_BF16_BF16, 0, lookup_bf16_bf16, NULL},
-    {EMB_K_LOOKUP_F16_F32, 0, lookup_f16_f32, NULL},
-    {EMB_K_LOOKUP_BF16_F32, 0, lookup_bf16_f32, NULL},
-    {EMB_K_LOOKUP_Q8_0_F32, 0, lookup_q8_0_f32, NULL},
-    {EMB_K_LOOKUP_Q4_0_F32, 0, lookup_q4_0_f32, NULL},
-    {EMB_K_LOOKUP_Q8_ROWWISE_F32, 0, lookup_q8_rowwise_f32, NULL},
-    {EMB_K_GRAD_F32, 0, NULL, grad_f32},
-    {EMB_K_GRAD_F16, 0, NULL, grad_f16},
-    {EMB_K_GRAD_BF16, 0, NULL, grad_bf16},
+    EMB_ENTRY(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32),
+    EMB_ENTRY(LOOKUP_F16_F16, lookup, 0, lookup_f16_f16),
+    EMB_ENTRY(LOOKUP_BF16_BF16, lookup, 0, lookup_bf16_bf16),
+    EMB_ENTRY(LOOKUP_F16_F32, lookup, 0, lookup_f16_f32),
+    EMB_ENTRY(LOOKUP_BF16_F32, lookup, 0, lookup_bf16_f32),
+    EMB_ENTRY(LOOKUP_Q8_0_F32, lookup, 0, lookup_q8_0_f32),
+    EMB_ENTRY(LOOKUP_Q4_0_F32, lookup, 0, lookup_q4_0_f32),
+    EMB_ENTRY(LOOKUP_Q8_ROWWISE_F32, lookup, 0, lookup_q8_rowwise_f32),
+    EMB_ENTRY(GRAD_F32, grad, 0, grad_f32),
+    EMB_ENTRY(GRAD_F16, grad, 0, grad_f16),
+    EMB_ENTRY(GRAD_BF16, grad, 0, grad_bf16),
+    EMB_ENTRY(LOOKUP_POS_F32, lookup_pos, 0, lookup_pos_f32),
+    EMB_ENTRY(LOOKUP_POS_F16, lookup_pos, 0, lookup_pos_f16),
+    EMB_ENTRY(LOOKUP_POS_BF16, lookup_pos, 0, lookup_pos_bf16),
+    EMB_ENTRY(LOOKUP_POS_Q8_0, lookup_pos, 0, lookup_pos_q8_0),
+    EMB_ENTRY(LOOKUP_POS_Q4_0, lookup_pos, 0, lookup_pos_q4_0),
+    EMB_ENTRY(LOOKUP_POS_Q8_ROWWISE, lookup_pos, 0, lookup_pos_q8_rowwise),
+    EMB_ENTRY(GRAD_POS_F32, grad_pos, 0, grad_pos_f32),
+    EMB_ENTRY(GRAD_POS_F16, grad_pos, 0, grad_pos_f16),
+    EMB_ENTRY(GRAD_POS_BF16, grad_pos, 0, grad_pos_bf16),
 };
 
 const emb_kernels emb_kernels_neon = {entries, sizeof entries / sizeof entries[0],

@@ -71,8 +71,7 @@ static void resolve(int impl, uint32_t have)
                 continue;
             const emb_kernel_entry *e = find_entry(j, k, have);
             if (e != NULL) {
-                resolved[impl].lookup[k] = e->lookup;
-                resolved[impl].grad[k] = e->grad;
+                resolved[impl].kernel[k] = e;
                 resolved_by[impl][k] = j;
                 break;
             }

@@ -44,9 +44,17 @@ typedef enum emb_index {
 
 /** The operations a kernel performs. */
 typedef enum emb_op {
-    EMB_OP_LOOKUP = 0, /**< emb_lookup: out[i] = convert(table[ids[i]]) */
-    EMB_OP_GRAD = 1    /**< emb_grad: dtable[ids[i]] += widen(dout[i]), token order */
+    EMB_OP_LOOKUP = 0,     /**< emb_lookup: out[i] = convert(table[ids[i]]) */
+    EMB_OP_GRAD = 1,       /**< emb_grad: dtable[ids[i]] += widen(dout[i]), token order */
+    EMB_OP_LOOKUP_POS = 2, /**< emb_lookup_pos: out[i] = convert(table[ids[i]]) + widen(P[pos(i)]) */
+    EMB_OP_GRAD_POS = 3    /**< emb_grad_pos: the two scatter-adds of emb_lookup_pos's gradient */
 } emb_op;
+
+/** Number of emb_op values: ops are 0 .. EMB_OP_COUNT - 1. */
+#define EMB_OP_COUNT 4
+
+/** "lookup", "grad", "lookup_pos", "grad_pos"; NULL for an unknown op. */
+const char *emb_op_name(emb_op op);
 
 /** "f32", "f16", "bf16", "q8_0", "q4_0", "q8_rowwise"; NULL for an unknown type. */
 const char *emb_type_name(emb_type t);

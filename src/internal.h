@@ -35,13 +35,45 @@ enum {
 typedef void (*emb_lookup_fn)(const uint8_t *table, size_t dim, const void *ids, int ids64,
                               size_t n, uint8_t *out, unsigned flags);
 
+/* What a gradient call asks beyond the plain scatter-add, resolved by
+ * api.c: `pad` is a row never written (SIZE_MAX: none); `counts`, when
+ * not NULL, holds per row the number of tokens naming it, and a token
+ * whose row has a count c > 1 adds widen(dout) / c (scale_grad_by_freq). */
+typedef struct emb_grad_opts {
+    size_t pad;
+    const uint32_t *counts;
+} emb_grad_opts;
+
 /* Applies, in token order, the tokens whose row belongs to `part` of
  * `nparts` (emb_row_owner). Threads split the rows, never the tokens of a
  * row, so every row still sees its additions in token order, whatever the
  * thread count: the result is bit-identical for every nparts. */
 typedef void (*emb_grad_fn)(float *dtable, size_t dim, const void *ids, int ids64, size_t n,
-                            const uint8_t *dout, unsigned part, unsigned nparts,
-                            unsigned flags);
+                            const uint8_t *dout, const emb_grad_opts *opts, unsigned part,
+                            unsigned nparts, unsigned flags);
+
+/* Where token i's position comes from: positions[i] (the ids' width) when
+ * `positions` is set, else offset + (first + i) % seq_len, `first` being
+ * the index in the whole call of the slice's token 0. */
+typedef struct emb_pos_src {
+    const void *positions;
+    size_t offset, seq_len, first;
+} emb_pos_src;
+
+/* out[i] = convert(table[ids[i]]) + widen(ptable[pos(i)]), f32 out; the
+ * position table's type (f32, f16 or bf16) is an argument: one kernel per
+ * token-table type. */
+typedef void (*emb_lookup_pos_fn)(const uint8_t *table, size_t dim, const void *ids, int ids64,
+                                  size_t n, const emb_pos_src *pos, const uint8_t *ptable,
+                                  emb_type ptype, uint8_t *out, unsigned flags);
+
+/* Both scatter-adds of the fused lookup's gradient, token order in each
+ * table; `part` owns its rows of both tables (emb_row_owner). opts apply
+ * to the token table. */
+typedef void (*emb_grad_pos_fn)(float *dtable, float *dptable, size_t dim, const void *ids,
+                                int ids64, size_t n, const emb_pos_src *pos, const uint8_t *dout,
+                                const emb_grad_opts *opts, unsigned part, unsigned nparts,
+                                unsigned flags);
 
 /* Which part owns row `id`. Blocks of 16 rows are scattered over the parts
  * by a multiplicative hash: splitting the vocabulary into ranges would give
@@ -64,13 +96,18 @@ unsigned emb_grad_flags(size_t dtable_bytes);
 
 /* One kernel of one ISA, with what the CPU must have for it beyond the
  * ISA's own requirements (e.g. F16C for f16 widening under AVX2). Exactly
- * one of lookup and grad is set, as the kernel's op says. */
+ * the field of the kernel's op (EMB_OP_LIST) is set; ISA files name it
+ * with a designated initializer (EMB_ENTRY). */
 typedef struct emb_kernel_entry {
     int kernel; /* an emb_kernel_id */
     uint32_t requires;
     emb_lookup_fn lookup;
     emb_grad_fn grad;
+    emb_lookup_pos_fn lookup_pos;
+    emb_grad_pos_fn grad_pos;
 } emb_kernel_entry;
+
+#define EMB_ENTRY(id, field, req, fn) {.kernel = EMB_K_##id, .requires = (req), .field = (fn)}
 
 /* What an ISA file provides: its kernels (any subset of the list: a kernel
  * it lacks, or whose requirements the CPU lacks, runs on the next
@@ -83,8 +120,7 @@ typedef struct emb_kernels {
 
 /* The implementation in use, resolved per kernel: what api.c calls. */
 typedef struct emb_resolved {
-    emb_lookup_fn lookup[EMB_KERNEL_SLOTS];
-    emb_grad_fn grad[EMB_KERNEL_SLOTS];
+    const emb_kernel_entry *kernel[EMB_KERNEL_SLOTS];
     emb_ids_minmax_fn ids_minmax;
 } emb_resolved;
 

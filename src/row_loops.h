@@ -177,6 +177,62 @@ emb_lookup_rows(emb_lookup_loop L, const uint8_t *table, size_t dim, const void 
         emb_lookup_rows_w(L, table, dim, ids, 0, n, out, flags);
 }
 
+/* The pieces of a row for the loops that stage a piece in a buffer:
+ * EMB_PIECE_FLOATS each, the last one the remainder (at most twice that). */
+#define EMB_FOR_PIECES(j, count, dim)                                                        \
+    for (size_t j = 0, last_ = emb_pieces_end((dim), EMB_PIECE_FLOATS), count = 0;           \
+         count = j < last_ ? EMB_PIECE_FLOATS : (dim) - j, j < (dim); j += count)
+
+/* A row primitive also serves a piece on its own: called with src moved to
+ * element j (a block boundary), j = 0 and dim - j, it converts elements
+ * [j, j + count) of the row into dst[0 .. count), and q8_rowwise still
+ * finds its scale and bias at src + dim. The staged loops below call them
+ * so, into a buffer in L1. */
+#define EMB_PIECE_VIEW(type, row, j) ((row) + emb_elem_offset((type), (j)))
+
+/* acc[k] += x[k] / c, one correctly rounded division and one add each:
+ * generic vectors, compiled to each ISA's own divide. */
+static inline __attribute__((always_inline)) void emb_add_quotients(float *acc, const float *x,
+                                                                    size_t count, float c)
+{
+    typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
+    const v8 cv = {c, c, c, c, c, c, c, c};
+    size_t k = 0;
+    for (; k + 8 <= count; k += 8) {
+        v8 a, v;
+        memcpy(&a, acc + k, sizeof a);
+        memcpy(&v, x + k, sizeof v);
+        a = a + v / cv;
+        memcpy(acc + k, &a, sizeof a);
+    }
+    for (; k < count; k++)
+        acc[k] = acc[k] + x[k] / c;
+}
+
+/* One token's contribution to its gradient row. scale_grad_by_freq
+ * divides it by c, the number of tokens naming the row, as one rounded
+ * fp32 division of the widened element by (float)c; a row named once adds
+ * the element itself (x / 1 would quiet a signalling NaN that the plain
+ * gradient's add passes on as its own operand). */
+static inline __attribute__((always_inline)) void
+emb_add_token(emb_type g_type, float *acc, const uint8_t *g, size_t dim, uint32_t c,
+              emb_row_add_fn add, emb_row_fn widen)
+{
+    if (c == 1) {
+        add(acc, g, 0, dim, dim);
+        return;
+    }
+    if (g_type == EMB_F32) {
+        emb_add_quotients(acc, (const float *)g, dim, (float)c);
+        return;
+    }
+    float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
+    EMB_FOR_PIECES(j, count, dim) {
+        widen((uint8_t *)x, EMB_PIECE_VIEW(g_type, g, j), 0, count, dim - j);
+        emb_add_quotients(acc + j, x, count, (float)c);
+    }
+}
+
 /* Token order is what makes the sum exact to the dense product, so the
  * loops never reorder tokens; they only skip those whose row another part
  * owns. With rows in flight, piece j of token t is added before piece j of
@@ -187,23 +243,25 @@ emb_lookup_rows(emb_lookup_loop L, const uint8_t *table, size_t dim, const void 
  * another thread's row would pull the line away from its owner. */
 static inline __attribute__((always_inline)) void
 emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int ids64, size_t n,
-                const uint8_t *dout, unsigned part, unsigned nparts, unsigned flags,
-                emb_row_add_fn add)
+                const uint8_t *dout, const emb_grad_opts *o, unsigned part, unsigned nparts,
+                unsigned flags, emb_row_add_fn add, emb_row_fn widen)
 {
     const size_t row_bytes = dim * sizeof(float);
     const size_t g_row = emb_row_size(g_type, dim);
-    if (!(flags & EMB_KF_PREFETCH) || dim < EMB_IN_FLIGHT_MIN_DIM) {
+    const size_t pad = o->pad;
+    if (!(flags & EMB_KF_PREFETCH) || dim < EMB_IN_FLIGHT_MIN_DIM || o->counts != NULL) {
         const size_t ahead =
             (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
         for (size_t i = 0; i < n; i++) {
             if (ahead != 0 && i + ahead < n) {
                 const size_t f = emb_id(ids, ids64, i + ahead);
-                if (emb_row_owner(f, nparts) == part)
+                if (f != pad && emb_row_owner(f, nparts) == part)
                     emb_prefetch_span_for_write(dtable + f * dim, row_bytes);
             }
             const size_t id = emb_id(ids, ids64, i);
-            if (emb_row_owner(id, nparts) == part)
-                add(dtable + id * dim, dout + i * g_row, 0, dim, dim);
+            if (id != pad && emb_row_owner(id, nparts) == part)
+                emb_add_token(g_type, dtable + id * dim, dout + i * g_row, dim,
+                              o->counts != NULL ? o->counts[id] : 1, add, widen);
         }
         return;
     }
@@ -216,9 +274,11 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
     for (;;) {
         size_t t[R];
         int got = 0;
-        for (; i < n && got < R; i++)
-            if (emb_row_owner(emb_id(ids, ids64, i), nparts) == part)
+        for (; i < n && got < R; i++) {
+            const size_t id = emb_id(ids, ids64, i);
+            if (id != pad && emb_row_owner(id, nparts) == part)
                 t[got++] = i;
+        }
         if (got < R) {
             for (int r = 0; r < got; r++)
                 add(dtable + emb_id(ids, ids64, t[r]) * dim, dout + t[r] * g_row, 0, dim, dim);
@@ -230,8 +290,9 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
             acc[r] = dtable + emb_id(ids, ids64, t[r]) * dim;
             g[r] = dout + t[r] * g_row;
             const size_t f = t[r] + ahead;
-            next[r] = ahead != 0 && f < n && emb_row_owner(emb_id(ids, ids64, f), nparts) == part
-                          ? dtable + emb_id(ids, ids64, f) * dim
+            const size_t fid = f < n ? emb_id(ids, ids64, f) : pad;
+            next[r] = ahead != 0 && fid != pad && emb_row_owner(fid, nparts) == part
+                          ? dtable + fid * dim
                           : NULL;
         }
         for (size_t j = 0; j < last; j += P)
@@ -250,13 +311,13 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
 
 static inline __attribute__((always_inline)) void
 emb_grad_rows(emb_type g_type, float *dtable, size_t dim, const void *ids, int ids64, size_t n,
-              const uint8_t *dout, unsigned part, unsigned nparts, unsigned flags,
-              emb_row_add_fn add)
+              const uint8_t *dout, const emb_grad_opts *o, unsigned part, unsigned nparts,
+              unsigned flags, emb_row_add_fn add, emb_row_fn widen)
 {
     if (ids64)
-        emb_grad_rows_w(g_type, dtable, dim, ids, 1, n, dout, part, nparts, flags, add);
+        emb_grad_rows_w(g_type, dtable, dim, ids, 1, n, dout, o, part, nparts, flags, add, widen);
     else
-        emb_grad_rows_w(g_type, dtable, dim, ids, 0, n, dout, part, nparts, flags, add);
+        emb_grad_rows_w(g_type, dtable, dim, ids, 0, n, dout, o, part, nparts, flags, add, widen);
 }
 
 /* The bit-copy kernels' primitives from an ISA's float row copy (which
@@ -304,12 +365,164 @@ emb_grad_rows(emb_type g_type, float *dtable, size_t dim, const void *ids, int i
             fence();                                                                          \
     }
 
-#define EMB_DEFINE_GRAD(attrs, name, g_type, add)                                            \
+#define EMB_DEFINE_GRAD(attrs, name, g_type, add, widen)                                     \
     static attrs void name(float *dtable, size_t dim, const void *ids, int ids64, size_t n,    \
-                           const uint8_t *dout, unsigned part, unsigned nparts,               \
+                           const uint8_t *dout, const emb_grad_opts *opts, unsigned part,     \
+                           unsigned nparts, unsigned flags)                                   \
+    {                                                                                         \
+        emb_grad_rows(g_type, dtable, dim, ids, ids64, n, dout, opts, part, nparts, flags, add, \
+                      widen);                                                                 \
+    }
+
+/* ---- token + positional embedding ------------------------------------------
+ * Token i's position: the explicit array's entry, or offset + (first + i)
+ * % seq_len counted without a division per token. */
+typedef struct emb_pos_cursor {
+    const void *positions;
+    size_t offset, seq_len, next;
+} emb_pos_cursor;
+
+static inline emb_pos_cursor emb_pos_start(const emb_pos_src *pos)
+{
+    const emb_pos_cursor c = {pos->positions, pos->offset, pos->seq_len,
+                              pos->positions != NULL ? 0 : pos->first % pos->seq_len};
+    return c;
+}
+
+static inline __attribute__((always_inline)) size_t emb_pos_take(emb_pos_cursor *c, int ids64,
+                                                                  size_t i)
+{
+    if (c->positions != NULL)
+        return emb_id(c->positions, ids64, i);
+    const size_t p = c->offset + c->next;
+    c->next = c->next + 1 == c->seq_len ? 0 : c->next + 1;
+    return p;
+}
+
+/* The primitives the fused lookup stages a piece with: the token row's
+ * conversion into an L1 buffer, the position row's widening add into it,
+ * and the buffer's copy out (streaming or not). */
+typedef struct emb_pos_prims {
+    emb_type in;
+    emb_row_fn convert;
+    emb_row_add_fn add_f32, add_f16, add_bf16;
+    emb_row_fn store;
+} emb_pos_prims;
+
+/* out[i] = convert(W[ids[i]]) + widen(P[pos(i)]), one fp32 add per
+ * element: the token row's piece is converted exactly as emb_lookup does,
+ * the position row's piece added by the gradient's widening add, which is
+ * the same one add. Writing out once instead of lookup-then-add saves a
+ * read and a write of the whole output. */
+static inline __attribute__((always_inline)) void
+emb_lookup_pos_rows_w(emb_pos_prims K, const uint8_t *table, size_t dim, const void *ids,
+                      int ids64, size_t n, const emb_pos_src *pos, const uint8_t *ptable,
+                      emb_type ptype, uint8_t *out, unsigned flags)
+{
+    const size_t in_row = emb_row_size(K.in, dim);
+    const size_t p_row = emb_row_size(ptype, dim);
+    const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(in_row, 1) : 0;
+    const emb_row_add_fn add_pos = ptype == EMB_F16 ? K.add_f16 : ptype == EMB_BF16 ? K.add_bf16 : K.add_f32;
+    emb_pos_cursor cur = emb_pos_start(pos);
+    float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
+    for (size_t i = 0; i < n; i++) {
+        if (ahead != 0 && i + ahead < n)
+            emb_prefetch_span(table + emb_id(ids, ids64, i + ahead) * in_row, in_row);
+        const uint8_t *w = table + emb_id(ids, ids64, i) * in_row;
+        const uint8_t *p = ptable + emb_pos_take(&cur, ids64, i) * p_row;
+        uint8_t *o = out + i * dim * sizeof(float);
+        EMB_FOR_PIECES(j, count, dim) {
+            K.convert((uint8_t *)x, EMB_PIECE_VIEW(K.in, w, j), 0, count, dim - j);
+            add_pos(x, EMB_PIECE_VIEW(ptype, p, j), 0, count, dim - j);
+            K.store(o + j * sizeof(float), (const uint8_t *)x, 0, count, count);
+        }
+    }
+}
+
+/* Constant position type and store kind inside, so the piece loop tests
+ * neither. */
+static inline __attribute__((always_inline)) void
+emb_lookup_pos_rows(emb_pos_prims K, emb_row_fn store_stream, const uint8_t *table, size_t dim,
+                    const void *ids, int ids64, size_t n, const emb_pos_src *pos,
+                    const uint8_t *ptable, emb_type ptype, uint8_t *out, unsigned flags)
+{
+    if (flags & EMB_KF_STREAM)
+        K.store = store_stream;
+#define EMB_POS_CASE(pt)                                                                      \
+    case pt:                                                                                  \
+        if (ids64)                                                                            \
+            emb_lookup_pos_rows_w(K, table, dim, ids, 1, n, pos, ptable, pt, out, flags);     \
+        else                                                                                  \
+            emb_lookup_pos_rows_w(K, table, dim, ids, 0, n, pos, ptable, pt, out, flags);     \
+        break;
+    switch (ptype) {
+    EMB_POS_CASE(EMB_F16)
+    EMB_POS_CASE(EMB_BF16)
+    default:
+    EMB_POS_CASE(EMB_F32)
+    }
+#undef EMB_POS_CASE
+}
+
+/* Both scatter-adds in one pass over dout: token i adds dout[i] into its
+ * token row (when this part owns it and it is not the padding row) and
+ * into its position row (when this part owns that), each table in token
+ * order. */
+static inline __attribute__((always_inline)) void
+emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, const void *ids,
+                    int ids64, size_t n, const emb_pos_src *pos, const uint8_t *dout,
+                    const emb_grad_opts *o, unsigned part, unsigned nparts, unsigned flags,
+                    emb_row_add_fn add, emb_row_fn widen)
+{
+    const size_t row_bytes = dim * sizeof(float);
+    const size_t g_row = emb_row_size(g_type, dim);
+    const size_t pad = o->pad;
+    const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
+    emb_pos_cursor cur = emb_pos_start(pos);
+    for (size_t i = 0; i < n; i++) {
+        if (ahead != 0 && i + ahead < n) {
+            const size_t f = emb_id(ids, ids64, i + ahead);
+            if (f != pad && emb_row_owner(f, nparts) == part)
+                emb_prefetch_span_for_write(dtable + f * dim, row_bytes);
+        }
+        const size_t id = emb_id(ids, ids64, i);
+        const size_t p = emb_pos_take(&cur, ids64, i);
+        const uint8_t *g = dout + i * g_row;
+        if (id != pad && emb_row_owner(id, nparts) == part)
+            emb_add_token(g_type, dtable + id * dim, g, dim,
+                          o->counts != NULL ? o->counts[id] : 1, add, widen);
+        if (emb_row_owner(p, nparts) == part)
+            add(dptable + p * dim, g, 0, dim, dim);
+    }
+}
+
+/* The fused kernels of one ISA, from its primitives: `convert` for the
+ * token table's type, and the ISA's add_f32 / add_f16 / add_bf16 and
+ * copy_f32 / copy_f32_stream (names every ISA file defines). */
+#define EMB_DEFINE_LOOKUP_POS(attrs, name, in_type, convert, fence)                           \
+    static attrs void name(const uint8_t *table, size_t dim, const void *ids, int ids64,       \
+                           size_t n, const emb_pos_src *pos, const uint8_t *ptable,           \
+                           emb_type ptype, uint8_t *out, unsigned flags)                      \
+    {                                                                                         \
+        const emb_pos_prims K = {in_type, convert, add_f32, add_f16, add_bf16, copy_f32};     \
+        emb_lookup_pos_rows(K, copy_f32_stream, table, dim, ids, ids64, n, pos, ptable, ptype, \
+                            out, flags);                                                      \
+        if (flags & EMB_KF_STREAM)                                                            \
+            fence();                                                                          \
+    }
+
+#define EMB_DEFINE_GRAD_POS(attrs, name, g_type, add, widen)                                  \
+    static attrs void name(float *dtable, float *dptable, size_t dim, const void *ids,         \
+                           int ids64, size_t n, const emb_pos_src *pos, const uint8_t *dout,  \
+                           const emb_grad_opts *opts, unsigned part, unsigned nparts,         \
                            unsigned flags)                                                    \
     {                                                                                         \
-        emb_grad_rows(g_type, dtable, dim, ids, ids64, n, dout, part, nparts, flags, add);    \
+        if (ids64)                                                                            \
+            emb_grad_pos_rows_w(g_type, dtable, dptable, dim, ids, 1, n, pos, dout, opts, part, \
+                                nparts, flags, add, widen);                                   \
+        else                                                                                  \
+            emb_grad_pos_rows_w(g_type, dtable, dptable, dim, ids, 0, n, pos, dout, opts, part, \
+                                nparts, flags, add, widen);                                   \
     }
 
 #endif /* EMBSIMD_ROW_LOOPS_H */

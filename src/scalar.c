@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "row_loops.h"
 #include "types.h"
 
 /* Each kernel body is compiled once per id width (the wrapper's constant
@@ -63,13 +64,16 @@ lookup_rows(emb_type in, emb_type out, size_t dim, const uint8_t *table, const v
  * one-hot(ids)^T x widen(dout). */
 static inline __attribute__((always_inline)) void
 grad_rows(emb_type dout_type, float *dtable, size_t dim, const void *ids, int ids64, size_t n,
-          const uint8_t *dout, unsigned part, unsigned nparts)
+          const uint8_t *dout, const emb_grad_opts *o, unsigned part, unsigned nparts)
 {
     const size_t g_bytes = emb_row_size(dout_type, dim);
     for (size_t i = 0; i < n; i++) {
         const size_t id = id_at(ids, ids64, i);
-        if (emb_row_owner(id, nparts) != part)
+        if (id == o->pad || emb_row_owner(id, nparts) != part)
             continue;
+        /* scale_grad_by_freq: divided by the row's count, unless it is 1
+         * (row_loops.h, emb_add_token, says why). */
+        const uint32_t c = o->counts != NULL ? o->counts[id] : 1;
         float *row = dtable + id * dim;
         const uint8_t *g = dout + i * g_bytes;
         for (size_t j = 0; j < dim; j++) {
@@ -78,10 +82,41 @@ grad_rows(emb_type dout_type, float *dtable, size_t dim, const void *ids, int id
                 memcpy(&x, g + j * sizeof x, sizeof x);
             else
                 emb_row_to_f32(dout_type, &x, g, dim, j, 1);
-            row[j] += x;
+            row[j] += c == 1 ? x : x / (float)c;
         }
     }
 }
+
+/* The fused positional ops run the shared loops (row_loops.h) on
+ * primitives written as the scalar definitions. */
+#define SCALAR_CONVERT(e, name, block, bytes, extra)                                         \
+    EMB_ROW_PRIMITIVE void convert_##e(uint8_t *dst, const uint8_t *src, size_t j,          \
+                                       size_t count, size_t dim)                             \
+    {                                                                                        \
+        emb_row_to_f32(e, (float *)dst + j, src, dim, j, count);                            \
+    }                                                                                        \
+    EMB_ROW_PRIMITIVE void add_##e(float *acc, const uint8_t *g, size_t j, size_t count,    \
+                                   size_t dim)                                               \
+    {                                                                                        \
+        for (size_t k = j; k < j + count; k++) {                                             \
+            float x;                                                                         \
+            emb_row_to_f32(e, &x, g, dim, k, 1);                                             \
+            acc[k] += x;                                                                     \
+        }                                                                                    \
+    }
+SCALAR_CONVERT(EMB_F32, , , , )
+SCALAR_CONVERT(EMB_F16, , , , )
+SCALAR_CONVERT(EMB_BF16, , , , )
+SCALAR_CONVERT(EMB_Q8_0, , , , )
+SCALAR_CONVERT(EMB_Q4_0, , , , )
+SCALAR_CONVERT(EMB_Q8_ROWWISE, , , , )
+#define add_f32 add_EMB_F32
+#define add_f16 add_EMB_F16
+#define add_bf16 add_EMB_BF16
+#define copy_f32 convert_EMB_F32
+#define copy_f32_stream convert_EMB_F32
+
+static inline void no_fence(void) {}
 
 /* Every kernel of the list, generated from it: scalar is the definition,
  * so a new kernel needs nothing here. Portable C has neither streaming
@@ -95,14 +130,20 @@ grad_rows(emb_type dout_type, float *dtable, size_t dim, const void *ids, int id
     }
 #define SCALAR_KERNEL_GRAD(id, in, out)                                                    \
     static void scalar_##id(float *dtable, size_t dim, const void *ids, int ids64, size_t n, \
-                            const uint8_t *dout, unsigned part, unsigned nparts,           \
-                            unsigned flags)                                                \
+                            const uint8_t *dout, const emb_grad_opts *opts, unsigned part, \
+                            unsigned nparts, unsigned flags)                               \
     {                                                                                      \
         (void)flags;                                                                       \
-        FOR_ID_WIDTH(ids64, grad_rows(in, dtable, dim, ids, w_, n, dout, part, nparts));   \
+        FOR_ID_WIDTH(ids64, grad_rows(in, dtable, dim, ids, w_, n, dout, opts, part, nparts)); \
     }
+#define SCALAR_KERNEL_LOOKUP_POS(id, in, out) \
+    EMB_DEFINE_LOOKUP_POS(, scalar_##id, in, convert_##in, no_fence)
+#define SCALAR_KERNEL_GRAD_POS(id, in, out) \
+    EMB_DEFINE_GRAD_POS(, scalar_##id, in, add_##in, convert_##in)
 #define SCALAR_KERNEL_EMB_OP_LOOKUP SCALAR_KERNEL_LOOKUP
 #define SCALAR_KERNEL_EMB_OP_GRAD SCALAR_KERNEL_GRAD
+#define SCALAR_KERNEL_EMB_OP_LOOKUP_POS SCALAR_KERNEL_LOOKUP_POS
+#define SCALAR_KERNEL_EMB_OP_GRAD_POS SCALAR_KERNEL_GRAD_POS
 #define SCALAR_KERNEL(id, op, in, out) SCALAR_KERNEL_##op(id, in, out)
 EMB_KERNEL_LIST(SCALAR_KERNEL)
 
@@ -117,9 +158,11 @@ static void ids_minmax_scalar(const int32_t *ids, size_t n, int32_t *min, int32_
     *max = hi;
 }
 
-#define SCALAR_ENTRY_EMB_OP_LOOKUP(id) {EMB_K_##id, 0, scalar_##id, NULL},
-#define SCALAR_ENTRY_EMB_OP_GRAD(id) {EMB_K_##id, 0, NULL, scalar_##id},
-#define SCALAR_ENTRY(id, op, in, out) SCALAR_ENTRY_##op(id)
+#define SCALAR_ENTRY(id, op, in, out) EMB_ENTRY(id, SCALAR_FIELD_##op, 0, scalar_##id),
+#define SCALAR_FIELD_EMB_OP_LOOKUP lookup
+#define SCALAR_FIELD_EMB_OP_GRAD grad
+#define SCALAR_FIELD_EMB_OP_LOOKUP_POS lookup_pos
+#define SCALAR_FIELD_EMB_OP_GRAD_POS grad_pos
 static const emb_kernel_entry entries[] = {EMB_KERNEL_LIST(SCALAR_ENTRY)};
 
 const emb_kernels emb_kernels_scalar = {entries, sizeof entries / sizeof entries[0],

@@ -23,7 +23,7 @@ static const emb_kernel kernels[EMB_KERNEL_COUNT] = {
 
 /* "lookup/bf16->f32", built once from the list so no name is spelled by
  * hand. */
-static char names[EMB_KERNEL_COUNT][32];
+static char names[EMB_KERNEL_COUNT][48];
 static emb_kernel named[EMB_KERNEL_COUNT];
 static pthread_once_t names_once = PTHREAD_ONCE_INIT;
 
@@ -32,10 +32,23 @@ static void make_names(void)
     for (int k = 0; k < EMB_KERNEL_COUNT; k++) {
         named[k] = kernels[k];
         snprintf(names[k], sizeof names[k], "%s/%s->%s",
-                 kernels[k].op == EMB_OP_LOOKUP ? "lookup" : "grad",
+                 emb_op_name(kernels[k].op),
                  emb_types[kernels[k].in].name, emb_types[kernels[k].out].name);
         named[k].name = names[k];
     }
+}
+
+static const char *const op_names[] = {
+#define EMB_OP_NAME(e, name, field) [e] = name,
+    EMB_OP_LIST(EMB_OP_NAME)
+#undef EMB_OP_NAME
+};
+_Static_assert(sizeof op_names / sizeof op_names[0] == EMB_OP_COUNT,
+               "EMB_OP_COUNT and EMB_OP_LIST disagree");
+
+const char *emb_op_name(emb_op op)
+{
+    return (unsigned)op < EMB_OP_COUNT ? op_names[op] : NULL;
 }
 
 const char *emb_type_name(emb_type t)
@@ -73,7 +86,7 @@ const emb_kernel *emb_kernel_at(int k)
 
 /* Kernel id + 1 by (op, in, out); 0 where the list has no such kernel. A
  * table rather than a search: it is consulted on every call. */
-static const unsigned char kernel_index[2][EMB_TYPE_COUNT][EMB_TYPE_COUNT] = {
+static const unsigned char kernel_index[EMB_OP_COUNT][EMB_TYPE_COUNT][EMB_TYPE_COUNT] = {
 #define EMB_KERNEL_INDEX(id, op, in, out) [op][in][out] = EMB_K_##id + 1,
     EMB_KERNEL_LIST(EMB_KERNEL_INDEX)
 #undef EMB_KERNEL_INDEX
@@ -81,7 +94,7 @@ static const unsigned char kernel_index[2][EMB_TYPE_COUNT][EMB_TYPE_COUNT] = {
 
 emb_kernel_id emb_kernel_find(emb_op op, emb_type in, emb_type out)
 {
-    if ((unsigned)op > EMB_OP_GRAD || (unsigned)in >= EMB_TYPE_COUNT ||
+    if ((unsigned)op >= EMB_OP_COUNT || (unsigned)in >= EMB_TYPE_COUNT ||
         (unsigned)out >= EMB_TYPE_COUNT || kernel_index[op][in][out] == 0)
         return EMB_KERNEL_COUNT;
     return (emb_kernel_id)(kernel_index[op][in][out] - 1);

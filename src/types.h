@@ -11,10 +11,22 @@
 
 #include "embsimd.h"
 
+/* Every operation once: X(enum, name, field of emb_kernel_entry). Adding
+ * an op is one line here, its function type and entry field (internal.h),
+ * its loops (row_loops.h) and its entry point (api.c); the enumerators of
+ * tests, verifier, fuzzer and bench name the ops they cover. */
+#define EMB_OP_LIST(X)                            \
+    X(EMB_OP_LOOKUP, "lookup", lookup)            \
+    X(EMB_OP_GRAD, "grad", grad)                  \
+    X(EMB_OP_LOOKUP_POS, "lookup_pos", lookup_pos) \
+    X(EMB_OP_GRAD_POS, "grad_pos", grad_pos)
+
 /* Every kernel that exists, once: X(id, op, in type, out type). Lookup's
- * "in" is the table, grad's the dout it widens into an f32 dtable. Adding a
- * kernel is one line here, its row primitives, and one entry per ISA file
- * that implements it (scalar implements all). */
+ * "in" is the table, grad's the dout it widens into an f32 dtable; the
+ * fused positional ops likewise (the position table's type is an argument
+ * of the call: f32, f16 or bf16). Adding a kernel is one line here, its
+ * row primitives, and one entry per ISA file that implements it (scalar
+ * implements all). */
 #define EMB_KERNEL_LIST(X)                                        \
     X(LOOKUP_F32_F32, EMB_OP_LOOKUP, EMB_F32, EMB_F32)            \
     X(LOOKUP_F16_F16, EMB_OP_LOOKUP, EMB_F16, EMB_F16)            \
@@ -26,7 +38,16 @@
     X(LOOKUP_Q8_ROWWISE_F32, EMB_OP_LOOKUP, EMB_Q8_ROWWISE, EMB_F32) \
     X(GRAD_F32, EMB_OP_GRAD, EMB_F32, EMB_F32)                    \
     X(GRAD_F16, EMB_OP_GRAD, EMB_F16, EMB_F32)                    \
-    X(GRAD_BF16, EMB_OP_GRAD, EMB_BF16, EMB_F32)
+    X(GRAD_BF16, EMB_OP_GRAD, EMB_BF16, EMB_F32)                  \
+    X(LOOKUP_POS_F32, EMB_OP_LOOKUP_POS, EMB_F32, EMB_F32)        \
+    X(LOOKUP_POS_F16, EMB_OP_LOOKUP_POS, EMB_F16, EMB_F32)        \
+    X(LOOKUP_POS_BF16, EMB_OP_LOOKUP_POS, EMB_BF16, EMB_F32)      \
+    X(LOOKUP_POS_Q8_0, EMB_OP_LOOKUP_POS, EMB_Q8_0, EMB_F32)      \
+    X(LOOKUP_POS_Q4_0, EMB_OP_LOOKUP_POS, EMB_Q4_0, EMB_F32)      \
+    X(LOOKUP_POS_Q8_ROWWISE, EMB_OP_LOOKUP_POS, EMB_Q8_ROWWISE, EMB_F32) \
+    X(GRAD_POS_F32, EMB_OP_GRAD_POS, EMB_F32, EMB_F32)            \
+    X(GRAD_POS_F16, EMB_OP_GRAD_POS, EMB_F16, EMB_F32)            \
+    X(GRAD_POS_BF16, EMB_OP_GRAD_POS, EMB_BF16, EMB_F32)
 
 typedef enum emb_kernel_id {
 #define EMB_KERNEL_ENUM(id, op, in, out) EMB_K_##id,

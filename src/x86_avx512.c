@@ -170,7 +170,7 @@ EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 
 EMB_DEFINE_ADD_PRIMITIVE(add_row)
 
-EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32)
+EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32, copy_f32)
 EMB_DEFINE_LOOKUP(, lookup_f16_f16, EMB_F16, EMB_F16, copy_16, copy_16_stream, _mm_sfence)
 EMB_DEFINE_LOOKUP(, lookup_bf16_bf16, EMB_BF16, EMB_BF16, copy_16, copy_16_stream, _mm_sfence)
 
@@ -193,13 +193,14 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
     *max = _mm512_reduce_max_epi32(hi);
 }
 
-/* The widening and dequantizing kernels are not here: without them the
- * dispatcher runs AVX2's for this implementation, kernel by kernel. */
+/* The widening, dequantizing and fused positional kernels are not here:
+ * without them the dispatcher runs AVX2's for this implementation, kernel
+ * by kernel. */
 static const emb_kernel_entry entries[] = {
-    {EMB_K_LOOKUP_F32_F32, 0, lookup_f32_f32, NULL},
-    {EMB_K_LOOKUP_F16_F16, 0, lookup_f16_f16, NULL},
-    {EMB_K_LOOKUP_BF16_BF16, 0, lookup_bf16_bf16, NULL},
-    {EMB_K_GRAD_F32, 0, NULL, grad_f32},
+    EMB_ENTRY(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32),
+    EMB_ENTRY(LOOKUP_F16_F16, lookup, 0, lookup_f16_f16),
+    EMB_ENTRY(LOOKUP_BF16_BF16, lookup, 0, lookup_bf16_bf16),
+    EMB_ENTRY(GRAD_F32, grad, 0, grad_f32),
 };
 
 const emb_kernels emb_kernels_avx512 = {entries, sizeof entries / sizeof entries[0],

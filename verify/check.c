@@ -325,6 +325,10 @@ int vf_kernel_modelled(int k, char *why, size_t size)
         snprintf(why, size, "kernel %d does not exist", k);
         return 0;
     }
+    if (!vf_kernel_is_base(kn)) {
+        snprintf(why, size, "%s: an op of its own, checked in its own section", kn->name);
+        return 0;
+    }
     if (!vf_format_of(kn->in, &fi) || !vf_format_of(kn->out, &fo)) {
         snprintf(why, size, "%s: formats.h has no model of type %d", kn->name,
                  vf_format_known(kn->in) ? (int)kn->out : (int)kn->in);

@@ -300,7 +300,8 @@ static dcase *make_cases(int *count)
 {
     int n = N_CANON;
     for (int k = 0; k < emb_kernel_count(); k++)
-        n += emb_kernel_at(k)->op == EMB_OP_LOOKUP ? N_TYPED_LOOKUP : N_TYPED_GRAD;
+        if (vf_kernel_is_base(emb_kernel_at(k)))
+            n += emb_kernel_at(k)->op == EMB_OP_LOOKUP ? N_TYPED_LOOKUP : N_TYPED_GRAD;
     dcase *d = calloc((size_t)n, sizeof *d);
     if (d == NULL)
         return NULL;
@@ -314,6 +315,8 @@ static dcase *make_cases(int *count)
     }
     for (int k = 0; k < emb_kernel_count(); k++) {
         const emb_kernel *kn = emb_kernel_at(k);
+        if (!vf_kernel_is_base(kn))
+            continue;
         const int lookup = kn->op == EMB_OP_LOOKUP;
         const int count_k = lookup ? N_TYPED_LOOKUP : N_TYPED_GRAD;
         for (int i = 0; i < count_k; i++) {

@@ -487,6 +487,8 @@ void vf_format_lemmas(vf_report *r, const vf_config *cfg)
     for (int k = 0; k < emb_kernel_count(); k++) {
         const emb_kernel *kn = emb_kernel_at(k);
         char why[160];
+        if (!vf_kernel_is_base(kn))
+            continue;
         if (!vf_kernel_modelled(k, why, sizeof why)) {
             vf_report_line(r, VF_FAIL, "model", "%s", why);
             continue;

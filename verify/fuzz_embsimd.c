@@ -155,7 +155,12 @@ static void decode(const uint8_t *data, size_t size, call *c)
     reader r = {data, size, gen_seed(h)};
     const uint8_t v = next8(&r), d = next8(&r), n = next8(&r), f = next8(&r);
     const uint8_t kb = next8(&r), x = next8(&r);
-    const emb_kernel *kn = emb_kernel_at(kb % emb_kernel_count());
+    /* emb_lookup's and emb_grad's kernels, in list order. */
+    int base[256], nbase = 0;
+    for (int k = 0; k < emb_kernel_count() && nbase < 256; k++)
+        if (emb_kernel_at(k)->op == EMB_OP_LOOKUP || emb_kernel_at(k)->op == EMB_OP_GRAD)
+            base[nbase++] = k;
+    const emb_kernel *kn = emb_kernel_at(base[kb % nbase]);
     c->op = kn->op;
     c->in = kn->in;
     c->out = kn->out;

@@ -26,7 +26,12 @@ TCase *add_impl_tests(Suite *s, int impl, const TTest *const *tests, size_t coun
     return tc;
 }
 
-void add_kernel_loop_test(TCase *tc, const TTest *test, int impl)
+int is_base_kernel(const emb_kernel *k)
+{
+    return (BASE_OPS >> k->op) & 1u;
+}
+
+void add_op_loop_test(TCase *tc, const TTest *test, int impl, unsigned op_mask)
 {
     /* More kernels than slots would make two loop indices collide: fail
      * loudly rather than test some kernels under the wrong implementation. */
@@ -35,7 +40,24 @@ void add_kernel_loop_test(TCase *tc, const TTest *test, int impl)
                 emb_kernel_count(), KERNEL_SLOTS);
         exit(EXIT_FAILURE);
     }
-    tcase_add_loop_test(tc, test, impl * KERNEL_SLOTS, impl * KERNEL_SLOTS + emb_kernel_count());
+    int first = -1, end = -1;
+    for (int k = 0; k < emb_kernel_count(); k++) {
+        if (!((op_mask >> emb_kernel_at(k)->op) & 1u))
+            continue;
+        if (first < 0)
+            first = k;
+        else if (end != k) {
+            fprintf(stderr, "the kernels of op mask 0x%x are not contiguous (kernel %d)\n",
+                    op_mask, k);
+            exit(EXIT_FAILURE);
+        }
+        end = k + 1;
+    }
+    if (first < 0) {
+        fprintf(stderr, "no kernel has an op of mask 0x%x\n", op_mask);
+        exit(EXIT_FAILURE);
+    }
+    tcase_add_loop_test(tc, test, impl * KERNEL_SLOTS + first, impl * KERNEL_SLOTS + end);
 }
 
 int impl_of(int loop_index) { return loop_index / KERNEL_SLOTS; }
@@ -332,8 +354,8 @@ const emb_kernel *find_kernel(emb_op op, emb_type in, emb_type out)
         if (kern->op == op && kern->in == in && kern->out == out)
             return kern;
     }
-    ck_abort_msg("the library has no %s kernel from %s to %s",
-                 op == EMB_OP_LOOKUP ? "lookup" : "grad", emb_type_name(in), emb_type_name(out));
+    ck_abort_msg("the library has no %s kernel from %s to %s", emb_op_name(op),
+                 emb_type_name(in), emb_type_name(out));
     return NULL;
 }
 

@@ -37,7 +37,15 @@ TCase *add_impl_tests(Suite *s, int impl, const TTest *const *tests, size_t coun
  * _i encodes both, impl_of(_i) and kernel_of(_i) take them apart (and
  * kernel_of selects the implementation). */
 enum { KERNEL_SLOTS = 256 };
-void add_kernel_loop_test(TCase *tc, const TTest *test, int impl);
+/* The kernels of the ops in op_mask (bit 1 << op); they must be contiguous
+ * in the list (test_dispatch checks that the list is grouped by op). */
+void add_op_loop_test(TCase *tc, const TTest *test, int impl, unsigned op_mask);
+/* The lookup and grad kernels: what the per-kernel suites of emb_lookup
+ * and emb_grad cover. */
+#define BASE_OPS ((1u << EMB_OP_LOOKUP) | (1u << EMB_OP_GRAD))
+#define add_kernel_loop_test(tc, test, impl) add_op_loop_test((tc), (test), (impl), BASE_OPS)
+/* Whether kernel k is one of emb_lookup's or emb_grad's. */
+int is_base_kernel(const emb_kernel *k);
 int impl_of(int loop_index);
 const emb_kernel *kernel_of(int loop_index);
 

@@ -195,6 +195,14 @@ void vf_check_errors(vf_case *c, vf_lookup_fn lookup, vf_grad_fn grad, vf_tally 
 /* Whether the verifier has a model for kernel k (emb_kernel_at): its types
  * are known to formats.h, and its (op, in, out) is a widening, a bit copy
  * or a gradient into fp32. 0 with the reason in why otherwise. */
+/* Whether kernel kn is one of emb_lookup's or emb_grad's: the ops the
+ * dense model, the grid, the digests and the fuzzer's plain calls cover.
+ * The fused positional ops have their own checks (vf_check_layer). */
+static inline int vf_kernel_is_base(const emb_kernel *kn)
+{
+    return kn->op == EMB_OP_LOOKUP || kn->op == EMB_OP_GRAD;
+}
+
 int vf_kernel_modelled(int k, char *why, size_t size);
 /* The typed forms of the checks above, for kernel k of the library's list
  * through emb_lookup/emb_grad with the case's types and id type. A lookup
