@@ -103,6 +103,86 @@ emb_status emb_grad(float *dtable, int64_t vocab, int64_t dim,
                     const void *ids, emb_index id_type, int64_t n,
                     const void *dout, emb_type dout_type);
 
+/** No padding row: emb_grad_options.padding_idx's default. */
+#define EMB_NO_PADDING INT64_MIN
+
+/** nn.Embedding's gradient options (PyTorch's names). A zeroed struct is
+ *  not the default: padding_idx 0 is a row; use EMB_GRAD_OPTIONS_DEFAULT. */
+typedef struct emb_grad_options {
+    /** A row the gradient never writes (its forward is unchanged), in
+     *  [-vocab, vocab); a negative value counts from the end, as in PyTorch
+     *  (-1: the last row). EMB_NO_PADDING for none. */
+    int64_t padding_idx;
+    /** Nonzero: token i adds widen(dout[i]) / c, c being the number of
+     *  tokens of the call naming its row, one correctly rounded fp32
+     *  division of the widened element by (float)c; a row named once adds
+     *  the element itself. Needs 4 * vocab bytes of scratch, allocated per
+     *  call (EMB_ENOMEM, nothing written, when it cannot be had) and at
+     *  most 2^32 - 1 tokens. */
+    int scale_grad_by_freq;
+} emb_grad_options;
+
+#define EMB_GRAD_OPTIONS_DEFAULT {EMB_NO_PADDING, 0}
+
+/**
+ * emb_grad with nn.Embedding's options; @p opt NULL is the default (plain
+ * emb_grad). Tokens naming the padding row are skipped; every other row
+ * sees its additions in token order, bit-identical for every
+ * implementation and thread count.
+ */
+emb_status emb_grad_ex(float *dtable, int64_t vocab, int64_t dim,
+                       const void *ids, emb_index id_type, int64_t n,
+                       const void *dout, emb_type dout_type, const emb_grad_options *opt);
+
+/** Where token i's position comes from, for the fused positional ops. */
+typedef struct emb_positions {
+    /** n explicit positions of the call's id type, or NULL: computed as
+     *  offset + i % seq_len (a batch of sequences of seq_len tokens, or a
+     *  decode step at offset with a KV cache). */
+    const void *ids;
+    int64_t offset;  /**< computed positions: >= 0 */
+    int64_t seq_len; /**< computed positions: > 0 */
+} emb_positions;
+
+/**
+ * Token + positional embedding (GPT-2's wte(ids) + wpe(pos)) in one pass:
+ * out[i][j] = convert(table[ids[i]])[j] + widen(pos_table[pos(i)])[j], one
+ * fp32 add per element (no FMA), the conversion exactly as emb_lookup's
+ * into f32. @p pos_type is EMB_F32, EMB_F16 or EMB_BF16. Positions outside
+ * [0, max_pos) fail with EMB_ERANGE naming the token and its position;
+ * nothing is written on any failure.
+ */
+emb_status emb_lookup_pos(const void *table, emb_type table_type, int64_t vocab, int64_t dim,
+                          const void *ids, emb_index id_type, int64_t n,
+                          const void *pos_table, emb_type pos_type, int64_t max_pos,
+                          const emb_positions *pos, float *out);
+
+/**
+ * The gradient of emb_lookup_pos: dtable[ids[i]] += widen(dout[i]) and
+ * dpos_table[pos(i)] += widen(dout[i]), each table in token order, in one
+ * pass over dout; @p opt (NULL: default) applies to the token table.
+ * Bit-identical for every implementation and thread count (threads split
+ * the rows of both tables).
+ */
+emb_status emb_grad_pos(float *dtable, int64_t vocab, float *dpos_table, int64_t max_pos,
+                        int64_t dim, const void *ids, emb_index id_type, int64_t n,
+                        const emb_positions *pos, const void *dout, emb_type dout_type,
+                        const emb_grad_options *opt);
+
+/**
+ * nn.Embedding's max_norm: before a lookup, every distinct row that ids
+ * name and whose norm_type-norm exceeds max_norm is scaled in place, once,
+ * by s = (float)(max_norm / ((double)norm + 1e-7)): x[j] = x[j] * s, one
+ * rounding each (PyTorch's embedding_renorm_). The norm is fp32 in one
+ * fixed order (src/reduce.h: 32 running sums folded in halves) on every
+ * ISA and thread count: p = 2 is sqrtf of the sum of squares, p = 1 the
+ * sum of |x|, p = INFINITY the largest |x| (NaN if any is NaN), other p > 0
+ * powf(sum of powf(|x|, p), 1 / p). f32 tables only (rescaling a narrower
+ * type would round again). Needs vocab / 8 bytes of scratch per call.
+ */
+emb_status emb_renorm(float *table, int64_t vocab, int64_t dim, const void *ids,
+                      emb_index id_type, int64_t n, double max_norm, double norm_type);
+
 /** One kernel of the library: what emb_lookup / emb_grad can do. The list
  *  is the same on every machine; which implementation runs each kernel is
  *  emb_kernel_impl's answer. */

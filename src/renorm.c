@@ -1,0 +1,121 @@
+/* renorm.c - nn.Embedding's max_norm: the rows a call names, rescaled in
+ * place before the lookup, each distinct row once. */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "reduce.h"
+
+/* The canonical order of reduce.h for terms powf(|x|, p): the 32 running
+ * sums written out, as reduce.h's generic vectors have no powf. */
+static float sum_of_powers(const float *x, size_t dim, float p)
+{
+    float s[EMB_REDUCE_LANES] = {0};
+    for (size_t j = 0; j < dim; j++)
+        s[j % EMB_REDUCE_LANES] = s[j % EMB_REDUCE_LANES] + powf(fabsf(x[j]), p);
+    for (int half = EMB_REDUCE_LANES / 2; half >= 1; half /= 2)
+        for (int k = 0; k < half; k++)
+            s[k] = s[k] + s[k + half];
+    return s[0];
+}
+
+/* The p-norm of one row as emb_renorm defines it (embsimd.h). */
+static float row_norm(const float *x, size_t dim, double norm_type)
+{
+    if (norm_type == 2.0)
+        return sqrtf(emb_reduce_f32(EMB_TERM_SQUARE, x, NULL, dim));
+    if (norm_type == 1.0)
+        return emb_reduce_f32(EMB_TERM_ABS, x, NULL, dim);
+    if (isinf(norm_type)) {
+        float m = 0.0f;
+        for (size_t j = 0; j < dim; j++) {
+            if (isnan(x[j]))
+                return x[j];
+            m = fabsf(x[j]) > m ? fabsf(x[j]) : m;
+        }
+        return m;
+    }
+    return powf(sum_of_powers(x, dim, (float)norm_type), 1.0f / (float)norm_type);
+}
+
+emb_status emb_renorm(float *table, int64_t vocab, int64_t dim, const void *ids,
+                      emb_index id_type, int64_t n, double max_norm, double norm_type)
+{
+    const char *op = "emb_renorm";
+    if (emb_active_kernels() == NULL)
+        return EMB_ENOTSUP;
+    if (vocab <= 0 || dim <= 0 || n < 0) {
+        emb_set_error("%s: vocab = %lld, dim = %lld, n = %lld: vocab and dim must be > 0, n >= 0",
+                      op, (long long)vocab, (long long)dim, (long long)n);
+        return EMB_EINVAL;
+    }
+    if (id_type != EMB_I32 && id_type != EMB_I64) {
+        emb_set_error("%s: id_type = %d is not an emb_index (EMB_I32 or EMB_I64)", op,
+                      (int)id_type);
+        return EMB_EINVAL;
+    }
+    if (!(max_norm >= 0.0) || isinf(max_norm)) {
+        emb_set_error("%s: max_norm = %g, must be finite and >= 0", op, max_norm);
+        return EMB_EINVAL;
+    }
+    if (!(norm_type > 0.0)) {
+        emb_set_error("%s: norm_type = %g, must be > 0 (INFINITY: the largest |x|)", op,
+                      norm_type);
+        return EMB_EINVAL;
+    }
+    if ((uint64_t)dim > (uint64_t)SIZE_MAX / sizeof(float) / (uint64_t)vocab) {
+        emb_set_error("%s: table of %lld x %lld floats overflows size_t", op, (long long)vocab,
+                      (long long)dim);
+        return EMB_EINVAL;
+    }
+    if (n == 0)
+        return EMB_OK;
+    if (table == NULL || ids == NULL) {
+        emb_set_error("%s: %s is NULL with n = %lld", op, table == NULL ? "table" : "ids",
+                      (long long)n);
+        return EMB_EINVAL;
+    }
+    const size_t id_bytes = id_type == EMB_I64 ? 8 : 4;
+    const uintptr_t t0 = (uintptr_t)table, i0 = (uintptr_t)ids;
+    const size_t table_bytes = (size_t)vocab * (size_t)dim * sizeof(float);
+    if (i0 < t0 + table_bytes && t0 < i0 + (size_t)n * id_bytes) {
+        emb_set_error("%s: ids overlaps table, which the call writes", op);
+        return EMB_EINVAL;
+    }
+    for (size_t i = 0; i < (size_t)n; i++) {
+        const int64_t id = id_type == EMB_I64 ? ((const int64_t *)ids)[i]
+                                              : ((const int32_t *)ids)[i];
+        if (id < 0 || id >= vocab) {
+            emb_set_error("ids[%zu] = %lld is outside [0, %lld)", i, (long long)id,
+                          (long long)vocab);
+            return EMB_ERANGE;
+        }
+    }
+    /* One bit per row: each distinct row is rescaled once. */
+    uint8_t *seen = calloc(((size_t)vocab + 7) / 8, 1);
+    if (seen == NULL) {
+        emb_set_error("%s: %llu bytes of scratch (vocab / 8) could not be allocated", op,
+                      (unsigned long long)(((uint64_t)vocab + 7) / 8));
+        return EMB_ENOMEM;
+    }
+    for (size_t i = 0; i < (size_t)n; i++) {
+        const size_t id = id_type == EMB_I64 ? (size_t)((const int64_t *)ids)[i]
+                                             : (size_t)((const int32_t *)ids)[i];
+        if (seen[id / 8] & (1u << (id % 8)))
+            continue;
+        seen[id / 8] |= (uint8_t)(1u << (id % 8));
+        float *row = table + id * (size_t)dim;
+        const float norm = row_norm(row, (size_t)dim, norm_type);
+        if ((double)norm > max_norm) {
+            /* PyTorch: max_norm / (norm + 1e-7) in double, then the row
+             * times that scale as a float. */
+            const float scale = (float)(max_norm / ((double)norm + 1e-7));
+            for (size_t j = 0; j < (size_t)dim; j++)
+                row[j] = row[j] * scale;
+        }
+    }
+    free(seen);
+    return EMB_OK;
+}
