@@ -200,3 +200,146 @@ int ref_grad(const emb_kernel *k, float *dtable, int64_t vocab, int64_t dim, con
     }
     return 0;
 }
+
+/* ---- the embedding layer's options and the positional ops ----------------- */
+
+static int64_t ref_position(const emb_positions *pos, emb_index id_type, int64_t i)
+{
+    return pos->ids != NULL ? id_at(pos->ids, id_type, i) : pos->offset + i % pos->seq_len;
+}
+
+int ref_lookup_pos(emb_type table_type, const void *table, int64_t vocab, int64_t dim,
+                   const void *ids, emb_index id_type, int64_t n, emb_type pos_type,
+                   const void *pos_table, int64_t max_pos, const emb_positions *pos, float *out)
+{
+    const size_t in_bytes = ref_row_bytes(table_type, dim), p_bytes = ref_row_bytes(pos_type, dim);
+    if (in_bytes == 0 || p_bytes == 0 || n < 0 || !ids_valid(ids, id_type, n, vocab))
+        return -1;
+    if (pos_type != EMB_F32 && pos_type != EMB_F16 && pos_type != EMB_BF16)
+        return -1;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t p = ref_position(pos, id_type, i);
+        if (p < 0 || p >= max_pos)
+            return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *w = (const uint8_t *)table + (size_t)id_at(ids, id_type, i) * in_bytes;
+        const uint8_t *p =
+            (const uint8_t *)pos_table + (size_t)ref_position(pos, id_type, i) * p_bytes;
+        for (int64_t j = 0; j < dim; j++) {
+            volatile float sum = bits_to_float(ref_element_bits(table_type, w, dim, j)) +
+                                 bits_to_float(ref_element_bits(pos_type, p, dim, j));
+            out[i * dim + j] = sum;
+        }
+    }
+    return 0;
+}
+
+/* Token i's contribution to its row: the widened element, or divided by
+ * the row's count c > 1 (scale_grad_by_freq). */
+static void ref_add_row(float *row, const uint8_t *g, emb_type t, int64_t dim, uint32_t c)
+{
+    for (int64_t j = 0; j < dim; j++) {
+        const float x = bits_to_float(ref_element_bits(t, g, dim, j));
+        volatile float term = c == 1 ? x : x / (float)c;
+        volatile float sum = row[j] + term;
+        row[j] = sum;
+    }
+}
+
+int ref_grad_ex(emb_type dout_type, float *dtable, int64_t vocab, int64_t dim, const void *ids,
+                emb_index id_type, int64_t n, const void *dout, const emb_grad_options *opt,
+                float *dpos_table, int64_t max_pos, const emb_positions *pos)
+{
+    if (dout_type != EMB_F32 && dout_type != EMB_F16 && dout_type != EMB_BF16)
+        return -1;
+    const size_t g_bytes = ref_row_bytes(dout_type, dim);
+    if (g_bytes == 0 || n < 0 || !ids_valid(ids, id_type, n, vocab))
+        return -1;
+    int64_t pad = -1;
+    if (opt != NULL && opt->padding_idx != EMB_NO_PADDING) {
+        if (opt->padding_idx < -vocab || opt->padding_idx >= vocab)
+            return -1;
+        pad = opt->padding_idx < 0 ? opt->padding_idx + vocab : opt->padding_idx;
+    }
+    const int scale = opt != NULL && opt->scale_grad_by_freq;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t id = id_at(ids, id_type, i);
+        if (id == pad)
+            continue;
+        uint32_t c = 0;
+        for (int64_t m = 0; scale && m < n; m++)
+            c += id_at(ids, id_type, m) == id;
+        ref_add_row(dtable + id * dim, (const uint8_t *)dout + (size_t)i * g_bytes, dout_type,
+                    dim, scale ? c : 1);
+        if (dpos_table != NULL) {
+            const int64_t p = ref_position(pos, id_type, i);
+            if (p < 0 || p >= max_pos)
+                return -1;
+        }
+    }
+    for (int64_t i = 0; dpos_table != NULL && i < n; i++)
+        ref_add_row(dpos_table + ref_position(pos, id_type, i) * dim,
+                    (const uint8_t *)dout + (size_t)i * g_bytes, dout_type, dim, 1);
+    return 0;
+}
+
+/* The canonical order (src/reduce.h's comment, not its code): 32 running
+ * sums, term j into sum j % 32, then folded in halves. */
+static float ref_canonical_sum(const float *x, int64_t dim, double p)
+{
+    float s[32] = {0};
+    for (int64_t j = 0; j < dim; j++) {
+        const float a = fabsf(x[j]);
+        volatile float term = p == 2.0 ? x[j] * x[j] : p == 1.0 ? a : powf(a, (float)p);
+        volatile float sum = s[j % 32] + term;
+        s[j % 32] = sum;
+    }
+    for (int half = 16; half >= 1; half /= 2)
+        for (int k = 0; k < half; k++) {
+            volatile float sum = s[k] + s[k + half];
+            s[k] = sum;
+        }
+    return s[0];
+}
+
+float ref_row_norm(const float *x, int64_t dim, double p)
+{
+    if (isinf(p)) {
+        float m = 0.0f;
+        for (int64_t j = 0; j < dim; j++) {
+            if (isnan(x[j]))
+                return x[j];
+            if (fabsf(x[j]) > m)
+                m = fabsf(x[j]);
+        }
+        return m;
+    }
+    const float s = ref_canonical_sum(x, dim, p);
+    return p == 2.0 ? sqrtf(s) : p == 1.0 ? s : powf(s, 1.0f / (float)p);
+}
+
+int ref_renorm(float *table, int64_t vocab, int64_t dim, const void *ids, emb_index id_type,
+               int64_t n, double max_norm, double norm_type)
+{
+    if (n < 0 || !ids_valid(ids, id_type, n, vocab))
+        return -1;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t id = id_at(ids, id_type, i);
+        int first = 1;
+        for (int64_t m = 0; m < i && first; m++)
+            first = id_at(ids, id_type, m) != id;
+        if (!first)
+            continue;
+        float *row = table + id * dim;
+        const float norm = ref_row_norm(row, dim, norm_type);
+        if ((double)norm > max_norm) {
+            const float s = (float)(max_norm / ((double)norm + 1e-7));
+            for (int64_t j = 0; j < dim; j++) {
+                volatile float v = row[j] * s;
+                row[j] = v;
+            }
+        }
+    }
+    return 0;
+}

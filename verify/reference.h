@@ -48,4 +48,27 @@ int ref_lookup(const emb_kernel *k, const void *table, int64_t vocab, int64_t di
 int ref_grad(const emb_kernel *k, float *dtable, int64_t vocab, int64_t dim, const void *ids,
              emb_index id_type, int64_t n, const void *dout);
 
+/* out[i][j] = widen(table[ids[i]])[j] + widen(pos_table[pos(i)])[j], one
+ * fp32 add. Returns 0, or -1 (writing nothing) for an id or position out of
+ * range or types the formats do not define here. */
+int ref_lookup_pos(emb_type table_type, const void *table, int64_t vocab, int64_t dim,
+                   const void *ids, emb_index id_type, int64_t n, emb_type pos_type,
+                   const void *pos_table, int64_t max_pos, const emb_positions *pos, float *out);
+
+/* ref_grad with nn.Embedding's options (padding row skipped; with
+ * scale_grad_by_freq a row named c > 1 times gets x / (float)c per token),
+ * and, when dpos_table is not NULL, the positional table's scatter-add.
+ * The counts are counted here, token by token, not taken from anywhere. */
+int ref_grad_ex(emb_type dout_type, float *dtable, int64_t vocab, int64_t dim, const void *ids,
+                emb_index id_type, int64_t n, const void *dout, const emb_grad_options *opt,
+                float *dpos_table, int64_t max_pos, const emb_positions *pos);
+
+/* emb_renorm's norm, written from its definition (embsimd.h). */
+float ref_row_norm(const float *x, int64_t dim, double p);
+
+/* emb_renorm's effect: each distinct named row whose norm exceeds max_norm
+ * scaled by (float)(max_norm / (norm + 1e-7)). */
+int ref_renorm(float *table, int64_t vocab, int64_t dim, const void *ids, emb_index id_type,
+               int64_t n, double max_norm, double norm_type);
+
 #endif /* EMBSIMD_REFERENCE_H */
