@@ -181,7 +181,7 @@ emb_lookup_rows(emb_lookup_loop L, const uint8_t *table, size_t dim, const void 
  * EMB_PIECE_FLOATS each, the last one the remainder (at most twice that). */
 #define EMB_FOR_PIECES(j, count, dim)                                                        \
     for (size_t j = 0, last_ = emb_pieces_end((dim), EMB_PIECE_FLOATS), count = 0;           \
-         count = j < last_ ? EMB_PIECE_FLOATS : (dim) - j, j < (dim); j += count)
+         j < (dim) && (count = j < last_ ? EMB_PIECE_FLOATS : (dim) - j, 1); j += count)
 
 /* A row primitive also serves a piece on its own: called with src moved to
  * element j (a block boundary), j = 0 and dim - j, it converts elements
@@ -414,6 +414,20 @@ typedef struct emb_pos_prims {
  * the position row's piece added by the gradient's widening add, which is
  * the same one add. Writing out once instead of lookup-then-add saves a
  * read and a write of the whole output. */
+/* One piece of one fused row: staged in L1, then stored. */
+static inline __attribute__((always_inline)) void
+emb_pos_piece(const emb_pos_prims *K, emb_row_add_fn add_pos, emb_type ptype, float *x,
+              const uint8_t *w, const uint8_t *p, uint8_t *o, size_t j, size_t count, size_t dim)
+{
+    /* Pieces are never longer than the buffer (emb_pieces_end); saying so
+     * lets the compiler bound the conversions' loops. */
+    if (count > 2 * EMB_PIECE_FLOATS)
+        __builtin_unreachable();
+    K->convert((uint8_t *)x, EMB_PIECE_VIEW(K->in, w, j), 0, count, dim - j);
+    add_pos(x, EMB_PIECE_VIEW(ptype, p, j), 0, count, dim - j);
+    K->store(o + j * sizeof(float), (const uint8_t *)x, 0, count, count);
+}
+
 static inline __attribute__((always_inline)) void
 emb_lookup_pos_rows_w(emb_pos_prims K, const uint8_t *table, size_t dim, const void *ids,
                       int ids64, size_t n, const emb_pos_src *pos, const uint8_t *ptable,
@@ -421,21 +435,50 @@ emb_lookup_pos_rows_w(emb_pos_prims K, const uint8_t *table, size_t dim, const v
 {
     const size_t in_row = emb_row_size(K.in, dim);
     const size_t p_row = emb_row_size(ptype, dim);
-    const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(in_row, 1) : 0;
+    const size_t out_row = dim * sizeof(float);
     const emb_row_add_fn add_pos = ptype == EMB_F16 ? K.add_f16 : ptype == EMB_BF16 ? K.add_bf16 : K.add_f32;
     emb_pos_cursor cur = emb_pos_start(pos);
     float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    /* A token table in DRAM with long rows: rows in flight, as emb_lookup
+     * (see EMB_ROWS_IN_FLIGHT); the position table is small and cached. */
+    if ((flags & EMB_KF_PREFETCH) && dim >= EMB_IN_FLIGHT_MIN_DIM) {
+        enum { R = EMB_ROWS_IN_FLIGHT };
+        const size_t ahead = emb_prefetch_rows_ahead(in_row, R);
+        const size_t last = emb_pieces_end(dim, EMB_PIECE_FLOATS);
+        for (; i + R <= n; i += R) {
+            const uint8_t *w[R], *p[R], *next[R];
+            uint8_t *o[R];
+            for (int r = 0; r < R; r++) {
+                w[r] = table + emb_id(ids, ids64, i + r) * in_row;
+                p[r] = ptable + emb_pos_take(&cur, ids64, i + r) * p_row;
+                o[r] = out + (i + r) * out_row;
+                const size_t f = i + ahead + r < n ? i + ahead + r : n - 1;
+                next[r] = table + emb_id(ids, ids64, f) * in_row;
+            }
+            for (size_t j = 0; j < last; j += EMB_PIECE_FLOATS)
+                for (int r = 0; r < R; r++) {
+                    emb_prefetch_span(next[r] + emb_elem_offset(K.in, j),
+                                      emb_elem_offset(K.in, EMB_PIECE_FLOATS));
+                    emb_pos_piece(&K, add_pos, ptype, x, w[r], p[r], o[r], j, EMB_PIECE_FLOATS,
+                                  dim);
+                }
+            for (int r = 0; r < R; r++) {
+                emb_prefetch_span(next[r] + emb_elem_offset(K.in, last),
+                                  in_row - emb_elem_offset(K.in, last));
+                emb_pos_piece(&K, add_pos, ptype, x, w[r], p[r], o[r], last, dim - last, dim);
+            }
+        }
+    }
+    const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(in_row, 1) : 0;
+    for (; i < n; i++) {
         if (ahead != 0 && i + ahead < n)
             emb_prefetch_span(table + emb_id(ids, ids64, i + ahead) * in_row, in_row);
         const uint8_t *w = table + emb_id(ids, ids64, i) * in_row;
         const uint8_t *p = ptable + emb_pos_take(&cur, ids64, i) * p_row;
-        uint8_t *o = out + i * dim * sizeof(float);
-        EMB_FOR_PIECES(j, count, dim) {
-            K.convert((uint8_t *)x, EMB_PIECE_VIEW(K.in, w, j), 0, count, dim - j);
-            add_pos(x, EMB_PIECE_VIEW(ptype, p, j), 0, count, dim - j);
-            K.store(o + j * sizeof(float), (const uint8_t *)x, 0, count, count);
-        }
+        uint8_t *o = out + i * out_row;
+        EMB_FOR_PIECES(j, count, dim)
+            emb_pos_piece(&K, add_pos, ptype, x, w, p, o, j, count, dim);
     }
 }
 

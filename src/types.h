@@ -195,6 +195,14 @@ static inline void emb_q8_rowwise_to_f32(float *dst, const uint8_t *row, size_t 
         dst[k] = fmaf(scale, (float)row[j + k], bias);
 }
 
+/* One f16 or bf16 element as fp32 bits, never through an FPU register (an
+ * x87 load would quiet a signalling NaN that bf16 widening must keep). */
+static inline uint32_t emb_elem16_to_f32_bits(emb_type t, const uint8_t *p)
+{
+    const uint16_t h = emb_load_u16(p);
+    return t == EMB_F16 ? emb_f16_to_f32_bits(h) : emb_bf16_to_f32_bits(h);
+}
+
 /* Elements [j, j + count) of a row of type t as fp32; j and count are
  * multiples of the type's block. The definition every kernel must equal. */
 static inline void emb_row_to_f32(emb_type t, float *dst, const uint8_t *row, size_t dim,
@@ -206,11 +214,8 @@ static inline void emb_row_to_f32(emb_type t, float *dst, const uint8_t *row, si
         break;
     case EMB_F16:
     case EMB_BF16:
-        /* Stored as bits, never through an FPU register (an x87 load would
-         * quiet a signalling NaN that bf16 widening must keep). */
         for (size_t k = 0; k < count; k++) {
-            const uint16_t h = emb_load_u16(row + 2 * (j + k));
-            const uint32_t b = t == EMB_F16 ? emb_f16_to_f32_bits(h) : emb_bf16_to_f32_bits(h);
+            const uint32_t b = emb_elem16_to_f32_bits(t, row + 2 * (j + k));
             memcpy(dst + k, &b, sizeof b);
         }
         break;

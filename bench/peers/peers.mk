@@ -14,7 +14,9 @@ EXTRA_DIST += \
 	bench/peers/peers_run.py \
 	bench/peers/peers_table.py \
 	bench/peers/test_torch_embedding.sh \
-	bench/peers/torch_embedding.py
+	bench/peers/torch_embedding.py \
+	bench/peers/layer_peers.py \
+	bench/peers/test_layer_peers.sh
 
 # compare_peers.py needs only the standard library; it looks for an
 # interpreter that imports torch itself ($PYTHON, /usr/bin/python3, python3).
@@ -28,7 +30,7 @@ check_PROGRAMS += bench/peers/gen-dump
 bench_peers_gen_dump_SOURCES = bench/peers/gen_dump.c
 bench_peers_gen_dump_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top_srcdir)/bench
 bench_peers_gen_dump_LDADD = verify/libgen.la
-TESTS += bench/peers/test_torch_embedding.sh
+TESTS += bench/peers/test_torch_embedding.sh bench/peers/test_layer_peers.sh
 
 .PHONY: compare-peers
 if EMB_BENCH
@@ -39,7 +41,9 @@ compare-peers: bench/embsimd-bench src/libembsimd.la
 	  echo "compare-peers: SKIPPED: no Python here imports torch (Debian: apt-get install python3-torch)"; \
 	  exit 0; \
 	fi; \
-	exit $$rc
+	test $$rc -eq 0 || exit $$rc; \
+	py=python3; /usr/bin/python3 -c 'import torch' 2>/dev/null && py=/usr/bin/python3; \
+	$$py $(top_srcdir)/bench/peers/layer_peers.py --build-dir=. --results=$(BENCH_RESULTS)
 else
 compare-peers:
 	@echo "make $@ needs embsimd-bench, which needs Google Benchmark and OpenBLAS (pkg-config benchmark openblas), not found at configure time." >&2
