@@ -344,5 +344,8 @@ void vf_section_grid(vf_report *r, const vf_config *cfg);
 void vf_section_blas(vf_report *r, const vf_config *cfg);
 /* E: XXH3-128 digests of the canonical cases per run. */
 void vf_section_digests(vf_report *r, const vf_config *cfg);
+/* F: the embedding layer: the fused token + positional ops, padding_idx
+ * and max_norm, against the dense product and their definitions. */
+void vf_section_layer(vf_report *r, const vf_config *cfg);
 
 #endif /* EMBSIMD_VERIFY_H */

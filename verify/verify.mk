@@ -55,9 +55,11 @@ verify_libverify_la_SOURCES = \
 	verify/fpmode.c \
 	verify/blas_route.c \
 	verify/digest.c \
+	verify/layer.c \
 	verify/report.c
 verify_libverify_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify $(XXHASH_CFLAGS)
-verify_libverify_la_LIBADD = $(VERIFY_LEMMA_LIBS) verify/libgen.la $(XXHASH_LIBS) -lm
+verify_libverify_la_LIBADD = $(VERIFY_LEMMA_LIBS) verify/libgen.la verify/libreference.la \
+	$(XXHASH_LIBS) -lm
 if EMB_OPENBLAS
 verify_libverify_la_CPPFLAGS += -DVF_HAVE_OPENBLAS $(OPENBLAS_CFLAGS)
 verify_libverify_la_LIBADD += $(OPENBLAS_LIBS)

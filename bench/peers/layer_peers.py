@@ -214,7 +214,9 @@ def variants(emb, s):
     ids2d, pos_row = ids.view(s.batch, s.seq), torch.arange(s.seq)
     dW, dP = torch.zeros_like(W), torch.zeros_like(P)
     Wg, Pg = W.clone().requires_grad_(), P.clone().requires_grad_()
-    pad = int(ids[0])
+    # The padding check's own cost: a padding row no token names (one that
+    # tokens name is skipped, which only saves time).
+    pad = int((torch.bincount(ids, minlength=s.vocab) == 0).nonzero()[0])
 
     def torch_fwd():  # GPT-2: tok_emb + pos_emb, the position rows broadcast
         return F.embedding(ids2d, W) + F.embedding(pos_row, P)
@@ -280,10 +282,10 @@ TARGETS = [
      "bwd/embsimd fused", ">= 1.3x"),
     ("fused backward vs two emb_grad calls", "bwd/embsimd two emb_grad", "bwd/embsimd fused",
      "(no target)"),
-    ("padding_idx: gradient cost over plain (time ratio)", "grad/embsimd padding_idx",
-     "grad/embsimd plain", "cost <= 3 %"),
-    ("padding_idx: fused backward cost over plain", "bwd/embsimd fused, padding_idx",
-     "bwd/embsimd fused", "cost <= 3 %"),
+    ("padding_idx (a row no token names): gradient time / plain", "grad/embsimd padding_idx",
+     "grad/embsimd plain", "<= 1.03"),
+    ("padding_idx (a row no token names): fused backward time / plain",
+     "bwd/embsimd fused, padding_idx", "bwd/embsimd fused", "<= 1.03"),
 ]
 
 
