@@ -520,9 +520,50 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
     const size_t row_bytes = dim * sizeof(float);
     const size_t g_row = emb_row_size(g_type, dim);
     const size_t pad = o->pad;
-    const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
     emb_pos_cursor cur = emb_pos_start(pos);
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    /* A token table in DRAM with long rows: EMB_ROWS_IN_FLIGHT tokens at a
+     * time, piece by piece, as emb_grad (piece j of a token is added before
+     * piece j of the next, so each element still sees token order). */
+    if ((flags & EMB_KF_PREFETCH) && dim >= EMB_IN_FLIGHT_MIN_DIM && o->counts == NULL) {
+        enum { R = EMB_ROWS_IN_FLIGHT, P = EMB_PIECE_FLOATS };
+        const size_t ahead = emb_prefetch_rows_ahead(row_bytes, R);
+        const size_t last = emb_pieces_end(dim, P);
+        for (; i + R <= n; i += R) {
+            float *w[R], *p[R], *next[R];
+            const uint8_t *g[R];
+            for (int r = 0; r < R; r++) {
+                const size_t id = emb_id(ids, ids64, i + r);
+                const size_t ps = emb_pos_take(&cur, ids64, i + r);
+                w[r] = id != pad && emb_row_owner(id, nparts) == part ? dtable + id * dim : NULL;
+                p[r] = emb_row_owner(ps, nparts) == part ? dptable + ps * dim : NULL;
+                g[r] = dout + (i + r) * g_row;
+                const size_t f = i + ahead + r;
+                const size_t fid = f < n ? emb_id(ids, ids64, f) : pad;
+                next[r] = fid != pad && emb_row_owner(fid, nparts) == part ? dtable + fid * dim
+                                                                           : NULL;
+            }
+            for (size_t j = 0; j < last; j += P)
+                for (int r = 0; r < R; r++) {
+                    if (next[r] != NULL)
+                        emb_prefetch_span_for_write(next[r] + j, P * sizeof(float));
+                    if (w[r] != NULL)
+                        add(w[r], g[r], j, P, dim);
+                    if (p[r] != NULL)
+                        add(p[r], g[r], j, P, dim);
+                }
+            for (int r = 0; r < R; r++) {
+                if (next[r] != NULL)
+                    emb_prefetch_span_for_write(next[r] + last, (dim - last) * sizeof(float));
+                if (w[r] != NULL)
+                    add(w[r], g[r], last, dim - last, dim);
+                if (p[r] != NULL)
+                    add(p[r], g[r], last, dim - last, dim);
+            }
+        }
+    }
+    const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
+    for (; i < n; i++) {
         if (ahead != 0 && i + ahead < n) {
             const size_t f = emb_id(ids, ids64, i + ahead);
             if (f != pad && emb_row_owner(f, nparts) == part)
