@@ -4,7 +4,9 @@
  * on every available implementation and thread count, and aborts with a
  * dump when one differs from scalar (status, message, any output bit) or
  * scalar from the definition (formats.h), or anything is written after an
- * error. Built by `make fuzz` with clang -fsanitize=fuzzer. */
+ * error. Inputs that begin with FUZZ_LAYER_TAG are the embedding layer's
+ * calls instead (fuzz_layer.c). Built by `make fuzz` with clang
+ * -fsanitize=fuzzer. */
 #include "config.h"
 
 #include <stdint.h>
@@ -14,6 +16,7 @@
 
 #include "embsimd.h"
 #include "formats.h"
+#include "fuzz_layer.h"
 #include "gen.h"
 #include "ieee.h"
 
@@ -26,7 +29,8 @@ enum { MATRIX_BYTES = MAX_VOCAB * MAX_DIM * 4, ROWS_BYTES = MAX_N * MAX_DIM * 4 
  * then the table (lookup) or dtable (grad), then dout (grad), each element
  * in its type's bytes; when the input runs out, a generator seeded by the
  * whole input continues it.
- *   byte 0 vocab: 1 + v % 64; 0xFF: 0, 0xFE: -1, 0xFD: INT64_MAX
+ *   byte 0 vocab: 1 + v % 64; 0xFF: 0, 0xFE: -1, 0xFD: INT64_MAX (0xFC:
+ *                 the layer's calls, fuzz_layer.h)
  *   byte 1 dim:   1 + d % 96; 0xFF: 0, 0xFE: -3, 0xFD: INT64_MAX / 2
  *   byte 2 n:     n % 49; 0xFF: -1
  *   byte 3 flags: bits 0-1 threads - 1, bit 2 misaligned rows, bit 3
@@ -417,6 +421,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static call c;
+    if (size > 0 && data[0] == FUZZ_LAYER_TAG) {
+        fuzz_layer(data + 1, size - 1);
+        return 0;
+    }
     decode(data, size, &c);
     check(&c);
     return 0;

@@ -4,6 +4,8 @@
 EXTRA_DIST += \
 	verify/lemma_kernel.c \
 	verify/fuzz_embsimd.c \
+	verify/fuzz_layer.c \
+	verify/fuzz_layer.h \
 	verify/fuzz_corpus \
 	verify/fuzz.sh \
 	verify/verify_quick.sh \
@@ -114,7 +116,8 @@ fuzz-build: config.h
 	  $(FUZZ_CC) $(FUZZ_CFLAGS) "$$@" -I$(top_builddir) -I$(top_srcdir)/src \
 	    -I$(top_srcdir)/verify -c "$(top_srcdir)/$$src" -o "$$obj"; \
 	  objs="$$objs $$obj"; }; \
-	for f in $(src_libembsimd_la_SOURCES) verify/gen.c verify/fuzz_embsimd.c; do \
+	for f in $(src_libembsimd_la_SOURCES) verify/gen.c verify/reference.c verify/fuzz_layer.c \
+	    verify/fuzz_embsimd.c; do \
 	  case $$f in *.c) compile $$f;; esac; done; \
 	for f in $(src_libembsimd_avx2_la_SOURCES); do compile $$f $(CFLAGS_AVX2); done; \
 	for f in $(src_libembsimd_avx512_la_SOURCES); do compile $$f $(CFLAGS_AVX512); done; \
