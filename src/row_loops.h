@@ -243,25 +243,28 @@ emb_add_token(emb_type g_type, float *acc, const uint8_t *g, size_t dim, uint32_
  * another thread's row would pull the line away from its owner. */
 static inline __attribute__((always_inline)) void
 emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int ids64, size_t n,
-                const uint8_t *dout, const emb_grad_opts *o, unsigned part, unsigned nparts,
-                unsigned flags, emb_row_add_fn add, emb_row_fn widen)
+                const uint8_t *dout, const emb_grad_opts *o, int opts_on, unsigned part,
+                unsigned nparts, unsigned flags, emb_row_add_fn add, emb_row_fn widen)
 {
     const size_t row_bytes = dim * sizeof(float);
     const size_t g_row = emb_row_size(g_type, dim);
-    const size_t pad = o->pad;
-    if (!(flags & EMB_KF_PREFETCH) || dim < EMB_IN_FLIGHT_MIN_DIM || o->counts != NULL) {
+    /* Without options (opts_on a constant 0) the tests below fold away:
+     * the plain gradient's loop is what it was before options existed. */
+    const size_t pad = opts_on ? o->pad : SIZE_MAX;
+    const uint32_t *counts = opts_on ? o->counts : NULL;
+    if (!(flags & EMB_KF_PREFETCH) || dim < EMB_IN_FLIGHT_MIN_DIM || counts != NULL) {
         const size_t ahead =
             (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
         for (size_t i = 0; i < n; i++) {
             if (ahead != 0 && i + ahead < n) {
                 const size_t f = emb_id(ids, ids64, i + ahead);
-                if (f != pad && emb_row_owner(f, nparts) == part)
+                if ((!opts_on || f != pad) && emb_row_owner(f, nparts) == part)
                     emb_prefetch_span_for_write(dtable + f * dim, row_bytes);
             }
             const size_t id = emb_id(ids, ids64, i);
-            if (id != pad && emb_row_owner(id, nparts) == part)
+            if ((!opts_on || id != pad) && emb_row_owner(id, nparts) == part)
                 emb_add_token(g_type, dtable + id * dim, dout + i * g_row, dim,
-                              o->counts != NULL ? o->counts[id] : 1, add, widen);
+                              counts != NULL ? counts[id] : 1, add, widen);
         }
         return;
     }
@@ -276,7 +279,7 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
         int got = 0;
         for (; i < n && got < R; i++) {
             const size_t id = emb_id(ids, ids64, i);
-            if (id != pad && emb_row_owner(id, nparts) == part)
+            if ((!opts_on || id != pad) && emb_row_owner(id, nparts) == part)
                 t[got++] = i;
         }
         if (got < R) {
@@ -290,9 +293,9 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
             acc[r] = dtable + emb_id(ids, ids64, t[r]) * dim;
             g[r] = dout + t[r] * g_row;
             const size_t f = t[r] + ahead;
-            const size_t fid = f < n ? emb_id(ids, ids64, f) : pad;
-            next[r] = ahead != 0 && fid != pad && emb_row_owner(fid, nparts) == part
-                          ? dtable + fid * dim
+            next[r] = ahead != 0 && f < n && (!opts_on || emb_id(ids, ids64, f) != pad) &&
+                              emb_row_owner(emb_id(ids, ids64, f), nparts) == part
+                          ? dtable + emb_id(ids, ids64, f) * dim
                           : NULL;
         }
         for (size_t j = 0; j < last; j += P)
@@ -314,10 +317,19 @@ emb_grad_rows(emb_type g_type, float *dtable, size_t dim, const void *ids, int i
               const uint8_t *dout, const emb_grad_opts *o, unsigned part, unsigned nparts,
               unsigned flags, emb_row_add_fn add, emb_row_fn widen)
 {
-    if (ids64)
-        emb_grad_rows_w(g_type, dtable, dim, ids, 1, n, dout, o, part, nparts, flags, add, widen);
-    else
-        emb_grad_rows_w(g_type, dtable, dim, ids, 0, n, dout, o, part, nparts, flags, add, widen);
+#define EMB_GRAD_ROWS_CASE(w, on) \
+    emb_grad_rows_w(g_type, dtable, dim, ids, w, n, dout, o, on, part, nparts, flags, add, widen)
+    if (o->pad == SIZE_MAX && o->counts == NULL) {
+        if (ids64)
+            EMB_GRAD_ROWS_CASE(1, 0);
+        else
+            EMB_GRAD_ROWS_CASE(0, 0);
+    } else if (ids64) {
+        EMB_GRAD_ROWS_CASE(1, 1);
+    } else {
+        EMB_GRAD_ROWS_CASE(0, 1);
+    }
+#undef EMB_GRAD_ROWS_CASE
 }
 
 /* The bit-copy kernels' primitives from an ISA's float row copy (which

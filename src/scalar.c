@@ -58,6 +58,22 @@ lookup_rows(emb_type in, emb_type out, size_t dim, const uint8_t *table, const v
         FOR_ID_WIDTH(ids64, convert_rows(in, dim, table, ids, w_, n, dst));
 }
 
+/* row[j] += widen(g[j]) for every j, the plain token's contribution: a
+ * loop of its own, so the compiler vectorises it as it did before the
+ * options existed. */
+static inline __attribute__((always_inline)) void
+add_row_widened(emb_type dout_type, float *row, const uint8_t *g, size_t dim)
+{
+    for (size_t j = 0; j < dim; j++) {
+        float x;
+        if (dout_type == EMB_F32)
+            memcpy(&x, g + j * sizeof x, sizeof x);
+        else
+            emb_row_to_f32(dout_type, &x, g, dim, j, 1);
+        row[j] += x;
+    }
+}
+
 /* One fp32 add per element, in token order; the build uses
  * -ffp-contract=off and no fast-math, so nothing is fused or reassociated.
  * A widened dout element is formed first, then added: the definition
@@ -76,14 +92,14 @@ grad_rows(emb_type dout_type, float *dtable, size_t dim, const void *ids, int id
         const uint32_t c = o->counts != NULL ? o->counts[id] : 1;
         float *row = dtable + id * dim;
         const uint8_t *g = dout + i * g_bytes;
-        for (size_t j = 0; j < dim; j++) {
-            float x;
-            if (dout_type == EMB_F32)
-                memcpy(&x, g + j * sizeof x, sizeof x);
-            else
+        if (c == 1)
+            add_row_widened(dout_type, row, g, dim);
+        else
+            for (size_t j = 0; j < dim; j++) {
+                float x;
                 emb_row_to_f32(dout_type, &x, g, dim, j, 1);
-            row[j] += c == 1 ? x : x / (float)c;
-        }
+                row[j] += x / (float)c;
+            }
     }
 }
 
