@@ -497,11 +497,18 @@ emb_lookup_pos_rows_w(emb_pos_prims K, const uint8_t *table, size_t dim, const v
 /* Constant position type and store kind inside, so the piece loop tests
  * neither. */
 static inline __attribute__((always_inline)) void
-emb_lookup_pos_rows(emb_pos_prims K, emb_row_fn store_stream, const uint8_t *table, size_t dim,
-                    const void *ids, int ids64, size_t n, const emb_pos_src *pos,
-                    const uint8_t *ptable, emb_type ptype, uint8_t *out, unsigned flags)
+emb_lookup_pos_rows(emb_pos_prims K, emb_row_fn store_stream, size_t stream_align,
+                    const uint8_t *table, size_t dim, const void *ids, int ids64, size_t n,
+                    const emb_pos_src *pos, const uint8_t *ptable, emb_type ptype, uint8_t *out,
+                    unsigned flags)
 {
-    if (flags & EMB_KF_STREAM)
+    /* Streaming stores only when every piece starts aligned for them: a
+     * streaming copy pays for an unaligned head and tail with masked
+     * stores, once per row in emb_lookup but once per piece here, and on
+     * Zen 2 those made the fused lookup of an unaligned output slower than
+     * a lookup and a separate add pass. */
+    if ((flags & EMB_KF_STREAM) && (uintptr_t)out % stream_align == 0 &&
+        dim * sizeof(float) % stream_align == 0)
         K.store = store_stream;
 #define EMB_POS_CASE(pt)                                                                      \
     case pt:                                                                                  \
@@ -594,15 +601,16 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
 
 /* The fused kernels of one ISA, from its primitives: `convert` for the
  * token table's type, and the ISA's add_f32 / add_f16 / add_bf16 and
- * copy_f32 / copy_f32_stream (names every ISA file defines). */
-#define EMB_DEFINE_LOOKUP_POS(attrs, name, in_type, convert, fence)                           \
+ * copy_f32 / copy_f32_stream (names every ISA file defines); stream_align:
+ * the alignment in bytes its streaming stores need. */
+#define EMB_DEFINE_LOOKUP_POS(attrs, name, in_type, convert, fence, stream_align)             \
     static attrs void name(const uint8_t *table, size_t dim, const void *ids, int ids64,       \
                            size_t n, const emb_pos_src *pos, const uint8_t *ptable,           \
                            emb_type ptype, uint8_t *out, unsigned flags)                      \
     {                                                                                         \
         const emb_pos_prims K = {in_type, convert, add_f32, add_f16, add_bf16, copy_f32};     \
-        emb_lookup_pos_rows(K, copy_f32_stream, table, dim, ids, ids64, n, pos, ptable, ptype, \
-                            out, flags);                                                      \
+        emb_lookup_pos_rows(K, copy_f32_stream, stream_align, table, dim, ids, ids64, n, pos,  \
+                            ptable, ptype, out, flags);                                       \
         if (flags & EMB_KF_STREAM)                                                            \
             fence();                                                                          \
     }

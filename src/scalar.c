@@ -153,7 +153,7 @@ static inline void no_fence(void) {}
         FOR_ID_WIDTH(ids64, grad_rows(in, dtable, dim, ids, w_, n, dout, opts, part, nparts)); \
     }
 #define SCALAR_KERNEL_LOOKUP_POS(id, in, out) \
-    EMB_DEFINE_LOOKUP_POS(, scalar_##id, in, convert_##in, no_fence)
+    EMB_DEFINE_LOOKUP_POS(, scalar_##id, in, convert_##in, no_fence, 1)
 #define SCALAR_KERNEL_GRAD_POS(id, in, out) \
     EMB_DEFINE_GRAD_POS(, scalar_##id, in, add_##in, convert_##in)
 #define SCALAR_KERNEL_EMB_OP_LOOKUP SCALAR_KERNEL_LOOKUP
