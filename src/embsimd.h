@@ -173,15 +173,20 @@ emb_status emb_grad_pos(float *dtable, int64_t vocab, float *dpos_table, int64_t
  * nn.Embedding's max_norm: before a lookup, every distinct row that ids
  * name and whose norm_type-norm exceeds max_norm is scaled in place, once,
  * by s = (float)(max_norm / ((double)norm + 1e-7)): x[j] = x[j] * s, one
- * rounding each (PyTorch's embedding_renorm_). The norm is fp32 in one
- * fixed order (src/reduce.h: 32 running sums folded in halves) on every
- * ISA and thread count: p = 2 is sqrtf of the sum of squares, p = 1 the
- * sum of |x|, p = INFINITY the largest |x| (NaN if any is NaN), other p > 0
- * powf(sum of powf(|x|, p), 1 / p). f32 tables only (rescaling a narrower
- * type would round again). Needs vocab / 8 bytes of scratch per call.
+ * rounding each (PyTorch's embedding_renorm_), then for an f16 or bf16
+ * table rounded to its type (to nearest even; a NaN quieted, keeping its
+ * sign and the top of its payload). The norm is fp32, of the widened
+ * elements, in one fixed order (src/reduce.h: 32 running sums folded in
+ * halves) on every ISA and thread count: p = 2 is sqrtf of the sum of
+ * squares, p = 1 the sum of |x|, p = INFINITY the largest |x| (NaN if any
+ * is NaN), other p > 0 powf(sum of powf(|x|, p), 1 / p). @p table_type is
+ * EMB_F32, EMB_F16 or EMB_BF16 (a quantized row would be quantized again).
+ * Scratch per call: vocab / 8 bytes, and a row of dim floats for the
+ * 16-bit types.
  */
-emb_status emb_renorm(float *table, int64_t vocab, int64_t dim, const void *ids,
-                      emb_index id_type, int64_t n, double max_norm, double norm_type);
+emb_status emb_renorm(void *table, emb_type table_type, int64_t vocab, int64_t dim,
+                      const void *ids, emb_index id_type, int64_t n, double max_norm,
+                      double norm_type);
 
 /** One kernel of the library: what emb_lookup / emb_grad can do. The list
  *  is the same on every machine; which implementation runs each kernel is

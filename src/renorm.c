@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 #include "reduce.h"
@@ -40,12 +41,39 @@ static float row_norm(const float *x, size_t dim, double norm_type)
     return powf(sum_of_powers(x, dim, (float)norm_type), 1.0f / (float)norm_type);
 }
 
-emb_status emb_renorm(float *table, int64_t vocab, int64_t dim, const void *ids,
-                      emb_index id_type, int64_t n, double max_norm, double norm_type)
+/* Rows of type t as fp32 (f32: the row itself; f16, bf16: widened into
+ * x), and the scaled values back in the row's type, rounded to nearest
+ * even (types.h's narrowing definitions). */
+static void rescale_row(emb_type t, uint8_t *row, const float *x, size_t dim, float scale)
+{
+    for (size_t j = 0; j < dim; j++) {
+        const float v = x[j] * scale;
+        uint32_t u;
+        memcpy(&u, &v, sizeof u);
+        if (t == EMB_F32) {
+            memcpy(row + 4 * j, &v, sizeof v);
+        } else {
+            const uint16_t h = t == EMB_F16 ? emb_f32_to_f16_bits(u) : emb_f32_to_bf16_bits(u);
+            memcpy(row + 2 * j, &h, sizeof h);
+        }
+    }
+}
+
+emb_status emb_renorm(void *table, emb_type table_type, int64_t vocab, int64_t dim,
+                      const void *ids, emb_index id_type, int64_t n, double max_norm,
+                      double norm_type)
 {
     const char *op = "emb_renorm";
     if (emb_active_kernels() == NULL)
         return EMB_ENOTSUP;
+    if (table_type != EMB_F32 && table_type != EMB_F16 && table_type != EMB_BF16) {
+        emb_set_error("%s: table_type = %d (%s): max_norm rescales rows in place, for f32, f16 "
+                      "and bf16 tables (a quantized row would be quantized again)", op,
+                      (int)table_type,
+                      (unsigned)table_type < EMB_TYPE_COUNT ? emb_types[table_type].name
+                                                            : "not an emb_type");
+        return EMB_EINVAL;
+    }
     if (vocab <= 0 || dim <= 0 || n < 0) {
         emb_set_error("%s: vocab = %lld, dim = %lld, n = %lld: vocab and dim must be > 0, n >= 0",
                       op, (long long)vocab, (long long)dim, (long long)n);
@@ -65,9 +93,10 @@ emb_status emb_renorm(float *table, int64_t vocab, int64_t dim, const void *ids,
                       norm_type);
         return EMB_EINVAL;
     }
-    if ((uint64_t)dim > (uint64_t)SIZE_MAX / sizeof(float) / (uint64_t)vocab) {
-        emb_set_error("%s: table of %lld x %lld floats overflows size_t", op, (long long)vocab,
-                      (long long)dim);
+    const size_t elem = emb_types[table_type].block_bytes;
+    if ((uint64_t)dim > (uint64_t)SIZE_MAX / elem / (uint64_t)vocab) {
+        emb_set_error("%s: table of %lld x %lld %s elements overflows size_t", op,
+                      (long long)vocab, (long long)dim, emb_types[table_type].name);
         return EMB_EINVAL;
     }
     if (n == 0)
@@ -78,8 +107,9 @@ emb_status emb_renorm(float *table, int64_t vocab, int64_t dim, const void *ids,
         return EMB_EINVAL;
     }
     const size_t id_bytes = id_type == EMB_I64 ? 8 : 4;
+    const size_t row_bytes = (size_t)dim * elem;
     const uintptr_t t0 = (uintptr_t)table, i0 = (uintptr_t)ids;
-    const size_t table_bytes = (size_t)vocab * (size_t)dim * sizeof(float);
+    const size_t table_bytes = (size_t)vocab * row_bytes;
     if (i0 < t0 + table_bytes && t0 < i0 + (size_t)n * id_bytes) {
         emb_set_error("%s: ids overlaps table, which the call writes", op);
         return EMB_EINVAL;
@@ -93,28 +123,42 @@ emb_status emb_renorm(float *table, int64_t vocab, int64_t dim, const void *ids,
             return EMB_ERANGE;
         }
     }
-    /* One bit per row: each distinct row is rescaled once. */
-    uint8_t *seen = calloc(((size_t)vocab + 7) / 8, 1);
+    /* One bit per row (each distinct row is rescaled once), and for the
+     * 16-bit types one row widened to fp32. */
+    const size_t seen_bytes = ((size_t)vocab + 7) / 8;
+    const size_t seen_round = (seen_bytes + sizeof(float) - 1) / sizeof(float) * sizeof(float);
+    const size_t widened = table_type == EMB_F32 ? 0 : (size_t)dim;
+    if (widened > (SIZE_MAX - seen_round) / sizeof(float)) {
+        emb_set_error("%s: scratch for a row of %lld elements overflows size_t", op,
+                      (long long)dim);
+        return EMB_EINVAL;
+    }
+    uint8_t *seen = calloc(seen_round + widened * sizeof(float), 1);
     if (seen == NULL) {
-        emb_set_error("%s: %llu bytes of scratch (vocab / 8) could not be allocated", op,
-                      (unsigned long long)(((uint64_t)vocab + 7) / 8));
+        emb_set_error("%s: %llu bytes of scratch (vocab / 8%s) could not be allocated", op,
+                      (unsigned long long)(seen_round + widened * sizeof(float)),
+                      widened ? ", and a row widened to fp32" : "");
         return EMB_ENOMEM;
     }
+    float *x = (float *)(void *)(seen + seen_round);
     for (size_t i = 0; i < (size_t)n; i++) {
         const size_t id = id_type == EMB_I64 ? (size_t)((const int64_t *)ids)[i]
                                              : (size_t)((const int32_t *)ids)[i];
         if (seen[id / 8] & (1u << (id % 8)))
             continue;
         seen[id / 8] |= (uint8_t)(1u << (id % 8));
-        float *row = table + id * (size_t)dim;
-        const float norm = row_norm(row, (size_t)dim, norm_type);
-        if ((double)norm > max_norm) {
-            /* PyTorch: max_norm / (norm + 1e-7) in double, then the row
-             * times that scale as a float. */
-            const float scale = (float)(max_norm / ((double)norm + 1e-7));
-            for (size_t j = 0; j < (size_t)dim; j++)
-                row[j] = row[j] * scale;
+        uint8_t *row = (uint8_t *)table + id * row_bytes;
+        const float *v = (const float *)(void *)row;
+        if (table_type != EMB_F32) {
+            emb_row_to_f32(table_type, x, row, (size_t)dim, 0, (size_t)dim);
+            v = x;
         }
+        const float norm = row_norm(v, (size_t)dim, norm_type);
+        /* PyTorch: max_norm / (norm + 1e-7) in double, then the row times
+         * that scale as a float (rounded to the row's type). */
+        if ((double)norm > max_norm)
+            rescale_row(table_type, row, v, (size_t)dim,
+                        (float)(max_norm / ((double)norm + 1e-7)));
     }
     free(seen);
     return EMB_OK;

@@ -147,6 +147,43 @@ static inline uint32_t emb_f16_to_f32_bits(uint16_t h)
 
 static inline float emb_f16_to_f32(uint16_t h) { return emb_bits_to_f32(emb_f16_to_f32_bits(h)); }
 
+/* binary32 to bfloat16, rounded to nearest even; a NaN keeps its sign and
+ * the top of its payload and is quieted (as AVX512-BF16's VCVTNEPS2BF16). */
+static inline uint16_t emb_f32_to_bf16_bits(uint32_t u)
+{
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x0040u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* binary32 to binary16, rounded to nearest even (F16C's VCVTPS2PH with
+ * imm 0): past 65520 to Inf, below 2^-14 to a subnormal or 0; a NaN keeps
+ * its sign and the top of its payload and is quieted. */
+static inline uint16_t emb_f32_to_f16_bits(uint32_t u)
+{
+    const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    const uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u)
+        return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
+    if (a >= 0x477ff000u) /* 65520 and up, Inf: the tie above 65504 goes to even, Inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (a >= 0x38800000u) { /* normal: rebias the exponent, round the low 13 bits */
+        const uint32_t r = a - 0x38000000u;
+        return (uint16_t)(sign | ((r + 0xfffu + ((r >> 13) & 1u)) >> 13));
+    }
+    if (a < 0x33000000u) /* below 2^-25 (or equal: a tie, to the even 0) */
+        return sign;
+    /* A subnormal in units of 2^-24: the significand shifted right by
+     * 126 - exponent (24 at most), rounded to nearest even; a carry into
+     * 0x400 is the smallest normal, encoded right. */
+    const uint32_t e = a >> 23, m = (a & 0x7fffffu) | 0x800000u, shift = 126u - e;
+    uint32_t q = m >> shift;
+    const uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+    if (rem > half || (rem == half && (q & 1u)))
+        q++;
+    return (uint16_t)(sign | q);
+}
+
 static inline uint16_t emb_load_u16(const uint8_t *p)
 {
     uint16_t v;

@@ -157,7 +157,7 @@ static emb_status run(lbuf *b, const lcall *c)
         return emb_grad_ex((float *)(void *)w, c->vocab, c->dim, ids_of(c), it, c->n, rows,
                            c->pos_type, &opt);
     default:
-        return emb_renorm((float *)(void *)w, c->vocab, c->dim, ids_of(c), it, c->n, c->max_norm,
+        return emb_renorm(w, c->table_type, c->vocab, c->dim, ids_of(c), it, c->n, c->max_norm,
                           c->norm_type);
     }
 }
@@ -185,7 +185,8 @@ static int reference(lbuf *b, const lcall *c)
         return ref_grad_ex(c->pos_type, w, c->vocab, c->dim, ids_of(c), it, c->n, rows, &opt,
                            NULL, 0, NULL);
     default:
-        return ref_renorm(w, c->vocab, c->dim, ids_of(c), it, c->n, c->max_norm, c->norm_type);
+        return ref_renorm(w, c->table_type, c->vocab, c->dim, ids_of(c), it, c->n, c->max_norm,
+                          c->norm_type);
     }
 }
 

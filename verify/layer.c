@@ -237,8 +237,8 @@ static void check_renorm(const vf_table *w, const int32_t *ids, const char *labe
         memcpy(want, w->data, wb);
         const double max_norm = 1.0;
         t->calls++;
-        if (emb_renorm(got, VOCAB, dim, ids, EMB_I32, N, max_norm, ps[q]) != EMB_OK ||
-            ref_renorm(want, VOCAB, dim, ids, EMB_I32, N, max_norm, ps[q]) != 0) {
+        if (emb_renorm(got, EMB_F32, VOCAB, dim, ids, EMB_I32, N, max_norm, ps[q]) != EMB_OK ||
+            ref_renorm(want, EMB_F32, VOCAB, dim, ids, EMB_I32, N, max_norm, ps[q]) != 0) {
             fail_first(t, "%s: emb_renorm failed: %s", label, emb_last_error());
             continue;
         }

@@ -2,7 +2,9 @@
  * the format definitions; deliberately shares no code with src/. */
 #include "reference.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static float bits_to_float(uint32_t u)
@@ -319,10 +321,63 @@ float ref_row_norm(const float *x, int64_t dim, double p)
     return p == 2.0 ? sqrtf(s) : p == 1.0 ? s : powf(s, 1.0f / (float)p);
 }
 
-int ref_renorm(float *table, int64_t vocab, int64_t dim, const void *ids, emb_index id_type,
-               int64_t n, double max_norm, double norm_type)
+/* x rounded to a binary format with `bits` significand bits (implicit one
+ * included) and smallest normal exponent emin, to nearest even, in double
+ * (exact: x is a float, the quantum a power of two). */
+static double round_to_format(double x, int bits, int emin)
 {
-    if (n < 0 || !ids_valid(ids, id_type, n, vocab))
+    if (x == 0.0 || isinf(x))
+        return x;
+    int e;
+    frexp(x, &e); /* |x| in [2^(e-1), 2^e) */
+    const int exp = e - 1 < emin ? emin : e - 1;
+    const double q = ldexp(1.0, exp - (bits - 1));
+    return nearbyint(x / q) * q; /* the default rounding: to nearest even */
+}
+
+uint16_t ref_f32_to_f16_bits(uint32_t u)
+{
+    const uint16_t sign = (uint16_t)(u >> 16 & 0x8000u);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    if (isnan(f)) /* quiet, sign and the top 10 payload bits kept */
+        return (uint16_t)(sign | 0x7e00u | ((u >> 13) & 0x3ffu));
+    const double r = fabs(round_to_format((double)f, 11, -14));
+    if (r > 65504.0)
+        return (uint16_t)(sign | 0x7c00u);
+    /* The positive patterns 0 .. 0x7c00 increase with their value. */
+    uint32_t lo = 0, hi = 0x7c00;
+    while (lo < hi) {
+        const uint32_t mid = (lo + hi) / 2;
+        if ((double)bits_to_float(ref_f16_to_f32_bits((uint16_t)mid)) < r)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (uint16_t)(sign | lo);
+}
+
+uint16_t ref_f32_to_bf16_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    if (isnan(f))
+        return (uint16_t)((u >> 16) | 0x0040u);
+    /* Rounded in double, then to float exactly (or to Inf past the range). */
+    const double d = round_to_format((double)f, 8, -126);
+    const float r = fabs(d) > FLT_MAX ? copysignf(INFINITY, f) : (float)d;
+    return (uint16_t)(float_to_bits(r) >> 16);
+}
+
+int ref_renorm(void *table, emb_type t, int64_t vocab, int64_t dim, const void *ids,
+               emb_index id_type, int64_t n, double max_norm, double norm_type)
+{
+    if (n < 0 || !ids_valid(ids, id_type, n, vocab) ||
+        (t != EMB_F32 && t != EMB_F16 && t != EMB_BF16))
+        return -1;
+    const size_t row_bytes = ref_row_bytes(t, dim);
+    float *x = malloc((size_t)dim * sizeof(float));
+    if (x == NULL)
         return -1;
     for (int64_t i = 0; i < n; i++) {
         const int64_t id = id_at(ids, id_type, i);
@@ -331,15 +386,24 @@ int ref_renorm(float *table, int64_t vocab, int64_t dim, const void *ids, emb_in
             first = id_at(ids, id_type, m) != id;
         if (!first)
             continue;
-        float *row = table + id * dim;
-        const float norm = ref_row_norm(row, dim, norm_type);
-        if ((double)norm > max_norm) {
-            const float s = (float)(max_norm / ((double)norm + 1e-7));
-            for (int64_t j = 0; j < dim; j++) {
-                volatile float v = row[j] * s;
-                row[j] = v;
+        uint8_t *row = (uint8_t *)table + (size_t)id * row_bytes;
+        for (int64_t j = 0; j < dim; j++)
+            x[j] = bits_to_float(ref_element_bits(t, row, dim, j));
+        const float norm = ref_row_norm(x, dim, norm_type);
+        if (!((double)norm > max_norm))
+            continue;
+        const float s = (float)(max_norm / ((double)norm + 1e-7));
+        for (int64_t j = 0; j < dim; j++) {
+            volatile float v = x[j] * s;
+            const uint32_t b = float_to_bits(v);
+            if (t == EMB_F32) {
+                memcpy(row + 4 * j, &b, 4);
+            } else {
+                const uint16_t h = t == EMB_F16 ? ref_f32_to_f16_bits(b) : ref_f32_to_bf16_bits(b);
+                memcpy(row + 2 * j, &h, 2);
             }
         }
     }
+    free(x);
     return 0;
 }

@@ -66,9 +66,16 @@ int ref_grad_ex(emb_type dout_type, float *dtable, int64_t vocab, int64_t dim, c
 /* emb_renorm's norm, written from its definition (embsimd.h). */
 float ref_row_norm(const float *x, int64_t dim, double p);
 
-/* emb_renorm's effect: each distinct named row whose norm exceeds max_norm
- * scaled by (float)(max_norm / (norm + 1e-7)). */
-int ref_renorm(float *table, int64_t vocab, int64_t dim, const void *ids, emb_index id_type,
-               int64_t n, double max_norm, double norm_type);
+/* binary32 to binary16 and to bfloat16, rounded to nearest even in double
+ * (an independent form of types.h's narrowing); a NaN quieted with its sign
+ * and the top of its payload. */
+uint16_t ref_f32_to_f16_bits(uint32_t u);
+uint16_t ref_f32_to_bf16_bits(uint32_t u);
+
+/* emb_renorm's effect on an f32, f16 or bf16 table: each distinct named
+ * row whose norm (of its widened elements) exceeds max_norm scaled by
+ * (float)(max_norm / (norm + 1e-7)), and rounded back to its type. */
+int ref_renorm(void *table, emb_type t, int64_t vocab, int64_t dim, const void *ids,
+               emb_index id_type, int64_t n, double max_norm, double norm_type);
 
 #endif /* EMBSIMD_REFERENCE_H */

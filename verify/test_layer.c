@@ -18,6 +18,7 @@
 #include "gen.h"
 #include "reference.h"
 #include "test_common.h"
+#include "types.h" /* the library's narrowing, compared with the reference's */
 
 /* The ENOMEM tests cap the address space: under ASan an allocation that
  * cannot be had must return NULL, as it does without it. */
@@ -396,7 +397,7 @@ static int scratch_refused(const char *which)
             return 4;
     } else {
         table[5] = 1e30f;
-        s = emb_renorm(table, vocab, dim, ids, EMB_I32, 3, 1.0, 2.0);
+        s = emb_renorm(table, EMB_F32, vocab, dim, ids, EMB_I32, 3, 1.0, 2.0);
         if (strstr(emb_last_error(), "134217728 bytes of scratch") == NULL)
             return 5;
         table[5] = 0.0f; /* still 1e30 had it been scaled */
@@ -422,28 +423,100 @@ START_TEST(renorm_matches_reference)
     gen_rng r = gen_seed(0x7007);
     static const double norm_types[] = {2.0, 1.0, 3.0, 0.5, INFINITY};
     static const int64_t rdims[] = {1, 31, 32, 33, 100, 768};
-    for (size_t d = 0; d < sizeof rdims / sizeof rdims[0]; d++)
-        for (size_t p = 0; p < sizeof norm_types / sizeof norm_types[0]; p++) {
-            const int64_t dim = rdims[d], vocab = 20, n = 30;
-            float *a = xmalloc((size_t)(vocab * dim) * 4), *b = xmalloc((size_t)(vocab * dim) * 4);
-            for (int64_t j = 0; j < vocab * dim; j++)
-                a[j] = gen_finite(&r) * (float)(1 + gen_below(&r, 4));
-            if (d == 2)
-                a[3 * dim] = NAN; /* a NaN norm scales nothing */
-            memcpy(b, a, (size_t)(vocab * dim) * 4);
-            void *ids = make_ids(&r, (emb_index)(p & 1), (size_t)n, vocab, GEN_IDS_ZIPF);
-            set_id(ids, (emb_index)(p & 1), 0, 3);
-            /* max_norm near the typical norm: some rows scale, some not */
-            const double max_norm = ref_row_norm(a + dim, dim, norm_types[p]);
-            ck_assert_int_eq(ref_renorm(b, vocab, dim, ids, (emb_index)(p & 1), n, max_norm,
-                                        norm_types[p]), 0);
-            ck_assert_int_eq(emb_renorm(a, vocab, dim, ids, (emb_index)(p & 1), n, max_norm,
-                                        norm_types[p]), EMB_OK);
-            char what[96];
-            snprintf(what, sizeof what, "emb_renorm, dim %lld, p = %g", (long long)dim,
-                     norm_types[p]);
-            ASSERT_SAME_BITS(a, b, vocab * dim, what);
-            free(a), free(b), free(ids);
+    static const emb_type types[] = {EMB_F32, EMB_F16, EMB_BF16};
+    for (size_t ty = 0; ty < 3; ty++)
+        for (size_t d = 0; d < sizeof rdims / sizeof rdims[0]; d++)
+            for (size_t p = 0; p < sizeof norm_types / sizeof norm_types[0]; p++) {
+                const emb_type t = types[ty];
+                const int64_t dim = rdims[d], vocab = 20, n = 30;
+                const size_t bytes = (size_t)vocab * emb_row_bytes(t, dim);
+                uint8_t *a = xmalloc(bytes), *b = xmalloc(bytes);
+                float *wide = xmalloc((size_t)(vocab * dim) * 4);
+                for (int64_t j = 0; j < vocab * dim; j++)
+                    wide[j] = gen_finite(&r) * (float)(1 + gen_below(&r, 4));
+                if (d == 2)
+                    wide[3 * dim] = NAN; /* a NaN norm scales nothing */
+                if (d == 3)
+                    wide[5 * dim + 1] = INFINITY; /* an Inf norm scales by 0: Inf x 0 is NaN */
+                for (int64_t j = 0; j < vocab * dim; j++) {
+                    const uint32_t u = gen_f2u(wide[j]);
+                    if (t == EMB_F32) {
+                        memcpy(a + 4 * j, &u, 4);
+                    } else {
+                        const uint16_t h = t == EMB_F16 ? ref_f32_to_f16_bits(u)
+                                                        : ref_f32_to_bf16_bits(u);
+                        memcpy(a + 2 * j, &h, 2);
+                    }
+                }
+                memcpy(b, a, bytes);
+                const emb_index it = (emb_index)(p & 1);
+                void *ids = make_ids(&r, it, (size_t)n, vocab, GEN_IDS_ZIPF);
+                set_id(ids, it, 0, 3);
+                set_id(ids, it, 1, 5);
+                /* max_norm near the typical norm: some rows scale, some not */
+                const double max_norm = ref_row_norm(wide + dim, dim, norm_types[p]);
+                ck_assert_int_eq(ref_renorm(b, t, vocab, dim, ids, it, n, max_norm, norm_types[p]),
+                                 0);
+                ck_assert_int_eq(emb_renorm(a, t, vocab, dim, ids, it, n, max_norm, norm_types[p]),
+                                 EMB_OK);
+                char what[96];
+                snprintf(what, sizeof what, "emb_renorm, %s table, dim %lld, p = %g",
+                         emb_type_name(t), (long long)dim, norm_types[p]);
+                ASSERT_SAME_BYTES(a, b, bytes, what);
+                free(a), free(b), free(wide), free(ids);
+            }
+}
+END_TEST
+
+/* The two narrowing definitions against each other: the library's bit
+ * arithmetic (types.h, through emb_renorm's rounding) and the reference's
+ * rounding in double, on every f16 value (each must narrow to itself),
+ * and on the halfway points and their neighbours, where ties go to even. */
+START_TEST(narrowing_to_16_bits_by_hand)
+{
+    /* Every non-NaN f16 and bf16 pattern survives widening and narrowing. */
+    for (uint32_t h = 0; h < 65536; h++) {
+        const uint32_t f = ref_f16_to_f32_bits((uint16_t)h);
+        if ((h & 0x7c00u) != 0x7c00u || (h & 0x3ffu) == 0)
+            ck_assert_uint_eq(ref_f32_to_f16_bits(f), h);
+        const uint32_t b = ref_bf16_to_f32_bits((uint16_t)h);
+        if ((h & 0x7f80u) != 0x7f80u || (h & 0x7fu) == 0)
+            ck_assert_uint_eq(ref_f32_to_bf16_bits(b), h);
+    }
+    /* Worked values: 1 + 2^-11 (halfway between 1 and 1 + 2^-10) goes to
+     * 1 (even), 1 + 3 * 2^-11 to 1 + 2^-9; 65519 to 65504, 65520 to Inf;
+     * 2^-25 (half the smallest subnormal) to 0, just above it to 2^-24. */
+    ck_assert_uint_eq(ref_f32_to_f16_bits(0x3f801000u), 0x3c00u);
+    ck_assert_uint_eq(ref_f32_to_f16_bits(0x3f803000u), 0x3c02u);
+    ck_assert_uint_eq(ref_f32_to_f16_bits(gen_f2u(65519.0f)), 0x7bffu);
+    ck_assert_uint_eq(ref_f32_to_f16_bits(gen_f2u(65520.0f)), 0x7c00u);
+    ck_assert_uint_eq(ref_f32_to_f16_bits(0x33000000u), 0x0000u);
+    ck_assert_uint_eq(ref_f32_to_f16_bits(0x33000001u), 0x0001u);
+    ck_assert_uint_eq(ref_f32_to_f16_bits(0xffc00000u), 0xfe00u); /* x86's default NaN */
+    ck_assert_uint_eq(ref_f32_to_bf16_bits(0x3f808000u), 0x3f80u); /* tie: to even */
+    ck_assert_uint_eq(ref_f32_to_bf16_bits(0x3f818000u), 0x3f82u);
+    ck_assert_uint_eq(ref_f32_to_bf16_bits(0x7f7fffffu), 0x7f80u); /* FLT_MAX rounds to Inf */
+    ck_assert_uint_eq(ref_f32_to_bf16_bits(0x7f800001u), 0x7fc0u); /* sNaN: quieted */
+
+    /* The library's bit arithmetic against the reference, on every sign and
+     * exponent with mantissas at, next to and between the ties of both
+     * formats (low 13 bits for f16, 16 for bf16), and random ones. */
+    static const uint32_t low[] = {0x0000, 0x0001, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000,
+                                   0x2fff, 0x3000, 0x3001, 0x7fff, 0x8000, 0x8001, 0xffff,
+                                   0x17fff, 0x18000, 0x18001, 0x7fffff, 0x400000, 0x7fe000};
+    gen_rng r = gen_seed(0x7008);
+    for (uint32_t se = 0; se < 512; se++)
+        for (size_t k = 0; k < sizeof low / sizeof low[0] + 64; k++) {
+            const uint32_t m = k < sizeof low / sizeof low[0]
+                                   ? low[k] | (uint32_t)(gen_bits(&r) & 0x7f0000u & -(low[k] < 0x10000))
+                                   : gen_bits(&r) & 0x7fffffu;
+            const uint32_t u = se << 23 | m;
+            ck_assert_msg(emb_f32_to_f16_bits(u) == ref_f32_to_f16_bits(u),
+                          "f16 of 0x%08x: 0x%04x, the reference 0x%04x", u,
+                          emb_f32_to_f16_bits(u), ref_f32_to_f16_bits(u));
+            ck_assert_msg(emb_f32_to_bf16_bits(u) == ref_f32_to_bf16_bits(u),
+                          "bf16 of 0x%08x: 0x%04x, the reference 0x%04x", u,
+                          emb_f32_to_bf16_bits(u), ref_f32_to_bf16_bits(u));
         }
 }
 END_TEST
@@ -457,8 +530,8 @@ START_TEST(renorm_scales_each_row_once)
     float twice[3 * 4];
     memcpy(twice, once, sizeof once);
     const int32_t a[1] = {1}, b[3] = {1, 1, 1};
-    ck_assert_int_eq(emb_renorm(once, 3, 4, a, EMB_I32, 1, 5.0, 2.0), EMB_OK);
-    ck_assert_int_eq(emb_renorm(twice, 3, 4, b, EMB_I32, 3, 5.0, 2.0), EMB_OK);
+    ck_assert_int_eq(emb_renorm(once, EMB_F32, 3, 4, a, EMB_I32, 1, 5.0, 2.0), EMB_OK);
+    ck_assert_int_eq(emb_renorm(twice, EMB_F32, 3, 4, b, EMB_I32, 3, 5.0, 2.0), EMB_OK);
     ASSERT_SAME_BITS(twice, once, 12, "row 1 named three times");
     /* norm 10 > 5: scaled by (float)(5 / (10 + 1e-7)) */
     const float s = (float)(5.0 / (10.0 + 1e-7));
@@ -474,12 +547,18 @@ START_TEST(renorm_arguments_are_validated)
     float t[4] = {30, 40, 1, 1}, before[4];
     memcpy(before, t, sizeof t);
     const int32_t ids[2] = {0, 2};
-    EXPECT_FAILURE(emb_renorm(t, 2, 2, ids, EMB_I32, 2, 1.0, 2.0), EMB_ERANGE, "ids[1] = 2");
-    EXPECT_FAILURE(emb_renorm(t, 2, 2, ids, EMB_I32, 1, NAN, 2.0), EMB_EINVAL, "max_norm = nan");
-    EXPECT_FAILURE(emb_renorm(t, 2, 2, ids, EMB_I32, 1, -1.0, 2.0), EMB_EINVAL, "max_norm = -1");
-    EXPECT_FAILURE(emb_renorm(t, 2, 2, ids, EMB_I32, 1, 1.0, 0.0), EMB_EINVAL, "norm_type = 0");
-    EXPECT_FAILURE(emb_renorm(t, 2, 2, ids, (emb_index)2, 1, 1.0, 2.0), EMB_EINVAL,
+    EXPECT_FAILURE(emb_renorm(t, EMB_F32, 2, 2, ids, EMB_I32, 2, 1.0, 2.0), EMB_ERANGE,
+                   "ids[1] = 2");
+    EXPECT_FAILURE(emb_renorm(t, EMB_F32, 2, 2, ids, EMB_I32, 1, NAN, 2.0), EMB_EINVAL,
+                   "max_norm = nan");
+    EXPECT_FAILURE(emb_renorm(t, EMB_F32, 2, 2, ids, EMB_I32, 1, -1.0, 2.0), EMB_EINVAL,
+                   "max_norm = -1");
+    EXPECT_FAILURE(emb_renorm(t, EMB_F32, 2, 2, ids, EMB_I32, 1, 1.0, 0.0), EMB_EINVAL,
+                   "norm_type = 0");
+    EXPECT_FAILURE(emb_renorm(t, EMB_F32, 2, 2, ids, (emb_index)2, 1, 1.0, 2.0), EMB_EINVAL,
                    "id_type = 2");
+    EXPECT_FAILURE(emb_renorm(t, EMB_Q8_0, 2, 32, ids, EMB_I32, 1, 1.0, 2.0), EMB_EINVAL,
+                   "(q8_0): max_norm rescales rows in place, for f32, f16 and bf16");
     ASSERT_SAME_BITS(t, before, 4, "table after the failed calls");
 }
 END_TEST
@@ -492,6 +571,7 @@ static void add_tests(Suite *s, int impl)
         grad_options_past_the_cache, grad_ex_default_is_grad, scale_grad_by_freq_by_hand,
         positions_are_validated, padding_idx_is_validated, scratch_that_cannot_be_had_is_enomem,
         renorm_matches_reference, renorm_scales_each_row_once, renorm_arguments_are_validated,
+        narrowing_to_16_bits_by_hand,
     };
     TCase *tc = add_impl_tests(s, impl, tests, sizeof tests / sizeof tests[0], 300);
     add_op_loop_test(tc, lookup_pos_matches_reference, impl, 1u << EMB_OP_LOOKUP_POS);

@@ -53,7 +53,8 @@ class Layer(Embsimd):
                                      ctypes.POINTER(GradOptions)]
         lib.emb_grad_ex.argtypes = [vp, i64, i64, vp, i32, i64, vp, i32,
                                     ctypes.POINTER(GradOptions)]
-        lib.emb_renorm.argtypes = [vp, i64, i64, vp, i32, i64, ctypes.c_double, ctypes.c_double]
+        lib.emb_renorm.argtypes = [vp, i32, i64, i64, vp, i32, i64, ctypes.c_double,
+                                   ctypes.c_double]
         lib.emb_grad.argtypes = [vp, i64, i64, vp, i32, i64, vp, i32]
         for f in (lib.emb_lookup_pos, lib.emb_grad_pos, lib.emb_grad_ex, lib.emb_renorm,
                   lib.emb_grad):
@@ -89,7 +90,7 @@ class Layer(Embsimd):
                                       ctypes.byref(opt)), "emb_grad_ex")
 
     def renorm(self, W, ids, max_norm, norm_type):
-        self._ok(self.lib.emb_renorm(W.data_ptr(), W.shape[0], W.shape[1], ids.data_ptr(),
+        self._ok(self.lib.emb_renorm(W.data_ptr(), EMB_F32, W.shape[0], W.shape[1], ids.data_ptr(),
                                      EMB_I64, ids.numel(), max_norm, norm_type), "emb_renorm")
 
 
