@@ -266,6 +266,40 @@ START_TEST(scale_grad_by_freq_by_hand)
 }
 END_TEST
 
+/* The library's f16 narrowing against the hardware's (x86 F16C,
+ * VCVTPS2PH with round-to-nearest-even) on every 256th pattern of 2^32:
+ * NaNs, subnormals, ties and overflow alike. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+__attribute__((target("f16c"))) static uint16_t f16c_narrow(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return (uint16_t)_cvtss_sh(f, 0);
+}
+#endif
+
+START_TEST(f16_narrowing_matches_f16c)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("f16c")) {
+        fprintf(stderr, "SKIP f16_narrowing_matches_f16c: the CPU lacks F16C\n");
+        return;
+    }
+    for (uint64_t x = 0; x <= 0xffffffffu; x += 251) {
+        const uint32_t u = (uint32_t)x;
+        /* ck_assert per pattern would cost a pipe write each: test first. */
+        if (emb_f32_to_f16_bits(u) != f16c_narrow(u))
+            ck_abort_msg("0x%08x: 0x%04x, F16C 0x%04x", u, emb_f32_to_f16_bits(u),
+                         f16c_narrow(u));
+    }
+#else
+    fprintf(stderr, "SKIP f16_narrowing_matches_f16c: not an x86 CPU\n");
+#endif
+}
+END_TEST
+
 /* ---- validation: clear errors, nothing written ---------------------------- */
 
 #define EXPECT_FAILURE(call, status, needle)                                                   \
@@ -565,6 +599,14 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
+static void add_once(Suite *s)
+{
+    TCase *tc = tcase_create("narrowing");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, f16_narrowing_matches_f16c);
+    suite_add_tcase(s, tc);
+}
+
 static void add_tests(Suite *s, int impl)
 {
     const TTest *const tests[] = {
@@ -582,5 +624,5 @@ static void add_tests(Suite *s, int impl)
 
 int main(int argc, char **argv)
 {
-    return test_main(argc, argv, "layer", add_tests, NULL);
+    return test_main(argc, argv, "layer", add_tests, add_once);
 }
