@@ -13,7 +13,8 @@
 EXTRA_DIST += \
 	optional/optional.mk \
 	optional/requirements.txt \
-	optional/gguf_oracle.py
+	optional/gguf_oracle.py \
+	optional/minilm_table.py
 
 EMBOPT_PY = python3
 EMBOPT_VENV = $(abs_top_builddir)/_venv
@@ -30,7 +31,8 @@ optional_gen_blocks_SOURCES = optional/gen_blocks.c bench/typed_inputs.c bench/t
 optional_gen_blocks_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top_srcdir)/bench
 optional_gen_blocks_LDADD = verify/libverify.la src/libembsimd.la
 
-.PHONY: optional-env optional-env-fbgemm check-optional
+.PHONY: optional-env optional-env-fbgemm check-optional real-table
+EMBOPT_REAL = $(abs_top_builddir)/_real
 
 optional-env:
 	@set -e; start=$$(date +%s); \
@@ -49,6 +51,13 @@ optional-env-fbgemm:
 	test -x $(EMBOPT_VENV_FBGEMM)/bin/python || $(EMBOPT_PY) -m venv $(EMBOPT_VENV_FBGEMM); \
 	$(EMBOPT_VENV_FBGEMM)/bin/pip install -q $(EMBOPT_TORCH) $(EMBOPT_FBGEMM); \
 	echo "optional-env-fbgemm: $(EMBOPT_VENV_FBGEMM) ready in $$(( $$(date +%s) - start )) s, $$(du -sh $(EMBOPT_VENV_FBGEMM) | cut -f1)"
+
+real-table:
+	@if test -x $(EMBOPT_VENV)/bin/python; then \
+	  $(EMBOPT_VENV)/bin/python $(top_srcdir)/optional/minilm_table.py $(EMBOPT_REAL); \
+	else \
+	  echo "SKIP: real-table: no $(EMBOPT_VENV) (make optional-env)"; \
+	fi
 
 check-optional: optional/gen-blocks src/libembsimd.la
 	@rc=0; \
