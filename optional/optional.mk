@@ -14,7 +14,11 @@ EXTRA_DIST += \
 	optional/optional.mk \
 	optional/requirements.txt \
 	optional/gguf_oracle.py \
-	optional/minilm_table.py
+	optional/minilm_table.py \
+	optional/peer_timing.py \
+	optional/ggml_peer.py \
+	optional/fbgemm_peer.py \
+	optional/peers_section.py
 
 EMBOPT_PY = python3
 EMBOPT_VENV = $(abs_top_builddir)/_venv
@@ -31,7 +35,7 @@ optional_gen_blocks_SOURCES = optional/gen_blocks.c bench/typed_inputs.c bench/t
 optional_gen_blocks_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top_srcdir)/bench
 optional_gen_blocks_LDADD = verify/libverify.la src/libembsimd.la
 
-.PHONY: optional-env optional-env-fbgemm check-optional real-table
+.PHONY: optional-env optional-env-fbgemm check-optional real-table compare-peers-optional
 EMBOPT_REAL = $(abs_top_builddir)/_real
 
 optional-env:
@@ -68,3 +72,25 @@ check-optional: optional/gen-blocks src/libembsimd.la
 	  echo "SKIP: gguf oracle: no $(EMBOPT_VENV) (make optional-env)"; \
 	fi; \
 	exit $$rc
+
+# ggml and FBGEMM next to embsimd: exactness, then time; the section of
+# results/peers.md between its optional-peers markers (a one-line reason
+# for a peer that is not installed). make compare-peers runs it last.
+compare-peers-optional: optional/gen-blocks src/libembsimd.la
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; args=""; \
+	if test -x $(EMBOPT_VENV)/bin/python && $(EMBOPT_VENV)/bin/python -c 'import ggml' 2>/dev/null; then \
+	  $(EMBOPT_VENV)/bin/python $(top_srcdir)/optional/ggml_peer.py --build-dir=$(abs_top_builddir) --json=$$tmp/ggml.json; \
+	  args="$$args --ggml=$$tmp/ggml.json"; \
+	else \
+	  echo "SKIP: ggml peer: ggml-python is not installed in $(EMBOPT_VENV) (make optional-env)"; \
+	  args="$$args --ggml-skip=ggml-python_is_not_installed_(make_optional-env)"; \
+	fi; \
+	if test -x $(EMBOPT_VENV_FBGEMM)/bin/python && $(EMBOPT_VENV_FBGEMM)/bin/python -c 'import fbgemm_gpu' 2>/dev/null; then \
+	  $(EMBOPT_VENV_FBGEMM)/bin/python $(top_srcdir)/optional/fbgemm_peer.py --build-dir=$(abs_top_builddir) --json=$$tmp/fbgemm.json; \
+	  args="$$args --fbgemm=$$tmp/fbgemm.json"; \
+	else \
+	  echo "SKIP: FBGEMM peer: torch and fbgemm-gpu-cpu are not installed in $(EMBOPT_VENV_FBGEMM) (make optional-env-fbgemm)"; \
+	  args="$$args --fbgemm-skip=torch_and_fbgemm-gpu-cpu_are_not_installed_(make_optional-env-fbgemm)"; \
+	fi; \
+	$(EMBOPT_PY) $(top_srcdir)/optional/peers_section.py --results=$(BENCH_RESULTS) \
+	  --notes=$(top_srcdir)/optional/peers_notes.md $$args
