@@ -12,13 +12,16 @@
 #   make compare-peers        also times ggml and FBGEMM when installed
 EXTRA_DIST += \
 	optional/optional.mk \
+	optional/peers_notes.md \
+	.ci/optional.sh \
 	optional/requirements.txt \
 	optional/gguf_oracle.py \
 	optional/minilm_table.py \
 	optional/peer_timing.py \
 	optional/ggml_peer.py \
 	optional/fbgemm_peer.py \
-	optional/peers_section.py
+	optional/peers_section.py \
+	optional/similar_demo.sh
 
 EMBOPT_PY = python3
 EMBOPT_VENV = $(abs_top_builddir)/_venv
@@ -63,13 +66,24 @@ real-table:
 	  echo "SKIP: real-table: no $(EMBOPT_VENV) (make optional-env)"; \
 	fi
 
-check-optional: optional/gen-blocks src/libembsimd.la
+check-optional: optional/gen-blocks src/libembsimd.la tools/embsimd-similar
 	@rc=0; \
 	if test -x $(EMBOPT_VENV)/bin/python; then \
 	  $(EMBOPT_VENV)/bin/python $(top_srcdir)/optional/gguf_oracle.py --build-dir=$(abs_top_builddir) || rc=$$?; \
 	  if test $$rc -eq 77; then rc=0; fi; \
 	else \
 	  echo "SKIP: gguf oracle: no $(EMBOPT_VENV) (make optional-env)"; \
+	fi; \
+	$(SHELL) $(top_srcdir)/optional/similar_demo.sh $(abs_top_builddir) $(EMBOPT_REAL) || rc=1; \
+	if test -x $(EMBOPT_VENV)/bin/python && $(EMBOPT_VENV)/bin/python -c 'import ggml' 2>/dev/null; then \
+	  $(EMBOPT_VENV)/bin/python $(top_srcdir)/optional/ggml_peer.py --check-only --build-dir=$(abs_top_builddir) || rc=1; \
+	else \
+	  echo "SKIP: ggml exactness: ggml-python is not installed in $(EMBOPT_VENV) (make optional-env)"; \
+	fi; \
+	if test -x $(EMBOPT_VENV_FBGEMM)/bin/python && $(EMBOPT_VENV_FBGEMM)/bin/python -c 'import fbgemm_gpu' 2>/dev/null; then \
+	  $(EMBOPT_VENV_FBGEMM)/bin/python $(top_srcdir)/optional/fbgemm_peer.py --check-only --build-dir=$(abs_top_builddir) || rc=1; \
+	else \
+	  echo "SKIP: FBGEMM exactness: torch and fbgemm-gpu-cpu are not installed in $(EMBOPT_VENV_FBGEMM) (make optional-env-fbgemm)"; \
 	fi; \
 	exit $$rc
 

@@ -7,3 +7,7 @@ EXTRA_DIST += tools/tools.mk
 bin_PROGRAMS += tools/embsimd-similar
 tools_embsimd_similar_SOURCES = tools/embsimd_similar.c
 tools_embsimd_similar_LDADD = src/libembsimd.la -lm
+
+# The tool on a tiny hand-made table: standard-library Python only.
+EXTRA_DIST += tools/test_similar.py
+TESTS += tools/test_similar.py
