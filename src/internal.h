@@ -76,10 +76,10 @@ typedef void (*emb_grad_pos_fn)(float *dtable, float *dptable, size_t dim, const
                                 unsigned flags);
 
 /* scores[r] for rows [first, last) (emb_scan); scratch holds dim floats
- * for widening a row of a type other than f32. */
+ * for widening a row of a type other than f32; flags: EMB_KF_PREFETCH. */
 typedef void (*emb_scan_fn)(const uint8_t *table, size_t dim, size_t first, size_t last,
                             const float *query, emb_metric metric, float *scratch,
-                            float *scores);
+                            float *scores, unsigned flags);
 
 /* Which part owns row `id`. Blocks of 16 rows are scattered over the parts
  * by a multiplicative hash: splitting the vocabulary into ranges would give

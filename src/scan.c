@@ -17,6 +17,7 @@ typedef struct scan_job {
     emb_metric metric;
     float *scratch; /* dim floats per part, or NULL for f32 */
     float *scores;
+    unsigned flags;
 } scan_job;
 
 static void scan_part(void *arg, unsigned part, unsigned nparts)
@@ -26,7 +27,7 @@ static void scan_part(void *arg, unsigned part, unsigned nparts)
     const size_t first = (size_t)((uint64_t)j->vocab * part / nparts);
     const size_t last = (size_t)((uint64_t)j->vocab * (part + 1) / nparts);
     j->fn(j->table, j->dim, first, last, j->query, j->metric,
-          j->scratch != NULL ? j->scratch + (size_t)part * j->dim : NULL, j->scores);
+          j->scratch != NULL ? j->scratch + (size_t)part * j->dim : NULL, j->scores, j->flags);
 }
 
 static int overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes)
@@ -113,7 +114,8 @@ emb_status emb_scan(const void *table, emb_type table_type, int64_t vocab, int64
         }
     }
     scan_job job = {k->kernel[kid]->scan, table, (size_t)dim, (size_t)vocab,
-                    metric == EMB_METRIC_NORM2 ? NULL : query, metric, scratch, scores};
+                    metric == EMB_METRIC_NORM2 ? NULL : query, metric, scratch, scores,
+                    emb_lookup_flags(table_bytes, 0) & EMB_KF_PREFETCH};
     emb_parallel(scan_part, &job, parts);
     free(scratch);
     return EMB_OK;

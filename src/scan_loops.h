@@ -32,14 +32,25 @@ static inline __attribute__((always_inline)) float emb_scan_score(emb_metric met
  * floats) by the ISA's row primitive (exact, or q8_rowwise's one fused
  * rounding, as emb_lookup), then reduced: the score of a row is the score
  * of its emb_lookup into f32. */
+/* A table in DRAM (EMB_KF_PREFETCH) is read EMB_SCAN_PREFETCH_BYTES ahead
+ * in software too: the rows are consecutive, but the hardware prefetcher
+ * alone kept too few lines in flight while other work shared the memory
+ * bus (AMD EPYC Zen 2 VM, load 8-10, bf16 MiniLM table of 23 MB: 11-12 ms
+ * a scan without, 3-11 ms with 4 KiB; 1 KiB no better than none). */
+#define EMB_SCAN_PREFETCH_BYTES ((size_t)4096)
+
 static inline __attribute__((always_inline)) void
 emb_scan_rows_m(emb_type in, emb_metric metric, emb_row_fn convert, const uint8_t *table,
                 size_t dim, size_t first, size_t last, const float *query, float *scratch,
-                float *scores)
+                float *scores, unsigned flags)
 {
     const size_t row_bytes = emb_row_size(in, dim);
+    const uint8_t *const stop = table + last * row_bytes;
     for (size_t r = first; r < last; r++) {
         const uint8_t *row = table + r * row_bytes;
+        if ((flags & EMB_KF_PREFETCH) &&
+            stop - row > (ptrdiff_t)(EMB_SCAN_PREFETCH_BYTES + row_bytes))
+            emb_prefetch_span(row + EMB_SCAN_PREFETCH_BYTES, row_bytes);
         const float *x = (const float *)(const void *)row;
         if (in != EMB_F32) {
             convert((uint8_t *)scratch, row, 0, dim, dim);
@@ -51,20 +62,21 @@ emb_scan_rows_m(emb_type in, emb_metric metric, emb_row_fn convert, const uint8_
 
 static inline __attribute__((always_inline)) void
 emb_scan_rows(emb_type in, emb_row_fn convert, const uint8_t *table, size_t dim, size_t first,
-              size_t last, const float *query, emb_metric metric, float *scratch, float *scores)
+              size_t last, const float *query, emb_metric metric, float *scratch, float *scores,
+              unsigned flags)
 {
     switch (metric) {
     case EMB_METRIC_DOT:
         emb_scan_rows_m(in, EMB_METRIC_DOT, convert, table, dim, first, last, query, scratch,
-                        scores);
+                        scores, flags);
         return;
     case EMB_METRIC_L2SQ:
         emb_scan_rows_m(in, EMB_METRIC_L2SQ, convert, table, dim, first, last, query, scratch,
-                        scores);
+                        scores, flags);
         return;
     case EMB_METRIC_NORM2:
         emb_scan_rows_m(in, EMB_METRIC_NORM2, convert, table, dim, first, last, query, scratch,
-                        scores);
+                        scores, flags);
         return;
     }
 }
@@ -74,10 +86,10 @@ emb_scan_rows(emb_type in, emb_row_fn convert, const uint8_t *table, size_t dim,
 #define EMB_DEFINE_SCAN(attrs, name, in_type, convert)                                        \
     static attrs void name(const uint8_t *table, size_t dim, size_t first, size_t last,       \
                            const float *query, emb_metric metric, float *scratch,             \
-                           float *scores)                                                     \
+                           float *scores, unsigned flags)                                     \
     {                                                                                         \
         emb_scan_rows(in_type, convert, table, dim, first, last, query, metric, scratch,      \
-                      scores);                                                                \
+                      scores, flags);                                                         \
     }
 
 #endif /* EMBSIMD_SCAN_LOOPS_H */
