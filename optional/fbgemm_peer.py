@@ -245,8 +245,8 @@ def main():
     rows = [] if args.check_only else timing(lib, rng, args.reps)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"peer": "fbgemm", "context": ctx, "rows": rows, "passed": passed,
-                       "failed": failed}, f, indent=1)
+            json.dump({"peer": "fbgemm", "context": ctx, "rows": rows, "passed": int(passed),
+                       "failed": int(failed)}, f, indent=1)
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 
