@@ -37,8 +37,20 @@ def write_table(path):
         f.write(vocab_block)
 
 
+def command():
+    """The tool, or, in a cross build (make check TEST_WRAPPER=qemu-aarch64),
+    the tool through libtool and the emulator, as verify/verify_quick.sh
+    runs the verifier."""
+    wrapper = os.environ.get("TEST_WRAPPER", "").split()
+    if not wrapper:
+        return [TOOL]
+    libtool = os.environ.get("LIBTOOL", "").split() or \
+        ["/bin/sh", os.path.join(os.environ.get("BUILD_DIR", "."), "libtool")]
+    return libtool + ["--mode=execute"] + wrapper + [TOOL]
+
+
 def run(*args):
-    p = subprocess.run([TOOL] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    p = subprocess.run(command() + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True)
     return p.returncode, p.stdout, p.stderr
 
