@@ -81,6 +81,7 @@ typedef struct table {
     size_t row_bytes;
     uint8_t *rows;
     char **tokens;
+    char *vocab_text; /* the tokens point into it */
     char desc[89];
     float *norm2; /* |row|^2 of every row, from emb_scan; NULL until needed */
 } table;
@@ -126,6 +127,7 @@ static void table_load(table *t, const char *path)
         die("%s: truncated", path);
     fclose(f);
     v[vbytes] = '\0';
+    t->vocab_text = v;
     char *p = v;
     for (uint64_t i = 0; i < vocab; i++) {
         char *nl = strchr(p, '\n');
@@ -136,6 +138,15 @@ static void table_load(table *t, const char *path)
         t->tokens[i] = p;
         p = nl + 1;
     }
+}
+
+static void table_free(table *t)
+{
+    free(t->rows);
+    free(t->tokens);
+    free(t->vocab_text);
+    free(t->norm2);
+    memset(t, 0, sizeof *t);
 }
 
 static int64_t token_id(const table *t, const char *s)
@@ -472,6 +483,7 @@ static void cmd_survival(table *t, int argc, char **argv)
            max_err, t->tokens[at / D], at % D, (double)b[at], (double)a[at], sum_err / (double)(V * D),
            max_abs);
     free(a), free(b), free(all), free(sa), free(sb);
+    table_free(&ref);
 }
 
 static double now(void)
@@ -615,5 +627,6 @@ int main(int argc, char **argv)
                 printf(" %s x1 x2 x3", emb_impl_name(i));
         printf("\n");
     }
+    table_free(&t);
     return 0;
 }
