@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "row_loops.h"
+#include "scan_loops.h"
 
 /* The loops (row_loops.h: several rows in flight, prefetch a few rows
  * ahead within a byte budget) were tuned on x86; they suit current AArch64
@@ -288,6 +289,14 @@ EMB_DEFINE_LOOKUP_POS(, lookup_pos_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise, no_fe
 EMB_DEFINE_GRAD_POS(, grad_pos_f32, EMB_F32, add_f32, copy_f32)
 EMB_DEFINE_GRAD_POS(, grad_pos_bf16, EMB_BF16, add_bf16, widen_bf16)
 EMB_DEFINE_GRAD_POS(, grad_pos_f16, EMB_F16, add_f16, widen_f16)
+/* The similarity scan: each row widened by the lookup's primitive, then
+ * reduced in reduce.h's order (compiled for this ISA's registers). */
+EMB_DEFINE_SCAN(, scan_f32, EMB_F32, copy_f32)
+EMB_DEFINE_SCAN(, scan_f16, EMB_F16, widen_f16)
+EMB_DEFINE_SCAN(, scan_bf16, EMB_BF16, widen_bf16)
+EMB_DEFINE_SCAN(, scan_q8_0, EMB_Q8_0, q8_0)
+EMB_DEFINE_SCAN(, scan_q4_0, EMB_Q4_0, q4_0)
+EMB_DEFINE_SCAN(, scan_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise)
 
 static const emb_kernel_entry entries[] = {
     EMB_ENTRY(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32),
@@ -310,6 +319,12 @@ static const emb_kernel_entry entries[] = {
     EMB_ENTRY(GRAD_POS_F32, grad_pos, 0, grad_pos_f32),
     EMB_ENTRY(GRAD_POS_F16, grad_pos, 0, grad_pos_f16),
     EMB_ENTRY(GRAD_POS_BF16, grad_pos, 0, grad_pos_bf16),
+    EMB_ENTRY(SCAN_F32, scan, 0, scan_f32),
+    EMB_ENTRY(SCAN_F16, scan, 0, scan_f16),
+    EMB_ENTRY(SCAN_BF16, scan, 0, scan_bf16),
+    EMB_ENTRY(SCAN_Q8_0, scan, 0, scan_q8_0),
+    EMB_ENTRY(SCAN_Q4_0, scan, 0, scan_q4_0),
+    EMB_ENTRY(SCAN_Q8_ROWWISE, scan, 0, scan_q8_rowwise),
 };
 
 const emb_kernels emb_kernels_neon = {entries, sizeof entries / sizeof entries[0],

@@ -47,11 +47,12 @@ typedef enum emb_op {
     EMB_OP_LOOKUP = 0,     /**< emb_lookup: out[i] = convert(table[ids[i]]) */
     EMB_OP_GRAD = 1,       /**< emb_grad: dtable[ids[i]] += widen(dout[i]), token order */
     EMB_OP_LOOKUP_POS = 2, /**< emb_lookup_pos: out[i] = convert(table[ids[i]]) + widen(P[pos(i)]) */
-    EMB_OP_GRAD_POS = 3    /**< emb_grad_pos: the two scatter-adds of emb_lookup_pos's gradient */
+    EMB_OP_GRAD_POS = 3,   /**< emb_grad_pos: the two scatter-adds of emb_lookup_pos's gradient */
+    EMB_OP_SCAN = 4        /**< emb_scan: one query row against every table row */
 } emb_op;
 
 /** Number of emb_op values: ops are 0 .. EMB_OP_COUNT - 1. */
-#define EMB_OP_COUNT 4
+#define EMB_OP_COUNT 5
 
 /** "lookup", "grad", "lookup_pos", "grad_pos"; NULL for an unknown op. */
 const char *emb_op_name(emb_op op);
@@ -187,6 +188,29 @@ emb_status emb_grad_pos(float *dtable, int64_t vocab, float *dpos_table, int64_t
 emb_status emb_renorm(void *table, emb_type table_type, int64_t vocab, int64_t dim,
                       const void *ids, emb_index id_type, int64_t n, double max_norm,
                       double norm_type);
+
+/** What emb_scan computes per table row x (widened to f32 as emb_lookup does). */
+typedef enum emb_metric {
+    EMB_METRIC_DOT = 0,  /**< sum of x[j] * q[j] */
+    EMB_METRIC_L2SQ = 1, /**< sum of (x[j] - q[j])^2, the difference rounded first */
+    EMB_METRIC_NORM2 = 2 /**< sum of x[j] * x[j]; the query is not read (may be NULL) */
+} emb_metric;
+
+/**
+ * The similarity scan: scores[r] = metric(row r of @p table, @p query) for
+ * every r < vocab, each row widened or dequantized to f32 exactly as
+ * emb_lookup into f32 does, each term rounded to fp32 on its own (never
+ * fused), then summed in the one canonical order of src/reduce.h: 32
+ * running sums from +0, term j into sum j % 32, folded in halves (16, 8,
+ * 4, 2, 1). The same bits for every implementation and thread count
+ * (threads split the rows; no row's value depends on the split). Cosine
+ * similarity: DOT / (sqrtf(NORM2 of the row) * sqrtf(NORM2 of the query)).
+ * @p query may be a row of the table; @p scores must overlap neither.
+ * Validated like emb_lookup; nothing is written on failure. Needs dim
+ * floats of scratch per thread for tables other than f32 (EMB_ENOMEM).
+ */
+emb_status emb_scan(const void *table, emb_type table_type, int64_t vocab, int64_t dim,
+                    const float *query, emb_metric metric, float *scores);
 
 /** One kernel of the library: what emb_lookup / emb_grad can do. The list
  *  is the same on every machine; which implementation runs each kernel is

@@ -75,6 +75,12 @@ typedef void (*emb_grad_pos_fn)(float *dtable, float *dptable, size_t dim, const
                                 const emb_grad_opts *opts, unsigned part, unsigned nparts,
                                 unsigned flags);
 
+/* scores[r] for rows [first, last) (emb_scan); scratch holds dim floats
+ * for widening a row of a type other than f32; flags: EMB_KF_PREFETCH. */
+typedef void (*emb_scan_fn)(const uint8_t *table, size_t dim, size_t first, size_t last,
+                            const float *query, emb_metric metric, float *scratch,
+                            float *scores, unsigned flags);
+
 /* Which part owns row `id`. Blocks of 16 rows are scattered over the parts
  * by a multiplicative hash: splitting the vocabulary into ranges would give
  * the part holding the low ids nearly all the work under Zipf-distributed
@@ -105,6 +111,7 @@ typedef struct emb_kernel_entry {
     emb_grad_fn grad;
     emb_lookup_pos_fn lookup_pos;
     emb_grad_pos_fn grad_pos;
+    emb_scan_fn scan;
 } emb_kernel_entry;
 
 #define EMB_ENTRY(id, field, req, fn) {.kernel = EMB_K_##id, .requires = (req), .field = (fn)}

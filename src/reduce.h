@@ -92,6 +92,50 @@ static inline __attribute__((always_inline)) void emb_v32_add_term(emb_v32 *s,
     }
 }
 
+/* The 32 running sums in registers of this ISA's width: EMB_REDUCE_PIECE
+ * lanes a piece, EMB_REDUCE_LANES / EMB_REDUCE_PIECE pieces; lane l of
+ * piece k is running sum k * EMB_REDUCE_PIECE + l, so the order is the one
+ * above. (A 128-byte vector has no machine mode: GCC 12 keeps it in memory
+ * and copies it through the stack on every add, which made a scan of a
+ * table several times slower than its memory read.) */
+#if defined(__AVX512F__)
+#define EMB_REDUCE_PIECE 16
+#elif defined(__AVX__)
+#define EMB_REDUCE_PIECE 8
+#else
+#define EMB_REDUCE_PIECE 4
+#endif
+typedef float emb_vp __attribute__((vector_size(EMB_REDUCE_PIECE * sizeof(float))));
+typedef unsigned emb_up __attribute__((vector_size(EMB_REDUCE_PIECE * sizeof(float))));
+enum { EMB_REDUCE_PIECES = EMB_REDUCE_LANES / EMB_REDUCE_PIECE };
+
+static inline __attribute__((always_inline)) emb_vp emb_vp_term(emb_reduce_term kind,
+                                                                const float *x, const float *y)
+{
+    emb_vp a, b;
+    memcpy(&a, x, sizeof a);
+    switch (kind) {
+    case EMB_TERM_SQUARE:
+        return a * a;
+    case EMB_TERM_ABS: {
+        emb_up u;
+        memcpy(&u, &a, sizeof u);
+        u &= 0x7fffffffu;
+        memcpy(&a, &u, sizeof a);
+        return a;
+    }
+    case EMB_TERM_PRODUCT:
+        memcpy(&b, y, sizeof b);
+        return a * b;
+    case EMB_TERM_SQ_DIFF: {
+        memcpy(&b, y, sizeof b);
+        const emb_vp d = a - b;
+        return d * d;
+    }
+    }
+    return a;
+}
+
 /* The canonical sum of term(x[j], y[j]) over j < n; y is read only by the
  * two-operand kinds. Always inlined with a constant kind. */
 static inline __attribute__((always_inline)) float emb_reduce_f32(emb_reduce_term kind,
@@ -99,22 +143,42 @@ static inline __attribute__((always_inline)) float emb_reduce_f32(emb_reduce_ter
                                                                   size_t n)
 {
     const int two = kind == EMB_TERM_PRODUCT || kind == EMB_TERM_SQ_DIFF;
-    emb_v32 s = {0}, xv, yv = {0};
+    emb_vp s[EMB_REDUCE_PIECES];
+#pragma GCC unroll 8
+    for (int k = 0; k < EMB_REDUCE_PIECES; k++)
+        s[k] = (emb_vp){0};
     size_t j = 0;
     for (; j + EMB_REDUCE_LANES <= n; j += EMB_REDUCE_LANES) {
-        memcpy(&xv, x + j, sizeof xv);
-        if (two)
-            memcpy(&yv, y + j, sizeof yv);
-        emb_v32_add_term(&s, kind, &xv, &yv);
+#pragma GCC unroll 8
+        for (int k = 0; k < EMB_REDUCE_PIECES; k++)
+            s[k] = s[k] + emb_vp_term(kind, x + j + k * EMB_REDUCE_PIECE,
+                                      two ? y + j + k * EMB_REDUCE_PIECE : NULL);
     }
     if (j < n) {
         /* Padding lanes: 0*0, |0|, (0-0)^2 are +0 terms. */
-        emb_v32_load_tail(&xv, x + j, n - j);
+        float xl[EMB_REDUCE_LANES] = {0}, yl[EMB_REDUCE_LANES] = {0};
+        memcpy(xl, x + j, (n - j) * sizeof(float));
         if (two)
-            emb_v32_load_tail(&yv, y + j, n - j);
-        emb_v32_add_term(&s, kind, &xv, &yv);
+            memcpy(yl, y + j, (n - j) * sizeof(float));
+#pragma GCC unroll 8
+        for (int k = 0; k < EMB_REDUCE_PIECES; k++)
+            s[k] = s[k] + emb_vp_term(kind, xl + k * EMB_REDUCE_PIECE, yl + k * EMB_REDUCE_PIECE);
     }
-    return emb_v32_fold(&s);
+    /* Step 2: the folds across pieces first (s[i] += s[i + half] for
+     * half >= the piece), then within the first piece. */
+#pragma GCC unroll 8
+    for (int half = EMB_REDUCE_PIECES / 2; half >= 1; half /= 2)
+#pragma GCC unroll 8
+        for (int k = 0; k < half; k++)
+            s[k] = s[k] + s[k + half];
+    float l[EMB_REDUCE_PIECE];
+    memcpy(l, &s[0], sizeof l);
+#pragma GCC unroll 8
+    for (int half = EMB_REDUCE_PIECE / 2; half >= 1; half /= 2)
+#pragma GCC unroll 8
+        for (int k = 0; k < half; k++)
+            l[k] = l[k] + l[k + half];
+    return l[0];
 }
 
 #endif /* EMBSIMD_REDUCE_H */

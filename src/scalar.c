@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "row_loops.h"
+#include "scan_loops.h"
 #include "types.h"
 
 /* Each kernel body is compiled once per id width (the wrapper's constant
@@ -160,6 +161,7 @@ static inline void no_fence(void) {}
 #define SCALAR_KERNEL_EMB_OP_GRAD SCALAR_KERNEL_GRAD
 #define SCALAR_KERNEL_EMB_OP_LOOKUP_POS SCALAR_KERNEL_LOOKUP_POS
 #define SCALAR_KERNEL_EMB_OP_GRAD_POS SCALAR_KERNEL_GRAD_POS
+#define SCALAR_KERNEL_EMB_OP_SCAN(id, in, out) EMB_DEFINE_SCAN(, scalar_##id, in, convert_##in)
 #define SCALAR_KERNEL(id, op, in, out) SCALAR_KERNEL_##op(id, in, out)
 EMB_KERNEL_LIST(SCALAR_KERNEL)
 
@@ -179,6 +181,7 @@ static void ids_minmax_scalar(const int32_t *ids, size_t n, int32_t *min, int32_
 #define SCALAR_FIELD_EMB_OP_GRAD grad
 #define SCALAR_FIELD_EMB_OP_LOOKUP_POS lookup_pos
 #define SCALAR_FIELD_EMB_OP_GRAD_POS grad_pos
+#define SCALAR_FIELD_EMB_OP_SCAN scan
 static const emb_kernel_entry entries[] = {EMB_KERNEL_LIST(SCALAR_ENTRY)};
 
 const emb_kernels emb_kernels_scalar = {entries, sizeof entries / sizeof entries[0],

@@ -19,7 +19,8 @@
     X(EMB_OP_LOOKUP, "lookup", lookup)            \
     X(EMB_OP_GRAD, "grad", grad)                  \
     X(EMB_OP_LOOKUP_POS, "lookup_pos", lookup_pos) \
-    X(EMB_OP_GRAD_POS, "grad_pos", grad_pos)
+    X(EMB_OP_GRAD_POS, "grad_pos", grad_pos)      \
+    X(EMB_OP_SCAN, "scan", scan)
 
 /* Every kernel that exists, once: X(id, op, in type, out type). Lookup's
  * "in" is the table, grad's the dout it widens into an f32 dtable; the
@@ -47,7 +48,13 @@
     X(LOOKUP_POS_Q8_ROWWISE, EMB_OP_LOOKUP_POS, EMB_Q8_ROWWISE, EMB_F32) \
     X(GRAD_POS_F32, EMB_OP_GRAD_POS, EMB_F32, EMB_F32)            \
     X(GRAD_POS_F16, EMB_OP_GRAD_POS, EMB_F16, EMB_F32)            \
-    X(GRAD_POS_BF16, EMB_OP_GRAD_POS, EMB_BF16, EMB_F32)
+    X(GRAD_POS_BF16, EMB_OP_GRAD_POS, EMB_BF16, EMB_F32)          \
+    X(SCAN_F32, EMB_OP_SCAN, EMB_F32, EMB_F32)                    \
+    X(SCAN_F16, EMB_OP_SCAN, EMB_F16, EMB_F32)                    \
+    X(SCAN_BF16, EMB_OP_SCAN, EMB_BF16, EMB_F32)                  \
+    X(SCAN_Q8_0, EMB_OP_SCAN, EMB_Q8_0, EMB_F32)                  \
+    X(SCAN_Q4_0, EMB_OP_SCAN, EMB_Q4_0, EMB_F32)                  \
+    X(SCAN_Q8_ROWWISE, EMB_OP_SCAN, EMB_Q8_ROWWISE, EMB_F32)
 
 typedef enum emb_kernel_id {
 #define EMB_KERNEL_ENUM(id, op, in, out) EMB_K_##id,

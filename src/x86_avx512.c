@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "row_loops.h"
+#include "scan_loops.h"
 
 static inline __mmask16 first_lanes(size_t rem)
 {
@@ -173,6 +174,9 @@ EMB_DEFINE_ADD_PRIMITIVE(add_row)
 EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32, copy_f32)
 EMB_DEFINE_LOOKUP(, lookup_f16_f16, EMB_F16, EMB_F16, copy_16, copy_16_stream, _mm_sfence)
 EMB_DEFINE_LOOKUP(, lookup_bf16_bf16, EMB_BF16, EMB_BF16, copy_16, copy_16_stream, _mm_sfence)
+/* The f32 similarity scan: reduce.h's order in ZMM registers; the other
+ * types' scans widen first and run avx2's. */
+EMB_DEFINE_SCAN(, scan_f32, EMB_F32, copy_f32)
 
 static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
 {
@@ -201,6 +205,7 @@ static const emb_kernel_entry entries[] = {
     EMB_ENTRY(LOOKUP_F16_F16, lookup, 0, lookup_f16_f16),
     EMB_ENTRY(LOOKUP_BF16_BF16, lookup, 0, lookup_bf16_bf16),
     EMB_ENTRY(GRAD_F32, grad, 0, grad_f32),
+    EMB_ENTRY(SCAN_F32, scan, 0, scan_f32),
 };
 
 const emb_kernels emb_kernels_avx512 = {entries, sizeof entries / sizeof entries[0],

@@ -347,5 +347,7 @@ void vf_section_digests(vf_report *r, const vf_config *cfg);
 /* F: the embedding layer: the fused token + positional ops, padding_idx
  * and max_norm, against the dense product and their definitions. */
 void vf_section_layer(vf_report *r, const vf_config *cfg);
+/* G: the similarity scan, every run against the definition (scan_check.c). */
+void vf_section_scan(vf_report *r, const vf_config *cfg);
 
 #endif /* EMBSIMD_VERIFY_H */

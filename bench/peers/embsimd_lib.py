@@ -5,13 +5,18 @@ compare a peer's results with ours bit for bit, without a Python extension."""
 import ctypes
 import os
 
-import torch
+try:  # the numpy users (gguf, ggml, the real table) have no torch
+    import torch
+except ImportError:
+    torch = None
 
 EMB_OK = 0
-# emb_type and emb_index of embsimd.h, for the types the peers use.
-EMB_TYPES = {"f32": 0, "f16": 1, "bf16": 2}
-EMB_INDEX = {torch.int32: 0, torch.int64: 1}
-TORCH_TYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
+# emb_type and emb_index of embsimd.h.
+EMB_TYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8_0": 3, "q4_0": 4, "q8_rowwise": 5}
+EMB_INDEX_NAMES = {"i32": 0, "i64": 1}
+if torch is not None:
+    EMB_INDEX = {torch.int32: 0, torch.int64: 1}
+    TORCH_TYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 
 
 def find_library(lib=None, build_dir=None):
@@ -78,6 +83,10 @@ class Embsimd:
         one $EMBSIMD_IMPL names."""
         self._ok(self.lib.emb_set_num_threads(threads), "emb_set_num_threads(%d)" % threads)
 
+    def use_impl(self, name):
+        """Select an implementation by name ("auto": the best)."""
+        self._ok(self.lib.emb_use_impl(name.encode()), "emb_use_impl(%s)" % name)
+
     @staticmethod
     def _check(table, ids, rows):
         assert table.dtype == torch.float32 and table.is_contiguous() and table.dim() == 2
@@ -102,6 +111,12 @@ class Embsimd:
                                      ids.data_ptr(), EMB_INDEX[ids.dtype], ids.numel(),
                                      out.data_ptr(), EMB_TYPES[TORCH_TYPES[out.dtype]]),
                  "emb_lookup(%s -> %s)" % (TORCH_TYPES[table.dtype], TORCH_TYPES[out.dtype]))
+
+    def lookup_raw(self, table, table_type, vocab, dim, ids, id_type, n, out, out_type):
+        """emb_lookup on addresses (numpy's arr.ctypes.data), types by name."""
+        self._ok(self.lib.emb_lookup(table, EMB_TYPES[table_type], vocab, dim, ids,
+                                     EMB_INDEX_NAMES[id_type], n, out, EMB_TYPES[out_type]),
+                 "emb_lookup(%s -> %s)" % (table_type, out_type))
 
     def grad(self, dtable, ids, dy):
         """emb_grad_f32(dtable, V, D, ids, N, dy): adds into dtable."""
