@@ -347,5 +347,8 @@ void vf_section_digests(vf_report *r, const vf_config *cfg);
 /* F: the embedding layer: the fused token + positional ops, padding_idx
  * and max_norm, against the dense product and their definitions. */
 void vf_section_layer(vf_report *r, const vf_config *cfg);
+/* G: EmbeddingBag's theorem, the vocabulary-order finding, the fused
+ * steps (bag_check.c). */
+void vf_section_bags(vf_report *r, const vf_config *cfg);
 
 #endif /* EMBSIMD_VERIFY_H */

@@ -58,6 +58,7 @@ verify_libverify_la_SOURCES = \
 	verify/blas_route.c \
 	verify/digest.c \
 	verify/layer.c \
+	verify/bag_check.c \
 	verify/report.c
 verify_libverify_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify $(XXHASH_CFLAGS)
 verify_libverify_la_LIBADD = $(VERIFY_LEMMA_LIBS) verify/libgen.la verify/libreference.la \
