@@ -413,7 +413,7 @@ START_TEST(bag_matches_its_definition)
         check_bag_variant(k, &v, 50, dims[c % 4], 13, 5, &r);
     /* Large enough that 2 and 3 threads split the bags (256 KiB a part). */
     for (int c = 0; next_variant(c, &v); c += 5)
-        check_bag_variant(k, &v, 3000, 256, 500, 6, &r);
+        check_bag_variant(k, &v, 300, 256, 500, 6, &r);
 }
 END_TEST
 
@@ -520,7 +520,7 @@ START_TEST(bag_grad_matches_its_definition)
     for (int c = 0; next_variant(c, &v); c++)
         check_grad_variant(k, &v, 40, dims[c % 4], 13, 5, &r);
     for (int c = 0; next_variant(c, &v); c += 5)
-        check_grad_variant(k, &v, 2000, 128, 400, 8, &r);
+        check_grad_variant(k, &v, 300, 128, 400, 8, &r);
 }
 END_TEST
 
@@ -600,8 +600,8 @@ START_TEST(bag_step_matches_its_definition)
     }
     for (int c = 0; next_variant(c, &v); c += 5)
         if (v.mode != EMB_BAG_MAX) {
-            check_step_variant(k, &v, 0, 2000, 128, 400, 8, &r);
-            check_step_variant(k, &v, 1, 2000, 128, 400, 8, &r);
+            check_step_variant(k, &v, 0, 300, 128, 400, 8, &r);
+            check_step_variant(k, &v, 1, 300, 128, 400, 8, &r);
         }
 }
 END_TEST
