@@ -80,7 +80,20 @@ enum { REPS = 11, MAX_BATCHES = 64 };
 
 int main(int argc, char **argv)
 {
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int quick = 0, only_threads = 0;
+    long long only_vocab = 0;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--quick") == 0)
+            quick = 1;
+        else if (strncmp(argv[a], "--vocab=", 8) == 0)
+            only_vocab = atoll(argv[a] + 8);
+        else if (strncmp(argv[a], "--threads=", 10) == 0)
+            only_threads = atoi(argv[a] + 10);
+        else {
+            fprintf(stderr, "usage: embsimd-bench-bag [--quick] [--vocab=V] [--threads=T]\n");
+            return 2;
+        }
+    }
     static const int64_t tables[][2] = {{32000, 128}, {3000000, 128}, {50257, 768}};
     static const int64_t bag_sizes[] = {1, 20, 100};
     static const int threads_list[] = {1, 2};
@@ -88,10 +101,11 @@ int main(int argc, char **argv)
     printf("embsimd %s, implementation %s, LLC %s\n\n", emb_version(), emb_impl_active(),
            emb_llc_description());
     printf("| V | D | bag | T | bags/call | bag sum GB/s | memcpy GB/s | bag/memcpy | "
-           "row-wise Adagrad (per occurrence) GB/s |\n|---|---|---|---|---|---|---|---|---|\n");
+           "lookup GB/s | row-wise Adagrad (per occurrence) GB/s |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t s = 0; s < sizeof tables / sizeof tables[0]; s++) {
         const int64_t vocab = tables[s][0], dim = tables[s][1];
-        if (quick && vocab > 100000)
+        if ((quick && vocab > 100000) || (only_vocab && vocab != only_vocab))
             continue;
         const size_t row = (size_t)dim * sizeof(float);
         float *table = big_alloc((size_t)vocab * row);
@@ -121,7 +135,8 @@ int main(int argc, char **argv)
             float *out = big_alloc((size_t)nbags * row);
             float *dout = big_alloc((size_t)nbags * row);
             uint8_t *src = big_alloc(call_bytes * batches), *dst = big_alloc(call_bytes);
-            if (!ids || !lengths || !out || !dout || !src || !dst) {
+            float *lookup_out = big_alloc(call_bytes);
+            if (!ids || !lengths || !out || !dout || !src || !dst || !lookup_out) {
                 fprintf(stderr, "embsimd-bench-bag: out of memory\n");
                 return 1;
             }
@@ -133,8 +148,10 @@ int main(int argc, char **argv)
                 dout[i] = 1e-3f;
             for (size_t t = 0; t < sizeof threads_list / sizeof threads_list[0]; t++) {
                 const int T = threads_list[t];
+                if (only_threads && T != only_threads)
+                    continue;
                 emb_set_num_threads(T);
-                double tb[REPS], tc[REPS], ta[REPS];
+                double tb[REPS], tc[REPS], ta[REPS], tl[REPS];
                 const emb_bags bags = {nbags, NULL, lengths, EMB_I32, 0, NULL, EMB_NO_PADDING};
                 const emb_step step = {EMB_OPT_ROWWISE_ADAGRAD, 0.01f, 1e-8f, h, 0};
                 size_t k = 0;
@@ -161,16 +178,24 @@ int main(int argc, char **argv)
                             return 1;
                         }
                     ta[rep] = (now() - t0) / calls;
+                    /* The plain lookup of the same rows (it also writes them). */
+                    t0 = now();
+                    for (int c = 0; c < calls; c++, k = (k + 1) % batches)
+                        if (emb_lookup(table, EMB_F32, vocab, dim, ids + k * (size_t)n, EMB_I32,
+                                       n, lookup_out, EMB_F32) != EMB_OK)
+                            return 1;
+                    tl[rep] = (now() - t0) / calls;
                 }
                 qsort(tb, REPS, sizeof(double), cmp_double);
                 qsort(tc, REPS, sizeof(double), cmp_double);
                 qsort(ta, REPS, sizeof(double), cmp_double);
+                qsort(tl, REPS, sizeof(double), cmp_double);
                 const double gb = (double)call_bytes / 1e9;
                 /* Adagrad reads and writes each row once per occurrence. */
-                printf("| %lld | %lld | %lld | %d | %lld | %.1f | %.1f | %.2f | %.1f |\n",
+                printf("| %lld | %lld | %lld | %d | %lld | %.1f | %.1f | %.2f | %.1f | %.1f |\n",
                        (long long)vocab, (long long)dim, (long long)L, T, (long long)nbags,
                        gb / tb[REPS / 2], gb / tc[REPS / 2], tc[REPS / 2] / tb[REPS / 2],
-                       2 * gb / ta[REPS / 2]);
+                       gb / tl[REPS / 2], 2 * gb / ta[REPS / 2]);
                 fflush(stdout);
             }
             emb_set_num_threads(0);
@@ -180,12 +205,13 @@ int main(int argc, char **argv)
             free(dout);
             free(src);
             free(dst);
+            free(lookup_out);
         }
         free(table);
         free(h);
     }
-    printf("\nbag sum GB/s: table bytes read (tokens x D x 4) per second; memcpy: the same "
-           "bytes copied, same thread count, same run; medians of %d interleaved "
+    printf("\nbag sum and lookup GB/s: table bytes read (tokens x D x 4) per second (the "
+           "lookup also writes them); memcpy: the same bytes copied, same thread count, same run; medians of %d interleaved "
            "repetitions.\n", REPS);
     return 0;
 }
