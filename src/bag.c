@@ -197,9 +197,11 @@ static emb_status validate_bags(bag_shape *s, const emb_resolved *k)
         return EMB_EINVAL;
     }
     s->matrix_bytes = (size_t)s->vocab * s->row_bytes;
-    if (b->padding_idx != EMB_NO_PADDING && (b->padding_idx < 0 || b->padding_idx >= s->vocab)) {
-        emb_set_error("%s: padding_idx = %lld is outside [0, %lld) and not EMB_NO_PADDING (-1)",
-                      op, (long long)b->padding_idx, (long long)s->vocab);
+    if (b->padding_idx != EMB_NO_PADDING &&
+        (b->padding_idx < -s->vocab || b->padding_idx >= s->vocab)) {
+        emb_set_error("%s: padding_idx = %lld is outside [-%lld, %lld) (vocab = %lld)", op,
+                      (long long)b->padding_idx, (long long)s->vocab, (long long)s->vocab,
+                      (long long)s->vocab);
         return EMB_EINVAL;
     }
     if (b->weights != NULL && s->mode != EMB_BAG_SUM) {
@@ -235,7 +237,9 @@ static emb_status validate_bags(bag_shape *s, const emb_resolved *k)
     const emb_bag_call c = {(size_t)s->dim, s->ids, s->id_type == EMB_I64, (size_t)s->n,
                             lengths ? b->lengths : b->offsets, b->offset_type == EMB_I64, lengths,
                             (size_t)b->nbags, b->weights,
-                            b->padding_idx == EMB_NO_PADDING ? SIZE_MAX : (size_t)b->padding_idx,
+                            b->padding_idx == EMB_NO_PADDING ? SIZE_MAX
+                            : b->padding_idx < 0 ? (size_t)(b->padding_idx + s->vocab)
+                                                 : (size_t)b->padding_idx,
                             (int)s->mode};
     s->call = c;
     return EMB_OK;

@@ -126,6 +126,22 @@ static inline __attribute__((always_inline)) void emb_max_floats(float *m, int64
         }
 }
 
+/* d[k] = x[k] + 0: a bag's first row (the sum starts at +0). */
+static inline __attribute__((always_inline)) void emb_add_zero(float *d, const float *x,
+                                                               size_t count)
+{
+    const emb_bag_v8 z = {0};
+    size_t k = 0;
+    for (; k + 8 <= count; k += 8) {
+        emb_bag_v8 v;
+        memcpy(&v, x + k, sizeof v);
+        v = v + z;
+        memcpy(d + k, &v, sizeof v);
+    }
+    for (; k < count; k++)
+        d[k] = x[k] + 0.0f;
+}
+
 static inline void emb_fill_i64(int64_t *a, size_t count, int64_t v)
 {
     for (size_t k = 0; k < count; k++)
@@ -201,11 +217,11 @@ emb_bag_rows_w(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int
         float *o = out + b * dim;
         int64_t *a = argmax != NULL ? argmax + b * dim : NULL;
         size_t cnt = 0;
-        if (mode != EMB_BAG_MAX)
-            memset(o, 0, dim * sizeof(float)); /* +0: the sum's start */
         for (size_t t = start; t < end; t++) {
+            /* The hint loop itself, not emb_prefetch_span: with a kernel
+             * this size GCC left that one a call per row. */
             if (ahead != 0 && t + ahead < c->n)
-                emb_prefetch_span(table + emb_id(c->ids, ids64, t + ahead) * in_row, in_row);
+                EMB_PREFETCH_LINES(table + emb_id(c->ids, ids64, t + ahead) * in_row, in_row, 0);
             const size_t id = emb_id(c->ids, ids64, t);
             if (id == c->pad)
                 continue;
@@ -218,12 +234,19 @@ emb_bag_rows_w(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int
                 } else {
                     emb_bag_max_row(K, o, a, row, dim, (int64_t)id);
                 }
+            } else if (cnt == 0 && !weighted && K.in == EMB_F32) {
+                /* +0 + x in one pass: the same bits as zeroing, then adding
+                 * (x + 0 is not x for -0 and a signalling NaN, which is
+                 * why the add stays). */
+                emb_add_zero((float *)o, (const float *)row, dim);
             } else {
+                if (cnt == 0)
+                    memset(o, 0, dim * sizeof(float)); /* +0: the sum's start */
                 emb_bag_add_row(K, o, row, dim, weighted, weighted ? c->weights[t] : 0.0f);
             }
             cnt++;
         }
-        if (mode == EMB_BAG_MAX && cnt == 0) {
+        if (cnt == 0) { /* empty, or padding only: +0 */
             memset(o, 0, dim * sizeof(float));
             if (a != NULL)
                 emb_fill_i64(a, dim, -1);

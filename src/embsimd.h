@@ -268,9 +268,6 @@ typedef enum emb_bag_mode {
     EMB_BAG_MAX = 2   /**< the first token's row, then x replaces it where x > it (first occurrence wins ties) */
 } emb_bag_mode;
 
-/** emb_bags.padding_idx when no row is padding. */
-#define EMB_NO_PADDING (-1)
-
 /**
  * Which tokens form which bag, and the options of the pooling. Bags are
  * given either by @p offsets (PyTorch's) or by @p lengths (FBGEMM's and
@@ -289,8 +286,9 @@ typedef struct emb_bags {
     emb_index offset_type;     /**< EMB_I32 or EMB_I64, for offsets or lengths */
     int include_last_offset;   /**< offsets has nbags + 1 entries, the last = n */
     const float *weights;      /**< per_sample_weights: n fp32, EMB_BAG_SUM only; NULL: none */
-    int64_t padding_idx;       /**< a row in [0, vocab) that bags skip (not counted in mean),
-                                    or EMB_NO_PADDING */
+    int64_t padding_idx;       /**< a row that bags skip (not counted in mean): in
+                                    [0, vocab), or in [-vocab, -1] counting from the end
+                                    (PyTorch's); EMB_NO_PADDING for none */
 } emb_bags;
 
 /**

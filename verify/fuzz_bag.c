@@ -102,7 +102,7 @@ static void decode(const uint8_t *data, size_t size, call *c)
     c->last = !c->lengths && ((f >> 3) & 1);
     c->off64 = (f >> 4) & 1;
     c->weighted = (f >> 5) & 1 && (m % 3 == EMB_BAG_SUM || (x & 4)); /* now and then wrongly */
-    c->padded = (f >> 6) & 1;
+    c->padded = (f >> 6) & 1 ? 1 + (x >> 4 & 1) : 0;
     c->ids64 = (f >> 7) & 1;
     c->mode = m % 4 == 3 && (x & 8) ? 3 : m % 3; /* 3: not a mode */
     c->with_argmax = (m >> 4) & 1;
@@ -216,7 +216,9 @@ static emb_status run(buffers *b, const call *c)
     const emb_bags bags = {c->nbags, c->lengths ? NULL : bounds, c->lengths ? bounds : NULL,
                            c->off64 ? EMB_I64 : EMB_I32, c->last,
                            c->weighted ? c->weights : NULL,
-                           c->padded ? c->ids[0] % c->vocab : EMB_NO_PADDING};
+                           !c->padded ? EMB_NO_PADDING
+                           : c->padded == 2 ? c->ids[0] % c->vocab - c->vocab /* from the end */
+                                            : c->ids[0] % c->vocab};
     const void *ids = c->ids64 ? (const void *)c->ids : (const void *)ids32;
     const emb_index it = c->ids64 ? EMB_I64 : EMB_I32;
     uint8_t *m = b->matrix + GUARD, *o = b->out + GUARD;

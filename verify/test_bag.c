@@ -366,7 +366,8 @@ static void check_bag_variant(const emb_kernel *k, const variant *v, int64_t voc
         fill_elements(r, EMB_F32, w, (size_t)b.n + 1, VALUES_MODERATE);
     }
     b.api.weights = w;
-    b.api.padding_idx = pad;
+    /* Every other variant names the padding row from the end, -1 the last. */
+    b.api.padding_idx = v->pad && v->how == BY_LENGTHS ? pad - vocab : pad;
     const size_t count = (size_t)(nbags * dim);
     float *want = xmalloc(count * sizeof(float));
     int64_t *want_arg = xmalloc(count * sizeof(int64_t));
@@ -703,7 +704,10 @@ START_TEST(bad_arguments_write_nothing)
                           EMB_F32));
     g.weights = NULL;
     g.padding_idx = 8;
-    BAG_CASE("padding_idx", "padding_idx = 8 is outside [0, 8)", EMB_EINVAL,
+    BAG_CASE("padding_idx", "padding_idx = 8 is outside [-8, 8)", EMB_EINVAL,
+             emb_bag(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, vout, NULL));
+    g.padding_idx = -9;
+    BAG_CASE("padding_idx from the end", "padding_idx = -9 is outside [-8, 8)", EMB_EINVAL,
              emb_bag(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, vout, NULL));
     g.padding_idx = EMB_NO_PADDING;
     BAG_CASE("mode", "mode = 3 is not an emb_bag_mode", EMB_EINVAL,

@@ -58,7 +58,7 @@ class Lib:
     def bags(self, offsets, nbags, last, weights=None, pad=None):
         b = Bags(nbags, offsets.data_ptr(), None, 1, 1 if last else 0,
                  weights.data_ptr() if weights is not None else None,
-                 -1 if pad is None else pad)
+                 -(1 << 63) if pad is None else pad)  # EMB_NO_PADDING: INT64_MIN
         return b
 
     def bag(self, W, ids, b, mode, out, argmax=None):
