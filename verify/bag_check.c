@@ -253,6 +253,59 @@ static float everyday(gen_rng *r, int lo, int span)
     return ldexpf(m, -lo - (int)gen_below(r, (uint64_t)span)) * (gen_below(r, 2) ? -1.0f : 1.0f);
 }
 
+/* One update per row (bags of one distinct row each): the rounding of a
+ * single fp32 step against FBGEMM's formula in double, with nothing
+ * accumulated across updates. */
+static void one_update_each(vf_report *r, const float *W0, const float *dout, int64_t vocab,
+                            int64_t dim, int64_t nbags, int scalar)
+{
+    bag_case c;
+    memset(&c, 0, sizeof c);
+    c.vocab = vocab;
+    c.dim = dim;
+    c.nbags = nbags;
+    c.n = nbags;
+    c.len = malloc((size_t)nbags * sizeof(int64_t));
+    c.ids = malloc((size_t)nbags * sizeof(int64_t));
+    float *W = malloc((size_t)(vocab * dim) * sizeof(float));
+    float *h = calloc((size_t)vocab, sizeof(float));
+    double *Wd = malloc((size_t)(vocab * dim) * sizeof(double));
+    double *hd = calloc((size_t)vocab, sizeof(double));
+    const vf_run sr = {scalar, 1};
+    if (c.len && c.ids && W && h && Wd && hd && vf_run_select(&sr) == 0) {
+        for (int64_t b = 0; b < nbags; b++) {
+            c.len[b] = 1;
+            c.ids[b] = (b * 7919) % vocab; /* distinct while nbags <= vocab */
+        }
+        memcpy(W, W0, (size_t)(vocab * dim) * sizeof(float));
+        for (int64_t i = 0; i < vocab * dim; i++)
+            Wd[i] = W0[i];
+        const emb_bags bags = {nbags, NULL, c.len, EMB_I64, 0, NULL, EMB_NO_PADDING};
+        const emb_step st = {EMB_OPT_ROWWISE_ADAGRAD, 0.05f, 1e-8f, h, 0};
+        if (emb_bag_update(W, vocab, dim, c.ids, EMB_I64, nbags, &bags, EMB_BAG_SUM, dout, &st) ==
+            EMB_OK) {
+            adagrad_double(Wd, hd, &c, dout, 0.05, 1e-8);
+            uint64_t worst = 0, differ = 0;
+            for (int64_t i = 0; i < vocab * dim; i++) {
+                const uint64_t u = ulps(W[i], (float)Wd[i]);
+                differ += u != 0;
+                worst = u > worst ? u : worst;
+            }
+            vf_report_line(r, VF_INFO, "vs FBGEMM",
+                           "one update per row (%lld rows): %llu of %lld weights differ from the "
+                           "double formula, by at most %llu ulp", (long long)nbags,
+                           (unsigned long long)differ, (long long)(nbags * dim),
+                           (unsigned long long)worst);
+            vf_report_num(r, "max_ulps", worst);
+        }
+    }
+    free(W);
+    free(h);
+    free(Wd);
+    free(hd);
+    free_case(&c);
+}
+
 static void steps(vf_report *r, const vf_config *cfg)
 {
     const int64_t vocab = 2000, dim = 96;
@@ -339,6 +392,7 @@ static void steps(vf_report *r, const vf_config *cfg)
                                (unsigned long long)differ, wn, (unsigned long long)worst);
                 vf_report_num(r, "max_ulps", worst);
                 vf_report_num(r, "differ", differ);
+                one_update_each(r, W0, dout, vocab, dim, c.nbags, scalar);
             }
         }
 done:

@@ -199,6 +199,21 @@ def torch_rowwise_adagrad(weight, h, lr, eps):
         weight.grad = None
 
 
+def cpu_capability():
+    """PyTorch's ATen CPU dispatch level (AVX2, AVX512, DEFAULT)."""
+    for get in (lambda: torch.backends.cpu.get_cpu_capability(),
+                lambda: torch._C._get_cpu_capability()):
+        try:
+            return get()
+        except (AttributeError, RuntimeError):
+            pass
+    cfg = torch.__config__.show()
+    for line in cfg.splitlines():
+        if "CPU capability usage" in line:
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
 def median_time(fn, min_time):
     fn()
     calls, t = 1, 0.0
@@ -309,7 +324,7 @@ def render(ctx, exact, fwd, steps):
                "%s" % ctx["fbgemm"])
     out.append("")
     out.append("| | |\n|---|---|")
-    for k in ("date", "cpu", "torch", "embsimd", "implementation", "timing"):
+    for k in ("date", "cpu", "load", "torch", "embsimd", "implementation", "timing"):
         out.append("| %s | %s |" % (k, ctx[k]))
     out += ["", "### Exactness (checked before timing)", "",
             "| what | PyTorch | result |", "|---|---|---|"]
@@ -352,6 +367,7 @@ def main(argv):
          "built without it): nn.EmbeddingBag runs ATen's own loops (index_select_add with "
          "cpublas axpy), not FBGEMM's JIT kernels, so nothing here measures FBGEMM."
          % ", ".join(engines))
+    load = os.getloadavg()
     exact = []
     exactness(lib, exact)
     if a.exact_only:
@@ -372,10 +388,12 @@ def main(argv):
         pass
     ctx = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "cpu": "%s (%d online)" % (cpu, os.cpu_count()),
-           "torch": "%s, CPU capability %s" % (torch.__version__,
-                                              torch.backends.cpu.get_cpu_capability()
-                                              if hasattr(torch.backends, "cpu") else "?"),
-           "embsimd": "%s (%s)" % (lib.e.version, lib.e.path),
+           "torch": "%s, CPU capability %s" % (torch.__version__, cpu_capability()),
+           "embsimd": "%s (%s)" % (lib.e.version, os.path.relpath(lib.e.path)),
+           "load": "%s before the timing, on %d CPUs%s" % (
+               " ".join("%.2f" % x for x in load), os.cpu_count(),
+               ": other work was running, expect noise" if load[0] > 0.5 * os.cpu_count()
+               else ""),
            "implementation": lib.e.active(),
            "timing": "median of %d repetitions of at least %.2f s each, the two sides "
                      "alternating; int64 ids and offsets for both; ids uniform, cycled over "
