@@ -4,6 +4,7 @@
 #ifdef EMB_HAVE_NEON
 #include <arm_neon.h>
 
+#include "bag_loops.h"
 #include "internal.h"
 #include "row_loops.h"
 #include "scan_loops.h"
@@ -298,6 +299,29 @@ EMB_DEFINE_SCAN(, scan_q8_0, EMB_Q8_0, q8_0)
 EMB_DEFINE_SCAN(, scan_q4_0, EMB_Q4_0, q4_0)
 EMB_DEFINE_SCAN(, scan_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise)
 
+/* The bag ops (bag_loops.h): fmaf four at a time, FMLA rounding once. */
+EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t count)
+{
+    const float32x4_t wv = vdupq_n_f32(w);
+    size_t k = 0;
+    for (; k + 4 <= count; k += 4)
+        vst1q_f32(acc + k, vfmaq_f32(vld1q_f32(acc + k), wv, vld1q_f32(x + k)));
+    for (; k < count; k++)
+        acc[k] = fmaf(w, x[k], acc[k]);
+}
+
+EMB_DEFINE_BAG(, bag_f32, EMB_F32, copy_f32, add_f32)
+EMB_DEFINE_BAG(, bag_f16, EMB_F16, widen_f16, add_f16)
+EMB_DEFINE_BAG(, bag_bf16, EMB_BF16, widen_bf16, add_bf16)
+EMB_DEFINE_BAG(, bag_q8_0, EMB_Q8_0, q8_0, NULL)
+EMB_DEFINE_BAG(, bag_q4_0, EMB_Q4_0, q4_0, NULL)
+EMB_DEFINE_BAG(, bag_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise, NULL)
+EMB_DEFINE_BAG_GRAD(, bag_grad_f32, EMB_F32, add_f32, copy_f32)
+EMB_DEFINE_BAG_GRAD(, bag_grad_f16, EMB_F16, add_f16, widen_f16)
+EMB_DEFINE_BAG_GRAD(, bag_grad_bf16, EMB_BF16, add_bf16, widen_bf16)
+EMB_DEFINE_BAG_STEP(, bag_sgd_f32, 0)
+EMB_DEFINE_BAG_STEP(, bag_adagrad_f32, 1)
+
 static const emb_kernel_entry entries[] = {
     EMB_ENTRY(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32),
     EMB_ENTRY(LOOKUP_F16_F16, lookup, 0, lookup_f16_f16),
@@ -325,6 +349,17 @@ static const emb_kernel_entry entries[] = {
     EMB_ENTRY(SCAN_Q8_0, scan, 0, scan_q8_0),
     EMB_ENTRY(SCAN_Q4_0, scan, 0, scan_q4_0),
     EMB_ENTRY(SCAN_Q8_ROWWISE, scan, 0, scan_q8_rowwise),
+    EMB_ENTRY(BAG_F32, bag, 0, bag_f32),
+    EMB_ENTRY(BAG_F16, bag, 0, bag_f16),
+    EMB_ENTRY(BAG_BF16, bag, 0, bag_bf16),
+    EMB_ENTRY(BAG_Q8_0, bag, 0, bag_q8_0),
+    EMB_ENTRY(BAG_Q4_0, bag, 0, bag_q4_0),
+    EMB_ENTRY(BAG_Q8_ROWWISE, bag, 0, bag_q8_rowwise),
+    EMB_ENTRY(BAG_GRAD_F32, bag_grad, 0, bag_grad_f32),
+    EMB_ENTRY(BAG_GRAD_F16, bag_grad, 0, bag_grad_f16),
+    EMB_ENTRY(BAG_GRAD_BF16, bag_grad, 0, bag_grad_bf16),
+    EMB_ENTRY(BAG_SGD_F32, bag_step, 0, bag_sgd_f32),
+    EMB_ENTRY(BAG_ADAGRAD_F32, bag_step, 0, bag_adagrad_f32),
 };
 
 const emb_kernels emb_kernels_neon = {entries, sizeof entries / sizeof entries[0],

@@ -48,13 +48,18 @@ typedef enum emb_op {
     EMB_OP_GRAD = 1,       /**< emb_grad: dtable[ids[i]] += widen(dout[i]), token order */
     EMB_OP_LOOKUP_POS = 2, /**< emb_lookup_pos: out[i] = convert(table[ids[i]]) + widen(P[pos(i)]) */
     EMB_OP_GRAD_POS = 3,   /**< emb_grad_pos: the two scatter-adds of emb_lookup_pos's gradient */
-    EMB_OP_SCAN = 4        /**< emb_scan: one query row against every table row */
+    EMB_OP_SCAN = 4,       /**< emb_scan: one query row against every table row */
+    EMB_OP_BAG = 5,        /**< emb_bag: out[b] = sum, mean or max of convert(table[ids[t]]), t in bag b */
+    EMB_OP_BAG_GRAD = 6,   /**< emb_bag_grad: emb_bag's gradient into an fp32 dtable */
+    EMB_OP_BAG_SGD = 7,    /**< emb_bag_update with EMB_OPT_SGD: the fused sparse SGD step */
+    EMB_OP_BAG_ADAGRAD = 8 /**< emb_bag_update with EMB_OPT_ROWWISE_ADAGRAD */
 } emb_op;
 
 /** Number of emb_op values: ops are 0 .. EMB_OP_COUNT - 1. */
-#define EMB_OP_COUNT 5
+#define EMB_OP_COUNT 9
 
-/** "lookup", "grad", "lookup_pos", "grad_pos"; NULL for an unknown op. */
+/** "lookup", "grad", "lookup_pos", "grad_pos", "scan", "bag", "bag_grad",
+ *  "bag_sgd", "bag_adagrad"; NULL for an unknown op. */
 const char *emb_op_name(emb_op op);
 
 /** "f32", "f16", "bf16", "q8_0", "q4_0", "q8_rowwise"; NULL for an unknown type. */
@@ -277,6 +282,119 @@ emb_status emb_lookup_f32(const float *table, int64_t vocab, int64_t dim,
  */
 emb_status emb_grad_f32(float *dtable, int64_t vocab, int64_t dim,
                         const int32_t *ids, int64_t n, const float *dout);
+
+/* ---- EmbeddingBag and fused sparse optimizer steps ------------------------ */
+
+/** How a bag's rows are pooled (PyTorch's nn.EmbeddingBag mode). */
+typedef enum emb_bag_mode {
+    EMB_BAG_SUM = 0,  /**< acc = +0, then acc += x per token in token order (fmaf(w, x, acc) with weights) */
+    EMB_BAG_MEAN = 1, /**< the sum, then one division by the number of non-padding tokens */
+    EMB_BAG_MAX = 2   /**< the first token's row, then x replaces it where x > it (first occurrence wins ties) */
+} emb_bag_mode;
+
+/**
+ * Which tokens form which bag, and the options of the pooling. Bags are
+ * given either by @p offsets (PyTorch's) or by @p lengths (FBGEMM's and
+ * Caffe2's), exactly one of them, each of type @p offset_type:
+ * - offsets: nbags entries (nbags + 1 with include_last_offset); offsets[0]
+ *   is 0, they never decrease and never exceed n; bag b is tokens
+ *   [offsets[b], offsets[b + 1]), the last bag ends at n. With
+ *   include_last_offset the extra entry must equal n.
+ * - lengths: nbags entries >= 0 that sum to n; bag b follows bag b - 1.
+ * A bag may be empty: its output row is +0 (and its argmax -1).
+ */
+typedef struct emb_bags {
+    int64_t nbags;             /**< number of bags (output rows), >= 0 */
+    const void *offsets;       /**< bag starts, or NULL when lengths is given */
+    const void *lengths;       /**< bag sizes, or NULL when offsets is given */
+    emb_index offset_type;     /**< EMB_I32 or EMB_I64, for offsets or lengths */
+    int include_last_offset;   /**< offsets has nbags + 1 entries, the last = n */
+    const float *weights;      /**< per_sample_weights: n fp32, EMB_BAG_SUM only; NULL: none */
+    int64_t padding_idx;       /**< a row that bags skip (not counted in mean): in
+                                    [0, vocab), or in [-vocab, -1] counting from the end
+                                    (PyTorch's); EMB_NO_PADDING for none */
+} emb_bags;
+
+/**
+ * EmbeddingBag forward: out[b] pools the rows of bag b's tokens, each
+ * converted to fp32 as emb_lookup does, for any table type.
+ *
+ * Sum: acc starts at +0 and each non-padding token adds its row, one fp32
+ * add per element in token order (so bag_sum == B x W bit for bit with the
+ * product summed in that order: README "EmbeddingBag"); with weights,
+ * acc = fmaf(w[t], x, acc) in token order, as FBGEMM's reference does.
+ * Mean: the sum, then out = sum / (float)count, one rounded division
+ * (PyTorch's CPU division; FBGEMM's normalize_by_lengths multiplies by
+ * 1/count instead). Max: the first non-padding token's row, replaced
+ * element by element where a later row is strictly greater (a NaN never
+ * replaces; ties keep the first occurrence, as PyTorch does); @p argmax,
+ * when not NULL, receives per element the id of the row that gave it
+ * (nbags x dim int64, -1 for an empty bag). Empty bags give +0 rows.
+ *
+ * Threads split the bags; the output is bit-identical for any thread count
+ * and implementation. Everything (ids, offsets or lengths, weights, mode,
+ * padding_idx) is validated before anything is written.
+ *
+ * @param out   nbags x dim fp32; must not overlap any input
+ * @param argmax NULL, or nbags x dim int64 (EMB_BAG_MAX only)
+ * @return EMB_OK, EMB_EINVAL, EMB_ERANGE or EMB_ENOTSUP
+ */
+emb_status emb_bag(const void *table, emb_type table_type, int64_t vocab, int64_t dim,
+                   const void *ids, emb_index id_type, int64_t n, const emb_bags *bags,
+                   emb_bag_mode mode, float *out, int64_t *argmax);
+
+/**
+ * EmbeddingBag backward, accumulated into an fp32 @p dtable: for sum and
+ * mean every non-padding token t of bag b adds widen(dout[b]) into
+ * dtable[ids[t]], one fp32 add per element in token order; mean adds
+ * widen(dout[b]) / (float)count (one division; a bag of one token adds the
+ * element itself), weighted sum fmaf(w[t], widen(dout[b]), acc). Max adds
+ * dout[b][j] into dtable[argmax[b][j]][j] in bag order (@p argmax from
+ * emb_bag; -1 entries add nothing). @p dout_type is EMB_F32, EMB_F16 or
+ * EMB_BF16. Bit-identical for every implementation and thread count.
+ */
+emb_status emb_bag_grad(float *dtable, int64_t vocab, int64_t dim, const void *ids,
+                        emb_index id_type, int64_t n, const emb_bags *bags, emb_bag_mode mode,
+                        const int64_t *argmax, const void *dout, emb_type dout_type);
+
+/** The fused sparse optimizer steps of emb_bag_update. */
+typedef enum emb_optimizer {
+    EMB_OPT_SGD = 0,            /**< W[id][j] = fmaf(-lr, g[j], W[id][j]) */
+    EMB_OPT_ROWWISE_ADAGRAD = 1 /**< h[id] += mean(g^2); W[id][j] = fmaf(-step, g[j], W[id][j]),
+                                     step = lr / (sqrtf(h[id]) + eps) */
+} emb_optimizer;
+
+/** A fused optimizer step's settings. */
+typedef struct emb_step {
+    emb_optimizer optimizer;
+    float lr;     /**< learning rate: finite, >= 0 */
+    float eps;    /**< Adagrad's epsilon: finite, >= 0 */
+    float *h;     /**< Adagrad's vocab fp32 row accumulators, updated in place; NULL for SGD */
+    int coalesce; /**< 0: one update per occurrence, in token order (FBGEMM's fused CPU ops,
+                       PyTorch's SGD on a sparse gradient); 1: duplicates first summed in
+                       token order into one gradient row, then one update per distinct row
+                       (torch.optim's coalesced sparse gradients, FBGEMM-GPU's TBE) */
+} emb_step;
+
+/**
+ * The backward pass of a sum or mean emb_bag fused with an optimizer step:
+ * the table is updated in place and no vocab x dim gradient exists. Token
+ * t of bag b has the gradient row g = dout[b] (mean: dout[b] / count, as
+ * in emb_bag_grad; weighted: w[t] * dout[b], one rounding). SGD then does
+ * W[id] = fmaf(-lr, g, W[id]); row-wise Adagrad h[id] = h[id] + m with
+ * m = (sum of g[j]^2 in reduce.h's canonical order) / (float)dim, then
+ * W[id][j] = fmaf(-step, g[j], W[id][j]), step = lr / (sqrtf(h[id]) + eps):
+ * FBGEMM's rowwise_sparse_adagrad_fused with learning_rate = -lr. Padding
+ * tokens update nothing. Bit-identical for every implementation and thread
+ * count. @p dout is fp32 (EMB_F32).
+ *
+ * @return EMB_OK, EMB_EINVAL (also for a negative or non-finite lr or eps,
+ *         or EMB_BAG_MAX), EMB_ERANGE, EMB_ENOMEM (coalesce's scratch) or
+ *         EMB_ENOTSUP; on failure nothing is written
+ */
+emb_status emb_bag_update(float *table, int64_t vocab, int64_t dim, const void *ids,
+                          emb_index id_type, int64_t n, const emb_bags *bags, emb_bag_mode mode,
+                          const float *dout, const emb_step *step);
 
 /** A short constant description of a status, e.g. "id out of range". */
 const char *emb_strerror(emb_status s);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bag_internal.h"
 #include "embsimd.h"
 #include "types.h"
 
@@ -112,6 +113,9 @@ typedef struct emb_kernel_entry {
     emb_lookup_pos_fn lookup_pos;
     emb_grad_pos_fn grad_pos;
     emb_scan_fn scan;
+    emb_bag_fn bag;
+    emb_bag_grad_fn bag_grad;
+    emb_bag_step_fn bag_step; /* bag_sgd and bag_adagrad */
 } emb_kernel_entry;
 
 #define EMB_ENTRY(id, field, req, fn) {.kernel = EMB_K_##id, .requires = (req), .field = (fn)}

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "bag_loops.h"
 #include "internal.h"
 #include "row_loops.h"
 #include "scan_loops.h"
@@ -135,6 +136,20 @@ SCALAR_CONVERT(EMB_Q8_ROWWISE, , , , )
 
 static inline void no_fence(void) {}
 
+/* The bag ops' one extra primitive: fmaf, one rounding. */
+EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t count)
+{
+    for (size_t k = 0; k < count; k++)
+        acc[k] = fmaf(w, x[k], acc[k]);
+}
+/* Tables whose rows the bag adds without staging them in a buffer. */
+#define SCALAR_ADD_IN_EMB_F32 add_EMB_F32
+#define SCALAR_ADD_IN_EMB_F16 add_EMB_F16
+#define SCALAR_ADD_IN_EMB_BF16 add_EMB_BF16
+#define SCALAR_ADD_IN_EMB_Q8_0 NULL
+#define SCALAR_ADD_IN_EMB_Q4_0 NULL
+#define SCALAR_ADD_IN_EMB_Q8_ROWWISE NULL
+
 /* Every kernel of the list, generated from it: scalar is the definition,
  * so a new kernel needs nothing here. Portable C has neither streaming
  * stores nor prefetch: flags are unused. */
@@ -157,6 +172,16 @@ static inline void no_fence(void) {}
     EMB_DEFINE_LOOKUP_POS(, scalar_##id, in, convert_##in, no_fence, 1)
 #define SCALAR_KERNEL_GRAD_POS(id, in, out) \
     EMB_DEFINE_GRAD_POS(, scalar_##id, in, add_##in, convert_##in)
+#define SCALAR_KERNEL_BAG(id, in, out) \
+    EMB_DEFINE_BAG(, scalar_##id, in, convert_##in, SCALAR_ADD_IN_##in)
+#define SCALAR_KERNEL_BAG_GRAD(id, in, out) \
+    EMB_DEFINE_BAG_GRAD(, scalar_##id, in, add_##in, convert_##in)
+#define SCALAR_KERNEL_BAG_SGD(id, in, out) EMB_DEFINE_BAG_STEP(, scalar_##id, 0)
+#define SCALAR_KERNEL_BAG_ADAGRAD(id, in, out) EMB_DEFINE_BAG_STEP(, scalar_##id, 1)
+#define SCALAR_KERNEL_EMB_OP_BAG SCALAR_KERNEL_BAG
+#define SCALAR_KERNEL_EMB_OP_BAG_GRAD SCALAR_KERNEL_BAG_GRAD
+#define SCALAR_KERNEL_EMB_OP_BAG_SGD SCALAR_KERNEL_BAG_SGD
+#define SCALAR_KERNEL_EMB_OP_BAG_ADAGRAD SCALAR_KERNEL_BAG_ADAGRAD
 #define SCALAR_KERNEL_EMB_OP_LOOKUP SCALAR_KERNEL_LOOKUP
 #define SCALAR_KERNEL_EMB_OP_GRAD SCALAR_KERNEL_GRAD
 #define SCALAR_KERNEL_EMB_OP_LOOKUP_POS SCALAR_KERNEL_LOOKUP_POS
@@ -182,6 +207,10 @@ static void ids_minmax_scalar(const int32_t *ids, size_t n, int32_t *min, int32_
 #define SCALAR_FIELD_EMB_OP_LOOKUP_POS lookup_pos
 #define SCALAR_FIELD_EMB_OP_GRAD_POS grad_pos
 #define SCALAR_FIELD_EMB_OP_SCAN scan
+#define SCALAR_FIELD_EMB_OP_BAG bag
+#define SCALAR_FIELD_EMB_OP_BAG_GRAD bag_grad
+#define SCALAR_FIELD_EMB_OP_BAG_SGD bag_step
+#define SCALAR_FIELD_EMB_OP_BAG_ADAGRAD bag_step
 static const emb_kernel_entry entries[] = {EMB_KERNEL_LIST(SCALAR_ENTRY)};
 
 const emb_kernels emb_kernels_scalar = {entries, sizeof entries / sizeof entries[0],

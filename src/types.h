@@ -20,7 +20,11 @@
     X(EMB_OP_GRAD, "grad", grad)                  \
     X(EMB_OP_LOOKUP_POS, "lookup_pos", lookup_pos) \
     X(EMB_OP_GRAD_POS, "grad_pos", grad_pos)      \
-    X(EMB_OP_SCAN, "scan", scan)
+    X(EMB_OP_SCAN, "scan", scan)                  \
+    X(EMB_OP_BAG, "bag", bag)                     \
+    X(EMB_OP_BAG_GRAD, "bag_grad", bag_grad)      \
+    X(EMB_OP_BAG_SGD, "bag_sgd", bag_step)        \
+    X(EMB_OP_BAG_ADAGRAD, "bag_adagrad", bag_step)
 
 /* Every kernel that exists, once: X(id, op, in type, out type). Lookup's
  * "in" is the table, grad's the dout it widens into an f32 dtable; the
@@ -54,7 +58,18 @@
     X(SCAN_BF16, EMB_OP_SCAN, EMB_BF16, EMB_F32)                  \
     X(SCAN_Q8_0, EMB_OP_SCAN, EMB_Q8_0, EMB_F32)                  \
     X(SCAN_Q4_0, EMB_OP_SCAN, EMB_Q4_0, EMB_F32)                  \
-    X(SCAN_Q8_ROWWISE, EMB_OP_SCAN, EMB_Q8_ROWWISE, EMB_F32)
+    X(SCAN_Q8_ROWWISE, EMB_OP_SCAN, EMB_Q8_ROWWISE, EMB_F32) \
+    X(BAG_F32, EMB_OP_BAG, EMB_F32, EMB_F32)                      \
+    X(BAG_F16, EMB_OP_BAG, EMB_F16, EMB_F32)                      \
+    X(BAG_BF16, EMB_OP_BAG, EMB_BF16, EMB_F32)                    \
+    X(BAG_Q8_0, EMB_OP_BAG, EMB_Q8_0, EMB_F32)                    \
+    X(BAG_Q4_0, EMB_OP_BAG, EMB_Q4_0, EMB_F32)                    \
+    X(BAG_Q8_ROWWISE, EMB_OP_BAG, EMB_Q8_ROWWISE, EMB_F32)        \
+    X(BAG_GRAD_F32, EMB_OP_BAG_GRAD, EMB_F32, EMB_F32)            \
+    X(BAG_GRAD_F16, EMB_OP_BAG_GRAD, EMB_F16, EMB_F32)            \
+    X(BAG_GRAD_BF16, EMB_OP_BAG_GRAD, EMB_BF16, EMB_F32)          \
+    X(BAG_SGD_F32, EMB_OP_BAG_SGD, EMB_F32, EMB_F32)              \
+    X(BAG_ADAGRAD_F32, EMB_OP_BAG_ADAGRAD, EMB_F32, EMB_F32)
 
 typedef enum emb_kernel_id {
 #define EMB_KERNEL_ENUM(id, op, in, out) EMB_K_##id,

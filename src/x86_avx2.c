@@ -6,6 +6,7 @@
 #ifdef EMB_HAVE_AVX2
 #include <immintrin.h>
 
+#include "bag_loops.h"
 #include "internal.h"
 #include "row_loops.h"
 #include "scan_loops.h"
@@ -367,6 +368,32 @@ EMB_DEFINE_SCAN(F16C, scan_q8_0, EMB_Q8_0, q8_0)
 EMB_DEFINE_SCAN(F16C, scan_q4_0, EMB_Q4_0, q4_0)
 EMB_DEFINE_SCAN(, scan_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise)
 
+/* The bag ops (bag_loops.h): fmaf eight at a time, VFMADD rounding once. */
+EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t count)
+{
+    const __m256 wv = _mm256_set1_ps(w);
+    size_t k = 0;
+    for (; k + 8 <= count; k += 8)
+        _mm256_storeu_ps(acc + k, _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + k), _mm256_loadu_ps(acc + k)));
+    if (k < count) {
+        const __m256i m = tail_mask(count - k);
+        const __m256 r = _mm256_fmadd_ps(wv, _mm256_maskload_ps(x + k, m), _mm256_maskload_ps(acc + k, m));
+        _mm256_maskstore_ps(acc + k, m, r);
+    }
+}
+
+EMB_DEFINE_BAG(, bag_f32, EMB_F32, copy_f32, add_f32)
+EMB_DEFINE_BAG(F16C, bag_f16, EMB_F16, widen_f16, add_f16)
+EMB_DEFINE_BAG(, bag_bf16, EMB_BF16, widen_bf16, add_bf16)
+EMB_DEFINE_BAG(F16C, bag_q8_0, EMB_Q8_0, q8_0, NULL)
+EMB_DEFINE_BAG(F16C, bag_q4_0, EMB_Q4_0, q4_0, NULL)
+EMB_DEFINE_BAG(, bag_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise, NULL)
+EMB_DEFINE_BAG_GRAD(, bag_grad_f32, EMB_F32, add_f32, copy_f32)
+EMB_DEFINE_BAG_GRAD(F16C, bag_grad_f16, EMB_F16, add_f16, widen_f16)
+EMB_DEFINE_BAG_GRAD(, bag_grad_bf16, EMB_BF16, add_bf16, widen_bf16)
+EMB_DEFINE_BAG_STEP(, bag_sgd_f32, 0)
+EMB_DEFINE_BAG_STEP(, bag_adagrad_f32, 1)
+
 static const emb_kernel_entry entries[] = {
     EMB_ENTRY(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32),
     EMB_ENTRY(LOOKUP_F16_F16, lookup, 0, lookup_f16_f16),
@@ -394,6 +421,17 @@ static const emb_kernel_entry entries[] = {
     EMB_ENTRY(SCAN_Q8_0, scan, EMB_CPU_F16C, scan_q8_0),
     EMB_ENTRY(SCAN_Q4_0, scan, EMB_CPU_F16C, scan_q4_0),
     EMB_ENTRY(SCAN_Q8_ROWWISE, scan, 0, scan_q8_rowwise),
+    EMB_ENTRY(BAG_F32, bag, 0, bag_f32),
+    EMB_ENTRY(BAG_F16, bag, EMB_CPU_F16C, bag_f16),
+    EMB_ENTRY(BAG_BF16, bag, 0, bag_bf16),
+    EMB_ENTRY(BAG_Q8_0, bag, EMB_CPU_F16C, bag_q8_0),
+    EMB_ENTRY(BAG_Q4_0, bag, EMB_CPU_F16C, bag_q4_0),
+    EMB_ENTRY(BAG_Q8_ROWWISE, bag, 0, bag_q8_rowwise),
+    EMB_ENTRY(BAG_GRAD_F32, bag_grad, 0, bag_grad_f32),
+    EMB_ENTRY(BAG_GRAD_F16, bag_grad, EMB_CPU_F16C, bag_grad_f16),
+    EMB_ENTRY(BAG_GRAD_BF16, bag_grad, 0, bag_grad_bf16),
+    EMB_ENTRY(BAG_SGD_F32, bag_step, 0, bag_sgd_f32),
+    EMB_ENTRY(BAG_ADAGRAD_F32, bag_step, 0, bag_adagrad_f32),
 };
 
 const emb_kernels emb_kernels_avx2 = {entries, sizeof entries / sizeof entries[0],

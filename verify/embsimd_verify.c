@@ -27,7 +27,7 @@ static void usage(FILE *f)
         "bf16 dY; int32 and int64 ids), that embedding lookup equals\n"
         "one-hot x to_f32(W) and its gradient equals one-hot^T x widen(dY) bit for\n"
         "bit, and that where IEEE 754 makes them differ they differ exactly as\n"
-        "predicted. The report has seven sections:\n"
+        "predicted. The report has eight sections:\n"
         "  A  the lemmas (1*w, 0*w, w+(+0), w+(-0), NaN in -> NaN out) on all 2^32\n"
         "     fp32 bit patterns, in IEEE mode and with flush-to-zero on; every f16\n"
         "     and bf16 pattern, every int8 x fp16 product and a stratified sample\n"
@@ -40,6 +40,8 @@ static void usage(FILE *f)
         "     gradient, padding_idx (the masked product), max_norm's canonical order\n"
         "  G  the similarity scan (emb_scan): every scan kernel, every run, equal\n"
         "     bits, and equal to the definition's one summation order\n"
+        "  H  EmbeddingBag: bag sums = B x to_f32(W) in token order per table type;\n"
+        "     vocabulary order as a finding; fused steps vs scalar and vs FBGEMM\n"
         "\n"
         "  --quick         lemma sweep on 2^23 patterns stratified over every sign,\n"
         "                  exponent and class boundary, a small grid (make verify,\n"
@@ -53,7 +55,7 @@ static void usage(FILE *f)
         "                  or the one EMBSIMD_IMPL names)\n"
         "  --threads LIST  thread counts, comma-separated (default 1,2,3, or\n"
         "                  EMBSIMD_VERIFY_THREADS)\n"
-        "  --sections LIST which sections to run, e.g. ACE (default ABCDEFG)\n"
+        "  --sections LIST which sections to run, e.g. ACE (default ABCDEFGH)\n"
         "  --json FILE     also write the whole report as JSON to FILE\n"
         "  --seed N        seed of the grid's random inputs (default 1; the canonical\n"
         "                  digest cases never change)\n"
@@ -133,7 +135,7 @@ static const char *compiler(void)
 int main(int argc, char **argv)
 {
     vf_config cfg = {VF_MODE_STANDARD, 0, 1, NULL, 0, 1};
-    const char *impl = NULL, *json = NULL, *sections = "ABCDEFG";
+    const char *impl = NULL, *json = NULL, *sections = "ABCDEFGH";
     int threads[16] = {1, 2, 3}, n_threads = 3;
     const char *env = getenv("EMBSIMD_VERIFY_EMULATED");
     cfg.emulated = env != NULL && env[0] != '\0' && strcmp(env, "0") != 0;
@@ -161,8 +163,8 @@ int main(int argc, char **argv)
             json = argv[++i];
         } else if (strcmp(a, "--sections") == 0 && has_value) {
             sections = argv[++i];
-            if (sections[strspn(sections, "ABCDEFG")] != '\0' || !sections[0])
-                return fail_usage("--sections takes letters from ABCDEFG, not '%s'", sections);
+            if (sections[strspn(sections, "ABCDEFGH")] != '\0' || !sections[0])
+                return fail_usage("--sections takes letters from ABCDEFGH, not '%s'", sections);
         } else if (strcmp(a, "--seed") == 0 && has_value) {
             if (parse_u64(argv[++i], &cfg.seed) != 0)
                 return fail_usage("--seed takes a non-negative integer, not '%s'", argv[i]);
@@ -270,6 +272,8 @@ int main(int argc, char **argv)
         vf_section_layer(r, &cfg);
     if (strchr(sections, 'G'))
         vf_section_scan(r, &cfg);
+    if (strchr(sections, 'H'))
+        vf_section_bags(r, &cfg);
     emb_use_impl(NULL);
     emb_set_num_threads(0);
 

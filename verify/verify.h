@@ -349,5 +349,8 @@ void vf_section_digests(vf_report *r, const vf_config *cfg);
 void vf_section_layer(vf_report *r, const vf_config *cfg);
 /* G: the similarity scan, every run against the definition (scan_check.c). */
 void vf_section_scan(vf_report *r, const vf_config *cfg);
+/* H: EmbeddingBag's theorem, the vocabulary-order finding, the fused
+ * steps (bag_check.c). */
+void vf_section_bags(vf_report *r, const vf_config *cfg);
 
 #endif /* EMBSIMD_VERIFY_H */

@@ -58,6 +58,7 @@ verify_libverify_la_SOURCES = \
 	verify/blas_route.c \
 	verify/digest.c \
 	verify/layer.c \
+	verify/bag_check.c \
 	verify/report.c \
 	verify/scan_check.c
 verify_libverify_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify $(XXHASH_CFLAGS)

@@ -180,6 +180,10 @@ def main(argv):
     import peers_table
     md = os.path.join(a.results, "peers.md")
     peers_table.write(json_path, md, os.path.relpath(json_path, a.results))
+    # EmbeddingBag and the fused steps: their own script, which writes its
+    # section of peers.md (and peers-bag.md).
+    run([py, os.path.join(HERE, "torch_bag.py")] + lib + ["--results=" + a.results],
+        "torch_bag.py")
     print("json: %s\ntable: %s" % (json_path, md))
     return 0
 

@@ -1,0 +1,21 @@
+# bench/bag.mk - embsimd-bench-bag, EmbeddingBag's benchmark (included from
+# Makefile.am). `make bench-bag` prints its table.
+EXTRA_DIST += bench/bag.mk
+noinst_PROGRAMS += bench/embsimd-bench-bag
+bench_embsimd_bench_bag_SOURCES = bench/bag_bench.c
+bench_embsimd_bench_bag_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify
+bench_embsimd_bench_bag_LDADD = src/libembsimd.la verify/libgen.la
+.PHONY: bench-bag
+bench-bag: bench/embsimd-bench-bag
+	bench/embsimd-bench-bag $(BENCH_BAG_FLAGS)
+
+# The EmbeddingBag peers alone (make compare-peers runs them too).
+EXTRA_DIST += bench/peers/torch_bag.py
+.PHONY: compare-peers-bag
+compare-peers-bag: src/libembsimd.la
+	@py=""; for p in "$$PYTHON" /usr/bin/python3 python3; do \
+	  if test -n "$$p" && "$$p" -c 'import torch' >/dev/null 2>&1; then py=$$p; break; fi; done; \
+	if test -z "$$py"; then \
+	  echo "compare-peers-bag: SKIPPED: no Python here imports torch (Debian: apt-get install python3-torch)"; \
+	  exit 0; fi; \
+	$$py $(top_srcdir)/bench/peers/torch_bag.py --build-dir=. --results=$(BENCH_RESULTS) $(PEERS_BAG_FLAGS)

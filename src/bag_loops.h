@@ -1,0 +1,436 @@
+/* bag_loops.h - the EmbeddingBag loops (pooled lookup, its gradient, the
+ * fused SGD and row-wise Adagrad steps), shared by every ISA and type like
+ * row_loops.h's: an ISA file supplies its row primitives (convert, add_f32,
+ * add_f16, add_bf16, copy_f32) and one more, fma_floats(acc, x, w, count):
+ * acc[k] = fmaf(w, x[k], acc[k]), one rounding each. Everything else here
+ * is written once, with GCC's generic vectors where it is arithmetic. */
+#ifndef EMBSIMD_BAG_LOOPS_H
+#define EMBSIMD_BAG_LOOPS_H
+
+#include "reduce.h"
+#include "row_loops.h"
+
+/* ---- bags ----------------------------------------------------------------- */
+
+static inline __attribute__((always_inline)) size_t emb_bound_at(const void *p, int w64, size_t b)
+{
+    return w64 ? (size_t)((const int64_t *)p)[b] : (size_t)((const int32_t *)p)[b];
+}
+
+/* One past bag b's last token, given its first. */
+static inline __attribute__((always_inline)) size_t emb_bag_end(const emb_bag_call *c, size_t b,
+                                                                size_t start)
+{
+    if (c->bounds == NULL)
+        return start + 1;
+    if (c->lengths)
+        return start + emb_bound_at(c->bounds, c->bounds64, b);
+    return b + 1 < c->nbags ? emb_bound_at(c->bounds, c->bounds64, b + 1) : c->n;
+}
+
+/* Bag b's first token: a prefix sum of lengths (once per thread's slice). */
+static inline size_t emb_bag_start(const emb_bag_call *c, size_t b)
+{
+    if (c->bounds == NULL)
+        return b;
+    if (!c->lengths)
+        return b < c->nbags ? emb_bound_at(c->bounds, c->bounds64, b) : c->n;
+    size_t t = 0;
+    for (size_t k = 0; k < b; k++)
+        t += emb_bound_at(c->bounds, c->bounds64, k);
+    return t;
+}
+
+/* Non-padding tokens of [s, e): mean's divisor. */
+static inline __attribute__((always_inline)) size_t emb_bag_count(const emb_bag_call *c, int ids64,
+                                                                  size_t s, size_t e)
+{
+    if (c->pad == SIZE_MAX)
+        return e - s;
+    size_t cnt = 0;
+    for (size_t t = s; t < e; t++)
+        cnt += emb_id(c->ids, ids64, t) != c->pad;
+    return cnt;
+}
+
+/* ---- element-wise helpers (generic vectors: each ISA's own registers) ----- */
+
+typedef float emb_bag_v8 __attribute__((vector_size(8 * sizeof(float))));
+typedef int32_t emb_bag_v8i __attribute__((vector_size(8 * sizeof(int32_t))));
+typedef int64_t emb_bag_v8l __attribute__((vector_size(8 * sizeof(int64_t))));
+
+/* x[k] = x[k] / c: one correctly rounded division each (mean). */
+static inline __attribute__((always_inline)) void emb_div_floats(float *x, size_t count, float c)
+{
+    const emb_bag_v8 cv = {c, c, c, c, c, c, c, c};
+    size_t k = 0;
+    for (; k + 8 <= count; k += 8) {
+        emb_bag_v8 v;
+        memcpy(&v, x + k, sizeof v);
+        v = v / cv;
+        memcpy(x + k, &v, sizeof v);
+    }
+    for (; k < count; k++)
+        x[k] = x[k] / c;
+}
+
+/* d[k] = w * x[k] (one rounding; the weighted step's gradient row) or,
+ * with div set, d[k] = x[k] / w (mean's). */
+static inline __attribute__((always_inline)) void emb_scale_floats(float *d, const float *x,
+                                                                   size_t count, float w, int div)
+{
+    const emb_bag_v8 wv = {w, w, w, w, w, w, w, w};
+    size_t k = 0;
+    for (; k + 8 <= count; k += 8) {
+        emb_bag_v8 v;
+        memcpy(&v, x + k, sizeof v);
+        v = div ? v / wv : v * wv;
+        memcpy(d + k, &v, sizeof v);
+    }
+    for (; k < count; k++)
+        d[k] = div ? x[k] / w : x[k] * w;
+}
+
+/* Max mode: where x[k] > m[k] (an ordered compare: a NaN never replaces,
+ * ties keep the earlier token), m[k] takes x[k]'s bits and arg[k] the id.
+ * A bit select, not an FP max: the winner's bits arrive unchanged. */
+static inline __attribute__((always_inline)) void emb_max_floats(float *m, int64_t *arg,
+                                                                 const float *x, int64_t id,
+                                                                 size_t count)
+{
+    const emb_bag_v8l idv = {id, id, id, id, id, id, id, id};
+    size_t k = 0;
+    for (; k + 8 <= count; k += 8) {
+        emb_bag_v8 a, v;
+        emb_bag_v8i ai, vi;
+        memcpy(&a, m + k, sizeof a);
+        memcpy(&v, x + k, sizeof v);
+        const emb_bag_v8i gt = v > a;
+        memcpy(&ai, &a, sizeof ai);
+        memcpy(&vi, &v, sizeof vi);
+        ai = (vi & gt) | (ai & ~gt);
+        memcpy(m + k, &ai, sizeof ai);
+        if (arg != NULL) {
+            const emb_bag_v8l g64 = __builtin_convertvector(gt, emb_bag_v8l);
+            emb_bag_v8l old;
+            memcpy(&old, arg + k, sizeof old);
+            old = (idv & g64) | (old & ~g64);
+            memcpy(arg + k, &old, sizeof old);
+        }
+    }
+    for (; k < count; k++)
+        if (x[k] > m[k]) {
+            memcpy(m + k, x + k, sizeof(float));
+            if (arg != NULL)
+                arg[k] = id;
+        }
+}
+
+/* d[k] = x[k] + 0: a bag's first row (the sum starts at +0). */
+static inline __attribute__((always_inline)) void emb_add_zero(float *d, const float *x,
+                                                               size_t count)
+{
+    const emb_bag_v8 z = {0};
+    size_t k = 0;
+    for (; k + 8 <= count; k += 8) {
+        emb_bag_v8 v;
+        memcpy(&v, x + k, sizeof v);
+        v = v + z;
+        memcpy(d + k, &v, sizeof v);
+    }
+    for (; k < count; k++)
+        d[k] = x[k] + 0.0f;
+}
+
+static inline void emb_fill_i64(int64_t *a, size_t count, int64_t v)
+{
+    for (size_t k = 0; k < count; k++)
+        a[k] = v;
+}
+
+/* ---- forward -------------------------------------------------------------- */
+
+/* The primitives of one ISA for one table type: convert a piece to fp32;
+ * add a piece widened (f32, f16, bf16 tables: NULL for the quantized
+ * ones, which are converted into an L1 buffer first); the fp32 add and the
+ * fused multiply-add. */
+typedef struct emb_bag_prims {
+    emb_type in;
+    emb_row_fn convert;
+    emb_row_add_fn add_in, add_f32;
+    void (*fma)(float *acc, const float *x, float w, size_t count);
+} emb_bag_prims;
+
+/* acc += convert(row) (weighted: acc = fmaf(w, convert(row), acc)),
+ * element by element: the conversion is exact but for q8_rowwise's one
+ * defined rounding, and it happens before the add either way. */
+static inline __attribute__((always_inline)) void
+emb_bag_add_row(emb_bag_prims K, float *acc, const uint8_t *row, size_t dim, int weighted, float w)
+{
+    if (!weighted && K.add_in != NULL) {
+        K.add_in(acc, row, 0, dim, dim);
+        return;
+    }
+    if (weighted && K.in == EMB_F32) {
+        K.fma(acc, (const float *)row, w, dim);
+        return;
+    }
+    float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
+    EMB_FOR_PIECES(j, count, dim) {
+        K.convert((uint8_t *)x, EMB_PIECE_VIEW(K.in, row, j), 0, count, dim - j);
+        if (weighted)
+            K.fma(acc + j, x, w, count);
+        else
+            K.add_f32(acc + j, (const uint8_t *)x, 0, count, count);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+emb_bag_max_row(emb_bag_prims K, float *m, int64_t *arg, const uint8_t *row, size_t dim, int64_t id)
+{
+    if (K.in == EMB_F32) {
+        emb_max_floats(m, arg, (const float *)row, id, dim);
+        return;
+    }
+    float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
+    EMB_FOR_PIECES(j, count, dim) {
+        K.convert((uint8_t *)x, EMB_PIECE_VIEW(K.in, row, j), 0, count, dim - j);
+        emb_max_floats(m + j, arg != NULL ? arg + j : NULL, x, id, count);
+    }
+}
+
+/* Bags [b0, b1): the tokens in order, each row prefetched a few tokens
+ * ahead across bag boundaries (a bag of one row is the common case in
+ * DLRM-style inputs, and a bag's own rows are too few to hide the
+ * latency). The output row lives in L1 while its bag is summed. */
+static inline __attribute__((always_inline)) void
+emb_bag_rows_w(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64, int mode,
+               int weighted, size_t b0, size_t b1, size_t t0, float *out, int64_t *argmax,
+               unsigned flags)
+{
+    const size_t dim = c->dim;
+    const size_t in_row = emb_row_size(K.in, dim);
+    const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(in_row, 1) : 0;
+    size_t start = t0;
+    for (size_t b = b0; b < b1; b++) {
+        const size_t end = emb_bag_end(c, b, start);
+        float *o = out + b * dim;
+        int64_t *a = argmax != NULL ? argmax + b * dim : NULL;
+        size_t cnt = 0;
+        for (size_t t = start; t < end; t++) {
+            /* The hint loop itself, not emb_prefetch_span: with a kernel
+             * this size GCC left that one a call per row. */
+            if (ahead != 0 && t + ahead < c->n)
+                EMB_PREFETCH_LINES(table + emb_id(c->ids, ids64, t + ahead) * in_row, in_row, 0);
+            const size_t id = emb_id(c->ids, ids64, t);
+            if (id == c->pad)
+                continue;
+            const uint8_t *row = table + id * in_row;
+            if (mode == EMB_BAG_MAX) {
+                if (cnt == 0) {
+                    K.convert((uint8_t *)o, row, 0, dim, dim);
+                    if (a != NULL)
+                        emb_fill_i64(a, dim, (int64_t)id);
+                } else {
+                    emb_bag_max_row(K, o, a, row, dim, (int64_t)id);
+                }
+            } else if (cnt == 0 && !weighted && K.in == EMB_F32) {
+                /* +0 + x in one pass: the same bits as zeroing, then adding
+                 * (x + 0 is not x for -0 and a signalling NaN, which is
+                 * why the add stays). */
+                emb_add_zero((float *)o, (const float *)row, dim);
+            } else {
+                if (cnt == 0)
+                    memset(o, 0, dim * sizeof(float)); /* +0: the sum's start */
+                emb_bag_add_row(K, o, row, dim, weighted, weighted ? c->weights[t] : 0.0f);
+            }
+            cnt++;
+        }
+        if (cnt == 0) { /* empty, or padding only: +0 */
+            memset(o, 0, dim * sizeof(float));
+            if (a != NULL)
+                emb_fill_i64(a, dim, -1);
+        }
+        if (mode == EMB_BAG_MEAN && cnt > 0)
+            emb_div_floats(o, dim, (float)cnt);
+        start = end;
+    }
+}
+
+/* Mode, weights and id width constant inside: the token loop tests none. */
+static inline __attribute__((always_inline)) void
+emb_bag_rows(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, size_t b0, size_t b1,
+             size_t t0, float *out, int64_t *argmax, unsigned flags)
+{
+#define EMB_BAG_CASE(w64)                                                                      \
+    do {                                                                                       \
+        if (c->mode == EMB_BAG_MAX)                                                            \
+            emb_bag_rows_w(K, table, c, w64, EMB_BAG_MAX, 0, b0, b1, t0, out, argmax, flags);  \
+        else if (c->mode == EMB_BAG_MEAN)                                                      \
+            emb_bag_rows_w(K, table, c, w64, EMB_BAG_MEAN, 0, b0, b1, t0, out, NULL, flags);   \
+        else if (c->weights != NULL)                                                           \
+            emb_bag_rows_w(K, table, c, w64, EMB_BAG_SUM, 1, b0, b1, t0, out, NULL, flags);    \
+        else                                                                                   \
+            emb_bag_rows_w(K, table, c, w64, EMB_BAG_SUM, 0, b0, b1, t0, out, NULL, flags);    \
+    } while (0)
+    if (c->ids64)
+        EMB_BAG_CASE(1);
+    else
+        EMB_BAG_CASE(0);
+#undef EMB_BAG_CASE
+}
+
+/* ---- backward --------------------------------------------------------------
+ * Every part walks every bag and token in order and adds only into the
+ * rows it owns: each row still sees its additions in token order. */
+static inline __attribute__((always_inline)) void
+emb_bag_grad_rows_w(emb_type g_type, float *dtable, const emb_bag_call *c, int ids64, int mode,
+                    int weighted, const uint8_t *dout, unsigned part, unsigned nparts,
+                    emb_row_add_fn add, emb_row_fn widen,
+                    void (*fma)(float *, const float *, float, size_t))
+{
+    const size_t dim = c->dim;
+    const size_t g_row = emb_row_size(g_type, dim);
+    size_t start = 0;
+    for (size_t b = 0; b < c->nbags; b++) {
+        const size_t end = emb_bag_end(c, b, start);
+        const uint8_t *g = dout + b * g_row;
+        const uint32_t cnt = mode == EMB_BAG_MEAN ? (uint32_t)emb_bag_count(c, ids64, start, end) : 1;
+        for (size_t t = start; t < end; t++) {
+            const size_t id = emb_id(c->ids, ids64, t);
+            if (id == c->pad || emb_row_owner(id, nparts) != part)
+                continue;
+            float *acc = dtable + id * dim;
+            if (!weighted) {
+                emb_add_token(g_type, acc, g, dim, cnt, add, widen);
+            } else if (g_type == EMB_F32) {
+                fma(acc, (const float *)g, c->weights[t], dim);
+            } else {
+                float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
+                EMB_FOR_PIECES(j, count, dim) {
+                    widen((uint8_t *)x, EMB_PIECE_VIEW(g_type, g, j), 0, count, dim - j);
+                    fma(acc + j, x, c->weights[t], count);
+                }
+            }
+        }
+        start = end;
+    }
+}
+
+/* Max: element j of bag b goes to row argmax[b][j]. */
+static inline __attribute__((always_inline)) void
+emb_bag_grad_max(emb_type g_type, float *dtable, const emb_bag_call *c, const uint8_t *dout,
+                 const int64_t *argmax, unsigned part, unsigned nparts)
+{
+    const size_t dim = c->dim;
+    const size_t g_row = emb_row_size(g_type, dim);
+    for (size_t b = 0; b < c->nbags; b++) {
+        const int64_t *a = argmax + b * dim;
+        for (size_t j = 0; j < dim; j++) {
+            if (a[j] < 0 || emb_row_owner((uint64_t)a[j], nparts) != part)
+                continue;
+            float x;
+            emb_row_to_f32(g_type, &x, dout + b * g_row, dim, j, 1);
+            dtable[(size_t)a[j] * dim + j] += x;
+        }
+    }
+}
+
+#define EMB_DEFINE_BAG(attrs, name, in_type, convert, add_in)                                 \
+    static attrs void name(const uint8_t *table, const emb_bag_call *c, size_t b0, size_t b1,  \
+                           size_t t0, float *out, int64_t *argmax, unsigned flags)            \
+    {                                                                                         \
+        const emb_bag_prims K = {in_type, convert, add_in, add_f32, fma_floats};              \
+        emb_bag_rows(K, table, c, b0, b1, t0, out, argmax, flags);                            \
+    }
+
+#define EMB_DEFINE_BAG_GRAD(attrs, name, g_type, add, widen)                                  \
+    static attrs void name(float *dtable, const emb_bag_call *c, const uint8_t *dout,          \
+                           const int64_t *argmax, unsigned part, unsigned nparts,             \
+                           unsigned flags)                                                    \
+    {                                                                                         \
+        (void)flags;                                                                          \
+        if (c->mode == EMB_BAG_MAX) {                                                         \
+            emb_bag_grad_max(g_type, dtable, c, dout, argmax, part, nparts);                  \
+            return;                                                                           \
+        }                                                                                     \
+        const int m = c->mode, w = c->weights != NULL;                                        \
+        if (c->ids64)                                                                         \
+            emb_bag_grad_rows_w(g_type, dtable, c, 1, m, w, dout, part, nparts, add, widen,   \
+                                fma_floats);                                                  \
+        else                                                                                  \
+            emb_bag_grad_rows_w(g_type, dtable, c, 0, m, w, dout, part, nparts, add, widen,   \
+                                fma_floats);                                                  \
+    }
+
+/* ---- fused optimizer steps ---------------------------------------------------
+ * Token t's gradient row g: dout[b], or dout[b] / count (mean, count > 1),
+ * or w[t] * dout[b] (one rounding). SGD: W = fmaf(-lr, g, W). Row-wise
+ * Adagrad: m = reduce.h's canonical sum of g[j]^2, divided by (float)dim;
+ * h[id] = h[id] + m; step = lr / (sqrtf(h[id]) + eps), each rounded;
+ * W = fmaf(-step, g, W). Per occurrence, in token order; parts own rows
+ * (and with them h's entries). */
+static inline __attribute__((always_inline)) void
+emb_bag_step_rows_w(int adagrad, float *table, float *h, const emb_bag_call *c, int ids64,
+                    int mode, int weighted, const float *dout, float lr, float eps, float *scratch,
+                    unsigned part, unsigned nparts,
+                    void (*fma)(float *, const float *, float, size_t))
+{
+    const size_t dim = c->dim;
+    size_t start = 0;
+    for (size_t b = 0; b < c->nbags; b++) {
+        const size_t end = emb_bag_end(c, b, start);
+        const float *gb = dout + b * dim;
+        const float *g = gb;
+        int staged = 0;
+        float m = 0.0f;
+        for (size_t t = start; t < end; t++) {
+            const size_t id = emb_id(c->ids, ids64, t);
+            if (id == c->pad || emb_row_owner(id, nparts) != part)
+                continue;
+            if (weighted) {
+                emb_scale_floats(scratch, gb, dim, c->weights[t], 0);
+                g = scratch;
+                if (adagrad)
+                    m = emb_reduce_f32(EMB_TERM_SQUARE, g, NULL, dim) / (float)dim;
+            } else if (!staged) {
+                /* Once per bag: every token of it has the same row. */
+                const size_t cnt = mode == EMB_BAG_MEAN ? emb_bag_count(c, ids64, start, end) : 1;
+                if (cnt > 1) {
+                    emb_scale_floats(scratch, gb, dim, (float)cnt, 1);
+                    g = scratch;
+                }
+                if (adagrad)
+                    m = emb_reduce_f32(EMB_TERM_SQUARE, g, NULL, dim) / (float)dim;
+                staged = 1;
+            }
+            float *w = table + id * dim;
+            if (adagrad) {
+                const float hi = h[id] + m;
+                h[id] = hi;
+                const float step = lr / (sqrtf(hi) + eps);
+                fma(w, g, -step, dim);
+            } else {
+                fma(w, g, -lr, dim);
+            }
+        }
+        start = end;
+    }
+}
+
+#define EMB_DEFINE_BAG_STEP(attrs, name, adagrad)                                             \
+    static attrs void name(float *table, float *h, const emb_bag_call *c, const float *dout,   \
+                           float lr, float eps, float *scratch, unsigned part,                \
+                           unsigned nparts, unsigned flags)                                   \
+    {                                                                                         \
+        (void)flags;                                                                          \
+        const int m = c->mode, w = c->weights != NULL;                                        \
+        if (c->ids64)                                                                         \
+            emb_bag_step_rows_w(adagrad, table, h, c, 1, m, w, dout, lr, eps, scratch, part,  \
+                                nparts, fma_floats);                                          \
+        else                                                                                  \
+            emb_bag_step_rows_w(adagrad, table, h, c, 0, m, w, dout, lr, eps, scratch, part,  \
+                                nparts, fma_floats);                                          \
+    }
+
+#endif /* EMBSIMD_BAG_LOOPS_H */
