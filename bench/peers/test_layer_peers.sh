@@ -4,7 +4,8 @@
 # and backward, padding_idx, and scale_grad_by_freq where PyTorch's
 # definition agrees with ours must be bit-identical; max_norm and the other
 # scale_grad_by_freq rows are reported. Asserts no timing. Exits 77
-# (skipped) when no Python here imports torch, or in a cross build.
+# (skipped) when no Python here imports torch, in a cross build, or when
+# the library cannot be loaded into Python (a sanitizer build).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +24,22 @@ for candidate in ${PYTHON:-} /usr/bin/python3 python3; do
 done
 if test -z "$py"; then
     echo "SKIP: no Python here imports torch (Debian: apt-get install python3-torch)"
+    exit 77
+fi
+
+lib=$build/src/.libs/libembsimd.so
+if ! test -f "$lib"; then
+    if test -f "$build/src/libembsimd.la"; then
+        echo "SKIP: a static-only build (--disable-shared): no libembsimd.so for ctypes to load"
+        exit 77
+    fi
+    echo "FAIL: no $lib: run from the build directory after make, or set EMBSIMD_BUILD_DIR"
+    exit 1
+fi
+# A sanitizer build's library cannot be loaded into an uninstrumented
+# Python (its runtime must come first); a cross build's not at all.
+if ! why=$("$py" -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1])' "$lib" 2>&1); then
+    echo "SKIP: $py cannot load $lib: $why"
     exit 77
 fi
 
