@@ -250,6 +250,15 @@ static inline int64_t injected_begin(const char *op) { (void)op; return -1; }
 static inline void injected_end(int64_t start) { (void)start; }
 #endif
 
+/* Part `part` of `nparts` contiguous token ranges, sizes differing by at
+ * most one: each part writes only its own slice of the output. */
+static void token_slice(size_t n, unsigned part, unsigned nparts, size_t *lo, size_t *count)
+{
+    const size_t base = n / nparts, extra = n % nparts;
+    *lo = base * part + (part < extra ? part : extra);
+    *count = base + (part < extra ? 1 : 0);
+}
+
 typedef struct lookup_job {
     emb_lookup_fn fn;
     const uint8_t *table;
@@ -265,9 +274,8 @@ typedef struct lookup_job {
 static void lookup_part(void *arg, unsigned part, unsigned nparts)
 {
     const lookup_job *j = arg;
-    const size_t base = j->n / nparts, extra = j->n % nparts;
-    const size_t lo = base * part + (part < extra ? part : extra);
-    const size_t count = base + (part < extra ? 1 : 0);
+    size_t lo, count;
+    token_slice(j->n, part, nparts, &lo, &count);
     const void *ids = (const uint8_t *)j->ids + lo * (j->ids64 ? sizeof(int64_t) : sizeof(int32_t));
     j->fn(j->table, j->dim, ids, j->ids64, count, j->out + lo * j->out_row_bytes, j->flags);
 }
@@ -399,8 +407,7 @@ static emb_status grad_call(const char *op, float *dtable, int64_t vocab, int64_
         return s;
     uint32_t *counts = NULL;
     if (opt != NULL && opt->scale_grad_by_freq) {
-        counts = count_rows(op, vocab, ids, id_type, n);
-        if (counts == NULL)
+        if ((counts = count_rows(op, vocab, ids, id_type, n)) == NULL)
             return EMB_ENOMEM;
         opts.counts = counts;
     }
@@ -454,11 +461,17 @@ emb_status emb_grad_ex(float *dtable, int64_t vocab, int64_t dim, const void *id
  * [0, max_pos): explicit ones one by one (the first bad one named with its
  * token), computed ones from their range. */
 static emb_status validate_positions(const char *op, const char *ptable_name,
-                                     const void *ptable, int64_t max_pos, const emb_positions *pos,
-                                     emb_index id_type, int64_t n)
+                                     const void *ptable, int64_t max_pos, int64_t dim,
+                                     const emb_positions *pos, emb_index id_type, int64_t n)
 {
     if (max_pos <= 0) {
         emb_set_error("%s: max_pos = %lld, must be > 0", op, (long long)max_pos);
+        return EMB_EINVAL;
+    }
+    /* dim > 0 here (validate() ran first); a row of f32 is the largest. */
+    if ((uint64_t)max_pos > (uint64_t)SIZE_MAX / (uint64_t)dim / sizeof(float)) {
+        emb_set_error("%s: %s of %lld x %lld elements overflows size_t", op, ptable_name,
+                      (long long)max_pos, (long long)dim);
         return EMB_EINVAL;
     }
     if (pos == NULL) {
@@ -564,9 +577,8 @@ typedef struct lookup_pos_job {
 static void lookup_pos_part(void *arg, unsigned part, unsigned nparts)
 {
     const lookup_pos_job *j = arg;
-    const size_t base = j->n / nparts, extra = j->n % nparts;
-    const size_t lo = base * part + (part < extra ? part : extra);
-    const size_t count = base + (part < extra ? 1 : 0);
+    size_t lo, count;
+    token_slice(j->n, part, nparts, &lo, &count);
     const size_t id_bytes = j->ids64 ? sizeof(int64_t) : sizeof(int32_t);
     emb_pos_src pos = j->pos;
     pos.first = lo;
@@ -597,16 +609,9 @@ emb_status emb_lookup_pos(const void *table, emb_type table_type, int64_t vocab,
                     id_type, 0, 0, 0, 0, 0};
     s = validate(&c, k);
     if (s == EMB_OK)
-        s = validate_positions(op, "pos_table", pos_table, max_pos, pos, id_type, n);
+        s = validate_positions(op, "pos_table", pos_table, max_pos, dim, pos, id_type, n);
     if (s != EMB_OK || n == 0)
         return s;
-    /* validate() bounded the table and out; the position table has the
-     * same row size as out. */
-    if ((uint64_t)max_pos > (uint64_t)SIZE_MAX / (size_t)dim / sizeof(float)) {
-        emb_set_error("%s: pos_table of %lld x %lld elements overflows size_t", op,
-                      (long long)max_pos, (long long)dim);
-        return EMB_EINVAL;
-    }
     const span all[] = {{"out", out, c.rows_bytes},
                         {"table", table, c.matrix_bytes},
                         {"pos_table", pos_table, (size_t)max_pos * emb_row_bytes(pos_type, dim)},
@@ -661,17 +666,12 @@ emb_status emb_grad_pos(float *dtable, int64_t vocab, float *dpos_table, int64_t
                     id_type, 1, 0, 0, 0, 0};
     s = validate(&c, k);
     if (s == EMB_OK)
-        s = validate_positions(op, "dpos_table", dpos_table, max_pos, pos, id_type, n);
+        s = validate_positions(op, "dpos_table", dpos_table, max_pos, dim, pos, id_type, n);
     emb_grad_opts opts;
     if (s == EMB_OK)
         s = resolve_grad_options(op, opt, vocab, n, &opts);
     if (s != EMB_OK || n == 0)
         return s;
-    if ((uint64_t)max_pos > (uint64_t)SIZE_MAX / (size_t)dim / sizeof(float)) {
-        emb_set_error("%s: dpos_table of %lld x %lld elements overflows size_t", op,
-                      (long long)max_pos, (long long)dim);
-        return EMB_EINVAL;
-    }
     const span all[] = {{"dtable", dtable, c.matrix_bytes},
                         {"dpos_table", dpos_table, (size_t)max_pos * (size_t)dim * sizeof(float)},
                         {"dout", dout, c.rows_bytes},
@@ -682,8 +682,7 @@ emb_status emb_grad_pos(float *dtable, int64_t vocab, float *dpos_table, int64_t
         return s;
     uint32_t *counts = NULL;
     if (opt != NULL && opt->scale_grad_by_freq) {
-        counts = count_rows(op, vocab, ids, id_type, n);
-        if (counts == NULL)
+        if ((counts = count_rows(op, vocab, ids, id_type, n)) == NULL)
             return EMB_ENOMEM;
         opts.counts = counts;
     }
