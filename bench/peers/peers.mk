@@ -16,7 +16,8 @@ EXTRA_DIST += \
 	bench/peers/test_torch_embedding.sh \
 	bench/peers/torch_embedding.py \
 	bench/peers/layer_peers.py \
-	bench/peers/test_layer_peers.sh
+	bench/peers/test_layer_peers.sh \
+	bench/peers/torch_test_env.sh
 
 # compare_peers.py needs only the standard library; it looks for an
 # interpreter that imports torch itself ($PYTHON, /usr/bin/python3, python3).

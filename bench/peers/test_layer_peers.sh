@@ -11,39 +11,9 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${EMBSIMD_BUILD_DIR:-.}" && pwd)
 
-if test -n "${TEST_WRAPPER:-}"; then
-    echo "SKIP: a cross build (TEST_WRAPPER=$TEST_WRAPPER): PyTorch compares with a native library only"
-    exit 77
-fi
-py=
-for candidate in ${PYTHON:-} /usr/bin/python3 python3; do
-    if "$candidate" -c 'import torch' >/dev/null 2>&1; then
-        py=$candidate
-        break
-    fi
-done
-if test -z "$py"; then
-    echo "SKIP: no Python here imports torch (Debian: apt-get install python3-torch)"
-    exit 77
-fi
+. "$here/torch_test_env.sh"
 
-lib=$build/src/.libs/libembsimd.so
-if ! test -f "$lib"; then
-    if test -f "$build/src/libembsimd.la"; then
-        echo "SKIP: a static-only build (--disable-shared): no libembsimd.so for ctypes to load"
-        exit 77
-    fi
-    echo "FAIL: no $lib: run from the build directory after make, or set EMBSIMD_BUILD_DIR"
-    exit 1
-fi
-# A sanitizer build's library cannot be loaded into an uninstrumented
-# Python (its runtime must come first); a cross build's not at all.
-if ! why=$("$py" -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1])' "$lib" 2>&1); then
-    echo "SKIP: $py cannot load $lib: $why"
-    exit 77
-fi
-
-out=$("$py" "$here/layer_peers.py" --quick --build-dir="$build") || {
+out=$("$py" "$here/layer_peers.py" --quick --lib="$lib") || {
     echo "$out"
     echo "FAIL: layer_peers.py --quick"
     exit 1
