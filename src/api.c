@@ -204,6 +204,8 @@ unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes)
         flags |= EMB_KF_STREAM;
     if (table_bytes >= llc / 2)
         flags |= EMB_KF_PREFETCH;
+    if (table_bytes / 8 >= llc)
+        flags |= EMB_KF_FAR;
     return flags;
 }
 

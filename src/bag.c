@@ -344,7 +344,7 @@ emb_status emb_bag(const void *table, emb_type table_type, int64_t vocab, int64_
     const size_t read = (size_t)n * s.row_bytes < s.matrix_bytes ? (size_t)n * s.row_bytes
                                                                   : s.matrix_bytes;
     bag_job job = {k->kernel[kid]->bag, table, &s.call, out, argmax,
-                   emb_lookup_flags(s.matrix_bytes, 0) & EMB_KF_PREFETCH};
+                   emb_lookup_flags(s.matrix_bytes, 0) & (EMB_KF_PREFETCH | EMB_KF_FAR)};
     emb_parallel(bag_part, &job, emb_parts_for(read + out_bytes, nb));
     return EMB_OK;
 }

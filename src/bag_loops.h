@@ -10,6 +10,7 @@
 #include "reduce.h"
 #include "row_loops.h"
 
+
 /* ---- bags ----------------------------------------------------------------- */
 
 static inline __attribute__((always_inline)) size_t emb_bound_at(const void *p, int w64, size_t b)
@@ -211,6 +212,8 @@ emb_bag_rows_w(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int
     const size_t dim = c->dim;
     const size_t in_row = emb_row_size(K.in, dim);
     const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(in_row, 1) : 0;
+    const size_t lines = emb_row_lines(table, in_row);
+    const int far = (flags & EMB_KF_FAR) != 0;
     size_t start = t0;
     for (size_t b = b0; b < b1; b++) {
         const size_t end = emb_bag_end(c, b, start);
@@ -218,10 +221,13 @@ emb_bag_rows_w(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int
         int64_t *a = argmax != NULL ? argmax + b * dim : NULL;
         size_t cnt = 0;
         for (size_t t = start; t < end; t++) {
-            /* The hint loop itself, not emb_prefetch_span: with a kernel
-             * this size GCC left that one a call per row. */
-            if (ahead != 0 && t + ahead < c->n)
-                EMB_PREFETCH_LINES(table + emb_id(c->ids, ids64, t + ahead) * in_row, in_row, 0);
+            if (ahead != 0 && t + ahead < c->n) {
+                const uint8_t *next = table + emb_id(c->ids, ids64, t + ahead) * in_row;
+                if (far)
+                    EMB_PREFETCH_ROW(next, lines, 0);
+                else
+                    EMB_PREFETCH_ROW(next, lines, 3);
+            }
             const size_t id = emb_id(c->ids, ids64, t);
             if (id == c->pad)
                 continue;
