@@ -2,8 +2,11 @@
 # Makefile.am). `make bench-bag` prints its table.
 EXTRA_DIST += bench/bag.mk
 noinst_PROGRAMS += bench/embsimd-bench-bag
-bench_embsimd_bench_bag_SOURCES = bench/bag_bench.c
-bench_embsimd_bench_bag_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify
+bench_embsimd_bench_bag_SOURCES = bench/bag_bench.c bench/context.c bench/context.h
+bench_embsimd_bench_bag_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top_builddir)/bench
+# Through a variable, as bench.mk's: the object needs the generated header.
+BAG_BENCH_CONTEXT_OBJECT = bench/embsimd_bench_bag-context.$(OBJEXT)
+$(BAG_BENCH_CONTEXT_OBJECT): bench/build-info.h
 bench_embsimd_bench_bag_LDADD = src/libembsimd.la verify/libgen.la
 .PHONY: bench-bag
 bench-bag: bench/embsimd-bench-bag

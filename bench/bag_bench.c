@@ -5,7 +5,11 @@
  * The two are timed interleaved, repetition by repetition, and each call
  * reads rows from a fresh batch of ids, cycled over enough batches that the
  * rows read between two uses of a batch cover the table or four times the
- * last-level cache: a DRAM table stays in DRAM. Prints a Markdown table. */
+ * last-level cache: a DRAM table stays in DRAM. Beside memcpy, the same
+ * rows read and discarded: what memory gives a gather of these rows,
+ * whatever is computed with them (memcpy streams; rows picked at random
+ * cannot, and short ones the least). Prints the run's context and a
+ * Markdown table. */
 #include "config.h"
 
 #include <pthread.h>
@@ -16,6 +20,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "context.h"
 #include "embsimd.h"
 #include "gen.h"
 
@@ -26,6 +31,10 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+static int advise_huge_pages; /* --hugepages */
+static volatile uint64_t read_sink; /* the row reads' XOR, kept so that they happen */
+
+/* 2 MiB-aligned, so that with --hugepages every page of it can be huge. */
 static void *big_alloc(size_t bytes)
 {
     void *p = NULL;
@@ -33,41 +42,100 @@ static void *big_alloc(size_t bytes)
     if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0)
         return NULL;
 #ifdef MADV_HUGEPAGE
-    (void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+    if (advise_huge_pages)
+        (void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
 #endif
     return p;
 }
 
-/* The memcpy reference: the same bytes the bag reads, split over the same
- * number of threads. */
-typedef struct copy_part {
+/* The two references, split over the same number of threads as the bag:
+ * a memcpy of the same bytes (dst, src, bytes), and a read of the same
+ * rows (table, ids, n tokens of row bytes each). */
+typedef struct ref_part {
     uint8_t *dst;
     const uint8_t *src;
     size_t bytes;
-} copy_part;
+    const int32_t *ids;
+    size_t n, row;
+    int far;
+    uint64_t sink;
+} ref_part;
 
 static void *copy_thread(void *arg)
 {
-    const copy_part *c = arg;
+    ref_part *c = arg;
     memcpy(c->dst, c->src, c->bytes);
     return NULL;
 }
 
-static void parallel_copy(uint8_t *dst, const uint8_t *src, size_t bytes, int threads)
+/* The rows XORed a line at a time (four 16-byte loads, four chains, so
+ * the loads, not the XORs, set the pace) into a value that is kept, each
+ * row hinted 8 rows ahead (as the bag loop hints 512-byte rows;
+ * non-temporally on a table 8 times the LLC, as it does). Rows here are
+ * whole lines. */
+typedef uint64_t line_part __attribute__((vector_size(16)));
+
+static void *read_thread(void *arg)
+{
+    ref_part *c = arg;
+    line_part x0 = {0}, x1 = {0}, x2 = {0}, x3 = {0};
+    for (size_t i = 0; i < c->n; i++) {
+        if (i + 8 < c->n) {
+            const uint8_t *next = c->src + (size_t)c->ids[i + 8] * c->row;
+            for (size_t l = 0; l < c->row; l += 64) {
+                if (c->far)
+                    __builtin_prefetch(next + l, 0, 0);
+                else
+                    __builtin_prefetch(next + l, 0, 3);
+            }
+        }
+        const uint8_t *r = c->src + (size_t)c->ids[i] * c->row;
+        for (size_t k = 0; k + 64 <= c->row; k += 64) {
+            line_part w0, w1, w2, w3;
+            memcpy(&w0, r + k, 16);
+            memcpy(&w1, r + k + 16, 16);
+            memcpy(&w2, r + k + 32, 16);
+            memcpy(&w3, r + k + 48, 16);
+            x0 ^= w0;
+            x1 ^= w1;
+            x2 ^= w2;
+            x3 ^= w3;
+        }
+    }
+    const line_part all = x0 ^ x1 ^ x2 ^ x3;
+    c->sink = all[0] ^ all[1];
+    return NULL;
+}
+
+/* parts[t] covers the t-th share of the bytes (copy) or tokens (read). */
+static uint64_t run_parts(void *(*fn)(void *), const ref_part *whole, int threads)
 {
     pthread_t th[8];
-    copy_part parts[8];
-    const size_t per = bytes / (size_t)threads / 64 * 64;
+    ref_part parts[8];
+    const size_t per_bytes = whole->bytes / (size_t)threads / 64 * 64;
+    const size_t per_n = whole->n / (size_t)threads;
     for (int t = 0; t < threads; t++) {
-        parts[t].dst = dst + per * (size_t)t;
-        parts[t].src = src + per * (size_t)t;
-        parts[t].bytes = t == threads - 1 ? bytes - per * (size_t)t : per;
+        const size_t tt = (size_t)t;
+        const int last = t == threads - 1;
+        parts[t] = *whole;
+        if (whole->ids == NULL) {
+            parts[t].dst += per_bytes * tt;
+            parts[t].src += per_bytes * tt;
+            parts[t].bytes = last ? whole->bytes - per_bytes * tt : per_bytes;
+        } else {
+            parts[t].ids += per_n * tt;
+            parts[t].n = last ? whole->n - per_n * tt : per_n;
+        }
         if (t > 0)
-            pthread_create(&th[t], NULL, copy_thread, &parts[t]);
+            pthread_create(&th[t], NULL, fn, &parts[t]);
     }
-    copy_thread(&parts[0]);
-    for (int t = 1; t < threads; t++)
+    fn(&parts[0]);
+    uint64_t sink = parts[0].sink;
+    for (int t = 1; t < threads; t++) {
         pthread_join(th[t], NULL);
+        sink ^= parts[t].sink;
+    }
+    return sink;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -85,29 +153,53 @@ int main(int argc, char **argv)
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--quick") == 0)
             quick = 1;
-        else if (strncmp(argv[a], "--vocab=", 8) == 0)
+        else if (strcmp(argv[a], "--hugepages") == 0)
+            advise_huge_pages = 1;
+        else if (strncmp(argv[a], "--vocab=", 8) == 0 && atoll(argv[a] + 8) > 0)
             only_vocab = atoll(argv[a] + 8);
-        else if (strncmp(argv[a], "--threads=", 10) == 0)
+        else if (strncmp(argv[a], "--threads=", 10) == 0 && atoi(argv[a] + 10) >= 1 &&
+                 atoi(argv[a] + 10) <= 8)
             only_threads = atoi(argv[a] + 10);
         else {
-            fprintf(stderr, "usage: embsimd-bench-bag [--quick] [--vocab=V] [--threads=T]\n");
-            return 2;
+            const int help = strcmp(argv[a], "--help") == 0;
+            if (!help)
+                fprintf(stderr, "embsimd-bench-bag: unknown or bad option \"%s\"\n", argv[a]);
+            fprintf(help ? stdout : stderr,
+                    "usage: embsimd-bench-bag [--quick] [--vocab=V] [--threads=T] [--hugepages]\n"
+                    "EmbeddingBag sum (emb_bag, f32) next to a same-run memcpy of the same bytes\n"
+                    "and a read of the same rows, with the plain lookup and the fused row-wise\n"
+                    "Adagrad step; tables 32000 x 128, 3000000 x 128, 50257 x 768; bags of 1,\n"
+                    "20, 100; 1 and 2 threads. Prints the context and a Markdown table.\n"
+                    "  --quick        leave out the 3000000-row (1.5 GB) table\n"
+                    "  --vocab=V      only the table with V rows\n"
+                    "  --threads=T    only T threads (1 to 8)\n"
+                    "  --hugepages    advise every buffer MADV_HUGEPAGE (transparent huge pages)\n");
+            return help ? 0 : 2;
         }
     }
     static const int64_t tables[][2] = {{32000, 128}, {3000000, 128}, {50257, 768}};
     static const int64_t bag_sizes[] = {1, 20, 100};
     static const int threads_list[] = {1, 2};
     const size_t llc = (size_t)emb_llc_bytes();
-    printf("embsimd %s, implementation %s, LLC %s\n\n", emb_version(), emb_impl_active(),
-           emb_llc_description());
-    printf("| V | D | bag | T | bags/call | bag sum GB/s | memcpy GB/s | bag/memcpy | "
-           "lookup GB/s | row-wise Adagrad (per occurrence) GB/s |\n"
-           "|---|---|---|---|---|---|---|---|---|---|\n");
+    bench_sysinfo si;
+    bench_sysinfo_read(&si);
+    printf("embsimd %s (revision %s), implementation %s, f32 tables, int32 ids and lengths, "
+           "uniform ids\n",
+           emb_version(), bench_build_revision(), emb_impl_active());
+    printf("cpu: %s; %s; LLC %s\n", si.cpu_model, si.isa_flags, si.llc_source);
+    printf("compiler: %s; %s\n", bench_build_compiler(), bench_build_cflags());
+    printf("transparent huge pages: %s; buffers %s; %s\n\n", si.thp,
+           advise_huge_pages ? "advised MADV_HUGEPAGE (--hugepages)" : "not advised", si.utc_date);
+    bench_sysinfo_free(&si);
+    printf("| V | D | bag | T | bags/call | bag sum GB/s | row read GB/s | memcpy GB/s | "
+           "bag/row read | bag/memcpy | lookup GB/s | row-wise Adagrad (per occurrence) GB/s |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t s = 0; s < sizeof tables / sizeof tables[0]; s++) {
         const int64_t vocab = tables[s][0], dim = tables[s][1];
         if ((quick && vocab > 100000) || (only_vocab && vocab != only_vocab))
             continue;
         const size_t row = (size_t)dim * sizeof(float);
+        const int far = (size_t)vocab * row / 8 >= llc; /* as the library decides */
         float *table = big_alloc((size_t)vocab * row);
         float *h = calloc((size_t)vocab, sizeof(float));
         if (table == NULL || h == NULL) {
@@ -151,7 +243,7 @@ int main(int argc, char **argv)
                 if (only_threads && T != only_threads)
                     continue;
                 emb_set_num_threads(T);
-                double tb[REPS], tc[REPS], ta[REPS], tl[REPS];
+                double tb[REPS], tc[REPS], ta[REPS], tl[REPS], tr[REPS];
                 const emb_bags bags = {nbags, NULL, lengths, EMB_I32, 0, NULL, EMB_NO_PADDING};
                 const emb_step step = {EMB_OPT_ROWWISE_ADAGRAD, 0.01f, 1e-8f, h, 0};
                 size_t k = 0;
@@ -167,9 +259,18 @@ int main(int argc, char **argv)
                         }
                     tb[rep] = (now() - t0) / calls;
                     t0 = now();
-                    for (int c = 0; c < calls; c++, k = (k + 1) % batches)
-                        parallel_copy(dst, src + k * call_bytes, call_bytes, T);
+                    for (int c = 0; c < calls; c++, k = (k + 1) % batches) {
+                        const ref_part copy = {dst, src + k * call_bytes, call_bytes, NULL, 0, 0, 0, 0};
+                        run_parts(copy_thread, &copy, T);
+                    }
                     tc[rep] = (now() - t0) / calls;
+                    t0 = now();
+                    for (int c = 0; c < calls; c++, k = (k + 1) % batches) {
+                        const ref_part read = {NULL, (const uint8_t *)table, 0, ids + k * (size_t)n,
+                                               (size_t)n, row, far, 0};
+                        read_sink = run_parts(read_thread, &read, T);
+                    }
+                    tr[rep] = (now() - t0) / calls;
                     t0 = now();
                     for (int c = 0; c < calls; c++, k = (k + 1) % batches)
                         if (emb_bag_update(table, vocab, dim, ids + k * (size_t)n, EMB_I32, n,
@@ -190,12 +291,15 @@ int main(int argc, char **argv)
                 qsort(tc, REPS, sizeof(double), cmp_double);
                 qsort(ta, REPS, sizeof(double), cmp_double);
                 qsort(tl, REPS, sizeof(double), cmp_double);
+                qsort(tr, REPS, sizeof(double), cmp_double);
                 const double gb = (double)call_bytes / 1e9;
                 /* Adagrad reads and writes each row once per occurrence. */
-                printf("| %lld | %lld | %lld | %d | %lld | %.1f | %.1f | %.2f | %.1f | %.1f |\n",
+                const double bag = tb[REPS / 2], read = tr[REPS / 2], copy = tc[REPS / 2];
+                printf("| %lld | %lld | %lld | %d | %lld | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f "
+                       "| %.1f |\n",
                        (long long)vocab, (long long)dim, (long long)L, T, (long long)nbags,
-                       gb / tb[REPS / 2], gb / tc[REPS / 2], tc[REPS / 2] / tb[REPS / 2],
-                       gb / tl[REPS / 2], 2 * gb / ta[REPS / 2]);
+                       gb / bag, gb / read, gb / copy, read / bag, copy / bag, gb / tl[REPS / 2],
+                       2 * gb / ta[REPS / 2]);
                 fflush(stdout);
             }
             emb_set_num_threads(0);
@@ -210,8 +314,9 @@ int main(int argc, char **argv)
         free(table);
         free(h);
     }
-    printf("\nbag sum and lookup GB/s: table bytes read (tokens x D x 4) per second (the "
-           "lookup also writes them); memcpy: the same bytes copied, same thread count, same run; medians of %d interleaved "
+    printf("\nbag sum, row read and lookup GB/s: table bytes read (tokens x D x 4) per second (the "
+           "lookup also writes them); row read: the same rows read and discarded; memcpy: the "
+           "same bytes copied; same thread count, same run, medians of %d interleaved "
            "repetitions.\n", REPS);
     return 0;
 }

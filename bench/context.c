@@ -192,12 +192,6 @@ const char *bench_context_get(const bench_context *ctx, const char *key)
     return "";
 }
 
-void bench_context_publish(const bench_context *ctx)
-{
-    for (size_t i = 0; i < ctx->count; i++)
-        gb_add_context(ctx->key[i], ctx->value[i]);
-}
-
 void bench_context_free(bench_context *ctx)
 {
     for (size_t i = 0; i < ctx->count; i++) {

@@ -41,8 +41,6 @@ __attribute__((format(printf, 3, 4)))
 #endif
 void bench_context_set(bench_context *ctx, const char *key, const char *fmt, ...);
 const char *bench_context_get(const bench_context *ctx, const char *key);
-/* Hands every key/value to Google Benchmark's JSON "context". */
-void bench_context_publish(const bench_context *ctx);
 void bench_context_free(bench_context *ctx);
 
 #endif /* EMBSIMD_BENCH_CONTEXT_H */

@@ -357,7 +357,8 @@ int main(int argc, char **argv)
     const int default_threads = emb_get_num_threads();
     bench_context ctx = {0};
     set_context(&ctx, &si, &cfg, &grid, &left_out, &o, min_time, repetitions, default_threads);
-    bench_context_publish(&ctx);
+    for (size_t i = 0; i < ctx.count; i++) /* into Google Benchmark's JSON "context" */
+        gb_add_context(ctx.key[i], ctx.value[i]);
     if (bench_plan_register(&plan) != 0)
         return 1;
 
