@@ -127,22 +127,6 @@ static inline __attribute__((always_inline)) void emb_max_floats(float *m, int64
         }
 }
 
-/* d[k] = x[k] + 0: a bag's first row (the sum starts at +0). */
-static inline __attribute__((always_inline)) void emb_add_zero(float *d, const float *x,
-                                                               size_t count)
-{
-    const emb_bag_v8 z = {0};
-    size_t k = 0;
-    for (; k + 8 <= count; k += 8) {
-        emb_bag_v8 v;
-        memcpy(&v, x + k, sizeof v);
-        v = v + z;
-        memcpy(d + k, &v, sizeof v);
-    }
-    for (; k < count; k++)
-        d[k] = x[k] + 0.0f;
-}
-
 static inline void emb_fill_i64(int64_t *a, size_t count, int64_t v)
 {
     for (size_t k = 0; k < count; k++)
@@ -200,6 +184,81 @@ emb_bag_max_row(emb_bag_prims K, float *m, int64_t *arg, const uint8_t *row, siz
     }
 }
 
+/* Hints token f's row (f = the current token + ahead; ahead 0: none),
+ * non-temporally on a far table (EMB_KF_FAR). */
+static inline __attribute__((always_inline)) void
+emb_bag_hint(const uint8_t *table, const emb_bag_call *c, int ids64, size_t f, size_t ahead,
+             size_t in_row, size_t lines, int far)
+{
+    if (ahead == 0 || f >= c->n)
+        return;
+    const uint8_t *row = table + emb_id(c->ids, ids64, f) * in_row;
+    if (far)
+        EMB_PREFETCH_ROW(row, lines, 0);
+    else
+        EMB_PREFETCH_ROW(row, lines, 3);
+}
+
+/* An unweighted f32 sum of tokens [s, e) into o, EMB_BAG_REG_FLOATS
+ * columns at a time held in registers across the bag's tokens (one load
+ * and one add per vector and token, where adding into o in memory also
+ * loads and stores it); the columns past the last whole group are added
+ * into o. Each element still starts at +0 and adds its tokens in token
+ * order: the bits of the row-at-a-time loop. (The +0 start is an add,
+ * not a copy of the first row: x + 0 is not x for -0 and a signalling
+ * NaN.) Rows are hinted, `ahead`
+ * tokens on, during the first group's pass only; the later groups find
+ * the bag's rows in L1 or L2. Returns the count of non-padding tokens. */
+#ifndef EMB_BAG_REG_FLOATS
+#define EMB_BAG_REG_FLOATS 64
+#endif
+static inline __attribute__((always_inline)) size_t
+emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
+                     size_t s, size_t e, float *o, size_t ahead, size_t lines, int far)
+{
+    enum { V = EMB_BAG_REG_FLOATS / 8 };
+    const size_t dim = c->dim, in_row = dim * sizeof(float);
+    size_t cnt = 0, j = 0;
+    for (; j + EMB_BAG_REG_FLOATS <= dim; j += EMB_BAG_REG_FLOATS) {
+        emb_bag_v8 acc[V];
+#pragma GCC unroll 16
+        for (int v = 0; v < V; v++)
+            acc[v] = (emb_bag_v8){0};
+        for (size_t t = s; t < e; t++) {
+            if (j == 0)
+                emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, lines, far);
+            const size_t id = emb_id(c->ids, ids64, t);
+            if (id == c->pad)
+                continue;
+            const float *row = (const float *)(table + id * in_row) + j;
+#pragma GCC unroll 16
+            for (int v = 0; v < V; v++) {
+                emb_bag_v8 x;
+                memcpy(&x, row + 8 * v, sizeof x);
+                acc[v] = acc[v] + x;
+            }
+            cnt += j == 0;
+        }
+        memcpy(o + j, acc, sizeof acc);
+    }
+    if (j < dim) {
+        memset(o + j, 0, (dim - j) * sizeof(float));
+        size_t tail_cnt = 0;
+        for (size_t t = s; t < e; t++) {
+            if (j == 0)
+                emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, lines, far);
+            const size_t id = emb_id(c->ids, ids64, t);
+            if (id == c->pad)
+                continue;
+            K.add_f32(o, table + id * in_row, j, dim - j, dim);
+            tail_cnt++;
+        }
+        if (j == 0)
+            cnt = tail_cnt;
+    }
+    return cnt;
+}
+
 /* Bags [b0, b1): the tokens in order, each row prefetched a few tokens
  * ahead across bag boundaries (a bag of one row is the common case in
  * DLRM-style inputs, and a bag's own rows are too few to hide the
@@ -219,15 +278,13 @@ emb_bag_rows_w(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int
         const size_t end = emb_bag_end(c, b, start);
         float *o = out + b * dim;
         int64_t *a = argmax != NULL ? argmax + b * dim : NULL;
+        /* Constant in each instantiation: one of the two loops is compiled. */
+        const int in_registers = mode != EMB_BAG_MAX && !weighted && K.in == EMB_F32;
         size_t cnt = 0;
-        for (size_t t = start; t < end; t++) {
-            if (ahead != 0 && t + ahead < c->n) {
-                const uint8_t *next = table + emb_id(c->ids, ids64, t + ahead) * in_row;
-                if (far)
-                    EMB_PREFETCH_ROW(next, lines, 0);
-                else
-                    EMB_PREFETCH_ROW(next, lines, 3);
-            }
+        if (in_registers)
+            cnt = emb_bag_sum_f32_regs(K, table, c, ids64, start, end, o, ahead, lines, far);
+        for (size_t t = start; !in_registers && t < end; t++) {
+            emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, lines, far);
             const size_t id = emb_id(c->ids, ids64, t);
             if (id == c->pad)
                 continue;
@@ -240,11 +297,6 @@ emb_bag_rows_w(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int
                 } else {
                     emb_bag_max_row(K, o, a, row, dim, (int64_t)id);
                 }
-            } else if (cnt == 0 && !weighted && K.in == EMB_F32) {
-                /* +0 + x in one pass: the same bits as zeroing, then adding
-                 * (x + 0 is not x for -0 and a signalling NaN, which is
-                 * why the add stays). */
-                emb_add_zero((float *)o, (const float *)row, dim);
             } else {
                 if (cnt == 0)
                     memset(o, 0, dim * sizeof(float)); /* +0: the sum's start */
