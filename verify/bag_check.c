@@ -282,7 +282,7 @@ static void one_update_each(vf_report *r, const float *W0, const float *dout, in
             Wd[i] = W0[i];
         const emb_bags bags = {nbags, NULL, c.len, EMB_I64, 0, NULL, EMB_NO_PADDING};
         const emb_step st = {EMB_OPT_ROWWISE_ADAGRAD, 0.05f, 1e-8f, h, 0};
-        if (emb_bag_update(W, vocab, dim, c.ids, EMB_I64, nbags, &bags, EMB_BAG_SUM, dout, &st) ==
+        if (emb_bag_update(W, EMB_F32, vocab, dim, c.ids, EMB_I64, nbags, &bags, EMB_BAG_SUM, dout, &st) ==
             EMB_OK) {
             adagrad_double(Wd, hd, &c, dout, 0.05, 1e-8);
             uint64_t worst = 0, differ = 0;
@@ -345,7 +345,7 @@ static void steps(vf_report *r, const vf_config *cfg)
             memset(h_ref, 0, (size_t)vocab * sizeof(float));
             const vf_run sr = {scalar, 1};
             if (vf_run_select(&sr) != 0 ||
-                emb_bag_update(ref, vocab, dim, c.ids, EMB_I64, c.n, &bags, EMB_BAG_SUM, dout,
+                emb_bag_update(ref, EMB_F32, vocab, dim, c.ids, EMB_I64, c.n, &bags, EMB_BAG_SUM, dout,
                                &st) != EMB_OK) {
                 vf_report_line(r, VF_FAIL, name, "the scalar step failed: %s", emb_last_error());
                 continue;
@@ -358,7 +358,7 @@ static void steps(vf_report *r, const vf_config *cfg)
                 memcpy(got, W0, wn * sizeof(float));
                 memset(h, 0, (size_t)vocab * sizeof(float));
                 st.h = h;
-                if (emb_bag_update(got, vocab, dim, c.ids, EMB_I64, c.n, &bags, EMB_BAG_SUM, dout,
+                if (emb_bag_update(got, EMB_F32, vocab, dim, c.ids, EMB_I64, c.n, &bags, EMB_BAG_SUM, dout,
                                    &st) != EMB_OK ||
                     memcmp(got, ref, wn * sizeof(float)) != 0 ||
                     (opt && memcmp(h, h_ref, (size_t)vocab * sizeof(float)) != 0)) {
