@@ -104,7 +104,8 @@ static void decode(const uint8_t *data, size_t size, call *c)
     int bag_kernels[64], nk = 0;
     for (int k = 0; k < emb_kernel_count() && nk < 64; k++) {
         const emb_kernel *kn = emb_kernel_at(k);
-        if (kn->op == EMB_OP_BAG || kn->op == EMB_OP_BAG_GRAD || (is_step(kn->op) && kn->in == EMB_F32))
+        if (kn->op == EMB_OP_BAG || kn->op == EMB_OP_BAG_GRAD ||
+            (is_step(kn->op) && kn->in == EMB_F32))
             bag_kernels[nk++] = k;
     }
     const uint8_t v = next8(&r), d = next8(&r), b = next8(&r), f = next8(&r), kb = next8(&r),
@@ -217,7 +218,8 @@ static void decode(const uint8_t *data, size_t size, call *c)
 static void dump(const call *c, const char *impl, int threads, const char *what)
 {
     fprintf(stderr,
-            "fuzz_bag: %s under %s x%d\n  kernel %s (%s table), vocab %lld, dim %lld, nbags %lld, n %lld, "
+            "fuzz_bag: %s under %s x%d\n  kernel %s (%s table), vocab %lld, dim %lld, "
+            "nbags %lld, n %lld, "
             "%s%s (%s), mode %d, weights %d, padding %d, ids %s, argmax %d, lr %g, eps %g, "
             "coalesce %d\n  error: %s\n",
             what, impl, threads, emb_kernel_at(c->kernel)->name, emb_type_name(c->in),

@@ -801,17 +801,21 @@ START_TEST(bad_arguments_write_nothing)
     for (int i = 0; i < 3; i++) {
         emb_step s = {i == 2 ? EMB_OPT_ROWWISE_ADAGRAD : EMB_OPT_SGD, bad_lr[i], 0.0f, vh, 0};
         BAG_CASE(lr_text[i], lr_text[i], EMB_EINVAL,
-                 emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout, &s));
+                 emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout,
+                                &s));
     }
     emb_step s = {EMB_OPT_ROWWISE_ADAGRAD, 0.1f, -1.0f, vh, 0};
     BAG_CASE("negative eps", "eps = -1", EMB_EINVAL,
-             emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout, &s));
+             emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout,
+                            &s));
     s.eps = 0.0f;
     BAG_CASE("max step", "mode max has no fused step", EMB_EINVAL,
-             emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_MAX, dout, &s));
+             emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_MAX, dout,
+                            &s));
     s.coalesce = 1;
     BAG_CASE("coalesced, bad id", "ids[5] = 8 is outside [0, 8)", EMB_ERANGE,
-             emb_bag_update(vtable, EMB_F32, vocab, dim, ids64, EMB_I64, 6, &g, EMB_BAG_SUM, dout, &s));
+             emb_bag_update(vtable, EMB_F32, vocab, dim, ids64, EMB_I64, 6, &g, EMB_BAG_SUM, dout,
+                            &s));
     s.h = NULL;
     BAG_CASE("Adagrad without h", "step->h is NULL", EMB_EINVAL,
              emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout,

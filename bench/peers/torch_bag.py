@@ -79,8 +79,8 @@ class Lib:
     def update(self, W, ids, b, mode, dout, opt, lr, eps=0.0, h=None, coalesce=0):
         s = Step(opt, lr, eps, h.data_ptr() if h is not None else None, coalesce)
         st = self.lib.emb_bag_update(W.data_ptr(), TABLE_TYPES[W.dtype], W.shape[0], W.shape[1],
-                                     ids.data_ptr(), 1, ids.numel(), ctypes.byref(b), MODES[mode], dout.data_ptr(),
-                                     ctypes.byref(s))
+                                     ids.data_ptr(), 1, ids.numel(), ctypes.byref(b), MODES[mode],
+                                     dout.data_ptr(), ctypes.byref(s))
         self.e._ok(st, "emb_bag_update")
 
 
