@@ -273,8 +273,9 @@ int main(int argc, char **argv)
                     tr[rep] = (now() - t0) / calls;
                     t0 = now();
                     for (int c = 0; c < calls; c++, k = (k + 1) % batches)
-                        if (emb_bag_update(table, vocab, dim, ids + k * (size_t)n, EMB_I32, n,
-                                           &bags, EMB_BAG_SUM, dout, &step) != EMB_OK) {
+                        if (emb_bag_update(table, EMB_F32, vocab, dim, ids + k * (size_t)n,
+                                           EMB_I32, n, &bags, EMB_BAG_SUM, dout,
+                                           &step) != EMB_OK) {
                             fprintf(stderr, "emb_bag_update: %s\n", emb_last_error());
                             return 1;
                         }

@@ -319,8 +319,12 @@ EMB_DEFINE_BAG(, bag_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise, NULL)
 EMB_DEFINE_BAG_GRAD(, bag_grad_f32, EMB_F32, add_f32, copy_f32)
 EMB_DEFINE_BAG_GRAD(, bag_grad_f16, EMB_F16, add_f16, widen_f16)
 EMB_DEFINE_BAG_GRAD(, bag_grad_bf16, EMB_BF16, add_bf16, widen_bf16)
-EMB_DEFINE_BAG_STEP(, bag_sgd_f32, 0)
-EMB_DEFINE_BAG_STEP(, bag_adagrad_f32, 1)
+EMB_DEFINE_BAG_STEP(, bag_sgd_f32, 0, EMB_F32, copy_f32)
+EMB_DEFINE_BAG_STEP(, bag_sgd_f16, 0, EMB_F16, widen_f16)
+EMB_DEFINE_BAG_STEP(, bag_sgd_bf16, 0, EMB_BF16, widen_bf16)
+EMB_DEFINE_BAG_STEP(, bag_adagrad_f32, 1, EMB_F32, copy_f32)
+EMB_DEFINE_BAG_STEP(, bag_adagrad_f16, 1, EMB_F16, widen_f16)
+EMB_DEFINE_BAG_STEP(, bag_adagrad_bf16, 1, EMB_BF16, widen_bf16)
 
 static const emb_kernel_entry entries[] = {
     EMB_ENTRY(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32),
@@ -359,7 +363,11 @@ static const emb_kernel_entry entries[] = {
     EMB_ENTRY(BAG_GRAD_F16, bag_grad, 0, bag_grad_f16),
     EMB_ENTRY(BAG_GRAD_BF16, bag_grad, 0, bag_grad_bf16),
     EMB_ENTRY(BAG_SGD_F32, bag_step, 0, bag_sgd_f32),
+    EMB_ENTRY(BAG_SGD_F16, bag_step, 0, bag_sgd_f16),
+    EMB_ENTRY(BAG_SGD_BF16, bag_step, 0, bag_sgd_bf16),
     EMB_ENTRY(BAG_ADAGRAD_F32, bag_step, 0, bag_adagrad_f32),
+    EMB_ENTRY(BAG_ADAGRAD_F16, bag_step, 0, bag_adagrad_f16),
+    EMB_ENTRY(BAG_ADAGRAD_BF16, bag_step, 0, bag_adagrad_bf16),
 };
 
 const emb_kernels emb_kernels_neon = {entries, sizeof entries / sizeof entries[0],

@@ -435,19 +435,28 @@ emb_status emb_bag_grad(float *dtable, int64_t vocab, int64_t dim, const void *i
 
 typedef struct bag_step_job {
     emb_bag_step_fn fn;
-    float *table, *h;
+    uint8_t *table;
+    float *h;
     const emb_bag_call *c;
     const float *dout;
     float lr, eps;
-    float *scratch; /* dim floats per part */
+    float *scratch; /* per part: step_scratch_floats() */
+    size_t part_floats;
     unsigned flags;
 } bag_step_job;
 
 static void bag_step_part(void *arg, unsigned part, unsigned nparts)
 {
     const bag_step_job *j = arg;
-    j->fn(j->table, j->h, j->c, j->dout, j->lr, j->eps, j->scratch + (size_t)part * j->c->dim,
+    j->fn(j->table, j->h, j->c, j->dout, j->lr, j->eps, j->scratch + (size_t)part * j->part_floats,
           part, nparts, j->flags);
+}
+
+/* A part's scratch: the staged gradient row, and for a 16-bit table the
+ * row widened to fp32 while it is updated. */
+static size_t step_scratch_floats(emb_type table_type, size_t dim)
+{
+    return table_type == EMB_F32 ? dim : 2 * dim;
 }
 
 static int finite_nonneg(float x) { return isfinite(x) && !(x < 0.0f); }
@@ -458,7 +467,7 @@ static int finite_nonneg(float x) { return isfinite(x) && !(x < 0.0f); }
  * bag-gradient kernel (token order per row), and the step then runs once
  * per distinct row, each a bag of its own. All scratch is allocated here;
  * on ENOMEM nothing has been written. */
-static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, float *table,
+static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, uint8_t *table,
                                  const float *dout, const emb_step *step, emb_kernel_id kid)
 {
     const emb_bag_call *c = &s->call;
@@ -470,7 +479,8 @@ static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, floa
     int64_t *rows = malloc(n * sizeof *rows);
     int64_t *hash = malloc(cap * sizeof *hash);
     unsigned nparts = emb_parts_for(3 * n * dim * sizeof(float), n);
-    float *scratch = malloc((size_t)nparts * dim * sizeof(float));
+    const size_t part_floats = step_scratch_floats(s->matrix_type, dim);
+    float *scratch = malloc((size_t)nparts * part_floats * sizeof(float));
     float *g = NULL;
     emb_status st = EMB_OK;
     if (slot == NULL || rows == NULL || hash == NULL || scratch == NULL) {
@@ -513,7 +523,7 @@ static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, floa
     /* One bag per distinct row, in order of first occurrence. */
     emb_bag_call uc = {dim, rows, 1, u, NULL, 0, 0, u, NULL, c->pad, EMB_BAG_SUM};
     bag_step_job sj = {k->kernel[kid]->bag_step, table, step->h, &uc, g, step->lr, step->eps,
-                       scratch, emb_grad_flags(s->matrix_bytes)};
+                       scratch, part_floats, emb_grad_flags(s->matrix_bytes)};
     emb_parallel(bag_step_part, &sj, nparts);
 done:
     free(slot);
@@ -527,14 +537,31 @@ done:
     return st;
 }
 
-emb_status emb_bag_update(float *table, int64_t vocab, int64_t dim, const void *ids,
-                          emb_index id_type, int64_t n, const emb_bags *bags, emb_bag_mode mode,
-                          const float *dout, const emb_step *step)
+/* The tables a step can update: those whose rows hold each element as a
+ * float. */
+static emb_status check_step_table(const char *op, emb_type t)
+{
+    emb_status st = check_table_type(op, "table_type", t);
+    if (st != EMB_OK || t == EMB_F32 || t == EMB_F16 || t == EMB_BF16)
+        return st;
+    emb_set_error("%s: table_type = %s: a quantized table is an inference format, and "
+                  "requantizing it on each step would drop every update smaller than half a "
+                  "quantization step: train in f32, f16 or bf16 and quantize afterwards",
+                  op, emb_types[t].name);
+    return EMB_EINVAL;
+}
+
+emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64_t dim,
+                          const void *ids, emb_index id_type, int64_t n, const emb_bags *bags,
+                          emb_bag_mode mode, const float *dout, const emb_step *step)
 {
     const char *op = "emb_bag_update";
     const emb_resolved *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
+    emb_status st = check_step_table(op, table_type);
+    if (st != EMB_OK)
+        return st;
     if (step == NULL) {
         emb_set_error("%s: step is NULL", op);
         return EMB_EINVAL;
@@ -558,10 +585,9 @@ emb_status emb_bag_update(float *table, int64_t vocab, int64_t dim, const void *
                       "emb_bag_grad)", op);
         return EMB_EINVAL;
     }
-    bag_shape s = {op, table, EMB_F32, "table", vocab, dim, n, ids, id_type, bags, mode,
+    bag_shape s = {op, table, table_type, "table", vocab, dim, n, ids, id_type, bags, mode,
                    0, 0, 0, {0}};
-    emb_status st = validate_bags(&s, k);
-    if (st != EMB_OK)
+    if ((st = validate_bags(&s, k)) != EMB_OK)
         return st;
     const size_t nb = (size_t)bags->nbags;
     if (nb == 0 || n == 0)
@@ -583,18 +609,19 @@ emb_status emb_bag_update(float *table, int64_t vocab, int64_t dim, const void *
         return EMB_EINVAL;
     }
     const emb_kernel_id kid =
-        emb_kernel_find(adagrad ? EMB_OP_BAG_ADAGRAD : EMB_OP_BAG_SGD, EMB_F32, EMB_F32);
+        emb_kernel_find(adagrad ? EMB_OP_BAG_ADAGRAD : EMB_OP_BAG_SGD, table_type, table_type);
     if (step->coalesce)
         return coalesced_step(&s, k, table, dout, step, kid);
     const unsigned nparts = emb_parts_for(3 * (size_t)n * (size_t)dim * sizeof(float), (size_t)n);
-    float *scratch = malloc((size_t)nparts * (size_t)dim * sizeof(float));
+    const size_t part_floats = step_scratch_floats(table_type, (size_t)dim);
+    float *scratch = malloc((size_t)nparts * part_floats * sizeof(float));
     if (scratch == NULL) {
-        emb_set_error("%s: no memory for %u rows of %lld floats of scratch", op, nparts,
-                      (long long)dim);
+        emb_set_error("%s: no memory for %u parts of %zu floats of scratch", op, nparts,
+                      part_floats);
         return EMB_ENOMEM;
     }
     bag_step_job job = {k->kernel[kid]->bag_step, table, step->h, &s.call, dout, step->lr,
-                        step->eps, scratch, emb_grad_flags(s.matrix_bytes)};
+                        step->eps, scratch, part_floats, emb_grad_flags(s.matrix_bytes)};
     emb_parallel(bag_step_part, &job, nparts);
     free(scratch);
     return EMB_OK;

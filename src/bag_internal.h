@@ -36,10 +36,11 @@ typedef void (*emb_bag_grad_fn)(float *dtable, const emb_bag_call *c, const uint
                                 const int64_t *argmax, unsigned part, unsigned nparts,
                                 unsigned flags);
 
-/* A fused step over a whole call, rows owned by `part`; h is Adagrad's
- * per-row state (NULL for SGD); scratch holds dim floats of this part's
- * own (the entry point allocates it: kernels never allocate). */
-typedef void (*emb_bag_step_fn)(float *table, float *h, const emb_bag_call *c,
+/* A fused step over a whole call, rows owned by `part`; the table is the
+ * kernel's type (f32, f16, bf16); h is Adagrad's per-row fp32 state (NULL
+ * for SGD); scratch holds this part's own dim floats, 2 * dim for a 16-bit
+ * table (the entry point allocates it: kernels never allocate). */
+typedef void (*emb_bag_step_fn)(uint8_t *table, float *h, const emb_bag_call *c,
                                 const float *dout, float lr, float eps, float *scratch,
                                 unsigned part, unsigned nparts, unsigned flags);
 

@@ -428,13 +428,39 @@ emb_bag_grad_max(emb_type g_type, float *dtable, const emb_bag_call *c, const ui
  * h[id] = h[id] + m; step = lr / (sqrtf(h[id]) + eps), each rounded;
  * W = fmaf(-step, g, W). Per occurrence, in token order; parts own rows
  * (and with them h's entries). */
+
+/* The primitives of one ISA for one table type: the fp32 fused multiply-
+ * add, and for f16 and bf16 tables the row's exact widening (the ISA's
+ * convert) and types.h's narrowing back. */
+typedef struct emb_step_prims {
+    emb_type table;
+    emb_row_fn widen;
+    void (*fma)(float *acc, const float *x, float w, size_t count);
+} emb_step_prims;
+
+/* W = fmaf(s, g, W) on one row. A 16-bit row is widened into the L1 buffer
+ * x, updated there in fp32 and rounded back once: what a framework holding
+ * the parameter in f16 or bf16 does on every step. */
 static inline __attribute__((always_inline)) void
-emb_bag_step_rows_w(int adagrad, float *table, float *h, const emb_bag_call *c, int ids64,
-                    int mode, int weighted, const float *dout, float lr, float eps, float *scratch,
-                    unsigned part, unsigned nparts,
-                    void (*fma)(float *, const float *, float, size_t))
+emb_step_row(emb_step_prims K, uint8_t *row, const float *g, float s, float *x, size_t dim)
+{
+    if (K.table == EMB_F32) {
+        K.fma((float *)(void *)row, g, s, dim);
+        return;
+    }
+    K.widen((uint8_t *)x, row, 0, dim, dim);
+    K.fma(x, g, s, dim);
+    emb_f32_to_row16(K.table, row, x, dim);
+}
+
+static inline __attribute__((always_inline)) void
+emb_bag_step_rows_w(emb_step_prims K, int adagrad, uint8_t *table, float *h,
+                    const emb_bag_call *c, int ids64, int mode, int weighted, const float *dout,
+                    float lr, float eps, float *scratch, unsigned part, unsigned nparts)
 {
     const size_t dim = c->dim;
+    const size_t row_bytes = emb_row_size(K.table, dim);
+    float *x = scratch + dim; /* the widened row of a 16-bit table */
     size_t start = 0;
     for (size_t b = 0; b < c->nbags; b++) {
         const size_t end = emb_bag_end(c, b, start);
@@ -462,33 +488,36 @@ emb_bag_step_rows_w(int adagrad, float *table, float *h, const emb_bag_call *c, 
                     m = emb_reduce_f32(EMB_TERM_SQUARE, g, NULL, dim) / (float)dim;
                 staged = 1;
             }
-            float *w = table + id * dim;
+            uint8_t *w = table + id * row_bytes;
             if (adagrad) {
                 const float hi = h[id] + m;
                 h[id] = hi;
                 const float step = lr / (sqrtf(hi) + eps);
-                fma(w, g, -step, dim);
+                emb_step_row(K, w, g, -step, x, dim);
             } else {
-                fma(w, g, -lr, dim);
+                emb_step_row(K, w, g, -lr, x, dim);
             }
         }
         start = end;
     }
 }
 
-#define EMB_DEFINE_BAG_STEP(attrs, name, adagrad)                                             \
-    static attrs void name(float *table, float *h, const emb_bag_call *c, const float *dout,   \
+/* widen: the ISA's convert of the table type to fp32 (an f32 table's is
+ * never called: its rows are updated in place). */
+#define EMB_DEFINE_BAG_STEP(attrs, name, adagrad, table_type, widen)                          \
+    static attrs void name(uint8_t *table, float *h, const emb_bag_call *c, const float *dout, \
                            float lr, float eps, float *scratch, unsigned part,                \
                            unsigned nparts, unsigned flags)                                   \
     {                                                                                         \
         (void)flags;                                                                          \
+        const emb_step_prims K = {table_type, widen, fma_floats};                             \
         const int m = c->mode, w = c->weights != NULL;                                        \
         if (c->ids64)                                                                         \
-            emb_bag_step_rows_w(adagrad, table, h, c, 1, m, w, dout, lr, eps, scratch, part,  \
-                                nparts, fma_floats);                                          \
+            emb_bag_step_rows_w(K, adagrad, table, h, c, 1, m, w, dout, lr, eps, scratch,     \
+                                part, nparts);                                                \
         else                                                                                  \
-            emb_bag_step_rows_w(adagrad, table, h, c, 0, m, w, dout, lr, eps, scratch, part,  \
-                                nparts, fma_floats);                                          \
+            emb_bag_step_rows_w(K, adagrad, table, h, c, 0, m, w, dout, lr, eps, scratch,     \
+                                part, nparts);                                                \
     }
 
 #endif /* EMBSIMD_BAG_LOOPS_H */

@@ -388,13 +388,22 @@ typedef struct emb_step {
  * tokens update nothing. Bit-identical for every implementation and thread
  * count. @p dout is fp32 (EMB_F32).
  *
+ * @p table_type is EMB_F32, EMB_F16 or EMB_BF16. A 16-bit row is widened
+ * to fp32 (exact), updated by the same fp32 arithmetic, and rounded back
+ * to nearest even once per update: after every occurrence (coalesce = 0,
+ * as a framework holding an f16 or bf16 parameter does), once per distinct
+ * row (coalesce = 1). An update smaller than half the row element's ulp
+ * is lost, as it is there. h stays fp32. Quantized tables are rejected:
+ * requantizing on each step would drop every update smaller than half a
+ * quantization step (train in f32, f16 or bf16, quantize afterwards).
+ *
  * @return EMB_OK, EMB_EINVAL (also for a negative or non-finite lr or eps,
- *         or EMB_BAG_MAX), EMB_ERANGE, EMB_ENOMEM (coalesce's scratch) or
- *         EMB_ENOTSUP; on failure nothing is written
+ *         EMB_BAG_MAX or a quantized table_type), EMB_ERANGE, EMB_ENOMEM
+ *         (scratch) or EMB_ENOTSUP; on failure nothing is written
  */
-emb_status emb_bag_update(float *table, int64_t vocab, int64_t dim, const void *ids,
-                          emb_index id_type, int64_t n, const emb_bags *bags, emb_bag_mode mode,
-                          const float *dout, const emb_step *step);
+emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64_t dim,
+                          const void *ids, emb_index id_type, int64_t n, const emb_bags *bags,
+                          emb_bag_mode mode, const float *dout, const emb_step *step);
 
 /** A short constant description of a status, e.g. "id out of range". */
 const char *emb_strerror(emb_status s);

@@ -41,22 +41,15 @@ static float row_norm(const float *x, size_t dim, double norm_type)
     return powf(sum_of_powers(x, dim, (float)norm_type), 1.0f / (float)norm_type);
 }
 
-/* Rows of type t as fp32 (f32: the row itself; f16, bf16: widened into
- * x), and the scaled values back in the row's type, rounded to nearest
- * even (types.h's narrowing definitions). */
-static void rescale_row(emb_type t, uint8_t *row, const float *x, size_t dim, float scale)
+/* v is the row as fp32 (f32: the row itself; f16, bf16: widened into a
+ * buffer), scaled in place, then narrowed back into a 16-bit row, rounded
+ * to nearest even (types.h's narrowing definitions). */
+static void rescale_row(emb_type t, uint8_t *row, float *v, size_t dim, float scale)
 {
-    for (size_t j = 0; j < dim; j++) {
-        const float v = x[j] * scale;
-        uint32_t u;
-        memcpy(&u, &v, sizeof u);
-        if (t == EMB_F32) {
-            memcpy(row + 4 * j, &v, sizeof v);
-        } else {
-            const uint16_t h = t == EMB_F16 ? emb_f32_to_f16_bits(u) : emb_f32_to_bf16_bits(u);
-            memcpy(row + 2 * j, &h, sizeof h);
-        }
-    }
+    for (size_t j = 0; j < dim; j++)
+        v[j] = v[j] * scale;
+    if (t != EMB_F32)
+        emb_f32_to_row16(t, row, v, dim);
 }
 
 emb_status emb_renorm(void *table, emb_type table_type, int64_t vocab, int64_t dim,
@@ -148,7 +141,7 @@ emb_status emb_renorm(void *table, emb_type table_type, int64_t vocab, int64_t d
             continue;
         seen[id / 8] |= (uint8_t)(1u << (id % 8));
         uint8_t *row = (uint8_t *)table + id * row_bytes;
-        const float *v = (const float *)(void *)row;
+        float *v = (float *)(void *)row;
         if (table_type != EMB_F32) {
             emb_row_to_f32(table_type, x, row, (size_t)dim, 0, (size_t)dim);
             v = x;

@@ -176,8 +176,10 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
     EMB_DEFINE_BAG(, scalar_##id, in, convert_##in, SCALAR_ADD_IN_##in)
 #define SCALAR_KERNEL_BAG_GRAD(id, in, out) \
     EMB_DEFINE_BAG_GRAD(, scalar_##id, in, add_##in, convert_##in)
-#define SCALAR_KERNEL_BAG_SGD(id, in, out) EMB_DEFINE_BAG_STEP(, scalar_##id, 0)
-#define SCALAR_KERNEL_BAG_ADAGRAD(id, in, out) EMB_DEFINE_BAG_STEP(, scalar_##id, 1)
+#define SCALAR_KERNEL_BAG_SGD(id, in, out) \
+    EMB_DEFINE_BAG_STEP(, scalar_##id, 0, in, convert_##in)
+#define SCALAR_KERNEL_BAG_ADAGRAD(id, in, out) \
+    EMB_DEFINE_BAG_STEP(, scalar_##id, 1, in, convert_##in)
 #define SCALAR_KERNEL_EMB_OP_BAG SCALAR_KERNEL_BAG
 #define SCALAR_KERNEL_EMB_OP_BAG_GRAD SCALAR_KERNEL_BAG_GRAD
 #define SCALAR_KERNEL_EMB_OP_BAG_SGD SCALAR_KERNEL_BAG_SGD

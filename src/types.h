@@ -69,7 +69,11 @@
     X(BAG_GRAD_F16, EMB_OP_BAG_GRAD, EMB_F16, EMB_F32)            \
     X(BAG_GRAD_BF16, EMB_OP_BAG_GRAD, EMB_BF16, EMB_F32)          \
     X(BAG_SGD_F32, EMB_OP_BAG_SGD, EMB_F32, EMB_F32)              \
-    X(BAG_ADAGRAD_F32, EMB_OP_BAG_ADAGRAD, EMB_F32, EMB_F32)
+    X(BAG_SGD_F16, EMB_OP_BAG_SGD, EMB_F16, EMB_F16)              \
+    X(BAG_SGD_BF16, EMB_OP_BAG_SGD, EMB_BF16, EMB_BF16)           \
+    X(BAG_ADAGRAD_F32, EMB_OP_BAG_ADAGRAD, EMB_F32, EMB_F32)      \
+    X(BAG_ADAGRAD_F16, EMB_OP_BAG_ADAGRAD, EMB_F16, EMB_F16)      \
+    X(BAG_ADAGRAD_BF16, EMB_OP_BAG_ADAGRAD, EMB_BF16, EMB_BF16)
 
 typedef enum emb_kernel_id {
 #define EMB_KERNEL_ENUM(id, op, in, out) EMB_K_##id,
@@ -252,6 +256,19 @@ static inline void emb_q8_rowwise_to_f32(float *dst, const uint8_t *row, size_t 
     const float scale = emb_load_f32(row + dim), bias = emb_load_f32(row + dim + 4);
     for (size_t k = 0; k < count; k++)
         dst[k] = fmaf(scale, (float)row[j + k], bias);
+}
+
+/* count fp32 values as f16 or bf16 elements, each rounded to nearest even
+ * by the definitions above: the one way back to a 16-bit row (max_norm's
+ * rescale, the fused optimizer steps). */
+static inline void emb_f32_to_row16(emb_type t, uint8_t *dst, const float *x, size_t count)
+{
+    for (size_t k = 0; k < count; k++) {
+        uint32_t u;
+        memcpy(&u, x + k, sizeof u);
+        const uint16_t h = t == EMB_F16 ? emb_f32_to_f16_bits(u) : emb_f32_to_bf16_bits(u);
+        memcpy(dst + 2 * k, &h, sizeof h);
+    }
 }
 
 /* One f16 or bf16 element as fp32 bits, never through an FPU register (an

@@ -6,8 +6,11 @@
  * model is the dense product itself, over every row of the vocabulary, and
  * the table's values come from the formats' definitions (formats.h), not
  * from the library. Findings: how often a GEMM's vocabulary order differs,
- * by how many ulps; the fused steps against the scalar implementation
- * (bit for bit) and against FBGEMM's formula in double precision. */
+ * by how many ulps; the fused steps on f32, f16 and bf16 tables against
+ * the scalar implementation (bit for bit), SGD on the 16-bit tables
+ * against a model of rounding to nearest even, Adagrad's h against the f32
+ * table's, the f32 steps against FBGEMM's formula in double precision;
+ * quantized tables rejected with nothing written. */
 #include "config.h"
 
 #include <math.h>
@@ -282,8 +285,8 @@ static void one_update_each(vf_report *r, const float *W0, const float *dout, in
             Wd[i] = W0[i];
         const emb_bags bags = {nbags, NULL, c.len, EMB_I64, 0, NULL, EMB_NO_PADDING};
         const emb_step st = {EMB_OPT_ROWWISE_ADAGRAD, 0.05f, 1e-8f, h, 0};
-        if (emb_bag_update(W, vocab, dim, c.ids, EMB_I64, nbags, &bags, EMB_BAG_SUM, dout, &st) ==
-            EMB_OK) {
+        if (emb_bag_update(W, EMB_F32, vocab, dim, c.ids, EMB_I64, nbags, &bags, EMB_BAG_SUM,
+                           dout, &st) == EMB_OK) {
             adagrad_double(Wd, hd, &c, dout, 0.05, 1e-8);
             uint64_t worst = 0, differ = 0;
             for (int64_t i = 0; i < vocab * dim; i++) {
@@ -306,6 +309,159 @@ static void one_update_each(vf_report *r, const float *W0, const float *dout, in
     free_case(&c);
 }
 
+/* ---- the steps on 16-bit tables ------------------------------------------
+ * The model of rounding to nearest even, from its definition rather than
+ * from bit manipulation: x in double (exact), divided by the quantum of its
+ * binade (digits significant bits, no finer than 2^min_exp: the subnormal
+ * spacing), rounded to the nearest integer with ties to even (nearbyint in
+ * the default mode), multiplied back: exact in double. */
+static double round_to_format(double x, int digits, int min_exp)
+{
+    int e;
+    frexp(x, &e); /* |x| = m * 2^e, m in [0.5, 1) */
+    const int q = e - digits < min_exp ? min_exp : e - digits;
+    return ldexp(nearbyint(ldexp(x, -q)), q);
+}
+
+/* A finite fp32 value as an f16 (11 digits, 2^-24 spacing, past 65504 Inf)
+ * or bf16 (8 digits, fp32's exponent range) element. */
+static uint16_t model_narrow(emb_type t, float x)
+{
+    const uint16_t sign = signbit(x) ? 0x8000u : 0u;
+    if (t == EMB_BF16) {
+        const double v = round_to_format(x, 8, -133);
+        if (fabs(v) >= 0x1p128)
+            return sign | 0x7F80u;
+        return (uint16_t)(vf_bits((float)v) >> 16);
+    }
+    const double v = round_to_format(x, 11, -24);
+    if (fabs(v) > 65504.0)
+        return sign | 0x7C00u;
+    return vf_narrow_f16(vf_bits((float)v)); /* exact: nothing below its digits */
+}
+
+static float model_get(emb_type t, const uint8_t *W, size_t i)
+{
+    if (t == EMB_F32)
+        return vf_float_of(vf_le32(W + 4 * i));
+    const uint16_t h = vf_le16(W + 2 * i);
+    return vf_float_of(t == EMB_F16 ? vf_f16_to_f32(h) : vf_bf16_to_f32(h));
+}
+
+static void model_set(emb_type t, uint8_t *W, size_t i, float x)
+{
+    if (t == EMB_F32) {
+        memcpy(W + 4 * i, &x, 4);
+        return;
+    }
+    const uint16_t h = model_narrow(t, x);
+    memcpy(W + 2 * i, &h, 2);
+}
+
+/* SGD on a table of type t as the API defines it: per occurrence, each
+ * element widened, W = fmaf(-lr, g, W), rounded back after every token;
+ * coalesced, G = +0 plus each token's g in order, then one update per
+ * distinct row. */
+static int sgd_model(emb_type t, uint8_t *W, const bag_case *c, const float *dout, float lr,
+                     int coalesce)
+{
+    const int64_t dim = c->dim;
+    float *G = coalesce ? calloc((size_t)(c->vocab * dim), sizeof(float)) : NULL;
+    char *seen = coalesce ? calloc((size_t)c->vocab, 1) : NULL;
+    if (coalesce && (G == NULL || seen == NULL)) {
+        free(G);
+        free(seen);
+        return -1;
+    }
+    int64_t s = 0;
+    for (int64_t b = 0; b < c->nbags; b++) {
+        const int64_t e = s + c->len[b];
+        for (int64_t tk = s; tk < e; tk++) {
+            const int64_t id = c->ids[tk];
+            for (int64_t j = 0; j < dim; j++) {
+                const size_t i = (size_t)(id * dim + j);
+                const float g = dout[b * dim + j];
+                if (coalesce) {
+                    volatile float sum = G[i] + g;
+                    G[i] = sum;
+                } else {
+                    model_set(t, W, i, fmaf(-lr, g, model_get(t, W, i)));
+                }
+            }
+            if (coalesce)
+                seen[id] = 1;
+        }
+        s = e;
+    }
+    for (int64_t id = 0; coalesce && id < c->vocab; id++)
+        for (int64_t j = 0; seen[id] && j < dim; j++) {
+            const size_t i = (size_t)(id * dim + j);
+            model_set(t, W, i, fmaf(-lr, G[i], model_get(t, W, i)));
+        }
+    free(G);
+    free(seen);
+    return 0;
+}
+
+/* The first element where two tables of type t differ, or -1. */
+static int64_t first_difference(emb_type t, const uint8_t *a, const uint8_t *b, size_t count)
+{
+    const size_t es = t == EMB_F32 ? 4 : 2;
+    for (size_t i = 0; i < count; i++)
+        if (memcmp(a + es * i, b + es * i, es) != 0)
+            return (int64_t)i;
+    return -1;
+}
+
+/* The 16-bit tables' own checks, after the scalar step `ref` (and h_ref):
+ * SGD against the model; Adagrad's h, which never depends on the table,
+ * against the f32 table's. */
+static void typed_step_model(vf_report *r, emb_type t, int opt, int coalesce, const bag_case *c,
+                             const uint8_t *start, const uint8_t *ref, const float *h_ref,
+                             const float *W0, const float *dout, emb_step st)
+{
+    const size_t wn = (size_t)(c->vocab * c->dim);
+    const char *how = coalesce ? "coalesced" : "per occurrence";
+    char name[64];
+    snprintf(name, sizeof name, "%s %s", opt ? "row-wise Adagrad" : "SGD", emb_type_name(t));
+    uint8_t *model = malloc(wn * 4);
+    float *h = malloc((size_t)c->vocab * sizeof(float));
+    if (model == NULL || h == NULL) {
+        vf_report_line(r, VF_FAIL, "memory", "out of memory");
+        goto done;
+    }
+    const emb_bags bags = {c->nbags, NULL, c->len, EMB_I64, 0, NULL, EMB_NO_PADDING};
+    if (!opt) {
+        memcpy(model, start, wn * 2);
+        if (sgd_model(t, model, c, dout, st.lr, coalesce) != 0) {
+            vf_report_line(r, VF_FAIL, "memory", "out of memory");
+            goto done;
+        }
+        const int64_t d = first_difference(t, ref, model, wn);
+        if (d >= 0)
+            vf_report_line(r, VF_FAIL, name, "%s differs from the model at element %lld", how,
+                           (long long)d);
+        else
+            vf_report_line(r, VF_PASS, name, "%s = the model (widen, fmaf(-lr, g, W), round to "
+                           "nearest even after each update)", how);
+        goto done;
+    }
+    memcpy(model, W0, wn * 4);
+    memset(h, 0, (size_t)c->vocab * sizeof(float));
+    st.h = h;
+    if (emb_bag_update(model, EMB_F32, c->vocab, c->dim, c->ids, EMB_I64, c->n, &bags,
+                       EMB_BAG_SUM, dout, &st) != EMB_OK) {
+        vf_report_line(r, VF_FAIL, name, "the f32 step failed: %s", emb_last_error());
+        goto done;
+    }
+    const int same = memcmp(h, h_ref, (size_t)c->vocab * sizeof(float)) == 0;
+    vf_report_line(r, same ? VF_PASS : VF_FAIL, name, "%s: h bit-identical to the f32 table's "
+                   "(it depends on the gradients only)%s", how, same ? "" : ": it differs");
+done:
+    free(model);
+    free(h);
+}
+
 static void steps(vf_report *r, const vf_config *cfg)
 {
     const int64_t vocab = 2000, dim = 96;
@@ -318,10 +474,10 @@ static void steps(vf_report *r, const vf_config *cfg)
     }
     const size_t wn = (size_t)(vocab * dim), dn = (size_t)(c.nbags * dim);
     float *W0 = malloc(wn * sizeof(float)), *dout = malloc(dn * sizeof(float));
-    float *ref = malloc(wn * sizeof(float)), *got = malloc(wn * sizeof(float));
+    uint8_t *start = malloc(wn * 4), *ref = malloc(wn * 4), *got = malloc(wn * 4);
     float *h_ref = malloc((size_t)vocab * sizeof(float)), *h = malloc((size_t)vocab * sizeof(float));
     double *Wd = malloc(wn * sizeof(double)), *hd = calloc((size_t)vocab, sizeof(double));
-    if (!W0 || !dout || !ref || !got || !h_ref || !h || !Wd || !hd) {
+    if (!W0 || !dout || !start || !ref || !got || !h_ref || !h || !Wd || !hd) {
         vf_report_line(r, VF_FAIL, "memory", "out of memory");
         goto done;
     }
@@ -336,70 +492,103 @@ static void steps(vf_report *r, const vf_config *cfg)
         if (strcmp(emb_impl_name(i), "scalar") == 0)
             scalar = i;
     const emb_bags bags = {c.nbags, NULL, c.len, EMB_I64, 0, NULL, EMB_NO_PADDING};
-    for (int opt = 0; opt < 2; opt++)
-        for (int coalesce = 0; coalesce < 2; coalesce++) {
-            const char *name = opt ? "row-wise Adagrad" : "SGD";
-            emb_step st = {opt ? EMB_OPT_ROWWISE_ADAGRAD : EMB_OPT_SGD, 0.05f, 1e-8f, h_ref,
-                           coalesce};
-            memcpy(ref, W0, wn * sizeof(float));
-            memset(h_ref, 0, (size_t)vocab * sizeof(float));
-            const vf_run sr = {scalar, 1};
-            if (vf_run_select(&sr) != 0 ||
-                emb_bag_update(ref, vocab, dim, c.ids, EMB_I64, c.n, &bags, EMB_BAG_SUM, dout,
-                               &st) != EMB_OK) {
-                vf_report_line(r, VF_FAIL, name, "the scalar step failed: %s", emb_last_error());
-                continue;
-            }
-            uint64_t bad = 0, runs = 0;
-            char first[160] = "";
-            for (int i = 0; i < cfg->n_runs; i++) {
-                if (vf_run_select(&cfg->runs[i]) != 0)
+    static const emb_type types[] = {EMB_F32, EMB_F16, EMB_BF16};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const emb_type t = types[ti];
+        const size_t tb = wn * (t == EMB_F32 ? 4 : 2);
+        for (size_t i = 0; i < wn; i++) /* the 16-bit tables: W0 rounded to nearest */
+            model_set(t, start, i, W0[i]);
+        for (int opt = 0; opt < 2; opt++)
+            for (int coalesce = 0; coalesce < 2; coalesce++) {
+                char name[64];
+                snprintf(name, sizeof name, "%s%s%s", opt ? "row-wise Adagrad" : "SGD",
+                         t == EMB_F32 ? "" : " ", t == EMB_F32 ? "" : emb_type_name(t));
+                emb_step st = {opt ? EMB_OPT_ROWWISE_ADAGRAD : EMB_OPT_SGD, 0.05f, 1e-8f, h_ref,
+                               coalesce};
+                memcpy(ref, start, tb);
+                memset(h_ref, 0, (size_t)vocab * sizeof(float));
+                const vf_run sr = {scalar, 1};
+                if (vf_run_select(&sr) != 0 ||
+                    emb_bag_update(ref, t, vocab, dim, c.ids, EMB_I64, c.n, &bags, EMB_BAG_SUM,
+                                   dout, &st) != EMB_OK) {
+                    vf_report_line(r, VF_FAIL, name, "the scalar step failed: %s",
+                                   emb_last_error());
                     continue;
-                memcpy(got, W0, wn * sizeof(float));
-                memset(h, 0, (size_t)vocab * sizeof(float));
-                st.h = h;
-                if (emb_bag_update(got, vocab, dim, c.ids, EMB_I64, c.n, &bags, EMB_BAG_SUM, dout,
-                                   &st) != EMB_OK ||
-                    memcmp(got, ref, wn * sizeof(float)) != 0 ||
-                    (opt && memcmp(h, h_ref, (size_t)vocab * sizeof(float)) != 0)) {
-                    if (bad++ == 0)
-                        vf_run_label(&cfg->runs[i], first, sizeof first);
                 }
-                runs++;
-            }
-            vf_report_line(r, bad ? VF_FAIL : VF_PASS, name,
-                           "%s: %llu runs x %lld rows x %lld: %s", coalesce ? "coalesced"
-                                                                             : "per occurrence",
-                           (unsigned long long)runs, (long long)vocab, (long long)dim,
-                           bad ? "differs from scalar, first under" : "bit-identical to scalar");
-            if (bad)
-                vf_report_str(r, "first", first);
-            if (opt && !coalesce) {
-                for (size_t i = 0; i < wn; i++)
-                    Wd[i] = W0[i];
-                memset(hd, 0, (size_t)vocab * sizeof(double));
-                adagrad_double(Wd, hd, &c, dout, 0.05, 1e-8);
-                uint64_t worst = 0, differ = 0;
-                for (size_t i = 0; i < wn; i++) {
-                    const uint64_t u = ulps(ref[i], (float)Wd[i]);
-                    differ += u != 0;
-                    worst = u > worst ? u : worst;
+                uint64_t bad = 0, runs = 0;
+                char first[160] = "";
+                for (int i = 0; i < cfg->n_runs; i++) {
+                    if (vf_run_select(&cfg->runs[i]) != 0)
+                        continue;
+                    memcpy(got, start, tb);
+                    memset(h, 0, (size_t)vocab * sizeof(float));
+                    st.h = h;
+                    if (emb_bag_update(got, t, vocab, dim, c.ids, EMB_I64, c.n, &bags,
+                                       EMB_BAG_SUM, dout, &st) != EMB_OK ||
+                        memcmp(got, ref, tb) != 0 ||
+                        (opt && memcmp(h, h_ref, (size_t)vocab * sizeof(float)) != 0)) {
+                        if (bad++ == 0)
+                            vf_run_label(&cfg->runs[i], first, sizeof first);
+                    }
+                    runs++;
                 }
-                vf_report_line(r, VF_INFO, "vs FBGEMM",
-                               "row-wise Adagrad per occurrence against FBGEMM's formula in "
-                               "double (rounded to fp32 once at the end): %llu of %zu weights "
-                               "differ, by at most %llu ulp",
-                               (unsigned long long)differ, wn, (unsigned long long)worst);
-                vf_report_num(r, "max_ulps", worst);
-                vf_report_num(r, "differ", differ);
-                one_update_each(r, W0, dout, vocab, dim, c.nbags, scalar);
+                vf_report_line(r, bad ? VF_FAIL : VF_PASS, name,
+                               "%s: %llu runs x %lld rows x %lld: %s",
+                               coalesce ? "coalesced" : "per occurrence", (unsigned long long)runs,
+                               (long long)vocab, (long long)dim,
+                               bad ? "differs from scalar, first under"
+                                   : "bit-identical to scalar");
+                if (bad)
+                    vf_report_str(r, "first", first);
+                st.h = h_ref;
+                if (t != EMB_F32) {
+                    const vf_run sr1 = {scalar, 1};
+                    if (vf_run_select(&sr1) == 0)
+                        typed_step_model(r, t, opt, coalesce, &c, start, ref, h_ref, W0, dout, st);
+                    continue;
+                }
+                if (opt && !coalesce) {
+                    const float *rf = (const float *)(const void *)ref;
+                    for (size_t i = 0; i < wn; i++)
+                        Wd[i] = W0[i];
+                    memset(hd, 0, (size_t)vocab * sizeof(double));
+                    adagrad_double(Wd, hd, &c, dout, 0.05, 1e-8);
+                    uint64_t worst = 0, differ = 0;
+                    for (size_t i = 0; i < wn; i++) {
+                        const uint64_t u = ulps(rf[i], (float)Wd[i]);
+                        differ += u != 0;
+                        worst = u > worst ? u : worst;
+                    }
+                    vf_report_line(r, VF_INFO, "vs FBGEMM",
+                                   "row-wise Adagrad per occurrence against FBGEMM's formula in "
+                                   "double (rounded to fp32 once at the end): %llu of %zu weights "
+                                   "differ, by at most %llu ulp",
+                                   (unsigned long long)differ, wn, (unsigned long long)worst);
+                    vf_report_num(r, "max_ulps", worst);
+                    vf_report_num(r, "differ", differ);
+                    one_update_each(r, W0, dout, vocab, dim, c.nbags, scalar);
+                }
             }
-        }
+    }
+    /* The quantized tables: rejected, nothing written. */
+    static const emb_type quantized[] = {EMB_Q8_0, EMB_Q4_0, EMB_Q8_ROWWISE};
+    for (size_t qi = 0; qi < sizeof quantized / sizeof quantized[0]; qi++) {
+        memcpy(got, start, wn * 2);
+        const emb_step st = {EMB_OPT_SGD, 0.05f, 0.0f, NULL, 0};
+        const emb_status s0 = emb_bag_update(got, quantized[qi], vocab, dim, c.ids, EMB_I64, c.n,
+                                             &bags, EMB_BAG_SUM, dout, &st);
+        const int ok = s0 == EMB_EINVAL && memcmp(got, start, wn * 2) == 0 &&
+                       strstr(emb_last_error(), emb_type_name(quantized[qi])) != NULL;
+        vf_report_line(r, ok ? VF_PASS : VF_FAIL, emb_type_name(quantized[qi]),
+                       "the steps reject a quantized table (EMB_EINVAL, the type named, nothing "
+                       "written): %s", emb_last_error());
+    }
 done:
     emb_set_num_threads(0);
     emb_use_impl(NULL);
     free(W0);
     free(dout);
+    free(start);
     free(ref);
     free(got);
     free(h_ref);

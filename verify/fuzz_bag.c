@@ -1,6 +1,7 @@
 /* fuzz_bag.c - differential fuzzer of the EmbeddingBag ops: decodes one
  * call of emb_bag, emb_bag_grad or emb_bag_update from the input (any bag
- * kernel, offsets or lengths of either width, include_last_offset, weights,
+ * kernel, the steps on f32, f16, bf16 or (rejected) quantized tables,
+ * offsets or lengths of either width, include_last_offset, weights,
  * padding_idx, modes valid or not, offsets, lengths, ids, argmax, learning
  * rates corrupted or not), runs it on every available implementation at
  * one thread and at the decoded count, and aborts with a dump when a run
@@ -75,6 +76,21 @@ static float no_nan(uint32_t u)
     return f;
 }
 
+static int is_step(emb_op op) { return op == EMB_OP_BAG_SGD || op == EMB_OP_BAG_ADAGRAD; }
+
+/* A step's table type from three bits: f32 (3 in 8), f16, bf16 (2 each),
+ * or a quantized type (1 in 8), which the step must reject writing
+ * nothing; returns the kernel of the type, the f32 one for a quantized. */
+static int step_table(call *c, unsigned bits, uint8_t pick)
+{
+    static const emb_type quantized[] = {EMB_Q8_0, EMB_Q4_0, EMB_Q8_ROWWISE};
+    c->in = bits < 3 ? EMB_F32 : bits < 5 ? EMB_F16 : bits < 7 ? EMB_BF16 : quantized[pick % 3];
+    for (int k = 0; k < emb_kernel_count(); k++)
+        if (emb_kernel_at(k)->op == c->op && emb_kernel_at(k)->in == c->in)
+            return k;
+    return c->kernel;
+}
+
 static void decode(const uint8_t *data, size_t size, call *c)
 {
     uint64_t h = 1469598103934665603u;
@@ -82,11 +98,14 @@ static void decode(const uint8_t *data, size_t size, call *c)
         h = (h ^ data[i]) * 1099511628211u;
     reader r = {data, size, gen_seed(h)};
     memset(c, 0, sizeof *c);
+    /* The steps' f32 kernels stand for every table type here (the type is
+     * decoded below), so a byte picks the same kernel as before the steps
+     * took 16-bit tables. */
     int bag_kernels[64], nk = 0;
     for (int k = 0; k < emb_kernel_count() && nk < 64; k++) {
-        const emb_op op = emb_kernel_at(k)->op;
-        if (op == EMB_OP_BAG || op == EMB_OP_BAG_GRAD || op == EMB_OP_BAG_SGD ||
-            op == EMB_OP_BAG_ADAGRAD)
+        const emb_kernel *kn = emb_kernel_at(k);
+        if (kn->op == EMB_OP_BAG || kn->op == EMB_OP_BAG_GRAD ||
+            (is_step(kn->op) && kn->in == EMB_F32))
             bag_kernels[nk++] = k;
     }
     const uint8_t v = next8(&r), d = next8(&r), b = next8(&r), f = next8(&r), kb = next8(&r),
@@ -94,6 +113,8 @@ static void decode(const uint8_t *data, size_t size, call *c)
     c->kernel = bag_kernels[kb % nk];
     c->op = emb_kernel_at(c->kernel)->op;
     c->in = emb_kernel_at(c->kernel)->in;
+    if (is_step(c->op))
+        c->kernel = step_table(c, x >> 5, d);
     c->vocab = 1 + v % MAX_VOCAB;
     c->dim = emb_row_bytes(c->in, 1) == 0 ? 32 * (1 + d % 3) : 1 + d % MAX_DIM;
     c->nbags = b % (MAX_BAGS + 1);
@@ -166,7 +187,10 @@ static void decode(const uint8_t *data, size_t size, call *c)
         uint8_t *bufs[2] = {B->matrix, B->out};
         const size_t sizes[2] = {sizeof B->matrix, sizeof B->out};
         for (int k = 0; k < 2; k++) {
-            const size_t e = k == 0 && c->op == EMB_OP_BAG ? es : (k == 0 ? 4 : (c->in == EMB_F32 ? 4 : 2));
+            const size_t e = k == 0 && c->op != EMB_OP_BAG_GRAD ? es
+                             : k == 0                          ? 4
+                             : is_step(c->op) || c->in == EMB_F32 ? 4
+                                                                : 2;
             for (size_t i = 0; i + e <= sizes[k]; i += e) {
                 if (e == 4) {
                     uint32_t u;
@@ -194,10 +218,12 @@ static void decode(const uint8_t *data, size_t size, call *c)
 static void dump(const call *c, const char *impl, int threads, const char *what)
 {
     fprintf(stderr,
-            "fuzz_bag: %s under %s x%d\n  kernel %s, vocab %lld, dim %lld, nbags %lld, n %lld, "
+            "fuzz_bag: %s under %s x%d\n  kernel %s (%s table), vocab %lld, dim %lld, "
+            "nbags %lld, n %lld, "
             "%s%s (%s), mode %d, weights %d, padding %d, ids %s, argmax %d, lr %g, eps %g, "
             "coalesce %d\n  error: %s\n",
-            what, impl, threads, emb_kernel_at(c->kernel)->name, (long long)c->vocab,
+            what, impl, threads, emb_kernel_at(c->kernel)->name, emb_type_name(c->in),
+            (long long)c->vocab,
             (long long)c->dim, (long long)c->nbags, (long long)c->n,
             c->lengths ? "lengths" : "offsets", c->last ? "+last" : "", c->off64 ? "i64" : "i32",
             c->mode, c->weighted, c->padded, c->ids64 ? "i64" : "i32", c->with_argmax,
@@ -232,7 +258,7 @@ static emb_status run(buffers *b, const call *c)
     default: {
         const emb_step st = {c->op == EMB_OP_BAG_ADAGRAD ? EMB_OPT_ROWWISE_ADAGRAD : EMB_OPT_SGD,
                              c->lr, c->eps, b->h, c->coalesce};
-        return emb_bag_update((float *)m, c->vocab, c->dim, ids, it, c->n, &bags,
+        return emb_bag_update(m, c->in, c->vocab, c->dim, ids, it, c->n, &bags,
                               (emb_bag_mode)c->mode, (const float *)o, &st);
     }
     }

@@ -249,14 +249,30 @@ static float ref_mean_sq(const float *g, int64_t dim)
     return m;
 }
 
-/* One update of row id with gradient row g. */
-static void ref_update(float *table, float *h, int64_t dim, int64_t id, const float *g, int adagrad,
-                       float lr, float eps)
+/* W[j] = fmaf(s, g[j], W[j]) on a row of type t: each element widened
+ * (exact), updated in fp32 and, in a 16-bit row, rounded back to nearest
+ * even (reference.c's narrowing). */
+static void ref_fma_row(emb_type t, uint8_t *row, int64_t dim, float s, const float *g)
 {
-    float *w = table + id * dim;
+    for (int64_t j = 0; j < dim; j++) {
+        const float w = gen_u2f(ref_element_bits(t, row, dim, j));
+        const uint32_t u = gen_f2u(fmaf(s, g[j], w));
+        if (t == EMB_F32) {
+            memcpy(row + 4 * j, &u, 4);
+        } else {
+            const uint16_t n = t == EMB_F16 ? ref_f32_to_f16_bits(u) : ref_f32_to_bf16_bits(u);
+            memcpy(row + 2 * j, &n, 2);
+        }
+    }
+}
+
+/* One update of row id with gradient row g. */
+static void ref_update(emb_type t, uint8_t *table, float *h, int64_t dim, int64_t id,
+                       const float *g, int adagrad, float lr, float eps)
+{
+    uint8_t *w = table + emb_row_bytes(t, dim) * (size_t)id;
     if (!adagrad) {
-        for (int64_t j = 0; j < dim; j++)
-            w[j] = fmaf(-lr, g[j], w[j]);
+        ref_fma_row(t, w, dim, -lr, g);
         return;
     }
     volatile float hi = h[id] + ref_mean_sq(g, dim);
@@ -264,14 +280,14 @@ static void ref_update(float *table, float *h, int64_t dim, int64_t id, const fl
     volatile float root = sqrtf(hi);
     volatile float den = root + eps;
     volatile float step = lr / den;
-    for (int64_t j = 0; j < dim; j++)
-        w[j] = fmaf(-step, g[j], w[j]);
+    ref_fma_row(t, w, dim, -step, g);
 }
 
 /* Per occurrence: token t's g = dout[b], dout[b] / count (mean, count > 1)
  * or w[t] * dout[b]. Coalesced: G[row] = +0 plus each occurrence in token
  * order (emb_bag_grad's sum), then one update per distinct row. */
-static void ref_step(float *table, float *h, int64_t vocab, int64_t dim, const void *ids,
+static void ref_step(emb_type t, uint8_t *table, float *h, int64_t vocab, int64_t dim,
+                     const void *ids,
                      emb_index it, const bag_set *b, const float *w, int64_t pad,
                      emb_bag_mode mode, const float *dout, int adagrad, float lr, float eps,
                      int coalesce)
@@ -287,7 +303,7 @@ static void ref_step(float *table, float *h, int64_t vocab, int64_t dim, const v
             if (id == pad || seen[id])
                 continue;
             seen[id] = 1;
-            ref_update(table, h, dim, id, G + id * dim, adagrad, lr, eps);
+            ref_update(t, table, h, dim, id, G + id * dim, adagrad, lr, eps);
         }
         free(seen);
         free(G);
@@ -309,7 +325,7 @@ static void ref_step(float *table, float *h, int64_t vocab, int64_t dim, const v
                                                                        : d;
                 g[j] = v;
             }
-            ref_update(table, h, dim, id, g, adagrad, lr, eps);
+            ref_update(t, table, h, dim, id, g, adagrad, lr, eps);
         }
         s = e;
     }
@@ -546,18 +562,18 @@ static void check_step_variant(const emb_kernel *k, const variant *v, int coales
     b.api.padding_idx = pad;
     float *dout = xmalloc((size_t)(nbags * dim) * sizeof(float));
     fill_elements(r, EMB_F32, dout, (size_t)(nbags * dim), VALUES_MODERATE);
-    const size_t count = (size_t)(vocab * dim);
-    float *start = xmalloc(count * sizeof(float)), *want = xmalloc(count * sizeof(float));
+    const size_t count = (size_t)(vocab * dim), bytes = emb_row_bytes(k->in, dim) * (size_t)vocab;
+    uint8_t *start = xmalloc(bytes), *want = xmalloc(bytes);
     float *h0 = xmalloc((size_t)vocab * sizeof(float)), *hw = xmalloc((size_t)vocab * sizeof(float));
-    fill_elements(r, EMB_F32, start, count, VALUES_MODERATE);
+    fill_elements(r, k->in, start, count, VALUES_MODERATE);
     for (int64_t i = 0; i < vocab; i++)
         h0[i] = fabsf(moderate_f32(r));
-    memcpy(want, start, count * sizeof(float));
+    memcpy(want, start, bytes);
     memcpy(hw, h0, (size_t)vocab * sizeof(float));
     const float lr = 0.0371f, eps = 1e-6f;
-    ref_step(want, hw, vocab, dim, ids, v->id_type, &b, w, pad, v->mode, dout, adagrad, lr, eps,
-             coalesce);
-    guarded got = guarded_new((int64_t)count, 1);
+    ref_step(k->in, want, hw, vocab, dim, ids, v->id_type, &b, w, pad, v->mode, dout, adagrad, lr,
+             eps, coalesce);
+    gbytes got = gbytes_new(bytes, k->in == EMB_F32 ? 4 : 2);
     guarded h = guarded_new(vocab, 0);
     for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
         char what[240];
@@ -565,21 +581,21 @@ static void check_step_variant(const emb_kernel *k, const variant *v, int coales
         if (coalesce)
             strncat(what, ", coalesced", sizeof what - strlen(what) - 1);
         ck_assert_int_eq(emb_set_num_threads(thread_counts[t]), EMB_OK);
-        memcpy(got.p, start, count * sizeof(float));
+        memcpy(got.p, start, bytes);
         memcpy(h.p, h0, (size_t)vocab * sizeof(float));
         const emb_step step = {adagrad ? EMB_OPT_ROWWISE_ADAGRAD : EMB_OPT_SGD, lr, eps,
                                adagrad ? h.p : NULL, coalesce};
-        const emb_status st = emb_bag_update(got.p, vocab, dim, ids, v->id_type, b.n, &b.api,
-                                             v->mode, dout, &step);
+        const emb_status st = emb_bag_update(got.p, k->in, vocab, dim, ids, v->id_type, b.n,
+                                             &b.api, v->mode, dout, &step);
         ck_assert_msg(st == EMB_OK, "%s: %s", what, emb_last_error());
-        ASSERT_SAME_BITS(got.p, want, (int64_t)count, what);
+        ASSERT_SAME_BYTES(got.p, want, bytes, what);
         if (adagrad)
             ASSERT_SAME_BITS(h.p, hw, vocab, what);
-        guarded_check(&got, what);
+        gbytes_check(&got, what);
         guarded_check(&h, what);
     }
     emb_set_num_threads(0);
-    free(got.base);
+    gbytes_free(&got);
     free(h.base);
     free(want);
     free(start);
@@ -607,6 +623,56 @@ START_TEST(bag_step_matches_its_definition)
             check_step_variant(k, &v, 0, 300, 128, 400, 8, &r);
             check_step_variant(k, &v, 1, 300, 128, 400, 8, &r);
         }
+}
+END_TEST
+
+/* Row 0 of a bf16 table holds 1.0 (0x3F80) and a bag names it three times
+ * with g = 2^-10, lr = 1. Per occurrence each update, 1 - 2^-10, is under
+ * half an ulp below 1 (bf16 steps there by 2^-8) and rounds back to 1: all
+ * three are lost. Coalesced, G = 3 * 2^-10 and 1 - 3 * 2^-10 is nearer
+ * 1 - 2^-8 (0x3F7F) than 1. An f16 table keeps every update (2^-11 steps):
+ * 1 - 3 * 2^-10 both ways (0x3BFA). Rows 1 and 2, named once each, take
+ * 1 - 2^-10: lost in bf16, 0x3BFE in f16. */
+START_TEST(rounding_per_occurrence_and_coalesced)
+{
+    use_impl(_i);
+    const int64_t vocab = 3, dim = 9;
+    const int32_t ids[] = {0, 2, 0, 0, 1};
+    const int32_t offsets[] = {0, 4};
+    const emb_bags bags = {2, offsets, NULL, EMB_I32, 0, NULL, EMB_NO_PADDING};
+    float dout[2 * 9];
+    for (int j = 0; j < 2 * 9; j++)
+        dout[j] = 0x1p-10f;
+    static const struct {
+        emb_type t;
+        uint16_t one, per_occurrence, coalesced, row1;
+    } cases[] = {
+        {EMB_BF16, 0x3F80, 0x3F80, 0x3F7F, 0x3F80},
+        {EMB_F16, 0x3C00, 0x3BFA, 0x3BFA, 0x3BFE},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int coalesce = 0; coalesce < 2; coalesce++)
+            for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
+                uint16_t table[3 * 9];
+                for (int j = 0; j < 3 * 9; j++)
+                    table[j] = cases[c].one;
+                const emb_step step = {EMB_OPT_SGD, 1.0f, 0.0f, NULL, coalesce};
+                ck_assert_int_eq(emb_set_num_threads(thread_counts[t]), EMB_OK);
+                ck_assert_msg(emb_bag_update(table, cases[c].t, vocab, dim, ids, EMB_I32, 5, &bags,
+                                             EMB_BAG_SUM, dout, &step) == EMB_OK,
+                              "%s", emb_last_error());
+                const uint16_t want0 = coalesce ? cases[c].coalesced : cases[c].per_occurrence;
+                for (int j = 0; j < dim; j++) {
+                    const uint16_t want[3] = {want0, cases[c].row1, cases[c].row1};
+                    for (int row = 0; row < 3; row++)
+                        ck_assert_msg(table[row * dim + j] == want[row],
+                                      "%s, %s, %d threads: row %d element %d is 0x%04x, not "
+                                      "0x%04x", emb_type_name(cases[c].t),
+                                      coalesce ? "coalesced" : "per occurrence", thread_counts[t],
+                                      row, j, table[row * dim + j], want[row]);
+                }
+            }
+    emb_set_num_threads(0);
 }
 END_TEST
 
@@ -738,20 +804,42 @@ START_TEST(bad_arguments_write_nothing)
     for (int i = 0; i < 3; i++) {
         emb_step s = {i == 2 ? EMB_OPT_ROWWISE_ADAGRAD : EMB_OPT_SGD, bad_lr[i], 0.0f, vh, 0};
         BAG_CASE(lr_text[i], lr_text[i], EMB_EINVAL,
-                 emb_bag_update(vtable, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout, &s));
+                 emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout,
+                                &s));
     }
     emb_step s = {EMB_OPT_ROWWISE_ADAGRAD, 0.1f, -1.0f, vh, 0};
     BAG_CASE("negative eps", "eps = -1", EMB_EINVAL,
-             emb_bag_update(vtable, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout, &s));
+             emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout,
+                            &s));
     s.eps = 0.0f;
     BAG_CASE("max step", "mode max has no fused step", EMB_EINVAL,
-             emb_bag_update(vtable, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_MAX, dout, &s));
+             emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_MAX, dout,
+                            &s));
     s.coalesce = 1;
     BAG_CASE("coalesced, bad id", "ids[5] = 8 is outside [0, 8)", EMB_ERANGE,
-             emb_bag_update(vtable, vocab, dim, ids64, EMB_I64, 6, &g, EMB_BAG_SUM, dout, &s));
+             emb_bag_update(vtable, EMB_F32, vocab, dim, ids64, EMB_I64, 6, &g, EMB_BAG_SUM, dout,
+                            &s));
     s.h = NULL;
     BAG_CASE("Adagrad without h", "step->h is NULL", EMB_EINVAL,
-             emb_bag_update(vtable, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout, &s));
+             emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout,
+                            &s));
+    /* A quantized table, whose rows (dim 32) fit in vtable: rejected for
+     * what requantizing each step would lose, before anything is read. */
+    s.h = vh;
+    static const emb_type quantized[] = {EMB_Q8_0, EMB_Q4_0, EMB_Q8_ROWWISE};
+    for (int i = 0; i < 3; i++) {
+        char needle[96];
+        snprintf(needle, sizeof needle, "table_type = %s: a quantized table is an inference format",
+                 emb_type_name(quantized[i]));
+        BAG_CASE(emb_type_name(quantized[i]), needle, EMB_EINVAL,
+                 emb_bag_update(vtable, quantized[i], vocab, dim, ids, EMB_I32, 6, &g,
+                                EMB_BAG_SUM, dout, &s));
+        ck_assert_msg(strstr(emb_last_error(), "half a quantization step") != NULL, "%s",
+                      emb_last_error());
+    }
+    BAG_CASE("not a table type", "table_type = 9 is not an emb_type", EMB_EINVAL,
+             emb_bag_update(vtable, (emb_type)9, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM,
+                            dout, &s));
 #undef BAG_CASE
 }
 END_TEST
@@ -760,7 +848,8 @@ END_TEST
 
 static void add_tests(Suite *s, int impl)
 {
-    const TTest *const tests[] = {bad_arguments_write_nothing};
+    const TTest *const tests[] = {bad_arguments_write_nothing,
+                                  rounding_per_occurrence_and_coalesced};
     TCase *tc = add_impl_tests(s, impl, tests, sizeof tests / sizeof tests[0], 300);
     add_op_loop_test(tc, bag_matches_its_definition, impl, 1u << EMB_OP_BAG);
     add_op_loop_test(tc, empty_and_zero_bags, impl, 1u << EMB_OP_BAG);

@@ -210,8 +210,11 @@ START_TEST(kernel_list_is_well_formed)
         ck_assert_ptr_nonnull(kern->name);
         ck_assert_str_eq(kern->name, want);
         /* A gradient accumulates into an fp32 dtable; the fused lookup
-         * writes f32. */
-        if (kern->op != EMB_OP_LOOKUP)
+         * writes f32; a fused step updates its table in place. */
+        if (kern->op == EMB_OP_BAG_SGD || kern->op == EMB_OP_BAG_ADAGRAD)
+            ck_assert_msg(kern->out == kern->in, "%s: a step from %s into %s", kern->name, in,
+                          out);
+        else if (kern->op != EMB_OP_LOOKUP)
             ck_assert_msg(kern->out == EMB_F32, "%s: grad into %s", kern->name, out);
         for (int j = k + 1; j < count; j++) {
             const emb_kernel *other = emb_kernel_at(j);

@@ -27,6 +27,8 @@ import embsimd_lib  # noqa: E402
 
 BEGIN, END = "<!-- embedding-bag: begin -->", "<!-- embedding-bag: end -->"
 MODES = {"sum": 0, "mean": 1, "max": 2}
+# emb_type of the tables the fused steps update in place.
+TABLE_TYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
 
 class Bags(ctypes.Structure):
@@ -49,8 +51,8 @@ class Lib:
         lib.emb_bag.argtypes = [vp, i32, i64, i64, vp, i32, i64, ctypes.POINTER(Bags), i32, vp, vp]
         lib.emb_bag_grad.argtypes = [vp, i64, i64, vp, i32, i64, ctypes.POINTER(Bags), i32, vp,
                                      vp, i32]
-        lib.emb_bag_update.argtypes = [vp, i64, i64, vp, i32, i64, ctypes.POINTER(Bags), i32, vp,
-                                       ctypes.POINTER(Step)]
+        lib.emb_bag_update.argtypes = [vp, i32, i64, i64, vp, i32, i64, ctypes.POINTER(Bags),
+                                       i32, vp, ctypes.POINTER(Step)]
         for f in (lib.emb_bag, lib.emb_bag_grad, lib.emb_bag_update):
             f.restype = ctypes.c_int
         self.lib = lib
@@ -76,9 +78,9 @@ class Lib:
 
     def update(self, W, ids, b, mode, dout, opt, lr, eps=0.0, h=None, coalesce=0):
         s = Step(opt, lr, eps, h.data_ptr() if h is not None else None, coalesce)
-        st = self.lib.emb_bag_update(W.data_ptr(), W.shape[0], W.shape[1], ids.data_ptr(), 1,
-                                     ids.numel(), ctypes.byref(b), MODES[mode], dout.data_ptr(),
-                                     ctypes.byref(s))
+        st = self.lib.emb_bag_update(W.data_ptr(), TABLE_TYPES[W.dtype], W.shape[0], W.shape[1],
+                                     ids.data_ptr(), 1, ids.numel(), ctypes.byref(b), MODES[mode],
+                                     dout.data_ptr(), ctypes.byref(s))
         self.e._ok(st, "emb_bag_update")
 
 
