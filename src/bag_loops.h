@@ -184,15 +184,16 @@ emb_bag_max_row(emb_bag_prims K, float *m, int64_t *arg, const uint8_t *row, siz
     }
 }
 
-/* Hints token f's row (f = the current token + ahead; ahead 0: none),
- * non-temporally on a far table (EMB_KF_FAR). */
+/* Hints `lines` lines of token f's row from its byte `from` (f = the
+ * current token + ahead; ahead 0: none), non-temporally on a far table
+ * (EMB_KF_FAR). */
 static inline __attribute__((always_inline)) void
 emb_bag_hint(const uint8_t *table, const emb_bag_call *c, int ids64, size_t f, size_t ahead,
-             size_t in_row, size_t lines, int far)
+             size_t in_row, size_t from, size_t lines, int far)
 {
     if (ahead == 0 || f >= c->n)
         return;
-    const uint8_t *row = table + emb_id(c->ids, ids64, f) * in_row;
+    const uint8_t *row = table + emb_id(c->ids, ids64, f) * in_row + from;
     if (far)
         EMB_PREFETCH_ROW(row, lines, 0);
     else
@@ -206,18 +207,23 @@ emb_bag_hint(const uint8_t *table, const emb_bag_call *c, int ids64, size_t f, s
  * into o. Each element still starts at +0 and adds its tokens in token
  * order: the bits of the row-at-a-time loop. (The +0 start is an add,
  * not a copy of the first row: x + 0 is not x for -0 and a signalling
- * NaN.) Rows are hinted, `ahead`
- * tokens on, during the first group's pass only; the later groups find
- * the bag's rows in L1 or L2. Returns the count of non-padding tokens. */
+ * NaN.) Each group's pass hints the same columns of the row `ahead`
+ * tokens on: a long row's hints are spread over its groups, as the
+ * lookup's rows in flight spread theirs, not sent in one burst that
+ * would queue on the core's few outstanding misses. Returns the count of
+ * non-padding tokens. */
 #ifndef EMB_BAG_REG_FLOATS
 #define EMB_BAG_REG_FLOATS 64
 #endif
 static inline __attribute__((always_inline)) size_t
 emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
-                     size_t s, size_t e, float *o, size_t ahead, size_t lines, int far)
+                     size_t s, size_t e, float *o, size_t ahead, int far)
 {
     enum { V = EMB_BAG_REG_FLOATS / 8 };
     const size_t dim = c->dim, in_row = dim * sizeof(float);
+    /* Columns that start mid-line end in one more line. */
+    const size_t off_line = !((uintptr_t)table % 64 == 0 && in_row % 64 == 0);
+    const size_t group_lines = EMB_BAG_REG_FLOATS * sizeof(float) / 64 + off_line;
     size_t cnt = 0, j = 0;
     for (; j + EMB_BAG_REG_FLOATS <= dim; j += EMB_BAG_REG_FLOATS) {
         emb_bag_v8 acc[V];
@@ -225,8 +231,8 @@ emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *
         for (int v = 0; v < V; v++)
             acc[v] = (emb_bag_v8){0};
         for (size_t t = s; t < e; t++) {
-            if (j == 0)
-                emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, lines, far);
+            emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, j * sizeof(float), group_lines,
+                         far);
             const size_t id = emb_id(c->ids, ids64, t);
             if (id == c->pad)
                 continue;
@@ -243,10 +249,11 @@ emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *
     }
     if (j < dim) {
         memset(o + j, 0, (dim - j) * sizeof(float));
+        const size_t tail_lines = ((dim - j) * sizeof(float) + 63) / 64 + off_line;
         size_t tail_cnt = 0;
         for (size_t t = s; t < e; t++) {
-            if (j == 0)
-                emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, lines, far);
+            emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, j * sizeof(float), tail_lines,
+                         far);
             const size_t id = emb_id(c->ids, ids64, t);
             if (id == c->pad)
                 continue;
@@ -282,9 +289,9 @@ emb_bag_rows_w(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int
         const int in_registers = mode != EMB_BAG_MAX && !weighted && K.in == EMB_F32;
         size_t cnt = 0;
         if (in_registers)
-            cnt = emb_bag_sum_f32_regs(K, table, c, ids64, start, end, o, ahead, lines, far);
+            cnt = emb_bag_sum_f32_regs(K, table, c, ids64, start, end, o, ahead, far);
         for (size_t t = start; !in_registers && t < end; t++) {
-            emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, lines, far);
+            emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, 0, lines, far);
             const size_t id = emb_id(c->ids, ids64, t);
             if (id == c->pad)
                 continue;
