@@ -245,7 +245,9 @@ emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *
             }
             cnt += j == 0;
         }
-        memcpy(o + j, acc, sizeof acc);
+#pragma GCC unroll 16
+        for (int v = 0; v < V; v++) /* vector by vector: the array stays in registers */
+            memcpy(o + j + 8 * v, &acc[v], sizeof acc[v]);
     }
     if (j < dim) {
         memset(o + j, 0, (dim - j) * sizeof(float));
