@@ -366,8 +366,11 @@ def main(argv):
               "runs FBGEMM's JIT kernels, so these rows are our comparison with FBGEMM."
               % ", ".join(engines)) if "fbgemm" in engines else \
         ("This PyTorch build has no FBGEMM (quantized engines: %s; Debian's python3-torch is "
-         "built without it): nn.EmbeddingBag runs ATen's own loops (index_select_add with "
-         "cpublas axpy), not FBGEMM's JIT kernels, so nothing here measures FBGEMM."
+         "built without it): the fp32 sum and mean of nn.EmbeddingBag run caffe2's "
+         "EmbeddingLookupIdx perfkernel instead (AVX2 and FMA, unrolled for the row width, "
+         "the bag's sum held in registers, rows prefetched 16 ahead: the same design as "
+         "FBGEMM's generated kernels, compiled ahead of time), max mode "
+         "ATen's own loop; nothing here measures FBGEMM itself."
          % ", ".join(engines))
     load = os.getloadavg()
     exact = []
