@@ -8,6 +8,8 @@ bench_embsimd_bench_bag_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top
 BAG_BENCH_CONTEXT_OBJECT = bench/embsimd_bench_bag-context.$(OBJEXT)
 $(BAG_BENCH_CONTEXT_OBJECT): bench/build-info.h
 bench_embsimd_bench_bag_LDADD = src/libembsimd.la verify/libgen.la
+EXTRA_DIST += bench/test_bag_bench.sh
+TESTS += bench/test_bag_bench.sh
 .PHONY: bench-bag
 bench-bag: bench/embsimd-bench-bag
 	bench/embsimd-bench-bag $(BENCH_BAG_FLAGS)

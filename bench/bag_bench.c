@@ -12,6 +12,7 @@
  * Markdown table. */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -146,20 +147,33 @@ static int cmp_double(const void *a, const void *b)
 
 enum { REPS = 11, MAX_BATCHES = 64 };
 
+/* A whole decimal number in [1, max]: "12abc", "0" and "" are refused. */
+static int parse_count(const char *s, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    const long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 1 || v > max)
+        return 0;
+    *out = v;
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
-    int quick = 0, only_threads = 0;
-    long long only_vocab = 0;
+    int quick = 0;
+    long long only_threads = 0, only_vocab = 0;
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--quick") == 0)
             quick = 1;
         else if (strcmp(argv[a], "--hugepages") == 0)
             advise_huge_pages = 1;
-        else if (strncmp(argv[a], "--vocab=", 8) == 0 && atoll(argv[a] + 8) > 0)
-            only_vocab = atoll(argv[a] + 8);
-        else if (strncmp(argv[a], "--threads=", 10) == 0 && atoi(argv[a] + 10) >= 1 &&
-                 atoi(argv[a] + 10) <= 8)
-            only_threads = atoi(argv[a] + 10);
+        else if (strncmp(argv[a], "--vocab=", 8) == 0 &&
+                 parse_count(argv[a] + 8, INT64_MAX, &only_vocab))
+            ;
+        else if (strncmp(argv[a], "--threads=", 10) == 0 &&
+                 parse_count(argv[a] + 10, 8, &only_threads))
+            ;
         else {
             const int help = strcmp(argv[a], "--help") == 0;
             if (!help)
