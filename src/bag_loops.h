@@ -232,56 +232,66 @@ emb_bag_hint(const uint8_t *table, const emb_bag_call *c, int ids64, size_t f, s
 #ifndef EMB_BAG_REG_FLOATS
 #define EMB_BAG_REG_FLOATS 64
 #endif
+/* One group of columns [j, j + cols) of the sum over tokens [s, e): held
+ * in registers when whole (cols = EMB_BAG_REG_FLOATS), added into o in
+ * memory when it is the partial last group. `whole` is a constant at each
+ * call, so each is its own loop. Returns the count of non-padding tokens
+ * (every group counts the same). */
+static inline __attribute__((always_inline)) size_t
+emb_bag_sum_group(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
+                  size_t s, size_t e, float *o, size_t j, size_t cols, int whole, size_t ahead,
+                  size_t hint_lines, int far)
+{
+    enum { V = EMB_BAG_REG_FLOATS / 8 };
+    const size_t dim = c->dim, in_row = dim * sizeof(float);
+    emb_bag_v8 acc[V];
+#pragma GCC unroll 16
+    for (int v = 0; v < V; v++)
+        acc[v] = (emb_bag_v8){0};
+    if (!whole)
+        memset(o + j, 0, cols * sizeof(float));
+    size_t cnt = 0;
+    for (size_t t = s; t < e; t++) {
+        emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, j * sizeof(float), hint_lines,
+                     far);
+        const size_t id = emb_id(c->ids, ids64, t);
+        if (id == c->pad)
+            continue;
+        cnt++;
+        if (!whole) {
+            K.add_f32(o, table + id * in_row, j, cols, dim);
+            continue;
+        }
+        const float *row = (const float *)(table + id * in_row) + j;
+#pragma GCC unroll 16
+        for (int v = 0; v < V; v++) {
+            emb_bag_v8 x;
+            memcpy(&x, row + 8 * v, sizeof x);
+            acc[v] = acc[v] + x;
+        }
+    }
+    if (whole)
+#pragma GCC unroll 16
+        for (int v = 0; v < V; v++) /* vector by vector: the array stays in registers */
+            memcpy(o + j + 8 * v, &acc[v], sizeof acc[v]);
+    return cnt;
+}
+
 static inline __attribute__((always_inline)) size_t
 emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
                      size_t s, size_t e, float *o, size_t ahead, int far)
 {
-    enum { V = EMB_BAG_REG_FLOATS / 8 };
+    enum { G = EMB_BAG_REG_FLOATS };
     const size_t dim = c->dim, in_row = dim * sizeof(float);
     /* Columns that start mid-line end in one more line. */
     const size_t off_line = !((uintptr_t)table % 64 == 0 && in_row % 64 == 0);
-    const size_t group_lines = EMB_BAG_REG_FLOATS * sizeof(float) / 64 + off_line;
     size_t cnt = 0, j = 0;
-    for (; j + EMB_BAG_REG_FLOATS <= dim; j += EMB_BAG_REG_FLOATS) {
-        emb_bag_v8 acc[V];
-#pragma GCC unroll 16
-        for (int v = 0; v < V; v++)
-            acc[v] = (emb_bag_v8){0};
-        for (size_t t = s; t < e; t++) {
-            emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, j * sizeof(float), group_lines,
-                         far);
-            const size_t id = emb_id(c->ids, ids64, t);
-            if (id == c->pad)
-                continue;
-            const float *row = (const float *)(table + id * in_row) + j;
-#pragma GCC unroll 16
-            for (int v = 0; v < V; v++) {
-                emb_bag_v8 x;
-                memcpy(&x, row + 8 * v, sizeof x);
-                acc[v] = acc[v] + x;
-            }
-            cnt += j == 0;
-        }
-#pragma GCC unroll 16
-        for (int v = 0; v < V; v++) /* vector by vector: the array stays in registers */
-            memcpy(o + j + 8 * v, &acc[v], sizeof acc[v]);
-    }
-    if (j < dim) {
-        memset(o + j, 0, (dim - j) * sizeof(float));
-        const size_t tail_lines = ((dim - j) * sizeof(float) + 63) / 64 + off_line;
-        size_t tail_cnt = 0;
-        for (size_t t = s; t < e; t++) {
-            emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, j * sizeof(float), tail_lines,
-                         far);
-            const size_t id = emb_id(c->ids, ids64, t);
-            if (id == c->pad)
-                continue;
-            K.add_f32(o, table + id * in_row, j, dim - j, dim);
-            tail_cnt++;
-        }
-        if (j == 0)
-            cnt = tail_cnt;
-    }
+    for (; j + G <= dim; j += G)
+        cnt = emb_bag_sum_group(K, table, c, ids64, s, e, o, j, G, 1, ahead,
+                                G * sizeof(float) / 64 + off_line, far);
+    if (j < dim)
+        cnt = emb_bag_sum_group(K, table, c, ids64, s, e, o, j, dim - j, 0, ahead,
+                                ((dim - j) * sizeof(float) + 63) / 64 + off_line, far);
     return cnt;
 }
 
