@@ -1,7 +1,8 @@
 # bench/bench.mk - the benchmark suite (included from Makefile.am).
 # `make bench`: the quick grid; `make bench-full`: the whole grid;
-# `make bench-smoke`: a tiny run that checks the outputs get written.
-EXTRA_DIST += bench/smoke.sh
+# `make bench-smoke`: a tiny run that checks the outputs get written (make
+# check runs it too, through bench/test_smoke.sh).
+EXTRA_DIST += bench/smoke.sh bench/test_smoke.sh
 BENCH_RESULTS = $(top_srcdir)/results
 
 # How the benchmarks were built, for their contexts (embsimd-bench's JSON
@@ -86,7 +87,11 @@ bench-full: bench/embsimd-bench
 	bench/embsimd-bench --grid=full --results=$(BENCH_RESULTS) --plot-files=bench $(BENCH_FLAGS)
 
 bench-smoke: bench/embsimd-bench
-	$(SHELL) $(top_srcdir)/bench/smoke.sh bench/embsimd-bench
+	srcdir=$(top_srcdir) $(SHELL) $(top_srcdir)/bench/test_smoke.sh
+
+# The smoke test with its check of what each implementation runs, also
+# under a kernel table made to lack kernels on any CPU.
+TESTS += bench/test_smoke.sh
 else
 bench bench-full bench-smoke:
 	@echo "make $@ needs Google Benchmark and OpenBLAS (pkg-config benchmark openblas), not found at configure time." >&2

@@ -283,12 +283,32 @@ static void print_notes(FILE *info, const char *title, const bench_notes *n)
         fprintf(info, "  %s\n", n->line[i]);
 }
 
+/* --list-kernels: what the bench and its tests decide what to time by,
+ * straight from the library. An environment the library refuses
+ * (EMBSIMD_IMPL, EMBSIMD_KERNEL_IMPL) is an error here too. */
+static int list_kernels(void)
+{
+    if (emb_lookup_f32(NULL, 1, 1, NULL, 0, NULL) != EMB_OK) {
+        fprintf(stderr, "embsimd-bench: %s\n", emb_last_error());
+        return 2;
+    }
+    for (int k = 0; k < emb_kernel_count(); k++)
+        for (int i = 0; i < emb_impl_count(); i++) {
+            const char *code = emb_kernel_impl(k, i);
+            printf("%s\t%s\t%s%s\n", emb_kernel_at(k)->name, emb_impl_name(i),
+                   code ? code : "unavailable: ", code ? "" : emb_impl_unavailable_reason(i));
+        }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     bench_options o;
     const int parsed = bench_options_parse(&o, &argc, argv);
     if (parsed != 0)
         return parsed > 0 ? 0 : 2;
+    if (o.list_kernels)
+        return list_kernels();
 
     bench_sysinfo si;
     bench_sysinfo_read(&si);

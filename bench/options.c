@@ -44,6 +44,10 @@ void bench_options_help(void)
         "                         DIR/runs/<host>-<UTC date>.json (default: results)\n"
         "  --plot-files=DIR       where the gnuplot data and script go (default: .)\n"
         "  --console-all          print every repetition, not one median line per benchmark\n"
+        "  --list-kernels         print, for every kernel of the library and every\n"
+        "                         implementation, whose code runs it here (emb_kernel_impl;\n"
+        "                         EMBSIMD_KERNEL_IMPL moves kernels down the table), then exit:\n"
+        "                         KERNEL<tab>IMPLEMENTATION<tab>CODE or \"unavailable: why\"\n"
         "  --help                 this text, then Google Benchmark's flags\n"
         "\n"
         "Names: lookup|grad/<impl>/<in>-><out>/V:<vocab>/D:<dim>/N:<tokens>/T:<threads>/\n"
@@ -259,6 +263,8 @@ static int parse_one(bench_options *o, const char *arg)
         o->hugepages = 1;
     } else if (strcmp(arg, "--console-all") == 0) {
         o->console_all = 1;
+    } else if (strcmp(arg, "--list-kernels") == 0) {
+        o->list_kernels = 1;
     } else {
         return 0; /* not ours */
     }

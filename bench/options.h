@@ -20,6 +20,7 @@ typedef struct bench_options {
     const char *results_dir;
     const char *plot_dir;
     int console_all;
+    int list_kernels;       /* --list-kernels */
     /* Google Benchmark flags seen on the command line */
     const char *user_out;        /* --benchmark_out */
     const char *user_format;     /* --benchmark_format */

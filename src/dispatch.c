@@ -1,5 +1,6 @@
-/* dispatch.c - the table of implementations, the picker and the
- * EMBSIMD_IMPL / emb_use_impl() override. */
+/* dispatch.c - the table of implementations, the picker, the
+ * EMBSIMD_IMPL / emb_use_impl() override and the per-kernel
+ * EMBSIMD_KERNEL_IMPL override. */
 #include "config.h"
 
 #include <pthread.h>
@@ -79,6 +80,74 @@ static void resolve(int impl, uint32_t have)
     }
 }
 
+static int find_impl(const char *name);
+
+/* EMBSIMD_KERNEL_IMPL="KERNEL=IMPL[,KERNEL=IMPL...]": kernel KERNEL runs
+ * IMPL's code under every implementation ranked above IMPL (the ones
+ * at and below it are unchanged, so an override only ever steps down the
+ * table). Every implementation computes the same bits, so this moves
+ * speed only. It lets a CPU where one implementation's kernel is slower
+ * than a lower one's run the faster code, and lets a test give an
+ * implementation a table that lacks kernels on any CPU. A malformed
+ * value never falls back silently: every call fails, naming the item. */
+static char override_error[256];
+
+static void override_fail(int item, const char *spec, size_t len, const char *why)
+{
+    snprintf(override_error, sizeof override_error,
+             "EMBSIMD_KERNEL_IMPL: item %d, \"%.*s\", %s", item, (int)(len > 80 ? 80 : len),
+             spec, why);
+}
+
+static void override_kernel(int k, int target)
+{
+    for (int i = 0; i < target; i++) {
+        if (reasons[i][0] != '\0')
+            continue;
+        resolved[i].kernel[k] = resolved[target].kernel[k];
+        resolved_by[i][k] = resolved_by[target][k];
+    }
+}
+
+static void apply_kernel_overrides(void)
+{
+    const char *spec = getenv("EMBSIMD_KERNEL_IMPL");
+    if (spec == NULL)
+        return;
+    int item = 0;
+    for (const char *p = spec; *p != '\0';) {
+        const char *end = strchr(p, ',');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        item++;
+        const char *eq = memchr(p, '=', len);
+        char kernel[64], impl[32];
+        if (eq == NULL || (size_t)(eq - p) >= sizeof kernel ||
+            len - (size_t)(eq - p) - 1 >= sizeof impl) {
+            override_fail(item, p, len, "is not KERNEL=IMPL (e.g. lookup/f32->f32=avx2)");
+            return;
+        }
+        snprintf(kernel, sizeof kernel, "%.*s", (int)(eq - p), p);
+        snprintf(impl, sizeof impl, "%.*s", (int)(len - (size_t)(eq - p) - 1), eq + 1);
+        int k = 0;
+        while (k < EMB_KERNEL_COUNT && strcmp(emb_kernel_at(k)->name, kernel) != 0)
+            k++;
+        const int target = find_impl(impl);
+        if (k == EMB_KERNEL_COUNT) {
+            override_fail(item, p, len, "names no kernel (emb_kernel_at lists them)");
+            return;
+        }
+        if (target < 0 || reasons[target][0] != '\0') {
+            override_fail(item, p, len, target < 0 ? "names no implementation of this build"
+                                                   : reasons[target]);
+            return;
+        }
+        override_kernel(k, target);
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+}
+
 static void explain_availability(void)
 {
     const uint32_t have = emb_cpu_features();
@@ -104,6 +173,16 @@ static int available(int i)
 {
     pthread_once(&reasons_once, explain_availability);
     return i >= 0 && i < IMPL_COUNT && reasons[i][0] == '\0';
+}
+
+/* Read on first use of a kernel, not with the CPU's features, so that a
+ * process can set the variable after asking what is available. */
+static pthread_once_t overrides_once = PTHREAD_ONCE_INIT;
+
+static void resolve_with_overrides(void)
+{
+    pthread_once(&reasons_once, explain_availability);
+    pthread_once(&overrides_once, apply_kernel_overrides);
 }
 
 int emb_impl_count(void) { return IMPL_COUNT; }
@@ -186,6 +265,11 @@ static int active_index(void)
 
 const emb_resolved *emb_active_kernels(void)
 {
+    resolve_with_overrides();
+    if (override_error[0] != '\0') {
+        emb_set_error("%s", override_error);
+        return NULL;
+    }
     const int i = active_index();
     if (i < 0) {
         emb_set_error("%s", bad_env_message);
@@ -196,6 +280,7 @@ const emb_resolved *emb_active_kernels(void)
 
 const char *emb_kernel_impl(int k, int impl)
 {
+    resolve_with_overrides();
     if (k < 0 || k >= EMB_KERNEL_COUNT || !available(impl))
         return NULL;
     return impls[resolved_by[impl][k]].name;

@@ -1,6 +1,6 @@
 /* test_dispatch.c - the Check suite of the implementation table: the
- * picker, EMBSIMD_IMPL, emb_use_impl, the list of kernels and which
- * implementation's code runs each. */
+ * picker, EMBSIMD_IMPL, emb_use_impl, the list of kernels, which
+ * implementation's code runs each and EMBSIMD_KERNEL_IMPL. */
 #include "config.h"
 
 #include <check.h>
@@ -284,6 +284,106 @@ START_TEST(kernel_impl_out_of_range)
 }
 END_TEST
 
+/* EMBSIMD_KERNEL_IMPL: a kernel steps down to a lower implementation's
+ * code under every implementation above it, and only there. */
+static int kernel_index(const char *name)
+{
+    for (int k = 0; k < emb_kernel_count(); k++)
+        if (strcmp(emb_kernel_at(k)->name, name) == 0)
+            return k;
+    return -1;
+}
+
+static int child_override_steps_down(const char *spec)
+{
+    setenv("EMBSIMD_KERNEL_IMPL", spec, 1);
+    const int lookup = kernel_index("lookup/f32->f32"), grad = kernel_index("grad/f32->f32");
+    for (int i = 0; i < emb_impl_count(); i++) {
+        if (!emb_impl_available(i))
+            continue;
+        if (strcmp(emb_kernel_impl(lookup, i), "scalar") != 0)
+            return 1; /* every implementation above scalar now runs scalar's */
+        /* grad/f32->f32 is every implementation's own: untouched */
+        if (strcmp(emb_kernel_impl(grad, i), emb_impl_name(i)) != 0)
+            return 2;
+    }
+    /* the best implementation, now with scalar's lookup: the same bits */
+    float table[6] = {1, 2, 3, 4, 5, -0.0f}, out[3];
+    const int32_t id = 1;
+    if (emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_OK || out[0] != 4.0f ||
+        memcmp(&out[2], &table[5], sizeof(float)) != 0)
+        return 4;
+    return 0;
+}
+
+/* An override naming an implementation further up the table than the one
+ * selected leaves that one alone: overrides only ever step down. */
+static int child_override_never_steps_up(const char *unused)
+{
+    (void)unused;
+    int best = -1;
+    for (int i = 0; i < emb_impl_count() && best < 0; i++)
+        if (emb_impl_available(i))
+            best = i;
+    char spec[96];
+    snprintf(spec, sizeof spec, "lookup/f32->f32=%s", emb_impl_name(best));
+    setenv("EMBSIMD_KERNEL_IMPL", spec, 1);
+    const int lookup = kernel_index("lookup/f32->f32");
+    for (int i = best; i < emb_impl_count(); i++)
+        if (emb_impl_available(i) && strcmp(emb_kernel_impl(lookup, i), emb_impl_name(i)) != 0)
+            return 1;
+    return 0;
+}
+
+/* A malformed value fails every call, naming the item; nothing is written. */
+static int child_override_refuses(const char *spec)
+{
+    setenv("EMBSIMD_KERNEL_IMPL", spec, 1);
+    float table[6] = {1, 2, 3, 4, 5, 6}, out[3] = {7, 7, 7};
+    const int32_t id = 1;
+    if (emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_ENOTSUP)
+        return 1;
+    if (out[0] != 7.0f || out[1] != 7.0f || out[2] != 7.0f)
+        return 2;
+    if (emb_grad_f32(table, 2, 3, &id, 1, out) != EMB_ENOTSUP || table[3] != 4.0f)
+        return 3;
+    if (strstr(emb_last_error(), "EMBSIMD_KERNEL_IMPL: item ") == NULL)
+        return 4;
+    /* the item itself, quoted (the last one of the list is the bad one) */
+    const char *bad = strrchr(spec, ',') ? strrchr(spec, ',') + 1 : spec;
+    char quoted[128];
+    snprintf(quoted, sizeof quoted, "\"%s\"", bad);
+    if (strstr(emb_last_error(), quoted) == NULL)
+        return 5;
+    /* choosing an implementation does not clear it */
+    if (emb_use_impl("scalar") != EMB_OK || emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_ENOTSUP)
+        return 6;
+    return 0;
+}
+
+START_TEST(kernel_override_from_the_environment)
+{
+    run_in_child(child_override_steps_down, "lookup/f32->f32=scalar",
+                 "EMBSIMD_KERNEL_IMPL=lookup/f32->f32=scalar");
+    run_in_child(child_override_steps_down, "grad/bf16->f32=scalar,lookup/f32->f32=scalar",
+                 "EMBSIMD_KERNEL_IMPL with two items");
+    run_in_child(child_override_never_steps_up, NULL, "EMBSIMD_KERNEL_IMPL naming the best");
+    run_in_child(child_override_refuses, "lookup/f32->f32", "EMBSIMD_KERNEL_IMPL without =");
+    run_in_child(child_override_refuses, "lookup/f32->f32=scalar,lookup/f99->f32=scalar",
+                 "EMBSIMD_KERNEL_IMPL naming no kernel");
+    run_in_child(child_override_refuses, "lookup/f32->f32=sse9",
+                 "EMBSIMD_KERNEL_IMPL naming no implementation");
+    for (int i = 0; i < emb_impl_count(); i++) {
+        if (emb_impl_available(i))
+            continue;
+        char spec[96];
+        snprintf(spec, sizeof spec, "lookup/f32->f32=%s", emb_impl_name(i));
+        run_in_child(child_override_refuses, spec, "EMBSIMD_KERNEL_IMPL naming an unavailable "
+                     "implementation");
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 static void add_tests(Suite *s, int impl)
@@ -302,6 +402,7 @@ static void add_once(Suite *s)
     tcase_add_test(dispatch, first_use_from_many_threads);
     tcase_add_test(dispatch, kernel_list_is_well_formed);
     tcase_add_test(dispatch, kernel_impl_out_of_range);
+    tcase_add_test(dispatch, kernel_override_from_the_environment);
     suite_add_tcase(s, dispatch);
 }
 
