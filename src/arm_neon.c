@@ -1,13 +1,12 @@
-/* arm_neon.c - lookup and gradient kernels for AArch64 Advanced SIMD (NEON). */
+/* arm_neon.c - the row primitives of AArch64 Advanced SIMD (NEON), from which
+ * isa_kernels.h builds every kernel of the list. */
 #include "config.h"
 
 #ifdef EMB_HAVE_NEON
 #include <arm_neon.h>
 
-#include "bag_loops.h"
 #include "internal.h"
 #include "row_loops.h"
-#include "scan_loops.h"
 
 /* The loops (row_loops.h: several rows in flight, prefetch a few rows
  * ahead within a byte budget) were tuned on x86; they suit current AArch64
@@ -267,38 +266,6 @@ ADD_WIDENED(add_f16, EMB_F16, widen4_f16)
 
 static inline void no_fence(void) {}
 
-EMB_DEFINE_LOOKUP(, lookup_f32_f32, EMB_F32, EMB_F32, copy_f32, copy_f32, no_fence)
-EMB_DEFINE_LOOKUP(, lookup_f16_f16, EMB_F16, EMB_F16, copy_16, copy_16, no_fence)
-EMB_DEFINE_LOOKUP(, lookup_bf16_bf16, EMB_BF16, EMB_BF16, copy_16, copy_16, no_fence)
-EMB_DEFINE_LOOKUP(, lookup_f16_f32, EMB_F16, EMB_F32, widen_f16, widen_f16, no_fence)
-EMB_DEFINE_LOOKUP(, lookup_bf16_f32, EMB_BF16, EMB_F32, widen_bf16, widen_bf16, no_fence)
-EMB_DEFINE_LOOKUP(, lookup_q8_0_f32, EMB_Q8_0, EMB_F32, q8_0, q8_0, no_fence)
-EMB_DEFINE_LOOKUP(, lookup_q4_0_f32, EMB_Q4_0, EMB_F32, q4_0, q4_0, no_fence)
-EMB_DEFINE_LOOKUP(, lookup_q8_rowwise_f32, EMB_Q8_ROWWISE, EMB_F32, q8_rowwise, q8_rowwise,
-                  no_fence)
-EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32, copy_f32)
-EMB_DEFINE_GRAD(, grad_bf16, EMB_BF16, add_bf16, widen_bf16)
-EMB_DEFINE_GRAD(, grad_f16, EMB_F16, add_f16, widen_f16)
-/* No streaming stores here (see copy_row): copy_f32 serves both kinds. */
-#define copy_f32_stream copy_f32
-EMB_DEFINE_LOOKUP_POS(, lookup_pos_f32, EMB_F32, copy_f32, no_fence, 1)
-EMB_DEFINE_LOOKUP_POS(, lookup_pos_f16, EMB_F16, widen_f16, no_fence, 1)
-EMB_DEFINE_LOOKUP_POS(, lookup_pos_bf16, EMB_BF16, widen_bf16, no_fence, 1)
-EMB_DEFINE_LOOKUP_POS(, lookup_pos_q8_0, EMB_Q8_0, q8_0, no_fence, 1)
-EMB_DEFINE_LOOKUP_POS(, lookup_pos_q4_0, EMB_Q4_0, q4_0, no_fence, 1)
-EMB_DEFINE_LOOKUP_POS(, lookup_pos_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise, no_fence, 1)
-EMB_DEFINE_GRAD_POS(, grad_pos_f32, EMB_F32, add_f32, copy_f32)
-EMB_DEFINE_GRAD_POS(, grad_pos_bf16, EMB_BF16, add_bf16, widen_bf16)
-EMB_DEFINE_GRAD_POS(, grad_pos_f16, EMB_F16, add_f16, widen_f16)
-/* The similarity scan: each row widened by the lookup's primitive, then
- * reduced in reduce.h's order (compiled for this ISA's registers). */
-EMB_DEFINE_SCAN(, scan_f32, EMB_F32, copy_f32)
-EMB_DEFINE_SCAN(, scan_f16, EMB_F16, widen_f16)
-EMB_DEFINE_SCAN(, scan_bf16, EMB_BF16, widen_bf16)
-EMB_DEFINE_SCAN(, scan_q8_0, EMB_Q8_0, q8_0)
-EMB_DEFINE_SCAN(, scan_q4_0, EMB_Q4_0, q4_0)
-EMB_DEFINE_SCAN(, scan_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise)
-
 /* The bag ops (bag_loops.h): fmaf four at a time, FMLA rounding once. */
 EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t count)
 {
@@ -310,66 +277,25 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
         acc[k] = fmaf(w, x[k], acc[k]);
 }
 
-EMB_DEFINE_BAG(, bag_f32, EMB_F32, copy_f32, add_f32)
-EMB_DEFINE_BAG(, bag_f16, EMB_F16, widen_f16, add_f16)
-EMB_DEFINE_BAG(, bag_bf16, EMB_BF16, widen_bf16, add_bf16)
-EMB_DEFINE_BAG(, bag_q8_0, EMB_Q8_0, q8_0, NULL)
-EMB_DEFINE_BAG(, bag_q4_0, EMB_Q4_0, q4_0, NULL)
-EMB_DEFINE_BAG(, bag_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise, NULL)
-EMB_DEFINE_BAG_GRAD(, bag_grad_f32, EMB_F32, add_f32, copy_f32)
-EMB_DEFINE_BAG_GRAD(, bag_grad_f16, EMB_F16, add_f16, widen_f16)
-EMB_DEFINE_BAG_GRAD(, bag_grad_bf16, EMB_BF16, add_bf16, widen_bf16)
-EMB_DEFINE_BAG_STEP(, bag_sgd_f32, 0, EMB_F32, copy_f32)
-EMB_DEFINE_BAG_STEP(, bag_sgd_f16, 0, EMB_F16, widen_f16)
-EMB_DEFINE_BAG_STEP(, bag_sgd_bf16, 0, EMB_BF16, widen_bf16)
-EMB_DEFINE_BAG_STEP(, bag_adagrad_f32, 1, EMB_F32, copy_f32)
-EMB_DEFINE_BAG_STEP(, bag_adagrad_f16, 1, EMB_F16, widen_f16)
-EMB_DEFINE_BAG_STEP(, bag_adagrad_bf16, 1, EMB_BF16, widen_bf16)
-
-static const emb_kernel_entry entries[] = {
-    EMB_ENTRY(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32),
-    EMB_ENTRY(LOOKUP_F16_F16, lookup, 0, lookup_f16_f16),
-    EMB_ENTRY(LOOKUP_BF16_BF16, lookup, 0, lookup_bf16_bf16),
-    EMB_ENTRY(LOOKUP_F16_F32, lookup, 0, lookup_f16_f32),
-    EMB_ENTRY(LOOKUP_BF16_F32, lookup, 0, lookup_bf16_f32),
-    EMB_ENTRY(LOOKUP_Q8_0_F32, lookup, 0, lookup_q8_0_f32),
-    EMB_ENTRY(LOOKUP_Q4_0_F32, lookup, 0, lookup_q4_0_f32),
-    EMB_ENTRY(LOOKUP_Q8_ROWWISE_F32, lookup, 0, lookup_q8_rowwise_f32),
-    EMB_ENTRY(GRAD_F32, grad, 0, grad_f32),
-    EMB_ENTRY(GRAD_F16, grad, 0, grad_f16),
-    EMB_ENTRY(GRAD_BF16, grad, 0, grad_bf16),
-    EMB_ENTRY(LOOKUP_POS_F32, lookup_pos, 0, lookup_pos_f32),
-    EMB_ENTRY(LOOKUP_POS_F16, lookup_pos, 0, lookup_pos_f16),
-    EMB_ENTRY(LOOKUP_POS_BF16, lookup_pos, 0, lookup_pos_bf16),
-    EMB_ENTRY(LOOKUP_POS_Q8_0, lookup_pos, 0, lookup_pos_q8_0),
-    EMB_ENTRY(LOOKUP_POS_Q4_0, lookup_pos, 0, lookup_pos_q4_0),
-    EMB_ENTRY(LOOKUP_POS_Q8_ROWWISE, lookup_pos, 0, lookup_pos_q8_rowwise),
-    EMB_ENTRY(GRAD_POS_F32, grad_pos, 0, grad_pos_f32),
-    EMB_ENTRY(GRAD_POS_F16, grad_pos, 0, grad_pos_f16),
-    EMB_ENTRY(GRAD_POS_BF16, grad_pos, 0, grad_pos_bf16),
-    EMB_ENTRY(SCAN_F32, scan, 0, scan_f32),
-    EMB_ENTRY(SCAN_F16, scan, 0, scan_f16),
-    EMB_ENTRY(SCAN_BF16, scan, 0, scan_bf16),
-    EMB_ENTRY(SCAN_Q8_0, scan, 0, scan_q8_0),
-    EMB_ENTRY(SCAN_Q4_0, scan, 0, scan_q4_0),
-    EMB_ENTRY(SCAN_Q8_ROWWISE, scan, 0, scan_q8_rowwise),
-    EMB_ENTRY(BAG_F32, bag, 0, bag_f32),
-    EMB_ENTRY(BAG_F16, bag, 0, bag_f16),
-    EMB_ENTRY(BAG_BF16, bag, 0, bag_bf16),
-    EMB_ENTRY(BAG_Q8_0, bag, 0, bag_q8_0),
-    EMB_ENTRY(BAG_Q4_0, bag, 0, bag_q4_0),
-    EMB_ENTRY(BAG_Q8_ROWWISE, bag, 0, bag_q8_rowwise),
-    EMB_ENTRY(BAG_GRAD_F32, bag_grad, 0, bag_grad_f32),
-    EMB_ENTRY(BAG_GRAD_F16, bag_grad, 0, bag_grad_f16),
-    EMB_ENTRY(BAG_GRAD_BF16, bag_grad, 0, bag_grad_bf16),
-    EMB_ENTRY(BAG_SGD_F32, bag_step, 0, bag_sgd_f32),
-    EMB_ENTRY(BAG_SGD_F16, bag_step, 0, bag_sgd_f16),
-    EMB_ENTRY(BAG_SGD_BF16, bag_step, 0, bag_sgd_bf16),
-    EMB_ENTRY(BAG_ADAGRAD_F32, bag_step, 0, bag_adagrad_f32),
-    EMB_ENTRY(BAG_ADAGRAD_F16, bag_step, 0, bag_adagrad_f16),
-    EMB_ENTRY(BAG_ADAGRAD_BF16, bag_step, 0, bag_adagrad_bf16),
-};
-
-const emb_kernels emb_kernels_neon = {entries, sizeof entries / sizeof entries[0],
-                                      ids_minmax_neon};
+/* ---- the map of primitives: every kernel of the list from them ----------- */
+/* No streaming stores here (see copy_row): each primitive serves both
+ * kinds of store, and nothing needs a fence. */
+#define EMB_ISA_NAME emb_kernels_neon
+#define EMB_ISA_IDS_MINMAX ids_minmax_neon
+#define EMB_ISA_FENCE no_fence
+#define EMB_ISA_STREAM_ALIGN 1
+#define EMB_ISA_FMA fma_floats
+#define EMB_ISA_COPY16 copy_16
+#define EMB_ISA_COPY16_STREAM copy_16
+/* type: convert, convert_stream, add, attrs, needs (isa_kernels.h) */
+#define EMB_ISA_EMB_F32 (copy_f32, copy_f32, add_f32, , 0)
+#define EMB_ISA_EMB_F16 (widen_f16, widen_f16, add_f16, , 0)
+#define EMB_ISA_EMB_BF16 (widen_bf16, widen_bf16, add_bf16, , 0)
+#define EMB_ISA_EMB_Q8_0 (q8_0, q8_0, NULL, , 0)
+#define EMB_ISA_EMB_Q4_0 (q4_0, q4_0, NULL, , 0)
+#define EMB_ISA_EMB_Q8_ROWWISE (q8_rowwise, q8_rowwise, NULL, , 0)
+#define EMB_ISA_POS_ATTRS
+#define EMB_ISA_POS_NEEDS 0
+#define EMB_ISA_OWN(X)
+#include "isa_kernels.h"
 #endif /* EMB_HAVE_NEON */

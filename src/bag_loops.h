@@ -1,8 +1,8 @@
 /* bag_loops.h - the EmbeddingBag loops (pooled lookup, its gradient, the
  * fused SGD and row-wise Adagrad steps), shared by every ISA and type like
- * row_loops.h's: an ISA file supplies its row primitives (convert, add_f32,
- * add_f16, add_bf16, copy_f32) and one more, fma_floats(acc, x, w, count):
- * acc[k] = fmaf(w, x[k], acc[k]), one rounding each. Everything else here
+ * row_loops.h's: an ISA passes its row primitives (convert, the adds, the
+ * f32 copy) and one more, fma(acc, x, w, count): acc[k] = fmaf(w, x[k],
+ * acc[k]), one rounding each, to the templates below. Everything else here
  * is written once, with GCC's generic vectors where it is arithmetic. */
 #ifndef EMBSIMD_BAG_LOOPS_H
 #define EMBSIMD_BAG_LOOPS_H
@@ -430,15 +430,18 @@ emb_bag_grad_max(emb_type g_type, float *dtable, const emb_bag_call *c, const ui
     }
 }
 
-#define EMB_DEFINE_BAG(attrs, name, in_type, convert, add_in)                                 \
+/* The bag kernels of one ISA, every primitive passed: add_in adds a table
+ * row straight from the table (NULL: convert it into a buffer first),
+ * add_f32_ the f32 row add, fma the fused multiply-add of a float row. */
+#define EMB_DEFINE_BAG(attrs, name, in_type, convert, add_in, add_f32_, fma)                 \
     static attrs void name(const uint8_t *table, const emb_bag_call *c, size_t b0, size_t b1,  \
                            size_t t0, float *out, int64_t *argmax, unsigned flags)            \
     {                                                                                         \
-        const emb_bag_prims K = {in_type, convert, add_in, add_f32, fma_floats};              \
+        const emb_bag_prims K = {in_type, convert, add_in, add_f32_, fma};                    \
         emb_bag_rows(K, table, c, b0, b1, t0, out, argmax, flags);                            \
     }
 
-#define EMB_DEFINE_BAG_GRAD(attrs, name, g_type, add, widen)                                  \
+#define EMB_DEFINE_BAG_GRAD(attrs, name, g_type, add, widen, fma)                             \
     static attrs void name(float *dtable, const emb_bag_call *c, const uint8_t *dout,          \
                            const int64_t *argmax, unsigned part, unsigned nparts,             \
                            unsigned flags)                                                    \
@@ -451,10 +454,10 @@ emb_bag_grad_max(emb_type g_type, float *dtable, const emb_bag_call *c, const ui
         const int m = c->mode, w = c->weights != NULL;                                        \
         if (c->ids64)                                                                         \
             emb_bag_grad_rows_w(g_type, dtable, c, 1, m, w, dout, part, nparts, add, widen,   \
-                                fma_floats);                                                  \
+                                fma);                                                         \
         else                                                                                  \
             emb_bag_grad_rows_w(g_type, dtable, c, 0, m, w, dout, part, nparts, add, widen,   \
-                                fma_floats);                                                  \
+                                fma);                                                         \
     }
 
 /* ---- fused optimizer steps ---------------------------------------------------
@@ -540,13 +543,13 @@ emb_bag_step_rows_w(emb_step_prims K, int adagrad, uint8_t *table, float *h,
 
 /* widen: the ISA's convert of the table type to fp32 (an f32 table's is
  * never called: its rows are updated in place). */
-#define EMB_DEFINE_BAG_STEP(attrs, name, adagrad, table_type, widen)                          \
+#define EMB_DEFINE_BAG_STEP(attrs, name, adagrad, table_type, widen, fma)                     \
     static attrs void name(uint8_t *table, float *h, const emb_bag_call *c, const float *dout, \
                            float lr, float eps, float *scratch, unsigned part,                \
                            unsigned nparts, unsigned flags)                                   \
     {                                                                                         \
         (void)flags;                                                                          \
-        const emb_step_prims K = {table_type, widen, fma_floats};                             \
+        const emb_step_prims K = {table_type, widen, fma};                                    \
         const int m = c->mode, w = c->weights != NULL;                                        \
         if (c->ids64)                                                                         \
             emb_bag_step_rows_w(K, adagrad, table, h, c, 1, m, w, dout, lr, eps, scratch,     \

@@ -126,6 +126,17 @@ typedef struct emb_kernel_entry {
 } emb_kernel_entry;
 
 #define EMB_ENTRY(id, field, req, fn) {.kernel = EMB_K_##id, .requires = (req), .field = (fn)}
+/* The entry field of each op, by its enumerator (EMB_OP_LIST's third
+ * column, spelt out for the generated entry tables: EMB_FIELD_##op). */
+#define EMB_FIELD_EMB_OP_LOOKUP lookup
+#define EMB_FIELD_EMB_OP_GRAD grad
+#define EMB_FIELD_EMB_OP_LOOKUP_POS lookup_pos
+#define EMB_FIELD_EMB_OP_GRAD_POS grad_pos
+#define EMB_FIELD_EMB_OP_SCAN scan
+#define EMB_FIELD_EMB_OP_BAG bag
+#define EMB_FIELD_EMB_OP_BAG_GRAD bag_grad
+#define EMB_FIELD_EMB_OP_BAG_SGD bag_step
+#define EMB_FIELD_EMB_OP_BAG_ADAGRAD bag_step
 
 /* What an ISA file provides: its kernels (any subset of the list: a kernel
  * it lacks, or whose requirements the CPU lacks, runs on the next

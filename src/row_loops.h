@@ -334,6 +334,29 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
             memcpy(d + 2 * (count - 1), s + 2 * (count - 1), 2);                             \
     }
 
+/* The two row functions the loops take (ordinary stores, and streaming
+ * ones) from a body name##_s(dst, src, j, count, dim, stream) whose vector
+ * stores stream when `stream` is set: it is, for a piece whose destination
+ * is `align`-byte aligned (then every vector of it is). The alignment is
+ * tested once per piece, outside the body, which takes `stream` as a
+ * constant: a test left inside, GCC 12 unswitches or not as the file's
+ * other code sways its budget (it did not once the fused kernels came, and
+ * AVX2's q8_rowwise lookup ran 5 % more instructions). */
+#define EMB_DEFINE_STREAM_PAIR(attrs, name, align)                                            \
+    EMB_ROW_PRIMITIVE attrs void name(uint8_t *dst, const uint8_t *src, size_t j, size_t count, \
+                                      size_t dim)                                             \
+    {                                                                                        \
+        name##_s(dst, src, j, count, dim, 0);                                                \
+    }                                                                                        \
+    EMB_ROW_PRIMITIVE attrs void name##_stream(uint8_t *dst, const uint8_t *src, size_t j,    \
+                                               size_t count, size_t dim)                      \
+    {                                                                                        \
+        if (((uintptr_t)((float *)dst + j) & ((align) - 1)) == 0)                            \
+            name##_s(dst, src, j, count, dim, 1);                                            \
+        else                                                                                 \
+            name##_s(dst, src, j, count, dim, 0);                                            \
+    }
+
 /* The f32 gradient's primitive from an ISA's float row add. */
 #define EMB_DEFINE_ADD_PRIMITIVE(add_floats)                                                  \
     EMB_ROW_PRIMITIVE void add_f32(float *acc, const uint8_t *g, size_t j, size_t count,     \
@@ -630,17 +653,18 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
     }
 }
 
-/* The fused kernels of one ISA, from its primitives: `convert` for the
- * token table's type, and the ISA's add_f32 / add_f16 / add_bf16 and
- * copy_f32 / copy_f32_stream (names every ISA file defines); stream_align:
- * the alignment in bytes its streaming stores need. */
-#define EMB_DEFINE_LOOKUP_POS(attrs, name, in_type, convert, fence, stream_align)             \
+/* The fused kernels of one ISA, from its primitives, every one passed:
+ * `convert` for the token table's type, the fp32 adds of an f32, f16 and
+ * bf16 position row, the f32 row copy and its streaming form;
+ * stream_align: the alignment in bytes its streaming stores need. */
+#define EMB_DEFINE_LOOKUP_POS(attrs, name, in_type, convert, add_f32_, add_f16_, add_bf16_,     \
+                              copy_f32_, copy_f32_stream_, fence, stream_align)               \
     static attrs void name(const uint8_t *table, size_t dim, const void *ids, int ids64,       \
                            size_t n, const emb_pos_src *pos, const uint8_t *ptable,           \
                            emb_type ptype, uint8_t *out, unsigned flags)                      \
     {                                                                                         \
-        const emb_pos_prims K = {in_type, convert, add_f32, add_f16, add_bf16, copy_f32};     \
-        emb_lookup_pos_rows(K, copy_f32_stream, stream_align, table, dim, ids, ids64, n, pos,  \
+        const emb_pos_prims K = {in_type, convert, add_f32_, add_f16_, add_bf16_, copy_f32_};  \
+        emb_lookup_pos_rows(K, copy_f32_stream_, stream_align, table, dim, ids, ids64, n, pos, \
                             ptable, ptype, out, flags);                                       \
         if (flags & EMB_KF_STREAM)                                                            \
             fence();                                                                          \

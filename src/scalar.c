@@ -132,7 +132,6 @@ SCALAR_CONVERT(EMB_Q8_ROWWISE, , , , )
 #define add_f16 add_EMB_F16
 #define add_bf16 add_EMB_BF16
 #define copy_f32 convert_EMB_F32
-#define copy_f32_stream convert_EMB_F32
 
 static inline void no_fence(void) {}
 
@@ -168,18 +167,19 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
         (void)flags;                                                                       \
         FOR_ID_WIDTH(ids64, grad_rows(in, dtable, dim, ids, w_, n, dout, opts, part, nparts)); \
     }
-#define SCALAR_KERNEL_LOOKUP_POS(id, in, out) \
-    EMB_DEFINE_LOOKUP_POS(, scalar_##id, in, convert_##in, no_fence, 1)
+#define SCALAR_KERNEL_LOOKUP_POS(id, in, out)                                              \
+    EMB_DEFINE_LOOKUP_POS(, scalar_##id, in, convert_##in, add_f32, add_f16, add_bf16,     \
+                          copy_f32, copy_f32, no_fence, 1)
 #define SCALAR_KERNEL_GRAD_POS(id, in, out) \
     EMB_DEFINE_GRAD_POS(, scalar_##id, in, add_##in, convert_##in)
 #define SCALAR_KERNEL_BAG(id, in, out) \
-    EMB_DEFINE_BAG(, scalar_##id, in, convert_##in, SCALAR_ADD_IN_##in)
+    EMB_DEFINE_BAG(, scalar_##id, in, convert_##in, SCALAR_ADD_IN_##in, add_f32, fma_floats)
 #define SCALAR_KERNEL_BAG_GRAD(id, in, out) \
-    EMB_DEFINE_BAG_GRAD(, scalar_##id, in, add_##in, convert_##in)
+    EMB_DEFINE_BAG_GRAD(, scalar_##id, in, add_##in, convert_##in, fma_floats)
 #define SCALAR_KERNEL_BAG_SGD(id, in, out) \
-    EMB_DEFINE_BAG_STEP(, scalar_##id, 0, in, convert_##in)
+    EMB_DEFINE_BAG_STEP(, scalar_##id, 0, in, convert_##in, fma_floats)
 #define SCALAR_KERNEL_BAG_ADAGRAD(id, in, out) \
-    EMB_DEFINE_BAG_STEP(, scalar_##id, 1, in, convert_##in)
+    EMB_DEFINE_BAG_STEP(, scalar_##id, 1, in, convert_##in, fma_floats)
 #define SCALAR_KERNEL_EMB_OP_BAG SCALAR_KERNEL_BAG
 #define SCALAR_KERNEL_EMB_OP_BAG_GRAD SCALAR_KERNEL_BAG_GRAD
 #define SCALAR_KERNEL_EMB_OP_BAG_SGD SCALAR_KERNEL_BAG_SGD
@@ -203,16 +203,7 @@ static void ids_minmax_scalar(const int32_t *ids, size_t n, int32_t *min, int32_
     *max = hi;
 }
 
-#define SCALAR_ENTRY(id, op, in, out) EMB_ENTRY(id, SCALAR_FIELD_##op, 0, scalar_##id),
-#define SCALAR_FIELD_EMB_OP_LOOKUP lookup
-#define SCALAR_FIELD_EMB_OP_GRAD grad
-#define SCALAR_FIELD_EMB_OP_LOOKUP_POS lookup_pos
-#define SCALAR_FIELD_EMB_OP_GRAD_POS grad_pos
-#define SCALAR_FIELD_EMB_OP_SCAN scan
-#define SCALAR_FIELD_EMB_OP_BAG bag
-#define SCALAR_FIELD_EMB_OP_BAG_GRAD bag_grad
-#define SCALAR_FIELD_EMB_OP_BAG_SGD bag_step
-#define SCALAR_FIELD_EMB_OP_BAG_ADAGRAD bag_step
+#define SCALAR_ENTRY(id, op, in, out) EMB_ENTRY(id, EMB_FIELD_##op, 0, scalar_##id),
 static const emb_kernel_entry entries[] = {EMB_KERNEL_LIST(SCALAR_ENTRY)};
 
 const emb_kernels emb_kernels_scalar = {entries, sizeof entries / sizeof entries[0],

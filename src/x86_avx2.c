@@ -6,10 +6,8 @@
 #ifdef EMB_HAVE_AVX2
 #include <immintrin.h>
 
-#include "bag_loops.h"
 #include "internal.h"
 #include "row_loops.h"
-#include "scan_loops.h"
 
 /* maskload/maskstore take a per-lane sign-bit mask; a sliding window over
  * this array gives the first `rem` lanes for rem in [0, 8]. */
@@ -161,14 +159,9 @@ EMB_DEFINE_COPY_PRIMITIVES(, copy_row)
 EMB_DEFINE_COPY_PRIMITIVES(_stream, copy_row_stream)
 
 /* Widening and dequantizing primitives: eight elements per vector, the
- * piece's few last ones by the scalar definition (types.h). Streaming
- * stores when asked and the piece's destination is 32-byte aligned (then
- * every vector of it is); the ordinary store otherwise. The bodies take
- * `stream` as a constant, the alignment is tested once per piece outside
- * them: a test left inside, GCC 12 unswitches or not as the file's other
- * code sways its budget (it did not once the fused kernels came, and the
- * q8_rowwise lookup ran 5 % more instructions). */
-#define STREAMABLE(dst, j) ((((uintptr_t)((float *)(dst) + (j))) & 31) == 0)
+ * piece's few last ones by the scalar definition (types.h); streaming
+ * stores where the piece's destination is 32-byte aligned
+ * (EMB_DEFINE_STREAM_PAIR). */
 #define STORE8(stream, p, v)              \
     do {                                  \
         if (stream)                       \
@@ -195,19 +188,7 @@ EMB_ROW_PRIMITIVE __m256 widen8_bf16(const uint8_t *p)
         if (k < count)                                                                     \
             emb_row_to_f32(type, d + k, src, dim, j + k, count - k);                       \
     }                                                                                      \
-    static attrs __attribute__((always_inline)) inline void name(                           \
-        uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim)                \
-    {                                                                                      \
-        name##_s(dst, src, j, count, dim, 0);                                              \
-    }                                                                                      \
-    static attrs __attribute__((always_inline)) inline void name##_stream(                  \
-        uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim)                \
-    {                                                                                      \
-        if (STREAMABLE(dst, j))                                                            \
-            name##_s(dst, src, j, count, dim, 1);                                          \
-        else                                                                               \
-            name##_s(dst, src, j, count, dim, 0);                                          \
-    }
+    EMB_DEFINE_STREAM_PAIR(attrs, name, 32)
 
 #define F16C __attribute__((target("f16c")))
 
@@ -291,23 +272,9 @@ EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, 
         emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
 }
 
-#define STREAM_PAIR(attrs, name)                                                            \
-    EMB_ROW_PRIMITIVE attrs void name(uint8_t *dst, const uint8_t *src, size_t j, size_t count,   \
-                                size_t dim)                                                 \
-    {                                                                                      \
-        name##_s(dst, src, j, count, dim, 0);                                              \
-    }                                                                                      \
-    EMB_ROW_PRIMITIVE attrs void name##_stream(uint8_t *dst, const uint8_t *src, size_t j,  \
-                                         size_t count, size_t dim)                          \
-    {                                                                                      \
-        if (STREAMABLE(dst, j))                                                            \
-            name##_s(dst, src, j, count, dim, 1);                                          \
-        else                                                                               \
-            name##_s(dst, src, j, count, dim, 0);                                          \
-    }
-STREAM_PAIR(F16C, q8_0)
-STREAM_PAIR(F16C, q4_0)
-STREAM_PAIR(, q8_rowwise)
+EMB_DEFINE_STREAM_PAIR(F16C, q8_0, 32)
+EMB_DEFINE_STREAM_PAIR(F16C, q4_0, 32)
+EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 32)
 
 /* Gradient primitives: acc[j + k] += widen(g[j + k]), one fp32 add each. */
 EMB_DEFINE_ADD_PRIMITIVE(add_row)
@@ -336,38 +303,6 @@ ADD_WIDENED(, add_bf16, EMB_BF16, widen8_bf16)
 ADD_WIDENED(F16C, add_f16, EMB_F16, widen8_f16)
 #pragma GCC diagnostic pop
 
-EMB_DEFINE_LOOKUP(, lookup_f32_f32, EMB_F32, EMB_F32, copy_f32, copy_f32_stream, _mm_sfence)
-EMB_DEFINE_LOOKUP(, lookup_f16_f16, EMB_F16, EMB_F16, copy_16, copy_16_stream, _mm_sfence)
-EMB_DEFINE_LOOKUP(, lookup_bf16_bf16, EMB_BF16, EMB_BF16, copy_16, copy_16_stream, _mm_sfence)
-EMB_DEFINE_LOOKUP(F16C, lookup_f16_f32, EMB_F16, EMB_F32, widen_f16, widen_f16_stream, _mm_sfence)
-EMB_DEFINE_LOOKUP(, lookup_bf16_f32, EMB_BF16, EMB_F32, widen_bf16, widen_bf16_stream, _mm_sfence)
-EMB_DEFINE_LOOKUP(F16C, lookup_q8_0_f32, EMB_Q8_0, EMB_F32, q8_0, q8_0_stream, _mm_sfence)
-EMB_DEFINE_LOOKUP(F16C, lookup_q4_0_f32, EMB_Q4_0, EMB_F32, q4_0, q4_0_stream, _mm_sfence)
-EMB_DEFINE_LOOKUP(, lookup_q8_rowwise_f32, EMB_Q8_ROWWISE, EMB_F32, q8_rowwise,
-                  q8_rowwise_stream, _mm_sfence)
-EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32, copy_f32)
-EMB_DEFINE_GRAD(, grad_bf16, EMB_BF16, add_bf16, widen_bf16)
-EMB_DEFINE_GRAD(F16C, grad_f16, EMB_F16, add_f16, widen_f16)
-/* The fused ops may add an f16 position row whatever the token table's
- * type: they all need F16C. */
-EMB_DEFINE_LOOKUP_POS(F16C, lookup_pos_f32, EMB_F32, copy_f32, _mm_sfence, 16)
-EMB_DEFINE_LOOKUP_POS(F16C, lookup_pos_f16, EMB_F16, widen_f16, _mm_sfence, 16)
-EMB_DEFINE_LOOKUP_POS(F16C, lookup_pos_bf16, EMB_BF16, widen_bf16, _mm_sfence, 16)
-EMB_DEFINE_LOOKUP_POS(F16C, lookup_pos_q8_0, EMB_Q8_0, q8_0, _mm_sfence, 16)
-EMB_DEFINE_LOOKUP_POS(F16C, lookup_pos_q4_0, EMB_Q4_0, q4_0, _mm_sfence, 16)
-EMB_DEFINE_LOOKUP_POS(F16C, lookup_pos_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise, _mm_sfence, 16)
-EMB_DEFINE_GRAD_POS(, grad_pos_f32, EMB_F32, add_f32, copy_f32)
-EMB_DEFINE_GRAD_POS(, grad_pos_bf16, EMB_BF16, add_bf16, widen_bf16)
-EMB_DEFINE_GRAD_POS(F16C, grad_pos_f16, EMB_F16, add_f16, widen_f16)
-/* The similarity scan: each row widened by the lookup's primitive, then
- * reduced in reduce.h's order (compiled for this ISA's registers). */
-EMB_DEFINE_SCAN(, scan_f32, EMB_F32, copy_f32)
-EMB_DEFINE_SCAN(F16C, scan_f16, EMB_F16, widen_f16)
-EMB_DEFINE_SCAN(, scan_bf16, EMB_BF16, widen_bf16)
-EMB_DEFINE_SCAN(F16C, scan_q8_0, EMB_Q8_0, q8_0)
-EMB_DEFINE_SCAN(F16C, scan_q4_0, EMB_Q4_0, q4_0)
-EMB_DEFINE_SCAN(, scan_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise)
-
 /* The bag ops (bag_loops.h): fmaf eight at a time, VFMADD rounding once. */
 EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t count)
 {
@@ -382,66 +317,26 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
     }
 }
 
-EMB_DEFINE_BAG(, bag_f32, EMB_F32, copy_f32, add_f32)
-EMB_DEFINE_BAG(F16C, bag_f16, EMB_F16, widen_f16, add_f16)
-EMB_DEFINE_BAG(, bag_bf16, EMB_BF16, widen_bf16, add_bf16)
-EMB_DEFINE_BAG(F16C, bag_q8_0, EMB_Q8_0, q8_0, NULL)
-EMB_DEFINE_BAG(F16C, bag_q4_0, EMB_Q4_0, q4_0, NULL)
-EMB_DEFINE_BAG(, bag_q8_rowwise, EMB_Q8_ROWWISE, q8_rowwise, NULL)
-EMB_DEFINE_BAG_GRAD(, bag_grad_f32, EMB_F32, add_f32, copy_f32)
-EMB_DEFINE_BAG_GRAD(F16C, bag_grad_f16, EMB_F16, add_f16, widen_f16)
-EMB_DEFINE_BAG_GRAD(, bag_grad_bf16, EMB_BF16, add_bf16, widen_bf16)
-EMB_DEFINE_BAG_STEP(, bag_sgd_f32, 0, EMB_F32, copy_f32)
-EMB_DEFINE_BAG_STEP(F16C, bag_sgd_f16, 0, EMB_F16, widen_f16)
-EMB_DEFINE_BAG_STEP(, bag_sgd_bf16, 0, EMB_BF16, widen_bf16)
-EMB_DEFINE_BAG_STEP(, bag_adagrad_f32, 1, EMB_F32, copy_f32)
-EMB_DEFINE_BAG_STEP(F16C, bag_adagrad_f16, 1, EMB_F16, widen_f16)
-EMB_DEFINE_BAG_STEP(, bag_adagrad_bf16, 1, EMB_BF16, widen_bf16)
-
-static const emb_kernel_entry entries[] = {
-    EMB_ENTRY(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32),
-    EMB_ENTRY(LOOKUP_F16_F16, lookup, 0, lookup_f16_f16),
-    EMB_ENTRY(LOOKUP_BF16_BF16, lookup, 0, lookup_bf16_bf16),
-    EMB_ENTRY(LOOKUP_F16_F32, lookup, EMB_CPU_F16C, lookup_f16_f32),
-    EMB_ENTRY(LOOKUP_BF16_F32, lookup, 0, lookup_bf16_f32),
-    EMB_ENTRY(LOOKUP_Q8_0_F32, lookup, EMB_CPU_F16C, lookup_q8_0_f32),
-    EMB_ENTRY(LOOKUP_Q4_0_F32, lookup, EMB_CPU_F16C, lookup_q4_0_f32),
-    EMB_ENTRY(LOOKUP_Q8_ROWWISE_F32, lookup, 0, lookup_q8_rowwise_f32),
-    EMB_ENTRY(GRAD_F32, grad, 0, grad_f32),
-    EMB_ENTRY(GRAD_F16, grad, EMB_CPU_F16C, grad_f16),
-    EMB_ENTRY(GRAD_BF16, grad, 0, grad_bf16),
-    EMB_ENTRY(LOOKUP_POS_F32, lookup_pos, EMB_CPU_F16C, lookup_pos_f32),
-    EMB_ENTRY(LOOKUP_POS_F16, lookup_pos, EMB_CPU_F16C, lookup_pos_f16),
-    EMB_ENTRY(LOOKUP_POS_BF16, lookup_pos, EMB_CPU_F16C, lookup_pos_bf16),
-    EMB_ENTRY(LOOKUP_POS_Q8_0, lookup_pos, EMB_CPU_F16C, lookup_pos_q8_0),
-    EMB_ENTRY(LOOKUP_POS_Q4_0, lookup_pos, EMB_CPU_F16C, lookup_pos_q4_0),
-    EMB_ENTRY(LOOKUP_POS_Q8_ROWWISE, lookup_pos, EMB_CPU_F16C, lookup_pos_q8_rowwise),
-    EMB_ENTRY(GRAD_POS_F32, grad_pos, 0, grad_pos_f32),
-    EMB_ENTRY(GRAD_POS_F16, grad_pos, EMB_CPU_F16C, grad_pos_f16),
-    EMB_ENTRY(GRAD_POS_BF16, grad_pos, 0, grad_pos_bf16),
-    EMB_ENTRY(SCAN_F32, scan, 0, scan_f32),
-    EMB_ENTRY(SCAN_F16, scan, EMB_CPU_F16C, scan_f16),
-    EMB_ENTRY(SCAN_BF16, scan, 0, scan_bf16),
-    EMB_ENTRY(SCAN_Q8_0, scan, EMB_CPU_F16C, scan_q8_0),
-    EMB_ENTRY(SCAN_Q4_0, scan, EMB_CPU_F16C, scan_q4_0),
-    EMB_ENTRY(SCAN_Q8_ROWWISE, scan, 0, scan_q8_rowwise),
-    EMB_ENTRY(BAG_F32, bag, 0, bag_f32),
-    EMB_ENTRY(BAG_F16, bag, EMB_CPU_F16C, bag_f16),
-    EMB_ENTRY(BAG_BF16, bag, 0, bag_bf16),
-    EMB_ENTRY(BAG_Q8_0, bag, EMB_CPU_F16C, bag_q8_0),
-    EMB_ENTRY(BAG_Q4_0, bag, EMB_CPU_F16C, bag_q4_0),
-    EMB_ENTRY(BAG_Q8_ROWWISE, bag, 0, bag_q8_rowwise),
-    EMB_ENTRY(BAG_GRAD_F32, bag_grad, 0, bag_grad_f32),
-    EMB_ENTRY(BAG_GRAD_F16, bag_grad, EMB_CPU_F16C, bag_grad_f16),
-    EMB_ENTRY(BAG_GRAD_BF16, bag_grad, 0, bag_grad_bf16),
-    EMB_ENTRY(BAG_SGD_F32, bag_step, 0, bag_sgd_f32),
-    EMB_ENTRY(BAG_SGD_F16, bag_step, EMB_CPU_F16C, bag_sgd_f16),
-    EMB_ENTRY(BAG_SGD_BF16, bag_step, 0, bag_sgd_bf16),
-    EMB_ENTRY(BAG_ADAGRAD_F32, bag_step, 0, bag_adagrad_f32),
-    EMB_ENTRY(BAG_ADAGRAD_F16, bag_step, EMB_CPU_F16C, bag_adagrad_f16),
-    EMB_ENTRY(BAG_ADAGRAD_BF16, bag_step, 0, bag_adagrad_bf16),
-};
-
-const emb_kernels emb_kernels_avx2 = {entries, sizeof entries / sizeof entries[0],
-                                      ids_minmax_avx2};
+/* ---- the map of primitives: every kernel of the list from them ----------- */
+#define EMB_ISA_NAME emb_kernels_avx2
+#define EMB_ISA_IDS_MINMAX ids_minmax_avx2
+#define EMB_ISA_FENCE _mm_sfence
+#define EMB_ISA_STREAM_ALIGN 16
+#define EMB_ISA_FMA fma_floats
+#define EMB_ISA_COPY16 copy_16
+#define EMB_ISA_COPY16_STREAM copy_16_stream
+/* type: convert, convert_stream, add, attrs, needs (isa_kernels.h); the
+ * f16 kernels and the q8_0 and q4_0 blocks' fp16 scales need F16C. */
+#define EMB_ISA_EMB_F32 (copy_f32, copy_f32_stream, add_f32, , 0)
+#define EMB_ISA_EMB_F16 (widen_f16, widen_f16_stream, add_f16, F16C, EMB_CPU_F16C)
+#define EMB_ISA_EMB_BF16 (widen_bf16, widen_bf16_stream, add_bf16, , 0)
+#define EMB_ISA_EMB_Q8_0 (q8_0, q8_0_stream, NULL, F16C, EMB_CPU_F16C)
+#define EMB_ISA_EMB_Q4_0 (q4_0, q4_0_stream, NULL, F16C, EMB_CPU_F16C)
+#define EMB_ISA_EMB_Q8_ROWWISE (q8_rowwise, q8_rowwise_stream, NULL, , 0)
+/* The fused lookups may add an f16 position row whatever the token
+ * table's type: they all need F16C. */
+#define EMB_ISA_POS_ATTRS F16C
+#define EMB_ISA_POS_NEEDS EMB_CPU_F16C
+#define EMB_ISA_OWN(X)
+#include "isa_kernels.h"
 #endif /* EMB_HAVE_AVX2 */

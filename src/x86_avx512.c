@@ -1,4 +1,6 @@
-/* x86_avx512.c - lookup and gradient kernels for AVX-512 (F, BW, VL, DQ). */
+/* x86_avx512.c - the row primitives of AVX-512 (F, BW, VL, DQ), from which
+ * isa_kernels.h builds every kernel of the list, and the f32 lookup of short
+ * rows written by hand. */
 #include "config.h"
 
 #ifdef EMB_HAVE_AVX512
@@ -6,7 +8,6 @@
 
 #include "internal.h"
 #include "row_loops.h"
-#include "scan_loops.h"
 
 static inline __mmask16 first_lanes(size_t rem)
 {
@@ -171,12 +172,158 @@ EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 
 EMB_DEFINE_ADD_PRIMITIVE(add_row)
 
-EMB_DEFINE_GRAD(, grad_f32, EMB_F32, add_f32, copy_f32)
-EMB_DEFINE_LOOKUP(, lookup_f16_f16, EMB_F16, EMB_F16, copy_16, copy_16_stream, _mm_sfence)
-EMB_DEFINE_LOOKUP(, lookup_bf16_bf16, EMB_BF16, EMB_BF16, copy_16, copy_16_stream, _mm_sfence)
-/* The f32 similarity scan: reduce.h's order in ZMM registers; the other
- * types' scans widen first and run avx2's. */
-EMB_DEFINE_SCAN(, scan_f32, EMB_F32, copy_f32)
+/* ---- widening and dequantizing primitives --------------------------------
+ * Sixteen elements per vector, the piece's last few under a k-mask (masked
+ * lanes are neither read nor written); streaming stores where the piece's
+ * destination is 64-byte aligned (EMB_DEFINE_STREAM_PAIR). */
+#define STORE16(stream, p, v)             \
+    do {                                  \
+        if (stream)                       \
+            _mm512_stream_ps((p), (v));   \
+        else                              \
+            _mm512_storeu_ps((p), (v));   \
+    } while (0)
+
+/* bf16 is the high half of a binary32: a shift, every pattern unchanged. */
+EMB_ROW_PRIMITIVE __m512 widen16_bf16(__m256i h)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* VCVTPH2PS (AVX512F) quiets a signalling NaN and keeps its payload, as the
+ * scalar definition does, and converts fp16 subnormals exactly whatever
+ * MXCSR.DAZ says, as F16C's form does. */
+EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
+{
+    return _mm512_cvtph_ps(h);
+}
+
+#define WIDEN_PRIMITIVE(name, widen16)                                                      \
+    EMB_ROW_PRIMITIVE void name##_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count, \
+                                    size_t dim, int stream)                                 \
+    {                                                                                      \
+        (void)dim; /* 16-bit rows have nothing after their elements */                     \
+        float *d = (float *)dst + j;                                                       \
+        const uint8_t *s = src + 2 * j;                                                    \
+        size_t k = 0;                                                                      \
+        for (; k + 16 <= count; k += 16)                                                   \
+            STORE16(stream, d + k, widen16(_mm256_loadu_si256((const __m256i *)(s + 2 * k)))); \
+        if (k < count) {                                                                   \
+            const __mmask16 m = first_lanes(count - k);                                    \
+            _mm512_mask_storeu_ps(d + k, m, widen16(_mm256_maskz_loadu_epi16(m, s + 2 * k))); \
+        }                                                                                  \
+    }
+WIDEN_PRIMITIVE(widen_bf16, widen16_bf16)
+WIDEN_PRIMITIVE(widen_f16, widen16_f16)
+
+/* q8_0 and q4_0 block by block: the fp16 scale d by one VCVTPH2PS of a
+ * broadcast (exact), each element's (float)q * d one rounded multiply, as
+ * the scalar definition (types.h). */
+EMB_ROW_PRIMITIVE __m512 block_scale(const uint8_t *block)
+{
+    return _mm512_cvtph_ps(_mm256_set1_epi16((short)emb_load_u16(block)));
+}
+
+EMB_ROW_PRIMITIVE __m512 scale16_i32(__m512i q, __m512 d)
+{
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(q), d);
+}
+
+EMB_ROW_PRIMITIVE void q8_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                              size_t dim, int stream)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    for (size_t k = 0; k < count; k += EMB_QBLOCK) {
+        const uint8_t *block = src + (j + k) / EMB_QBLOCK * EMB_Q8_0_BYTES;
+        const __m512 vd = block_scale(block);
+        const __m128i lo = _mm_loadu_si128((const __m128i *)(block + 2));
+        const __m128i hi = _mm_loadu_si128((const __m128i *)(block + 18));
+        STORE16(stream, d + k, scale16_i32(_mm512_cvtepi8_epi32(lo), vd));
+        STORE16(stream, d + k + 16, scale16_i32(_mm512_cvtepi8_epi32(hi), vd));
+    }
+}
+
+EMB_ROW_PRIMITIVE void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                              size_t dim, int stream)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    const __m512i low4 = _mm512_set1_epi32(15), eight = _mm512_set1_epi32(8);
+    for (size_t k = 0; k < count; k += EMB_QBLOCK) {
+        const uint8_t *block = src + (j + k) / EMB_QBLOCK * EMB_Q4_0_BYTES;
+        const __m512 vd = block_scale(block);
+        /* qs[0..15] as int32: x[j] from the low nibble, x[j + 16] from the
+         * high one, each minus 8 (in [-8, 7]). */
+        const __m512i qs = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(block + 2)));
+        const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(qs, low4), eight);
+        const __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(qs, 4), eight);
+        STORE16(stream, d + k, scale16_i32(lo, vd));
+        STORE16(stream, d + k + 16, scale16_i32(hi, vd));
+    }
+}
+
+/* fmaf(scale, q, bias) sixteen at a time: VFMADD rounds once, as fmaf. */
+EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                                    size_t dim, int stream)
+{
+    float *d = (float *)dst + j;
+    const __m512 scale = _mm512_set1_ps(emb_load_f32(src + dim));
+    const __m512 bias = _mm512_set1_ps(emb_load_f32(src + dim + 4));
+    size_t k = 0;
+    for (; k + 16 <= count; k += 16) {
+        const __m128i q = _mm_loadu_si128((const __m128i *)(src + j + k));
+        STORE16(stream, d + k, _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)), bias));
+    }
+    if (k < count) {
+        const __mmask16 m = first_lanes(count - k);
+        const __m128i q = _mm_maskz_loadu_epi8(m, src + j + k);
+        const __m512 x = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)), bias);
+        _mm512_mask_storeu_ps(d + k, m, x);
+    }
+}
+
+EMB_DEFINE_STREAM_PAIR(, widen_bf16, 64)
+EMB_DEFINE_STREAM_PAIR(, widen_f16, 64)
+EMB_DEFINE_STREAM_PAIR(, q8_0, 64)
+EMB_DEFINE_STREAM_PAIR(, q4_0, 64)
+EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 64)
+
+/* Gradient primitives: acc[j + k] += widen(g[j + k]), one fp32 add each. */
+#define ADD_WIDENED(name, widen16)                                                          \
+    EMB_ROW_PRIMITIVE void name(float *acc, const uint8_t *g, size_t j, size_t count,       \
+                                size_t dim)                                                 \
+    {                                                                                      \
+        (void)dim;                                                                         \
+        float *a = acc + j;                                                                \
+        const uint8_t *s = g + 2 * j;                                                      \
+        size_t k = 0;                                                                      \
+        for (; k + 16 <= count; k += 16) {                                                 \
+            const __m512 x = widen16(_mm256_loadu_si256((const __m256i *)(s + 2 * k)));     \
+            _mm512_storeu_ps(a + k, _mm512_add_ps(_mm512_loadu_ps(a + k), x));             \
+        }                                                                                  \
+        if (k < count) {                                                                   \
+            const __mmask16 m = first_lanes(count - k);                                    \
+            const __m512 x = widen16(_mm256_maskz_loadu_epi16(m, s + 2 * k));              \
+            _mm512_mask_storeu_ps(a + k, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + k), x)); \
+        }                                                                                  \
+    }
+ADD_WIDENED(add_bf16, widen16_bf16)
+ADD_WIDENED(add_f16, widen16_f16)
+
+/* The bag ops (bag_loops.h): fmaf sixteen at a time, VFMADD rounding once. */
+EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t count)
+{
+    const __m512 wv = _mm512_set1_ps(w);
+    size_t k = 0;
+    for (; k + 16 <= count; k += 16)
+        _mm512_storeu_ps(acc + k, _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + k), _mm512_loadu_ps(acc + k)));
+    if (k < count) {
+        const __mmask16 m = first_lanes(count - k);
+        const __m512 r = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + k), _mm512_maskz_loadu_ps(m, acc + k));
+        _mm512_mask_storeu_ps(acc + k, m, r);
+    }
+}
 
 static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
 {
@@ -197,17 +344,25 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
     *max = _mm512_reduce_max_epi32(hi);
 }
 
-/* The widening, dequantizing and fused positional kernels are not here:
- * without them the dispatcher runs AVX2's for this implementation, kernel
- * by kernel. */
-static const emb_kernel_entry entries[] = {
-    EMB_ENTRY(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32),
-    EMB_ENTRY(LOOKUP_F16_F16, lookup, 0, lookup_f16_f16),
-    EMB_ENTRY(LOOKUP_BF16_BF16, lookup, 0, lookup_bf16_bf16),
-    EMB_ENTRY(GRAD_F32, grad, 0, grad_f32),
-    EMB_ENTRY(SCAN_F32, scan, 0, scan_f32),
-};
-
-const emb_kernels emb_kernels_avx512 = {entries, sizeof entries / sizeof entries[0],
-                                        ids_minmax_avx512};
+/* ---- the map of primitives: every kernel of the list from them ----------- */
+#define EMB_ISA_NAME emb_kernels_avx512
+#define EMB_ISA_IDS_MINMAX ids_minmax_avx512
+#define EMB_ISA_FENCE _mm_sfence
+#define EMB_ISA_STREAM_ALIGN 64
+#define EMB_ISA_FMA fma_floats
+#define EMB_ISA_COPY16 copy_16
+#define EMB_ISA_COPY16_STREAM copy_16_stream
+/* type: convert, convert_stream, add, attrs, needs (isa_kernels.h);
+ * AVX512F converts fp16 itself: nothing beyond the ISA's own features. */
+#define EMB_ISA_EMB_F32 (copy_f32, copy_f32_stream, add_f32, , 0)
+#define EMB_ISA_EMB_F16 (widen_f16, widen_f16_stream, add_f16, , 0)
+#define EMB_ISA_EMB_BF16 (widen_bf16, widen_bf16_stream, add_bf16, , 0)
+#define EMB_ISA_EMB_Q8_0 (q8_0, q8_0_stream, NULL, , 0)
+#define EMB_ISA_EMB_Q4_0 (q4_0, q4_0_stream, NULL, , 0)
+#define EMB_ISA_EMB_Q8_ROWWISE (q8_rowwise, q8_rowwise_stream, NULL, , 0)
+#define EMB_ISA_POS_ATTRS
+#define EMB_ISA_POS_NEEDS 0
+/* The f32 lookup's short rows are written by hand (lookup_f32_f32 above). */
+#define EMB_ISA_OWN(X) X(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32)
+#include "isa_kernels.h"
 #endif /* EMB_HAVE_AVX512 */

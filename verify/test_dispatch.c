@@ -83,9 +83,11 @@ static int child_env_selects(const char *name)
     return 0;
 }
 
-static int child_env_refuses(const char *name)
+/* After a refused environment: every call, even an empty one, fails with
+ * EMB_ENOTSUP and writes nothing, and the message holds `want`. Returns
+ * the number of the first failing check, 0 on success. */
+static int every_call_refused(const char *want)
 {
-    setenv("EMBSIMD_IMPL", name, 1);
     float table[6] = {1, 2, 3, 4, 5, 6}, out[3] = {7, 7, 7};
     const int32_t id = 1;
     if (emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_ENOTSUP)
@@ -95,17 +97,27 @@ static int child_env_refuses(const char *name)
     if (emb_grad_f32(table, 2, 3, &id, 1, out) != EMB_ENOTSUP || table[3] != 4.0f)
         return 3;
     if (emb_lookup_f32(NULL, 2, 3, NULL, 0, NULL) != EMB_ENOTSUP)
-        return 4; /* every call, even an empty one */
+        return 4;
+    return strstr(emb_last_error(), want) == NULL ? 5 : 0;
+}
+
+static int child_env_refuses(const char *name)
+{
+    setenv("EMBSIMD_IMPL", name, 1);
     char want[128];
     snprintf(want, sizeof want, "EMBSIMD_IMPL=%s ", name);
-    if (strstr(emb_last_error(), want) == NULL || strstr(emb_last_error(), "available: ") == NULL ||
-        strstr(emb_last_error(), "scalar") == NULL)
-        return 5;
-    if (emb_impl_active() != NULL)
+    const int failed = every_call_refused(want);
+    if (failed)
+        return failed;
+    if (strstr(emb_last_error(), "available: ") == NULL || strstr(emb_last_error(), "scalar") == NULL)
         return 6;
-    /* An explicit choice overrides the bad environment. */
-    if (emb_use_impl("scalar") != EMB_OK || emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_OK)
+    if (emb_impl_active() != NULL)
         return 7;
+    /* An explicit choice overrides the bad environment. */
+    float table[6] = {1, 2, 3, 4, 5, 6}, out[3];
+    const int32_t id = 1;
+    if (emb_use_impl("scalar") != EMB_OK || emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_OK)
+        return 8;
     return 0;
 }
 
@@ -339,23 +351,16 @@ static int child_override_never_steps_up(const char *unused)
 static int child_override_refuses(const char *spec)
 {
     setenv("EMBSIMD_KERNEL_IMPL", spec, 1);
-    float table[6] = {1, 2, 3, 4, 5, 6}, out[3] = {7, 7, 7};
-    const int32_t id = 1;
-    if (emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_ENOTSUP)
-        return 1;
-    if (out[0] != 7.0f || out[1] != 7.0f || out[2] != 7.0f)
-        return 2;
-    if (emb_grad_f32(table, 2, 3, &id, 1, out) != EMB_ENOTSUP || table[3] != 4.0f)
-        return 3;
-    if (strstr(emb_last_error(), "EMBSIMD_KERNEL_IMPL: item ") == NULL)
-        return 4;
     /* the item itself, quoted (the last one of the list is the bad one) */
     const char *bad = strrchr(spec, ',') ? strrchr(spec, ',') + 1 : spec;
-    char quoted[128];
-    snprintf(quoted, sizeof quoted, "\"%s\"", bad);
-    if (strstr(emb_last_error(), quoted) == NULL)
-        return 5;
+    char want[128];
+    snprintf(want, sizeof want, "EMBSIMD_KERNEL_IMPL: item %d, \"%s\"", bad == spec ? 1 : 2, bad);
+    const int failed = every_call_refused(want);
+    if (failed)
+        return failed;
     /* choosing an implementation does not clear it */
+    float table[6] = {1, 2, 3, 4, 5, 6}, out[3];
+    const int32_t id = 1;
     if (emb_use_impl("scalar") != EMB_OK || emb_lookup_f32(table, 2, 3, &id, 1, out) != EMB_ENOTSUP)
         return 6;
     return 0;
