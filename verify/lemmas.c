@@ -445,6 +445,7 @@ void vf_section_lemmas(vf_report *r, const vf_config *cfg)
         lookup_under_flush(r, cfg);
     }
     vf_format_lemmas(r, cfg);
+    vf_hw_narrow_lemmas(r, cfg);
     free(s);
     free(p.jobs);
     free(p.job_class);

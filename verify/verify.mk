@@ -54,6 +54,7 @@ verify_libverify_la_SOURCES = \
 	verify/cases.c \
 	verify/lemmas.c \
 	verify/format_lemmas.c \
+	verify/hw_narrow.c \
 	verify/fpmode.c \
 	verify/blas_route.c \
 	verify/digest.c \
