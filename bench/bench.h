@@ -99,7 +99,7 @@ const bench_data *bench_data_get(const bench_case *c, char *err, size_t err_size
 void bench_data_release(void);
 
 /* "LLC", "DRAM:rows" or "DRAM:table": where a case's data lives while it
- * repeats (README: cold and warm). Also the label of each run. */
+ * repeats (docs/benchmarks.md: cold and warm). Also the label of each run. */
 const char *bench_residency(const bench_case *c);
 
 /* ---- benchmark bodies (kernels.c, copy.c, onehot.c) ---------------------- */

@@ -51,7 +51,7 @@ int bench_copy_kernel(const bench_case *c);
 /* Same-run ratios of a kernel result; NaN when either side is missing.
  * memcpy, stream: its bytes per second over the copy's of the same shape,
  *   thread count and bytes (bench_copy_kernel; grad counts its own bytes,
- *   see README);
+ *   see docs/benchmarks.md);
  * scalar: scalar's time over its time (the speed-up), same kernel and ids;
  * onehot: the one-hot GEMM's time over its time (f32 lookups only: the
  *   GEMM counts their bytes). */

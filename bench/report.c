@@ -63,8 +63,8 @@ static void header(FILE *f, const bench_report *rep)
     context_row(f, ctx, "load", "load_average");
     fputs("\n", f);
     fputs("How to read it: **kernel** is the table's (grad: dY's) type and the output's; "
-          "**idx** the ids' type. **GB/s** is 10⁹ bytes per second by the byte count of the "
-          "README (lookup: reading N table rows and writing N output rows once each, in their "
+          "**idx** the ids' type. **GB/s** is 10⁹ bytes per second by the byte count of "
+          "docs/benchmarks.md (lookup: reading N table rows and writing N output rows once each, in their "
           "own types' bytes, N·D·4 each for f32; grad: reading dY plus reading and writing "
           "each distinct touched fp32 row). **×memcpy** / **×stream** divide it by the "
           "same-run copy of the same bytes, shape and thread count (plain `memcpy` / "

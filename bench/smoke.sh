@@ -101,7 +101,7 @@ grep -q '"error_occurred": true' "$json" && fail "a benchmark reported an error"
 # Bytes per call: each table row and output row in its own type's bytes; a
 # copy moves what the lookup of its types moves; grad reads dY of its type.
 if command -v python3 >/dev/null 2>&1; then
-    python3 - "$json" <<'EOF' || fail "byte counts are not the README's (above)"
+    python3 - "$json" <<'EOF' || fail "byte counts are not docs/benchmarks.md's (above)"
 import json, sys
 rows = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]
         if b.get("run_type") == "iteration" and not b.get("error_occurred")}

@@ -65,7 +65,7 @@ def fbgemm_section(rep):
     out.append("Exactness first: %d checks passed, %d failed. FBGEMM's plain lookup "
                "(PoolingMode.NONE) equals embsimd's f32 and f16 lookups bit for bit, and its "
                "INT8 row-wise lookup equals embsimd's q8_rowwise of the same scale and bias "
-               "except exactly where embsimd's README predicts (bias −0 and scale·q = −0: "
+               "except exactly where embsimd's docs/api.md predicts (bias −0 and scale·q = −0: "
                "FBGEMM's `fma(scale, q, 0 + bias)` gives +0, embsimd's `fmaf(scale, q, bias)` −0); "
                "FBGEMM's pooled bags equal its reference formula (`buf = fma(scale, q, buf + "
                "bias)`, fp32/fp16: the sequential sum from +0) bit for bit."
@@ -102,7 +102,7 @@ def main():
     args = ap.parse_args()
     lines = [BEGIN, "", "## ggml and FBGEMM (optional peers)", "",
              "From `make compare-peers` when the optional environments are installed "
-             "(`make optional-env`, `make optional-env-fbgemm`; README, \"Optional references and "
+             "(`make optional-env`, `make optional-env-fbgemm`; docs/peers.md, \"Optional references and "
              "peers\"). Times are medians of 5 interleaved repetitions of at least 0.05 s, wall clock; "
              "uniform int32 ids from seed 20240229.", ""]
     reports = {}

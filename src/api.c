@@ -190,7 +190,7 @@ static emb_status check_index(const char *op, emb_index t)
  * side of both. The former rule (output of at least 8 MiB and half the
  * LLC), from Zen 5 with 32 MiB of L3, left 4-8 MiB outputs from DRAM
  * tables on normal stores. Prefetching and rows in flight are for tables
- * too large for the cache (README "Kernel tuning"). */
+ * too large for the cache (docs/tuning.md, "Kernel tuning"). */
 unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes)
 {
 #ifdef EMB_SLOW_KERNELS

@@ -240,8 +240,8 @@ static void quote_env(char *buf, size_t size, const char *s)
  * only when neither sysfs nor CPUID's cache leaves answered.
  * Erring high is the cheaper side: the kernels switch prefetch and
  * streaming on at half the LLC, and a figure too high only withholds them
- * from tables a little past that (a 5-10 % gain forgone, README "Kernel
- * tuning"), where one too low turns them on for cache-resident tables
+ * from tables a little past that (a 5-10 % gain forgone, docs/tuning.md,
+ * "Kernel tuning"), where one too low turns them on for cache-resident tables
  * (a 15-25 % loss). */
 void emb_llc_decide(const emb_llc_sources *src, emb_llc *out)
 {

@@ -321,7 +321,7 @@ typedef struct emb_bags {
  *
  * Sum: acc starts at +0 and each non-padding token adds its row, one fp32
  * add per element in token order (so bag_sum == B x W bit for bit with the
- * product summed in that order: README "EmbeddingBag"); with weights,
+ * product summed in that order: docs/bags.md "EmbeddingBag"); with weights,
  * acc = fmaf(w[t], x, acc) in token order, as FBGEMM's reference does.
  * Mean: the sum, then out = sum / (float)count, one rounded division
  * (PyTorch's CPU division; FBGEMM's normalize_by_lengths multiplies by

@@ -1,5 +1,5 @@
 /* reference.h - one definition of correct per operation, written from the
- * format definitions (embsimd.h, README) and not from the library's code:
+ * format definitions (embsimd.h, docs/api.md) and not from the library's code:
  * the unit tests, the verifier and the benchmarks' output check compare
  * every kernel with it, bit for bit. */
 #ifndef EMBSIMD_REFERENCE_H
