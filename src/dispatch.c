@@ -109,8 +109,17 @@ static void override_kernel(int k, int target)
     }
 }
 
+/* The tuning file's choices first (an implementation it names that is not
+ * available here is passed over: the file was made on this CPU, whose
+ * identity includes its features), then the environment's, which win. */
 static void apply_kernel_overrides(void)
 {
+    const emb_schedule *s = emb_schedule_current();
+    for (int k = 0; k < EMB_KERNEL_COUNT; k++) {
+        const int target = s->kernel_impl[k][0] ? find_impl(s->kernel_impl[k]) : -1;
+        if (target >= 0 && reasons[target][0] == '\0')
+            override_kernel(k, target);
+    }
     const char *spec = getenv("EMBSIMD_KERNEL_IMPL");
     if (spec == NULL)
         return;

@@ -479,6 +479,15 @@ int64_t emb_llc_bytes(void);
  */
 const char *emb_llc_description(void);
 
+/** The schedule in force and where it came from: "defaults (...: no
+ *  tuning file for this CPU: ...): threads from 256 KiB a thread", or
+ *  "tuned (PATH, made ...): threads from 512 KiB a thread; lookup/f32->f32
+ *  runs avx2's code". A schedule chooses speed only, never bits. The file
+ *  embsimd-tune writes for this CPU is read on first use;
+ *  EMBSIMD_TUNING=PATH names another, EMBSIMD_TUNING=off keeps the
+ *  defaults; a file made on another CPU is ignored, and this says why. */
+const char *emb_schedule_description(void);
+
 /** Library version, "MAJOR.MINOR.PATCH". */
 const char *emb_version(void);
 

@@ -218,6 +218,20 @@ const emb_resolved *emb_active_kernels(void);
 typedef void (*emb_part_fn)(void *arg, unsigned part, unsigned nparts);
 void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts);
 
+/* The schedule in force (tuning.c): speed-only choices, the defaults or a
+ * tuning file's. kernel_impl[k]: the implementation whose code kernel k
+ * runs under every implementation above it (as EMBSIMD_KERNEL_IMPL does),
+ * "" for the dispatcher's own choice. */
+typedef struct emb_schedule {
+    size_t part_min_bytes; /* a thread's share below which a call stays on one thread */
+    char kernel_impl[EMB_KERNEL_SLOTS][16];
+} emb_schedule;
+const emb_schedule *emb_schedule_current(void);
+/* "<vendor> family F model M; features A,B; llc BYTES; cpus N". */
+void emb_cpu_identity(char *buf, size_t size);
+/* Where this CPU's tuning file is looked for; -1 without HOME. */
+int emb_tuning_default_path(char *buf, size_t size);
+
 /* How many parts a call moving `bytes` should be split into: the thread
  * setting, fewer when the parts would be too small to repay a hand-off. */
 unsigned emb_parts_for(size_t bytes, size_t max_parts);

@@ -223,10 +223,11 @@ void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts)
 unsigned emb_parts_for(size_t bytes, size_t max_parts)
 {
     /* Below this a thread hand-off (a futex wake and a cache-cold start,
-     * tens of microseconds) costs more than the copy it would share. */
-    const size_t min_bytes_per_part = (size_t)256 << 10;
+     * tens of microseconds) costs more than the copy it would share: the
+     * schedule's (tuning.c), measured by embsimd-tune where it ran. */
+    const size_t min_bytes_per_part = emb_schedule_current()->part_min_bytes;
     size_t parts = (size_t)emb_get_num_threads();
-    if (parts > bytes / min_bytes_per_part)
+    if (min_bytes_per_part > 0 && parts > bytes / min_bytes_per_part)
         parts = bytes / min_bytes_per_part;
     if (parts > max_parts)
         parts = max_parts;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "embsimd.h"
+#include "internal.h"
 #include "test_common.h"
 
 /* ------------------------------------------------------------------ */
@@ -389,6 +390,106 @@ START_TEST(kernel_override_from_the_environment)
 }
 END_TEST
 
+/* The tuning file: read on first use, ignored (and said so) when made on
+ * another CPU or malformed; its kernel choices step down like
+ * EMBSIMD_KERNEL_IMPL's. */
+static char tuning_path[256];
+
+static int write_tuning(const char *cpu, const char *body)
+{
+    snprintf(tuning_path, sizeof tuning_path, "%s/embsimd-tuning-%ld.txt",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid());
+    FILE *f = fopen(tuning_path, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "embsimd-tuning 1\n# a comment\ncpu %s\nmade test\n%s", cpu, body);
+    return fclose(f);
+}
+
+static int best_index(void)
+{
+    for (int i = 0; i < emb_impl_count(); i++)
+        if (emb_impl_available(i))
+            return i;
+    return -1;
+}
+
+static int child_tuning_applies(const char *unused)
+{
+    (void)unused;
+    char id[512];
+    emb_cpu_identity(id, sizeof id);
+    if (write_tuning(id, "threads.min_bytes 1048576\nkernel lookup/f32->f32 scalar\n") != 0)
+        return 1;
+    setenv("EMBSIMD_TUNING", tuning_path, 1);
+    const char *d = emb_schedule_description();
+    int failed = 0;
+    if (strncmp(d, "tuned (", 7) != 0 || strstr(d, tuning_path) == NULL)
+        failed = 2;
+    else if (strstr(d, "threads from 1024 KiB a thread") == NULL ||
+             strstr(d, "lookup/f32->f32 runs scalar's code") == NULL || strstr(d, "made test") == NULL)
+        failed = 3;
+    else if (emb_schedule_current()->part_min_bytes != 1048576)
+        failed = 4;
+    else if (strcmp(emb_kernel_impl(kernel_index("lookup/f32->f32"), best_index()), "scalar") != 0)
+        failed = 5;
+    else if (strcmp(emb_kernel_impl(kernel_index("grad/f32->f32"), best_index()),
+                    emb_impl_name(best_index())) != 0)
+        failed = 6;
+    unlink(tuning_path);
+    return failed;
+}
+
+/* The file at tuning_path must be ignored, the description holding want. */
+static int child_tuning_ignored(const char *want)
+{
+    setenv("EMBSIMD_TUNING", tuning_path, 1);
+    const char *d = emb_schedule_description();
+    int failed = 0;
+    if (strncmp(d, "defaults (EMBSIMD_TUNING=", 25) != 0 || strstr(d, want) == NULL)
+        failed = 1;
+    else if (emb_schedule_current()->part_min_bytes != (size_t)256 << 10)
+        failed = 2; /* nothing of the file was taken */
+    else if (strcmp(emb_kernel_impl(kernel_index("lookup/f32->f32"), best_index()),
+                    emb_impl_name(best_index())) != 0)
+        failed = 3;
+    unlink(tuning_path);
+    return failed;
+}
+
+static int child_tuning_off(const char *unused)
+{
+    (void)unused;
+    setenv("EMBSIMD_TUNING", "off", 1);
+    return strncmp(emb_schedule_description(), "defaults (EMBSIMD_TUNING=off): threads from 256 KiB",
+                   51) == 0 ? 0 : 1;
+}
+
+START_TEST(tuning_file_applies_or_is_ignored)
+{
+    char id[512];
+    emb_cpu_identity(id, sizeof id);
+    run_in_child(child_tuning_applies, NULL, "a tuning file made on this CPU");
+    run_in_child(child_tuning_off, NULL, "EMBSIMD_TUNING=off");
+    ck_assert_int_eq(write_tuning("GenuineIntel family 6 model 1; features none; llc 1; cpus 1",
+                                  "threads.min_bytes 1\nkernel lookup/f32->f32 scalar\n"), 0);
+    run_in_child(child_tuning_ignored, "made on another CPU (GenuineIntel family 6 model 1",
+                 "a tuning file made on another CPU");
+    ck_assert_int_eq(write_tuning(id, "threads.min_bytes 1\nthreads.max 2\n"), 0);
+    run_in_child(child_tuning_ignored, "line 6: \"threads.max 2\" is not an item",
+                 "a tuning file with an unknown item");
+    ck_assert_int_eq(write_tuning(id, "threads.min_bytes 1\nkernel lookup/f99->f32 scalar\n"), 0);
+    run_in_child(child_tuning_ignored, "line 6: \"lookup/f99->f32\" names no kernel",
+                 "a tuning file naming no kernel");
+    ck_assert_int_eq(write_tuning(id, "threads.min_bytes -5\n"), 0);
+    run_in_child(child_tuning_ignored, "threads.min_bytes \"-5\" is not a byte count",
+                 "a tuning file with a negative size");
+    snprintf(tuning_path, sizeof tuning_path, "/nonexistent/embsimd-tuning.txt");
+    run_in_child(child_tuning_ignored, "cannot read it: No such file or directory",
+                 "a tuning file that is not there");
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 static void add_tests(Suite *s, int impl)
@@ -408,6 +509,7 @@ static void add_once(Suite *s)
     tcase_add_test(dispatch, kernel_list_is_well_formed);
     tcase_add_test(dispatch, kernel_impl_out_of_range);
     tcase_add_test(dispatch, kernel_override_from_the_environment);
+    tcase_add_test(dispatch, tuning_file_applies_or_is_ignored);
     suite_add_tcase(s, dispatch);
 }
 
