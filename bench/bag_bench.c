@@ -202,6 +202,7 @@ int main(int argc, char **argv)
            emb_version(), bench_build_revision(), emb_impl_active());
     printf("cpu: %s; %s; LLC %s\n", si.cpu_model, si.isa_flags, si.llc_source);
     printf("compiler: %s; %s\n", bench_build_compiler(), bench_build_cflags());
+    printf("schedule: %s\n", emb_schedule_description());
     printf("transparent huge pages: %s; buffers %s; %s\n\n", si.thp,
            advise_huge_pages ? "advised MADV_HUGEPAGE (--hugepages)" : "not advised", si.utc_date);
     bench_sysinfo_free(&si);

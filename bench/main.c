@@ -166,6 +166,7 @@ static void set_context(bench_context *ctx, const bench_sysinfo *si, const bench
     else
         bench_context_set(ctx, "llc", "%s", si->llc_source);
     bench_context_set(ctx, "llc_bytes", "%zu", cfg->llc_bytes);
+    bench_context_set(ctx, "schedule", "%s", emb_schedule_description());
     bench_context_set(ctx, "transparent_hugepages", "%s%s", si->thp,
                       cfg->hugepages ? ", buffers advised MADV_HUGEPAGE" : "");
     bench_context_set(ctx, "compiler", "%s", bench_build_compiler());

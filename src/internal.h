@@ -227,6 +227,9 @@ typedef struct emb_schedule {
     char kernel_impl[EMB_KERNEL_SLOTS][16];
 } emb_schedule;
 const emb_schedule *emb_schedule_current(void);
+/* embsimd-tune's probe of the thread break-even: sets the value in force
+ * for this process (never from the library itself). */
+void emb_schedule_set_part_min_bytes(size_t bytes);
 /* "<vendor> family F model M; features A,B; llc BYTES; cpus N". */
 void emb_cpu_identity(char *buf, size_t size);
 /* Where this CPU's tuning file is looked for; -1 without HOME. */

@@ -233,6 +233,12 @@ const emb_schedule *emb_schedule_current(void)
     return &current;
 }
 
+void emb_schedule_set_part_min_bytes(size_t bytes)
+{
+    pthread_once(&loaded, load);
+    current.part_min_bytes = bytes;
+}
+
 const char *emb_schedule_description(void)
 {
     pthread_once(&loaded, load);

@@ -239,6 +239,7 @@ int main(int argc, char **argv)
     /* The kernels choose prefetch and streaming stores from it, so a run's
      * paths depend on it. */
     vf_report_meta(r, "llc", "%s", emb_llc_description());
+    vf_report_meta(r, "schedule", "%s", emb_schedule_description());
     vf_report_meta(r, "compiler", "%s; CFLAGS %s", compiler(), VF_BUILD_CFLAGS);
     size_t len = 0;
     buf[0] = '\0';

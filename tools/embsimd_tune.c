@@ -1,0 +1,453 @@
+/* embsimd_tune.c - embsimd-tune: measures, on this machine, the choices of
+ * the schedule (src/tuning.c) and writes the tuning file the library reads
+ * on first use. Every candidate is timed paired with the current choice in
+ * the same run, round by round in rotating order, and kept only where it
+ * wins beyond noise. A schedule moves speed only: the bits of every result
+ * are the same whatever it chooses. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "embsimd.h"
+#include "gen.h"
+#include "internal.h"
+#include "typed_inputs.h"
+
+/* A candidate wins at a shape when its median paired ratio to the current
+ * choice is below WIN and it is faster in at least WIN_SHARE of the
+ * rounds; it must also not lose by more than LOSE at any other shape. */
+#define WIN 0.97
+#define WIN_SHARE 0.8
+#define LOSE 1.03
+
+typedef struct shape {
+    int64_t vocab, dim, tokens;
+    const char *why;
+} shape;
+
+/* The quick run's one shape, then the default run's others: a table from
+ * DRAM (GPT-2's) and one in the caches, tokens enough for a few ms. */
+static const shape shapes[] = {
+    {50257, 768, 2048, "GPT-2's table from DRAM"},
+    {1000, 768, 512, "a table in the caches"},
+};
+static const shape tiny_shape = {1000, 64, 64, "a tiny table (--tiny: a test of the tool)"};
+
+typedef struct options {
+    int quick, tiny, dry_run, show;
+    int rounds;
+    const char *output;
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: embsimd-tune [--quick] [--output=PATH] [--dry-run] [--rounds=N]\n"
+            "       embsimd-tune --show\n"
+            "\n"
+            "Measures on this machine, paired in the same run against the library's\n"
+            "defaults, which implementation's code runs each lookup and gradient kernel\n"
+            "fastest, and from what size a call gains from a second thread; keeps a\n"
+            "choice only where it wins beyond noise (median paired ratio below %.2f,\n"
+            "faster in %.0f %% of the rounds, and nowhere slower than %.2fx); writes the\n"
+            "tuning file the library reads on first use. Results never change: every\n"
+            "implementation and thread count gives the same bits.\n"
+            "\n"
+            "  --quick        one shape (GPT-2's table), fewer rounds: under 30 s\n"
+            "  --output=PATH  where to write (default: this CPU's file,\n"
+            "                 $XDG_CACHE_HOME/embsimd/tuning-<identity>.txt, ~/.cache by default)\n"
+            "  --dry-run      measure and print, write nothing\n"
+            "  --rounds=N     paired rounds per shape (default 9; --quick 5)\n"
+            "  --tiny         a tiny shape only (a test of the tool, not a tuning)\n"
+            "  --show         print the schedule in force and where it came from, and exit\n"
+            "  --help         this text\n"
+            "\n"
+            "EMBSIMD_TUNING=PATH makes the library read PATH instead; EMBSIMD_TUNING=off\n"
+            "keeps its defaults. A file made on another CPU is ignored.\n",
+            WIN, 100 * WIN_SHARE, LOSE);
+}
+
+static int parse(int argc, char **argv, options *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--quick") == 0) {
+            o->quick = 1;
+        } else if (strcmp(a, "--tiny") == 0) {
+            o->tiny = 1;
+        } else if (strcmp(a, "--dry-run") == 0) {
+            o->dry_run = 1;
+        } else if (strcmp(a, "--show") == 0) {
+            o->show = 1;
+        } else if (strncmp(a, "--output=", 9) == 0 && a[9] != '\0') {
+            o->output = a + 9;
+        } else if (strncmp(a, "--rounds=", 9) == 0) {
+            char *end;
+            errno = 0;
+            const long v = strtol(a + 9, &end, 10);
+            if (end == a + 9 || *end != '\0' || errno != 0 || v < 2 || v > 1000) {
+                fprintf(stderr, "embsimd-tune: --rounds: \"%s\" is not a whole number from 2 to "
+                                "1000 (see --help)\n", a + 9);
+                return -1;
+            }
+            o->rounds = (int)v;
+        } else {
+            fprintf(stderr, "embsimd-tune: unknown option \"%s\" (see --help)\n", a);
+            return -1;
+        }
+    }
+    if (o->rounds == 0)
+        o->rounds = o->quick || o->tiny ? 5 : 9;
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* One kernel's buffers at one shape. */
+typedef struct job {
+    const emb_kernel *k;
+    int64_t vocab, dim, n;
+    uint8_t *table, *out;
+    int32_t *ids;
+} job;
+
+static int run_once(const job *j)
+{
+    if (j->k->op == EMB_OP_LOOKUP)
+        return emb_lookup(j->table, j->k->in, j->vocab, j->dim, j->ids, EMB_I32, j->n, j->out,
+                          j->k->out) == EMB_OK ? 0 : -1;
+    return emb_grad((float *)j->table, j->vocab, j->dim, j->ids, EMB_I32, j->n, j->out,
+                    j->k->in) == EMB_OK ? 0 : -1;
+}
+
+/* Seconds per call: the best of the calls made in about 20 ms (at least
+ * three), after one warm-up. */
+static double time_call(const job *j)
+{
+    if (run_once(j) != 0)
+        return -1;
+    double best = 1e30, start = now();
+    for (int c = 0; c < 3 || now() - start < 0.02; c++) {
+        const double t0 = now();
+        run_once(j);
+        const double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+static int job_make(job *j, const emb_kernel *k, const shape *s, gen_rng *r)
+{
+    memset(j, 0, sizeof *j);
+    j->k = k;
+    j->vocab = s->vocab;
+    j->dim = s->dim;
+    j->n = s->tokens;
+    const emb_type table_type = k->op == EMB_OP_LOOKUP ? k->in : EMB_F32;
+    const emb_type out_type = k->op == EMB_OP_LOOKUP ? k->out : k->in;
+    const size_t trow = emb_row_bytes(table_type, s->dim), orow = emb_row_bytes(out_type, s->dim);
+    if (trow == 0 || orow == 0)
+        return 1; /* not a dim this type has rows of */
+    j->table = malloc(trow * (size_t)s->vocab);
+    j->out = malloc(orow * (size_t)s->tokens);
+    j->ids = malloc(sizeof *j->ids * (size_t)s->tokens);
+    if (!j->table || !j->out || !j->ids)
+        return -1;
+    if (k->op == EMB_OP_LOOKUP) {
+        bench_fill_typed(r, table_type, j->table, (size_t)s->vocab, (size_t)s->dim);
+    } else {
+        memset(j->table, 0, trow * (size_t)s->vocab);
+        bench_fill_typed(r, out_type, j->out, (size_t)s->tokens, (size_t)s->dim);
+    }
+    gen_ids(r, j->ids, (size_t)s->tokens, s->vocab, GEN_IDS_UNIFORM);
+    return 0;
+}
+
+static void job_free(job *j)
+{
+    free(j->table);
+    free(j->out);
+    free(j->ids);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* One kernel: the dispatcher's choice (the best implementation's code) and
+ * every other available implementation whose code differs, paired round by
+ * round at each shape. Returns the implementation to name in the file, or
+ * NULL to keep the default; fills the summary line. */
+static const char *tune_kernel(int k, const shape *sh, int nshapes, int rounds, gen_rng *r,
+                               char *line, size_t line_size, int *step, int steps)
+{
+    const emb_kernel *K = emb_kernel_at(k);
+    int best = -1, cand[8], nc = 0;
+    for (int i = 0; i < emb_impl_count(); i++) {
+        if (!emb_impl_available(i))
+            continue;
+        if (best < 0) {
+            best = i;
+            continue;
+        }
+        /* a lower implementation whose own code differs from the default's */
+        const char *code = emb_kernel_impl(k, i);
+        if (strcmp(code, emb_kernel_impl(k, best)) != 0 && strcmp(code, emb_impl_name(i)) == 0 &&
+            nc < 8)
+            cand[nc++] = i;
+    }
+    const char *dflt = emb_kernel_impl(k, best);
+    double ratio[8][4];
+    int wins[8] = {0}, worse[8] = {0};
+    for (int s = 0; s < nshapes; s++) {
+        job j;
+        const int made = job_make(&j, K, &sh[s], r);
+        (*step)++;
+        if (made != 0) {
+            job_free(&j);
+            for (int c = 0; c < nc; c++)
+                ratio[c][s] = 1.0;
+            if (made < 0)
+                return NULL;
+            continue;
+        }
+        double rr[8][1000];
+        int faster[8] = {0};
+        for (int round = 0; round < rounds; round++) {
+            double t[9];
+            /* rotating order: the default first in even rounds, last in odd */
+            for (int c = -1; c < nc; c++) {
+                const int pick = round % 2 ? (c < 0 ? nc - 1 : c == nc - 1 ? -1 : c) : c;
+                emb_use_impl(pick < 0 ? emb_impl_name(best) : emb_impl_name(cand[pick]));
+                t[pick + 1] = time_call(&j);
+            }
+            for (int c = 0; c < nc; c++) {
+                rr[c][round] = t[c + 1] / t[0];
+                faster[c] += t[c + 1] < t[0];
+            }
+        }
+        emb_use_impl(NULL);
+        for (int c = 0; c < nc; c++) {
+            ratio[c][s] = median(rr[c], rounds);
+            if (ratio[c][s] < WIN && faster[c] >= WIN_SHARE * rounds)
+                wins[c]++;
+            if (ratio[c][s] > LOSE)
+                worse[c]++;
+        }
+        fprintf(stderr, "\r[%d/%d] %-24s %-28s", *step, steps, K->name, sh[s].why);
+        job_free(&j);
+    }
+    int pick = -1;
+    for (int c = 0; c < nc; c++)
+        if (wins[c] > 0 && worse[c] == 0 && (pick < 0 || ratio[c][0] < ratio[pick][0]))
+            pick = c;
+    size_t used = (size_t)snprintf(line, line_size, "| %s | %s |", K->name, dflt);
+    for (int c = 0; c < nc && used < line_size; c++) {
+        used += (size_t)snprintf(line + used, line_size - used, " %s:", emb_impl_name(cand[c]));
+        for (int s = 0; s < nshapes && used < line_size; s++)
+            used += (size_t)snprintf(line + used, line_size - used, " %.2f", ratio[c][s]);
+    }
+    if (nc == 0)
+        used += (size_t)snprintf(line + used, line_size - used, " (no other code here)");
+    snprintf(line + used, line_size - used, " | %s |",
+             pick < 0 ? dflt : emb_impl_name(cand[pick]));
+    return pick < 0 ? NULL : emb_impl_name(cand[pick]);
+}
+
+/* The thread break-even: the f32 lookup of GPT-2's rows at call sizes
+ * from 64 KiB to 8 MiB moved, one thread against two with the split
+ * forced. The smallest share per thread from which two threads win by 5 %
+ * at that size and every larger one; none: calls stay on one thread. */
+static size_t tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_t size)
+{
+    if (emb_get_num_threads() < 2) {
+        snprintf(report, size, "one CPU: every call stays on one thread");
+        return SIZE_MAX;
+    }
+    const emb_kernel *K = NULL;
+    for (int k = 0; k < emb_kernel_count(); k++)
+        if (emb_kernel_at(k)->op == EMB_OP_LOOKUP && emb_kernel_at(k)->in == EMB_F32 &&
+            emb_kernel_at(k)->out == EMB_F32)
+            K = emb_kernel_at(k);
+    const shape big = {tiny ? 1000 : 50257, 768, tiny ? 64 : 1365, "threads"};
+    job j;
+    if (job_make(&j, K, &big, r) != 0) {
+        job_free(&j);
+        snprintf(report, size, "out of memory: default kept");
+        return 0;
+    }
+    const int sizes = tiny ? 2 : 8;
+    double ratio[8];
+    const int64_t threads = emb_get_num_threads();
+    size_t used = (size_t)snprintf(report, size, "| bytes per call | 2 threads / 1 |\n| --- | --- |\n");
+    for (int s = 0; s < sizes; s++) {
+        /* 64 KiB << s moved: n rows read and written */
+        j.n = (int64_t)(((size_t)64 << 10 << s) / (2 * 768 * sizeof(float)));
+        if (j.n > big.tokens)
+            j.n = big.tokens;
+        double rr[1000];
+        for (int round = 0; round < rounds; round++) {
+            double t[2];
+            for (int c = 0; c < 2; c++) {
+                const int two = (c + round) % 2;
+                emb_schedule_set_part_min_bytes(two ? 1 : SIZE_MAX);
+                emb_set_num_threads(two ? (int)threads : 1);
+                t[two] = time_call(&j);
+            }
+            rr[round] = t[1] / t[0];
+        }
+        ratio[s] = median(rr, rounds);
+        used += (size_t)snprintf(report + used, size - used, "| %zu KiB | %.2f |\n",
+                                 (size_t)(2 * j.n * 768 * sizeof(float)) >> 10, ratio[s]);
+    }
+    emb_set_num_threads(0);
+    job_free(&j);
+    int from = sizes;
+    while (from > 0 && ratio[from - 1] < 0.95)
+        from--;
+    if (from == sizes)
+        return SIZE_MAX;
+    return ((size_t)64 << 10 << from) / (size_t)threads;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    if (parse(argc, argv, &o) != 0)
+        return 2;
+    if (o.show) {
+        printf("%s\n", emb_schedule_description());
+        return 0;
+    }
+    /* Measure against the library's own defaults, not an earlier tuning. */
+    setenv("EMBSIMD_TUNING", "off", 1);
+    unsetenv("EMBSIMD_KERNEL_IMPL");
+    char path[1024], id[512];
+    if (o.output)
+        snprintf(path, sizeof path, "%s", o.output);
+    else if (emb_tuning_default_path(path, sizeof path) != 0) {
+        fprintf(stderr, "embsimd-tune: neither XDG_CACHE_HOME nor HOME is set: give --output=PATH\n");
+        return 2;
+    }
+    emb_cpu_identity(id, sizeof id);
+    const double start = now();
+    printf("embsimd-tune %s on %s\n  mode: %s, %d paired rounds per shape\n", emb_version(), id,
+           o.tiny ? "tiny" : o.quick ? "quick" : "default", o.rounds);
+    /* Pairing cancels a steady load, not one that comes and goes; a busy
+     * machine's thread figures mostly measure the other work. */
+    double load = -1;
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la != NULL) {
+        if (fscanf(la, "%lf", &load) != 1)
+            load = -1;
+        fclose(la);
+    }
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (load >= 0)
+        printf("  load: %.2f on %ld CPUs%s\n", load, cpus,
+               load > 0.5 ? ": other work is running, so these figures are unreliable; tune on a "
+                            "quiet machine" : "");
+
+    const shape *sh = o.tiny ? &tiny_shape : shapes;
+    const int nshapes = o.tiny || o.quick ? 1 : (int)(sizeof shapes / sizeof shapes[0]);
+    gen_rng r = gen_seed(20261205);
+    int steps = 0, step = 0;
+    for (int k = 0; k < emb_kernel_count(); k++)
+        steps += (emb_kernel_at(k)->op == EMB_OP_LOOKUP || emb_kernel_at(k)->op == EMB_OP_GRAD) *
+                 nshapes;
+    char lines[64][256], chosen[64][80];
+    int nlines = 0, nchosen = 0;
+    for (int k = 0; k < emb_kernel_count() && nlines < 64; k++) {
+        const emb_kernel *K = emb_kernel_at(k);
+        if (K->op != EMB_OP_LOOKUP && K->op != EMB_OP_GRAD)
+            continue;
+        const char *pick = tune_kernel(k, sh, nshapes, o.rounds, &r, lines[nlines],
+                                       sizeof lines[nlines], &step, steps);
+        nlines++;
+        if (pick != NULL)
+            snprintf(chosen[nchosen++], sizeof chosen[0], "kernel %s %s", K->name, pick);
+    }
+    fprintf(stderr, "\r[threads] the break-even of a second thread%40s", "");
+    char threads_report[1024];
+    const size_t min_bytes = tune_threads(o.rounds, &r, o.tiny, threads_report,
+                                          sizeof threads_report);
+    fprintf(stderr, "\r%80s\r", "");
+
+    printf("\n| kernel | default code | other code: time / default's, per shape | chosen |\n"
+           "| --- | --- | --- | --- |\n");
+    for (int i = 0; i < nlines; i++)
+        printf("%s\n", lines[i]);
+    printf("\nshapes (V x D x N):");
+    for (int s = 0; s < nshapes; s++)
+        printf("%s %lld x %lld x %lld (%s)", s ? ";" : "", (long long)sh[s].vocab,
+               (long long)sh[s].dim, (long long)sh[s].tokens, sh[s].why);
+    printf("\n\nthreads, the f32 lookup of 768-float rows (median ratio of paired rounds):\n%s",
+           threads_report);
+    if (min_bytes == SIZE_MAX)
+        printf("a second thread never won by 5 %%: every call stays on one thread\n");
+    else
+        printf("a second thread from %zu KiB a thread\n", min_bytes >> 10);
+
+    char made[128];
+    const time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(made, sizeof made, "%Y-%m-%dT%H:%MZ", &tm);
+    if (o.dry_run) {
+        printf("\n--dry-run: nothing written (%.0f s)\n", now() - start);
+        return 0;
+    }
+    /* mkdir -p of the file's folder */
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *p = dir + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+                fprintf(stderr, "embsimd-tune: cannot create %s: %s\n", dir, strerror(errno));
+                return 1;
+            }
+            *p = '/';
+        }
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "embsimd-tune: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    fprintf(f, "embsimd-tuning 1\ncpu %s\nmade %s by embsimd-tune %s (%s, %d rounds)\n", id, made,
+            emb_version(), o.tiny ? "tiny" : o.quick ? "quick" : "default", o.rounds);
+    fprintf(f, "threads.min_bytes %zu\n", min_bytes == SIZE_MAX ? (size_t)SIZE_MAX : min_bytes);
+    for (int i = 0; i < nchosen; i++)
+        fprintf(f, "%s\n", chosen[i]);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "embsimd-tune: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    printf("\nwrote %s (%d kernel choice%s; %.0f s)\n", path, nchosen, nchosen == 1 ? "" : "s",
+           now() - start);
+    return 0;
+}

@@ -1,0 +1,46 @@
+#!/bin/sh
+# tools/test_tune.sh - embsimd-tune's interface: --help, bad options refused
+# by name, and a tiny real run (--tiny: one small shape, two rounds) whose
+# file the library then reads as this CPU's. Asserts no speed.
+set -eu
+: "${LIBTOOL:=libtool}"
+run() {
+    # TEST_WRAPPER (an emulator command) is split into words on purpose.
+    # shellcheck disable=SC2086
+    $LIBTOOL --mode=execute ${TEST_WRAPPER:-} ./tools/embsimd-tune "$@"
+}
+fail() {
+    echo "FAIL: $*"
+    exit 1
+}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/embsimd-tune-test.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+
+help=$(run --help) || fail "--help exited $?"
+echo "$help" | grep -q '^usage: embsimd-tune' || fail "--help prints no usage line"
+echo "$help" | grep -q -- '--quick' || fail "--help does not name --quick"
+
+for bad in --bogus --rounds=1 --rounds=x --output=; do
+    status=0
+    err=$(run "$bad" 2>&1 >/dev/null) || status=$?
+    test "$status" -eq 2 || fail "$bad exited $status, not 2"
+    echo "$err" | grep -q -- "\"${bad#--rounds=}\"\|\"$bad\"" || fail "$bad: the message does not name it: $err"
+done
+
+EMBSIMD_TUNING=off run --show | grep -q '^defaults (EMBSIMD_TUNING=off)' ||
+    fail "--show under EMBSIMD_TUNING=off does not say defaults"
+
+run --tiny --rounds=2 --output="$dir/sub/tuning.txt" >"$dir/out.txt" 2>"$dir/err.txt" ||
+    { cat "$dir/out.txt" "$dir/err.txt"; fail "the tiny run exited $?"; }
+grep -q '^| lookup/f32->f32 | ' "$dir/out.txt" || fail "no summary row for lookup/f32->f32"
+grep -q '^wrote .*/sub/tuning.txt' "$dir/out.txt" || fail "it does not say what it wrote"
+head -n 1 "$dir/sub/tuning.txt" | grep -qx 'embsimd-tuning 1' || fail "the file lacks its header"
+grep -q '^threads.min_bytes [0-9][0-9]*$' "$dir/sub/tuning.txt" || fail "the file lacks threads.min_bytes"
+EMBSIMD_TUNING="$dir/sub/tuning.txt" run --show >"$dir/show.txt"
+grep -q "^tuned ($dir/sub/tuning.txt, made " "$dir/show.txt" ||
+    fail "the library did not take the file as this CPU's: $(cat "$dir/show.txt")"
+# the same file with another CPU's line is ignored, and said so
+sed 's/^cpu .*/cpu another CPU/' "$dir/sub/tuning.txt" >"$dir/other.txt"
+EMBSIMD_TUNING="$dir/other.txt" run --show | grep -q 'made on another CPU (another CPU' ||
+    fail "a file made on another CPU was not refused by name"
+echo "embsimd-tune: interface and a tiny run checked"
