@@ -479,6 +479,36 @@ int64_t emb_llc_bytes(void);
  */
 const char *emb_llc_description(void);
 
+/** The distributions of emb_init. */
+typedef enum emb_init_dist {
+    EMB_INIT_UNIFORM = 0, /**< uniform on [-scale, scale) */
+    EMB_INIT_NORMAL = 1   /**< normal, mean 0, standard deviation scale */
+} emb_init_dist;
+
+/**
+ * Reproducible initialisation: rows first_row .. first_row + nrows - 1 of a
+ * table of dim columns, stored at @p rows (which points at row first_row),
+ * filled from a 64-bit seed. Element (row, col) depends only on the seed,
+ * its row and its column: any thread count, implementation or split into
+ * row ranges gives the same bits, on every architecture.
+ *
+ * Generator: Philox4x32-10, key = the seed, counter = (row, col and a tag;
+ * docs/api.md). Uniform: x = (float)(scale * (2u - 1)), u = the top 24 bits
+ * of a word / 2^24, the product exact in double and rounded once. Normal:
+ * Marsaglia's polar method on pairs of words, z = u * sqrt(-2 ln s / s)
+ * with a logarithm built from IEEE-754 basic operations only (no libm call
+ * whose bits differ between systems), x = (float)(scale * z) rounded once.
+ * f16 and bf16 tables get that float rounded to nearest even (a second
+ * rounding).
+ *
+ * @param type  EMB_F32, EMB_F16 or EMB_BF16
+ * @param dist  EMB_INIT_UNIFORM or EMB_INIT_NORMAL
+ * @param scale the half-width or standard deviation: finite, >= 0
+ * @return EMB_OK or EMB_EINVAL (naming the bad argument; nothing written)
+ */
+emb_status emb_init(void *rows, emb_type type, int64_t first_row, int64_t nrows, int64_t dim,
+                    emb_init_dist dist, float scale, uint64_t seed);
+
 /** The schedule in force and where it came from: "defaults (...: no
  *  tuning file for this CPU: ...): threads from 256 KiB a thread", or
  *  "tuned (PATH, made ...): threads from 512 KiB a thread; lookup/f32->f32

@@ -218,6 +218,11 @@ const emb_resolved *emb_active_kernels(void);
 typedef void (*emb_part_fn)(void *arg, unsigned part, unsigned nparts);
 void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts);
 
+/* init.c's generator and its one element, for the tests: Philox4x32-10 of
+ * a counter and key, and element (row, col)'s fp32 value. */
+void emb_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+float emb_init_value(emb_init_dist dist, uint64_t seed, uint64_t row, uint64_t col, float scale);
+
 /* The schedule in force (tuning.c): speed-only choices, the defaults or a
  * tuning file's. kernel_impl[k]: the implementation whose code kernel k
  * runs under every implementation above it (as EMBSIMD_KERNEL_IMPL does),

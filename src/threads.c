@@ -80,7 +80,7 @@ typedef struct pool {
     pthread_cond_t wake, done;
     pthread_mutex_t busy;
     unsigned workers; /* started so far; never shrinks; under busy */
-    atomic_ulong generation; /* bumped once per job, after its fields */
+    atomic_ulong generation; /* per job: to odd before its fields, to even after */
     _Atomic(emb_part_fn) fn;
     _Atomic(void *) arg;
     atomic_uint nparts;
@@ -131,12 +131,21 @@ static void *worker_main(void *p)
         emb_part_fn fn;
         void *arg;
         unsigned nparts;
-        do { /* a consistent snapshot of job g */
-            seen = g;
+        /* A consistent snapshot of the job: the generation is odd while the
+         * caller writes one (emb_parallel), so fields read between two equal
+         * even generations are that job's. Without the odd phase, a worker
+         * left out of one job and slow to notice it could read the next
+         * job's fields under the old generation, run its part, then run it
+         * again once the generation moved: a part twice, and the caller
+         * released before another worker's part was done. */
+        do {
+            while ((g = atomic_load(&pl->generation)) & 1u)
+                cpu_relax();
             fn = atomic_load(&pl->fn);
             arg = atomic_load(&pl->arg);
             nparts = atomic_load(&pl->nparts);
-        } while ((g = atomic_load(&pl->generation)) != seen);
+        } while (atomic_load(&pl->generation) != g);
+        seen = g;
         if (part >= nparts)
             continue;
         fn(arg, part, nparts);
@@ -197,12 +206,14 @@ void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts)
         fn(arg, 0, 1);
         return;
     }
+    /* Odd while the job is written (worker_main's snapshot says why). */
+    atomic_fetch_add(&pl->generation, 1);
     atomic_store(&pl->fn, fn);
     atomic_store(&pl->arg, arg);
     atomic_store(&pl->nparts, nparts);
     atomic_store(&pl->pending, nparts - 1);
     pthread_mutex_lock(&pl->lock);
-    atomic_fetch_add_explicit(&pl->generation, 1, memory_order_release);
+    atomic_fetch_add(&pl->generation, 1);
     pthread_cond_broadcast(&pl->wake);
     pthread_mutex_unlock(&pl->lock);
 

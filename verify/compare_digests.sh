@@ -47,6 +47,14 @@ if [ -z "$a" ] || [ -z "$b" ]; then
     echo "compare_digests: no canonical digest in ${a:+$2}${a:-$1} (section E missing or failed)" >&2
     exit 1
 fi
+init_a=$(value "$1" init_digest)
+init_b=$(value "$2" init_digest)
+if [ -z "$init_a" ] || [ "$init_a" != "$init_b" ]; then
+    echo "emb_init digests DIFFER or are missing: A ${init_a:-none}, B ${init_b:-none}"
+    status=1
+else
+    echo "emb_init digests agree: $init_a"
+fi
 echo "A: $a  ($1: $cpu_a)"
 echo "B: $b  ($2: $cpu_b)"
 if [ "$a" = "$b" ]; then

@@ -526,6 +526,7 @@ void vf_section_digests(vf_report *r, const vf_config *cfg)
             }
             vf_report_text(r, "Compare with another machine's report: verify/compare_digests.sh "
                               "A.json B.json");
+            vf_init_digests(r, cfg);
         } else {
             vf_report_line(r, VF_FAIL, "agree", "the runs do not agree");
         }

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "embsimd.h"
 #include "gen.h"
+#include "internal.h"
 #include "reference.h"
 #include "test_common.h"
 
@@ -271,6 +273,41 @@ static void add_tests(Suite *s, int impl)
     add_kernel_loop_test(tc, kernel_is_the_same_for_every_thread_count, impl);
 }
 
+/* The pool itself: jobs of 4 parts and of 2 alternating, so a worker left
+ * out of one is slow to notice while the next is posted. Every part of
+ * every job must run exactly once, and be done when emb_parallel returns. */
+typedef struct pool_job {
+    _Atomic unsigned runs[4];
+} pool_job;
+
+static void count_part(void *arg, unsigned part, unsigned nparts)
+{
+    pool_job *j = arg;
+    if (part < 4 && nparts <= 4)
+        atomic_fetch_add(&j->runs[part], 1);
+}
+
+START_TEST(pool_runs_every_part_once)
+{
+    emb_set_num_threads(4);
+    for (int i = 0; i < 10000; i++) {
+        pool_job j = {{0}};
+        const unsigned nparts = i % 2 ? 2 : 4;
+        emb_parallel(count_part, &j, nparts);
+        /* Fewer parts run when the pool is busy or a thread could not be
+         * started: then part 0 alone, once. */
+        const unsigned ran = atomic_load(&j.runs[1]) ? nparts : 1;
+        for (unsigned p = 0; p < 4; p++) {
+            const unsigned want = p < ran ? 1u : 0u;
+            ck_assert_msg(atomic_load(&j.runs[p]) == want,
+                          "job %d of %u parts: part %u ran %u times when emb_parallel returned", i,
+                          nparts, p, atomic_load(&j.runs[p]));
+        }
+    }
+    emb_set_num_threads(0);
+}
+END_TEST
+
 static void add_once(Suite *s)
 {
     TCase *tc = tcase_create("setting");
@@ -278,6 +315,13 @@ static void add_once(Suite *s)
     tcase_add_test(tc, thread_setting);
     tcase_add_test(tc, thread_setting_from_environment);
     suite_add_tcase(s, tc);
+    /* Oversubscribed on purpose (4 threads on 2 CPUs here): jobs take
+     * milliseconds when the scheduler lets a worker lag, which is the case
+     * it needs; the race it caught took thousands of jobs to show. */
+    TCase *pool = tcase_create("pool");
+    tcase_set_timeout(pool, 600);
+    tcase_add_test(pool, pool_runs_every_part_once);
+    suite_add_tcase(s, pool);
 }
 
 int main(int argc, char **argv)

@@ -340,6 +340,8 @@ void vf_section_lemmas(vf_report *r, const vf_config *cfg);
 void vf_format_lemmas(vf_report *r, const vf_config *cfg);
 /* Section A's lemma on the CPU's own bf16 narrowing (VCVTNEPS2BF16). */
 void vf_hw_narrow_lemmas(vf_report *r, const vf_config *cfg);
+/* Section E's digest of emb_init on every run (init_check.c). */
+void vf_init_digests(vf_report *r, const vf_config *cfg);
 /* B and C: the case grid, against the dense product and per run. */
 void vf_section_grid(vf_report *r, const vf_config *cfg);
 /* D: one-hot x W through OpenBLAS sgemm. */

@@ -55,6 +55,7 @@ verify_libverify_la_SOURCES = \
 	verify/lemmas.c \
 	verify/format_lemmas.c \
 	verify/hw_narrow.c \
+	verify/init_check.c \
 	verify/fpmode.c \
 	verify/blas_route.c \
 	verify/digest.c \
