@@ -5,8 +5,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -174,84 +172,6 @@ static emb_status check_index(const char *op, emb_index t)
     return EMB_EINVAL;
 }
 
-/* Streaming stores pay once the call cannot keep its output in cache:
- * then every normal store costs a read of the line it writes (and a
- * write-back later) and the output is gone for the layer that reads it
- * next anyway. What the call pulls through the cache is its output plus
- * the rows it reads (at most the table, at most as many bytes as the
- * output); streaming starts when that reaches 5/8 of the LLC. Measured on
- * AMD EPYC Zen 2 (KVM, 2 vCPUs, 16 MiB L3, gcc 12.2 -O2, 2026-12-01),
- * AVX2 lookup / memcpy, streaming vs normal stores, D = 768: from a
- * 154 MB table the two cross at 4-4.5 MiB of output (3 MiB: 0.77 vs
- * 0.80; 4.5 MiB: 0.80 vs 0.75; 6 MiB: 0.87 vs 0.70; 24 MiB: 1.08 vs
- * 0.73); from a 3 MB cache-resident table near 8.5 MiB (6 MiB: 0.85 vs
- * 0.97; 8 MiB: 0.98 vs 1.05; 8.8 MiB: 1.13 vs 1.01; 12 MiB: 1.83 vs
- * 0.93). 5/8 of the LLC (10 MiB there) costs at most about 6 % on either
- * side of both. The former rule (output of at least 8 MiB and half the
- * LLC), from Zen 5 with 32 MiB of L3, left 4-8 MiB outputs from DRAM
- * tables on normal stores. Prefetching and rows in flight are for tables
- * too large for the cache (README "Kernel tuning"). */
-unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes)
-{
-#ifdef EMB_SLOW_KERNELS
-    (void)table_bytes, (void)out_bytes;
-    return 0;
-#endif
-    const size_t llc = (size_t)emb_llc_bytes();
-    const size_t rows_read = table_bytes < out_bytes ? table_bytes : out_bytes;
-    unsigned flags = 0;
-    if (out_bytes + rows_read >= llc / 8 * 5)
-        flags |= EMB_KF_STREAM;
-    if (table_bytes >= llc / 2)
-        flags |= EMB_KF_PREFETCH;
-    if (table_bytes / 8 >= llc)
-        flags |= EMB_KF_FAR;
-    return flags;
-}
-
-unsigned emb_grad_flags(size_t dtable_bytes)
-{
-#ifdef EMB_SLOW_KERNELS
-    (void)dtable_bytes;
-    return 0;
-#endif
-    return dtable_bytes >= (size_t)emb_llc_bytes() / 2 ? EMB_KF_PREFETCH : 0u;
-}
-
-#ifdef EMB_SLOW_KERNEL_IMPL
-/* --enable-slow-kernels=OP/IMPL: the regression gate's self-test needs one
- * kernel, and only that one, slower by a known amount. The call spins for
- * 15 % of the calling thread's CPU time it took, which is what the gate's
- * timed figures compare (one library thread). */
-static int64_t thread_cpu_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-static int64_t injected_begin(const char *op)
-{
-    const char *impl = emb_impl_active();
-    if (strcmp(op, EMB_SLOW_KERNEL_OP) != 0 || impl == NULL || strcmp(impl, EMB_SLOW_KERNEL_IMPL) != 0)
-        return -1;
-    return thread_cpu_ns();
-}
-
-static void injected_end(int64_t start)
-{
-    if (start < 0)
-        return;
-    const int64_t now = thread_cpu_ns();
-    const int64_t until = now + (now - start) * 15 / 100;
-    while (thread_cpu_ns() < until)
-        ;
-}
-#else
-static inline int64_t injected_begin(const char *op) { (void)op; return -1; }
-static inline void injected_end(int64_t start) { (void)start; }
-#endif
-
 /* Part `part` of `nparts` contiguous token ranges, sizes differing by at
  * most one: each part writes only its own slice of the output. */
 static void token_slice(size_t n, unsigned part, unsigned nparts, size_t *lo, size_t *count)
@@ -321,16 +241,15 @@ static emb_status lookup_call(const char *op, const void *table, emb_type table_
                       op, emb_types[table_type].name, emb_types[out_type].name);
         return EMB_EINVAL;
     }
-    const int64_t injected = injected_begin("lookup");
     call_shape c = {op, "table", "out", table, out, table_type, out_type, vocab, dim, n, ids,
                     id_type, 0, 0, 0, 0, 0};
     s = validate(&c, k);
     if (s != EMB_OK || n == 0)
         return s;
     lookup_job job = {k->kernel[kid]->lookup, table, (size_t)dim, ids, id_type == EMB_I64, (size_t)n,
-                      c.rows_row_bytes, out, emb_lookup_flags(c.matrix_bytes, c.rows_bytes)};
-    emb_parallel(lookup_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
-    injected_end(injected);
+                      c.rows_row_bytes, out,
+                      emb_schedule_flags(EMB_OP_LOOKUP, c.matrix_bytes, c.rows_bytes)};
+    emb_run(EMB_OP_LOOKUP, lookup_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
     return EMB_OK;
 }
 
@@ -398,7 +317,6 @@ static emb_status grad_call(const char *op, float *dtable, int64_t vocab, int64_
                       "tables have no gradient)", op, emb_types[dout_type].name);
         return EMB_EINVAL;
     }
-    const int64_t injected = injected_begin("grad");
     call_shape c = {op, "dtable", "dout", dtable, dout, EMB_F32, dout_type, vocab, dim, n, ids,
                     id_type, 1, 0, 0, 0, 0};
     s = validate(&c, k);
@@ -416,10 +334,9 @@ static emb_status grad_call(const char *op, float *dtable, int64_t vocab, int64_
     /* Each part scans every id but touches only its own rows. */
     const size_t touched_bytes = 3 * (size_t)n * (size_t)dim * sizeof(float);
     grad_job job = {k->kernel[kid]->grad, dtable, (size_t)dim, ids, id_type == EMB_I64, (size_t)n, dout,
-                    opts, emb_grad_flags(c.matrix_bytes)};
-    emb_parallel(grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
+                    opts, emb_schedule_flags(EMB_OP_GRAD, c.matrix_bytes, 0)};
+    emb_run(EMB_OP_GRAD, grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
     free(counts);
-    injected_end(injected);
     return EMB_OK;
 }
 
@@ -624,8 +541,8 @@ emb_status emb_lookup_pos(const void *table, emb_type table_type, int64_t vocab,
         return s;
     lookup_pos_job job = {k->kernel[kid]->lookup_pos, table, pos_table, pos_type, (size_t)dim,
                           ids, id_type == EMB_I64, (size_t)n, pos_src_of(pos), (uint8_t *)out,
-                          emb_lookup_flags(c.matrix_bytes, c.rows_bytes)};
-    emb_parallel(lookup_pos_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
+                          emb_schedule_flags(EMB_OP_LOOKUP_POS, c.matrix_bytes, c.rows_bytes)};
+    emb_run(EMB_OP_LOOKUP_POS, lookup_pos_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
     return EMB_OK;
 }
 
@@ -691,8 +608,8 @@ emb_status emb_grad_pos(float *dtable, int64_t vocab, float *dpos_table, int64_t
     const size_t touched_bytes = 5 * (size_t)n * (size_t)dim * sizeof(float);
     grad_pos_job job = {k->kernel[kid]->grad_pos, dtable, dpos_table, (size_t)dim, ids,
                         id_type == EMB_I64, (size_t)n, pos_src_of(pos), dout, opts,
-                        emb_grad_flags(c.matrix_bytes)};
-    emb_parallel(grad_pos_part, &job, emb_parts_for(touched_bytes, (size_t)n));
+                        emb_schedule_flags(EMB_OP_GRAD_POS, c.matrix_bytes, 0)};
+    emb_run(EMB_OP_GRAD_POS, grad_pos_part, &job, emb_parts_for(touched_bytes, (size_t)n));
     free(counts);
     return EMB_OK;
 }

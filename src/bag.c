@@ -344,8 +344,8 @@ emb_status emb_bag(const void *table, emb_type table_type, int64_t vocab, int64_
     const size_t read = (size_t)n * s.row_bytes < s.matrix_bytes ? (size_t)n * s.row_bytes
                                                                   : s.matrix_bytes;
     bag_job job = {k->kernel[kid]->bag, table, &s.call, out, argmax,
-                   emb_lookup_flags(s.matrix_bytes, 0) & (EMB_KF_PREFETCH | EMB_KF_FAR)};
-    emb_parallel(bag_part, &job, emb_parts_for(read + out_bytes, nb));
+                   emb_schedule_flags(EMB_OP_BAG, s.matrix_bytes, out_bytes)};
+    emb_run(EMB_OP_BAG, bag_part, &job, emb_parts_for(read + out_bytes, nb));
     return EMB_OK;
 }
 
@@ -426,8 +426,9 @@ emb_status emb_bag_grad(float *dtable, int64_t vocab, int64_t dim, const void *i
     /* Each part scans every token but touches only its own rows. */
     const size_t touched = 3 * ((size_t)n + (mode == EMB_BAG_MAX ? nb : 0)) * (size_t)dim * 4;
     bag_grad_job job = {k->kernel[kid]->bag_grad, dtable, &s.call, dout,
-                        mode == EMB_BAG_MAX ? argmax : NULL, emb_grad_flags(s.matrix_bytes)};
-    emb_parallel(bag_grad_part, &job, emb_parts_for(touched, (size_t)n + nb));
+                        mode == EMB_BAG_MAX ? argmax : NULL,
+                        emb_schedule_flags(EMB_OP_BAG_GRAD, s.matrix_bytes, 0)};
+    emb_run(EMB_OP_BAG_GRAD, bag_grad_part, &job, emb_parts_for(touched, (size_t)n + nb));
     return EMB_OK;
 }
 
@@ -465,10 +466,12 @@ static int finite_nonneg(float x) { return isfinite(x) && !(x < 0.0f); }
  * distinct rows in order of first occurrence (an open-addressing hash of
  * the ids), the gradient of the call is accumulated into those rows by the
  * bag-gradient kernel (token order per row), and the step then runs once
- * per distinct row, each a bag of its own. All scratch is allocated here;
- * on ENOMEM nothing has been written. */
+ * per distinct row, each a bag of its own. Both kernels run as part of
+ * the step `op`. All scratch is allocated here; on ENOMEM nothing has been
+ * written. */
 static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, uint8_t *table,
-                                 const float *dout, const emb_step *step, emb_kernel_id kid)
+                                 const float *dout, const emb_step *step, emb_op op,
+                                 emb_kernel_id kid)
 {
     const emb_bag_call *c = &s->call;
     const size_t n = c->n, dim = c->dim;
@@ -519,12 +522,12 @@ static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, uint
     gc.pad = pad_slot;
     const emb_kernel_id gk = emb_kernel_find(EMB_OP_BAG_GRAD, EMB_F32, EMB_F32);
     bag_grad_job gj = {k->kernel[gk]->bag_grad, g, &gc, (const uint8_t *)dout, NULL, 0};
-    emb_parallel(bag_grad_part, &gj, nparts);
+    emb_run(op, bag_grad_part, &gj, nparts);
     /* One bag per distinct row, in order of first occurrence. */
     emb_bag_call uc = {dim, rows, 1, u, NULL, 0, 0, u, NULL, c->pad, EMB_BAG_SUM};
     bag_step_job sj = {k->kernel[kid]->bag_step, table, step->h, &uc, g, step->lr, step->eps,
-                       scratch, part_floats, emb_grad_flags(s->matrix_bytes)};
-    emb_parallel(bag_step_part, &sj, nparts);
+                       scratch, part_floats, emb_schedule_flags(op, s->matrix_bytes, 0)};
+    emb_run(op, bag_step_part, &sj, nparts);
 done:
     free(slot);
     free(rows);
@@ -608,10 +611,10 @@ emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64
         emb_set_error("%s: table, step->h and dout must not overlap", op);
         return EMB_EINVAL;
     }
-    const emb_kernel_id kid =
-        emb_kernel_find(adagrad ? EMB_OP_BAG_ADAGRAD : EMB_OP_BAG_SGD, table_type, table_type);
+    const emb_op step_op = adagrad ? EMB_OP_BAG_ADAGRAD : EMB_OP_BAG_SGD;
+    const emb_kernel_id kid = emb_kernel_find(step_op, table_type, table_type);
     if (step->coalesce)
-        return coalesced_step(&s, k, table, dout, step, kid);
+        return coalesced_step(&s, k, table, dout, step, step_op, kid);
     const unsigned nparts = emb_parts_for(3 * (size_t)n * (size_t)dim * sizeof(float), (size_t)n);
     const size_t part_floats = step_scratch_floats(table_type, (size_t)dim);
     float *scratch = malloc((size_t)nparts * part_floats * sizeof(float));
@@ -621,8 +624,9 @@ emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64
         return EMB_ENOMEM;
     }
     bag_step_job job = {k->kernel[kid]->bag_step, table, step->h, &s.call, dout, step->lr,
-                        step->eps, scratch, part_floats, emb_grad_flags(s.matrix_bytes)};
-    emb_parallel(bag_step_part, &job, nparts);
+                        step->eps, scratch, part_floats,
+                        emb_schedule_flags(step_op, s.matrix_bytes, 0)};
+    emb_run(step_op, bag_step_part, &job, nparts);
     free(scratch);
     return EMB_OK;
 }

@@ -115,8 +115,8 @@ emb_status emb_scan(const void *table, emb_type table_type, int64_t vocab, int64
     }
     scan_job job = {k->kernel[kid]->scan, table, (size_t)dim, (size_t)vocab,
                     metric == EMB_METRIC_NORM2 ? NULL : query, metric, scratch, scores,
-                    emb_lookup_flags(table_bytes, 0) & EMB_KF_PREFETCH};
-    emb_parallel(scan_part, &job, parts);
+                    emb_schedule_flags(EMB_OP_SCAN, table_bytes, 0)};
+    emb_run(EMB_OP_SCAN, scan_part, &job, parts);
     free(scratch);
     return EMB_OK;
 }

@@ -106,7 +106,7 @@ START_TEST(lookup_pos_matches_reference)
 }
 END_TEST
 
-/* Large enough for prefetching and streaming stores (api.c's thresholds:
+/* Large enough for prefetching and streaming stores (schedule.c's thresholds:
  * table past half the LLC, output past 5/8 of it). */
 START_TEST(lookup_pos_past_the_cache)
 {
