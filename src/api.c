@@ -1,24 +1,17 @@
-/* api.c - the public entry points: validate everything, then hand the
- * call to the active implementation's kernels. */
+/* api.c - the entry points of the lookup, the gradient and their fused
+ * positional forms: validate everything (validate.h), then hand the call
+ * to the active implementation's kernels. */
 #include "config.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "internal.h"
+#include "validate.h"
 
 const char *emb_version(void) { return PACKAGE_VERSION; }
 
-static int overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes)
-{
-    const uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
-    return pa < pb + b_bytes && pb < pa + a_bytes;
-}
-
-/* What both operations check. "matrix" is the vocab x dim buffer (table or
+/* What the four ops share. "matrix" is the vocab x dim buffer (table or
  * dtable), "rows" the n x dim one (out or dout). */
 typedef struct call_shape {
     const char *op, *matrix_name, *rows_name;
@@ -28,229 +21,60 @@ typedef struct call_shape {
     const void *ids;
     emb_index id_type;
     int is_grad; /* grad writes the matrix; lookup writes the rows */
-    /* filled by validate() */
-    size_t matrix_row_bytes, rows_row_bytes, matrix_bytes, rows_bytes;
+    /* filled by validate_shape() */
+    size_t matrix_row_bytes, rows_row_bytes, matrix_bytes, rows_bytes, ids_bytes;
 } call_shape;
 
-/* The exact position and value of the first bad id: only on failure, so
- * the common case pays for one vectorised min/max pass alone. */
-static emb_status first_bad_id(const call_shape *c)
+/* The sizes, before any pointer is looked at: n == 0 accepts NULL.
+ * Inlined, as validate_buffers, into each op, where the checks see their
+ * constant arguments: the regression gate counts every instruction of a
+ * small call (about 26,000 for a lookup of 1000 x 64 x 512). */
+static inline __attribute__((always_inline)) emb_status validate_shape(call_shape *c)
 {
-    for (size_t i = 0; i < (size_t)c->n; i++) {
-        const int64_t id = c->id_type == EMB_I64 ? ((const int64_t *)c->ids)[i]
-                                                 : ((const int32_t *)c->ids)[i];
-        if (id < 0 || id >= c->vocab) {
-            emb_set_error("ids[%zu] = %lld is outside [0, %lld)", i, (long long)id,
-                          (long long)c->vocab);
-            return EMB_ERANGE;
-        }
-    }
-    return EMB_OK; /* reached only in a --enable-slow-kernels build */
-}
-
-static void ids64_minmax(const int64_t *ids, size_t n, int64_t *min, int64_t *max)
-{
-    int64_t lo = ids[0], hi = ids[0];
-    for (size_t i = 1; i < n; i++) {
-        lo = ids[i] < lo ? ids[i] : lo;
-        hi = ids[i] > hi ? ids[i] : hi;
-    }
-    *min = lo;
-    *max = hi;
-}
-
-/* Row bytes of `type` for this call's dim, or an error naming both. */
-static emb_status row_bytes_of(const call_shape *c, emb_type type, const char *name,
-                               size_t *out)
-{
-    *out = emb_row_bytes(type, c->dim);
-    if (*out != 0)
-        return EMB_OK;
-    const emb_type_traits *t = &emb_types[type];
-    if (t->block > 1 && (uint64_t)c->dim % t->block != 0)
-        emb_set_error("%s: dim = %lld is not valid for %s %s: it must be a multiple of %zu",
-                      c->op, (long long)c->dim, name, t->name, t->block);
-    else
-        emb_set_error("%s: a row of %lld %s elements overflows size_t", c->op,
-                      (long long)c->dim, t->name);
-    return EMB_EINVAL;
-}
-
-static emb_status validate(call_shape *c, const emb_resolved *k)
-{
-    if (c->vocab <= 0) {
-        emb_set_error("%s: vocab = %lld, must be > 0", c->op, (long long)c->vocab);
-        return EMB_EINVAL;
-    }
-    if (c->dim <= 0) {
-        emb_set_error("%s: dim = %lld, must be > 0", c->op, (long long)c->dim);
-        return EMB_EINVAL;
-    }
-    if (c->n < 0) {
-        emb_set_error("%s: n = %lld, must be >= 0", c->op, (long long)c->n);
-        return EMB_EINVAL;
-    }
-    emb_status s = row_bytes_of(c, c->matrix_type, c->matrix_name, &c->matrix_row_bytes);
+    emb_status s = emb_check_count(c->op, "vocab", c->vocab, 1);
     if (s == EMB_OK)
-        s = row_bytes_of(c, c->rows_type, c->rows_name, &c->rows_row_bytes);
-    if (s != EMB_OK)
-        return s;
-    /* Every byte offset a kernel forms is below one of these two sizes, so
-     * checking them once makes all later 64-bit offset arithmetic safe. */
-    const uint64_t max_bytes = (uint64_t)(SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX);
-    if (c->matrix_row_bytes > max_bytes / (uint64_t)c->vocab) {
-        emb_set_error("%s: %s of %lld x %lld %s elements overflows size_t", c->op,
-                      c->matrix_name, (long long)c->vocab, (long long)c->dim,
-                      emb_types[c->matrix_type].name);
-        return EMB_EINVAL;
-    }
-    if (c->n > 0 && c->rows_row_bytes > max_bytes / (uint64_t)c->n) {
-        emb_set_error("%s: %s of %lld x %lld %s elements overflows size_t", c->op, c->rows_name,
-                      (long long)c->n, (long long)c->dim, emb_types[c->rows_type].name);
-        return EMB_EINVAL;
-    }
-    c->matrix_bytes = (size_t)c->vocab * c->matrix_row_bytes;
-    c->rows_bytes = (size_t)c->n * c->rows_row_bytes;
-    if (c->n == 0)
-        return EMB_OK;
-    if (c->matrix == NULL || c->rows == NULL || c->ids == NULL) {
-        emb_set_error("%s: %s is NULL with n = %lld", c->op,
-                      c->matrix == NULL ? c->matrix_name
-                      : c->rows == NULL ? c->rows_name
-                                        : "ids",
-                      (long long)c->n);
-        return EMB_EINVAL;
-    }
-    if (overlaps(c->matrix, c->matrix_bytes, c->rows, c->rows_bytes)) {
-        emb_set_error("%s: %s [%p, +%zu bytes) overlaps %s [%p, +%zu bytes)", c->op,
-                      c->rows_name, c->rows, c->rows_bytes, c->matrix_name, c->matrix,
-                      c->matrix_bytes);
-        return EMB_EINVAL;
-    }
-    /* The kernels read ids while writing rows: ids inside the buffer being
-     * written would change under them. (ids may share memory with the
-     * buffer that is only read.) */
-    const void *written = c->is_grad ? c->matrix : c->rows;
-    const size_t written_bytes = c->is_grad ? c->matrix_bytes : c->rows_bytes;
-    const size_t id_bytes = c->id_type == EMB_I64 ? sizeof(int64_t) : sizeof(int32_t);
-    if (overlaps(c->ids, (size_t)c->n * id_bytes, written, written_bytes)) {
-        emb_set_error("%s: ids overlaps %s, which the call writes", c->op,
-                      c->is_grad ? c->matrix_name : c->rows_name);
-        return EMB_EINVAL;
-    }
-    int64_t lo, hi;
-    if (c->id_type == EMB_I64) {
-        ids64_minmax(c->ids, (size_t)c->n, &lo, &hi);
-    } else {
-        int32_t lo32, hi32;
-        k->ids_minmax(c->ids, (size_t)c->n, &lo32, &hi32);
-        lo = lo32;
-        hi = hi32;
-    }
-#ifdef EMB_SLOW_KERNELS
-    lo = -1; /* always take the slow exact pass as well */
-#endif
-    if (lo < 0 || hi >= c->vocab)
-        return first_bad_id(c);
-    return EMB_OK;
+        s = emb_check_count(c->op, "dim", c->dim, 1);
+    if (s == EMB_OK)
+        s = emb_check_count(c->op, "n", c->n, 0);
+    if (s == EMB_OK)
+        s = emb_check_rows(c->op, c->matrix_name, c->matrix_type, c->vocab, c->dim,
+                           &c->matrix_row_bytes, &c->matrix_bytes);
+    if (s == EMB_OK)
+        s = emb_check_rows(c->op, c->rows_name, c->rows_type, c->n, c->dim, &c->rows_row_bytes,
+                           &c->rows_bytes);
+    if (s == EMB_OK)
+        s = emb_check_items(c->op, "ids", c->n, emb_index_bytes(c->id_type), &c->ids_bytes);
+    return s;
 }
 
-/* The type arguments, before anything else: an unknown enum value would
- * index the traits table. */
-static emb_status check_type(const char *op, const char *what, emb_type t)
+/* The shape's three buffers, the one the call writes first (for
+ * emb_check_disjoint): lookup writes out, grad dtable. The kernels read
+ * ids while they write, so ids inside the written buffer would change
+ * under them; ids may share memory with the buffer that is only read. */
+enum { SHAPE_SPANS = 3 };
+static void shape_spans(const call_shape *c, emb_span *s)
 {
-    if ((unsigned)t < EMB_TYPE_COUNT)
-        return EMB_OK;
-    emb_set_error("%s: %s = %d is not an emb_type (0 .. %d)", op, what, (int)t,
-                  EMB_TYPE_COUNT - 1);
-    return EMB_EINVAL;
+    const emb_span matrix = {c->matrix_name, c->matrix, c->matrix_bytes};
+    const emb_span rows = {c->rows_name, c->rows, c->rows_bytes};
+    s[0] = c->is_grad ? matrix : rows;
+    s[1] = c->is_grad ? rows : matrix;
+    s[2] = (emb_span){"ids", c->ids, c->ids_bytes};
 }
 
-static emb_status check_index(const char *op, emb_index t)
+/* Pointers, overlaps, then every id (n > 0): spans[0 .. count) hold the
+ * shape's spans (shape_spans) and any the op adds, the n_written written
+ * ones first, the n_present that must not be NULL before the optional. */
+static inline __attribute__((always_inline)) emb_status
+validate_buffers(const call_shape *c, const emb_resolved *k, const emb_span *spans,
+                 size_t n_written, size_t count, size_t n_present)
 {
-    if (t == EMB_I32 || t == EMB_I64)
-        return EMB_OK;
-    emb_set_error("%s: id_type = %d is not an emb_index (EMB_I32 or EMB_I64)", op, (int)t);
-    return EMB_EINVAL;
+    emb_status s = emb_check_present(c->op, spans, n_present, "n", c->n);
+    if (s == EMB_OK)
+        s = emb_check_disjoint(c->op, spans, n_written, count);
+    if (s == EMB_OK)
+        s = emb_check_ids(c->op, c->ids, c->id_type, (size_t)c->n, c->vocab, k->ids_minmax);
+    return s;
 }
-
-/* Streaming stores pay once the call cannot keep its output in cache:
- * then every normal store costs a read of the line it writes (and a
- * write-back later) and the output is gone for the layer that reads it
- * next anyway. What the call pulls through the cache is its output plus
- * the rows it reads (at most the table, at most as many bytes as the
- * output); streaming starts when that reaches 5/8 of the LLC. Measured on
- * AMD EPYC Zen 2 (KVM, 2 vCPUs, 16 MiB L3, gcc 12.2 -O2, 2026-12-01),
- * AVX2 lookup / memcpy, streaming vs normal stores, D = 768: from a
- * 154 MB table the two cross at 4-4.5 MiB of output (3 MiB: 0.77 vs
- * 0.80; 4.5 MiB: 0.80 vs 0.75; 6 MiB: 0.87 vs 0.70; 24 MiB: 1.08 vs
- * 0.73); from a 3 MB cache-resident table near 8.5 MiB (6 MiB: 0.85 vs
- * 0.97; 8 MiB: 0.98 vs 1.05; 8.8 MiB: 1.13 vs 1.01; 12 MiB: 1.83 vs
- * 0.93). 5/8 of the LLC (10 MiB there) costs at most about 6 % on either
- * side of both. The former rule (output of at least 8 MiB and half the
- * LLC), from Zen 5 with 32 MiB of L3, left 4-8 MiB outputs from DRAM
- * tables on normal stores. Prefetching and rows in flight are for tables
- * too large for the cache (docs/tuning.md, "Kernel tuning"). */
-unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes)
-{
-#ifdef EMB_SLOW_KERNELS
-    (void)table_bytes, (void)out_bytes;
-    return 0;
-#endif
-    const size_t llc = (size_t)emb_llc_bytes();
-    const size_t rows_read = table_bytes < out_bytes ? table_bytes : out_bytes;
-    unsigned flags = 0;
-    if (out_bytes + rows_read >= llc / 8 * 5)
-        flags |= EMB_KF_STREAM;
-    if (table_bytes >= llc / 2)
-        flags |= EMB_KF_PREFETCH;
-    if (table_bytes / 8 >= llc)
-        flags |= EMB_KF_FAR;
-    return flags;
-}
-
-unsigned emb_grad_flags(size_t dtable_bytes)
-{
-#ifdef EMB_SLOW_KERNELS
-    (void)dtable_bytes;
-    return 0;
-#endif
-    return dtable_bytes >= (size_t)emb_llc_bytes() / 2 ? EMB_KF_PREFETCH : 0u;
-}
-
-#ifdef EMB_SLOW_KERNEL_IMPL
-/* --enable-slow-kernels=OP/IMPL: the regression gate's self-test needs one
- * kernel, and only that one, slower by a known amount. The call spins for
- * 15 % of the calling thread's CPU time it took, which is what the gate's
- * timed figures compare (one library thread). */
-static int64_t thread_cpu_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-static int64_t injected_begin(const char *op)
-{
-    const char *impl = emb_impl_active();
-    if (strcmp(op, EMB_SLOW_KERNEL_OP) != 0 || impl == NULL || strcmp(impl, EMB_SLOW_KERNEL_IMPL) != 0)
-        return -1;
-    return thread_cpu_ns();
-}
-
-static void injected_end(int64_t start)
-{
-    if (start < 0)
-        return;
-    const int64_t now = thread_cpu_ns();
-    const int64_t until = now + (now - start) * 15 / 100;
-    while (thread_cpu_ns() < until)
-        ;
-}
-#else
-static inline int64_t injected_begin(const char *op) { (void)op; return -1; }
-static inline void injected_end(int64_t start) { (void)start; }
-#endif
 
 /* Part `part` of `nparts` contiguous token ranges, sizes differing by at
  * most one: each part writes only its own slice of the output. */
@@ -307,11 +131,11 @@ static emb_status lookup_call(const char *op, const void *table, emb_type table_
     const emb_resolved *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
-    emb_status s = check_type(op, "table_type", table_type);
+    emb_status s = emb_check_type(op, "table_type", table_type);
     if (s == EMB_OK)
-        s = check_type(op, "out_type", out_type);
+        s = emb_check_type(op, "out_type", out_type);
     if (s == EMB_OK)
-        s = check_index(op, id_type);
+        s = emb_check_index(op, "id_type", id_type);
     if (s != EMB_OK)
         return s;
     const emb_kernel_id kid = emb_kernel_find(EMB_OP_LOOKUP, table_type, out_type);
@@ -321,16 +145,19 @@ static emb_status lookup_call(const char *op, const void *table, emb_type table_
                       op, emb_types[table_type].name, emb_types[out_type].name);
         return EMB_EINVAL;
     }
-    const int64_t injected = injected_begin("lookup");
     call_shape c = {op, "table", "out", table, out, table_type, out_type, vocab, dim, n, ids,
-                    id_type, 0, 0, 0, 0, 0};
-    s = validate(&c, k);
+                    id_type, 0, 0, 0, 0, 0, 0};
+    s = validate_shape(&c);
     if (s != EMB_OK || n == 0)
         return s;
+    emb_span spans[SHAPE_SPANS];
+    shape_spans(&c, spans);
+    if ((s = validate_buffers(&c, k, spans, 1, SHAPE_SPANS, SHAPE_SPANS)) != EMB_OK)
+        return s;
     lookup_job job = {k->kernel[kid]->lookup, table, (size_t)dim, ids, id_type == EMB_I64, (size_t)n,
-                      c.rows_row_bytes, out, emb_lookup_flags(c.matrix_bytes, c.rows_bytes)};
-    emb_parallel(lookup_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
-    injected_end(injected);
+                      c.rows_row_bytes, out,
+                      emb_schedule_flags(EMB_OP_LOOKUP, c.matrix_bytes, c.rows_bytes)};
+    emb_run(EMB_OP_LOOKUP, lookup_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
     return EMB_OK;
 }
 
@@ -344,15 +171,9 @@ static emb_status resolve_grad_options(const char *op, const emb_grad_options *o
     out->counts = NULL;
     if (opt == NULL)
         return EMB_OK;
-    if (opt->padding_idx != EMB_NO_PADDING) {
-        if (opt->padding_idx < -vocab || opt->padding_idx >= vocab) {
-            emb_set_error("%s: padding_idx = %lld is outside [-%lld, %lld) (vocab = %lld)", op,
-                          (long long)opt->padding_idx, (long long)vocab, (long long)vocab,
-                          (long long)vocab);
-            return EMB_EINVAL;
-        }
-        out->pad = (size_t)(opt->padding_idx < 0 ? opt->padding_idx + vocab : opt->padding_idx);
-    }
+    const emb_status s = emb_check_padding(op, opt->padding_idx, vocab, &out->pad);
+    if (s != EMB_OK)
+        return s;
     if (opt->scale_grad_by_freq && (uint64_t)n > UINT32_MAX) {
         emb_set_error("%s: scale_grad_by_freq counts tokens in 32 bits: n = %lld is too many",
                       op, (long long)n);
@@ -375,8 +196,7 @@ static uint32_t *count_rows(const char *op, int64_t vocab, const void *ids, emb_
         return NULL;
     }
     for (size_t i = 0; i < (size_t)n; i++)
-        counts[id_type == EMB_I64 ? (size_t)((const int64_t *)ids)[i]
-                                  : (size_t)((const int32_t *)ids)[i]]++;
+        counts[emb_index_at(ids, id_type, i)]++;
     return counts;
 }
 
@@ -387,9 +207,9 @@ static emb_status grad_call(const char *op, float *dtable, int64_t vocab, int64_
     const emb_resolved *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
-    emb_status s = check_type(op, "dout_type", dout_type);
+    emb_status s = emb_check_type(op, "dout_type", dout_type);
     if (s == EMB_OK)
-        s = check_index(op, id_type);
+        s = emb_check_index(op, "id_type", id_type);
     if (s != EMB_OK)
         return s;
     const emb_kernel_id kid = emb_kernel_find(EMB_OP_GRAD, dout_type, EMB_F32);
@@ -398,14 +218,17 @@ static emb_status grad_call(const char *op, float *dtable, int64_t vocab, int64_
                       "tables have no gradient)", op, emb_types[dout_type].name);
         return EMB_EINVAL;
     }
-    const int64_t injected = injected_begin("grad");
     call_shape c = {op, "dtable", "dout", dtable, dout, EMB_F32, dout_type, vocab, dim, n, ids,
-                    id_type, 1, 0, 0, 0, 0};
-    s = validate(&c, k);
+                    id_type, 1, 0, 0, 0, 0, 0};
+    s = validate_shape(&c);
     emb_grad_opts opts;
     if (s == EMB_OK)
         s = resolve_grad_options(op, opt, vocab, n, &opts);
     if (s != EMB_OK || n == 0)
+        return s;
+    emb_span spans[SHAPE_SPANS];
+    shape_spans(&c, spans);
+    if ((s = validate_buffers(&c, k, spans, 1, SHAPE_SPANS, SHAPE_SPANS)) != EMB_OK)
         return s;
     uint32_t *counts = NULL;
     if (opt != NULL && opt->scale_grad_by_freq) {
@@ -416,10 +239,9 @@ static emb_status grad_call(const char *op, float *dtable, int64_t vocab, int64_
     /* Each part scans every id but touches only its own rows. */
     const size_t touched_bytes = 3 * (size_t)n * (size_t)dim * sizeof(float);
     grad_job job = {k->kernel[kid]->grad, dtable, (size_t)dim, ids, id_type == EMB_I64, (size_t)n, dout,
-                    opts, emb_grad_flags(c.matrix_bytes)};
-    emb_parallel(grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
+                    opts, emb_schedule_flags(EMB_OP_GRAD, c.matrix_bytes, 0)};
+    emb_run(EMB_OP_GRAD, grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
     free(counts);
-    injected_end(injected);
     return EMB_OK;
 }
 
@@ -459,41 +281,33 @@ emb_status emb_grad_ex(float *dtable, int64_t vocab, int64_t dim, const void *id
 
 /* ---- token + positional embedding ----------------------------------------- */
 
-/* The position table's checks, and every position of the call inside
- * [0, max_pos): explicit ones one by one (the first bad one named with its
- * token), computed ones from their range. */
-static emb_status validate_positions(const char *op, const char *ptable_name,
-                                     const void *ptable, int64_t max_pos, int64_t dim,
-                                     const emb_positions *pos, emb_index id_type, int64_t n)
+/* The position table's sizes and the emb_positions argument, before any
+ * pointer is looked at (n == 0 accepts NULL tables). */
+static emb_status check_pos_args(const char *op, const char *ptable_name, emb_type ptype,
+                                 int64_t max_pos, int64_t dim, const emb_positions *pos,
+                                 size_t *ptable_bytes)
 {
-    if (max_pos <= 0) {
-        emb_set_error("%s: max_pos = %lld, must be > 0", op, (long long)max_pos);
-        return EMB_EINVAL;
-    }
-    /* dim > 0 here (validate() ran first); a row of f32 is the largest. */
-    if ((uint64_t)max_pos > (uint64_t)SIZE_MAX / (uint64_t)dim / sizeof(float)) {
-        emb_set_error("%s: %s of %lld x %lld elements overflows size_t", op, ptable_name,
-                      (long long)max_pos, (long long)dim);
-        return EMB_EINVAL;
-    }
+    size_t row_bytes = 0;
+    emb_status s = emb_check_count(op, "max_pos", max_pos, 1);
+    if (s == EMB_OK)
+        s = emb_check_rows(op, ptable_name, ptype, max_pos, dim, &row_bytes, ptable_bytes);
+    if (s != EMB_OK)
+        return s;
     if (pos == NULL) {
         emb_set_error("%s: pos is NULL (emb_positions: explicit ids, or offset and seq_len)", op);
         return EMB_EINVAL;
     }
-    if (pos->ids == NULL && pos->seq_len <= 0) {
-        emb_set_error("%s: pos->seq_len = %lld, must be > 0", op, (long long)pos->seq_len);
-        return EMB_EINVAL;
-    }
-    if (pos->ids == NULL && pos->offset < 0) {
-        emb_set_error("%s: pos->offset = %lld, must be >= 0", op, (long long)pos->offset);
-        return EMB_EINVAL;
-    }
-    if (n == 0)
-        return EMB_OK;
-    if (ptable == NULL) {
-        emb_set_error("%s: %s is NULL with n = %lld", op, ptable_name, (long long)n);
-        return EMB_EINVAL;
-    }
+    if (pos->ids == NULL && (s = emb_check_count(op, "pos->seq_len", pos->seq_len, 1)) == EMB_OK)
+        s = emb_check_count(op, "pos->offset", pos->offset, 0);
+    return s;
+}
+
+/* Every position of the call (n > 0) inside [0, max_pos): explicit ones
+ * one by one (the first bad one named with its token), computed ones from
+ * their range. */
+static emb_status check_positions(const char *op, int64_t max_pos, const emb_positions *pos,
+                                  emb_index id_type, int64_t n)
+{
     if (pos->ids == NULL) {
         /* Positions offset .. offset + min(n, seq_len) - 1: the first token
          * past max_pos is token max_pos - offset. */
@@ -509,8 +323,7 @@ static emb_status validate_positions(const char *op, const char *ptable_name,
         return EMB_OK;
     }
     for (size_t i = 0; i < (size_t)n; i++) {
-        const int64_t p = id_type == EMB_I64 ? ((const int64_t *)pos->ids)[i]
-                                             : ((const int32_t *)pos->ids)[i];
+        const int64_t p = emb_index_at(pos->ids, id_type, i);
         if (p < 0 || p >= max_pos) {
             emb_set_error("%s: token %zu has position pos->ids[%zu] = %lld, outside [0, %lld)",
                           op, i, i, (long long)p, (long long)max_pos);
@@ -520,41 +333,11 @@ static emb_status validate_positions(const char *op, const char *ptable_name,
     return EMB_OK;
 }
 
-static emb_status check_pos_type(const char *op, const char *what, emb_type t)
+/* Explicit positions are read like the ids; computed ones touch nothing. */
+static emb_span positions_span(const emb_positions *pos, const call_shape *c)
 {
-    if (t == EMB_F32 || t == EMB_F16 || t == EMB_BF16)
-        return EMB_OK;
-    emb_set_error("%s: %s = %d (%s) is not f32, f16 or bf16", op, what, (int)t,
-                  (unsigned)t < EMB_TYPE_COUNT ? emb_types[t].name : "not an emb_type");
-    return EMB_EINVAL;
-}
-
-/* Buffers the call writes (the first n_written of all) must not overlap
- * anything else it touches. */
-typedef struct span {
-    const char *name;
-    const void *p;
-    size_t bytes;
-} span;
-
-static emb_status check_disjoint(const char *op, const span *written, size_t n_written,
-                                 const span *all, size_t n_all)
-{
-    for (size_t w = 0; w < n_written; w++)
-        for (size_t a = 0; a < n_all; a++)
-            if (a != w && all[a].p != NULL && all[a].bytes != 0 &&
-                overlaps(written[w].p, written[w].bytes, all[a].p, all[a].bytes)) {
-                emb_set_error("%s: %s [%p, +%zu bytes) overlaps %s [%p, +%zu bytes)", op,
-                              written[w].name, written[w].p, written[w].bytes, all[a].name,
-                              all[a].p, all[a].bytes);
-                return EMB_EINVAL;
-            }
-    return EMB_OK;
-}
-
-static size_t positions_bytes(const emb_positions *pos, emb_index id_type, int64_t n)
-{
-    return pos->ids == NULL ? 0 : (size_t)n * (id_type == EMB_I64 ? 8u : 4u);
+    const emb_span s = {"pos->ids", pos->ids, pos->ids == NULL ? 0 : c->ids_bytes};
+    return s;
 }
 
 static emb_pos_src pos_src_of(const emb_positions *pos)
@@ -599,33 +382,36 @@ emb_status emb_lookup_pos(const void *table, emb_type table_type, int64_t vocab,
     const emb_resolved *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
-    emb_status s = check_type(op, "table_type", table_type);
+    emb_status s = emb_check_type(op, "table_type", table_type);
     if (s == EMB_OK)
-        s = check_pos_type(op, "pos_type", pos_type);
+        s = emb_check_float_type(op, "pos_type", pos_type, NULL);
     if (s == EMB_OK)
-        s = check_index(op, id_type);
+        s = emb_check_index(op, "id_type", id_type);
     if (s != EMB_OK)
         return s;
     const emb_kernel_id kid = emb_kernel_find(EMB_OP_LOOKUP_POS, table_type, EMB_F32);
     call_shape c = {op, "table", "out", table, out, table_type, EMB_F32, vocab, dim, n, ids,
-                    id_type, 0, 0, 0, 0, 0};
-    s = validate(&c, k);
+                    id_type, 0, 0, 0, 0, 0, 0};
+    size_t ptable_bytes = 0;
+    s = validate_shape(&c);
     if (s == EMB_OK)
-        s = validate_positions(op, "pos_table", pos_table, max_pos, dim, pos, id_type, n);
+        s = check_pos_args(op, "pos_table", pos_type, max_pos, dim, pos, &ptable_bytes);
     if (s != EMB_OK || n == 0)
         return s;
-    const span all[] = {{"out", out, c.rows_bytes},
-                        {"table", table, c.matrix_bytes},
-                        {"pos_table", pos_table, (size_t)max_pos * emb_row_bytes(pos_type, dim)},
-                        {"ids", ids, (size_t)n * (id_type == EMB_I64 ? 8u : 4u)},
-                        {"pos->ids", pos->ids, positions_bytes(pos, id_type, n)}};
-    s = check_disjoint(op, all, 1, all, sizeof all / sizeof all[0]);
+    /* out, table, ids, then the position table and explicit positions. */
+    emb_span spans[SHAPE_SPANS + 2];
+    shape_spans(&c, spans);
+    spans[3] = (emb_span){"pos_table", pos_table, ptable_bytes};
+    spans[4] = positions_span(pos, &c);
+    s = validate_buffers(&c, k, spans, 1, SHAPE_SPANS + 2, SHAPE_SPANS + 1);
+    if (s == EMB_OK)
+        s = check_positions(op, max_pos, pos, id_type, n);
     if (s != EMB_OK)
         return s;
     lookup_pos_job job = {k->kernel[kid]->lookup_pos, table, pos_table, pos_type, (size_t)dim,
                           ids, id_type == EMB_I64, (size_t)n, pos_src_of(pos), (uint8_t *)out,
-                          emb_lookup_flags(c.matrix_bytes, c.rows_bytes)};
-    emb_parallel(lookup_pos_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
+                          emb_schedule_flags(EMB_OP_LOOKUP_POS, c.matrix_bytes, c.rows_bytes)};
+    emb_run(EMB_OP_LOOKUP_POS, lookup_pos_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
     return EMB_OK;
 }
 
@@ -658,28 +444,33 @@ emb_status emb_grad_pos(float *dtable, int64_t vocab, float *dpos_table, int64_t
     const emb_resolved *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
-    emb_status s = check_pos_type(op, "dout_type", dout_type);
+    emb_status s = emb_check_float_type(op, "dout_type", dout_type, NULL);
     if (s == EMB_OK)
-        s = check_index(op, id_type);
+        s = emb_check_index(op, "id_type", id_type);
     if (s != EMB_OK)
         return s;
     const emb_kernel_id kid = emb_kernel_find(EMB_OP_GRAD_POS, dout_type, EMB_F32);
     call_shape c = {op, "dtable", "dout", dtable, dout, EMB_F32, dout_type, vocab, dim, n, ids,
-                    id_type, 1, 0, 0, 0, 0};
-    s = validate(&c, k);
+                    id_type, 1, 0, 0, 0, 0, 0};
+    size_t dptable_bytes = 0;
+    s = validate_shape(&c);
     if (s == EMB_OK)
-        s = validate_positions(op, "dpos_table", dpos_table, max_pos, dim, pos, id_type, n);
+        s = check_pos_args(op, "dpos_table", EMB_F32, max_pos, dim, pos, &dptable_bytes);
     emb_grad_opts opts;
     if (s == EMB_OK)
         s = resolve_grad_options(op, opt, vocab, n, &opts);
     if (s != EMB_OK || n == 0)
         return s;
-    const span all[] = {{"dtable", dtable, c.matrix_bytes},
-                        {"dpos_table", dpos_table, (size_t)max_pos * (size_t)dim * sizeof(float)},
-                        {"dout", dout, c.rows_bytes},
-                        {"ids", ids, (size_t)n * (id_type == EMB_I64 ? 8u : 4u)},
-                        {"pos->ids", pos->ids, positions_bytes(pos, id_type, n)}};
-    s = check_disjoint(op, all, 2, all, sizeof all / sizeof all[0]);
+    /* Both tables are written: dtable and dpos_table first. */
+    emb_span spans[SHAPE_SPANS + 2];
+    shape_spans(&c, spans);
+    spans[3] = spans[2];
+    spans[2] = spans[1];
+    spans[1] = (emb_span){"dpos_table", dpos_table, dptable_bytes};
+    spans[4] = positions_span(pos, &c);
+    s = validate_buffers(&c, k, spans, 2, SHAPE_SPANS + 2, SHAPE_SPANS + 1);
+    if (s == EMB_OK)
+        s = check_positions(op, max_pos, pos, id_type, n);
     if (s != EMB_OK)
         return s;
     uint32_t *counts = NULL;
@@ -691,8 +482,8 @@ emb_status emb_grad_pos(float *dtable, int64_t vocab, float *dpos_table, int64_t
     const size_t touched_bytes = 5 * (size_t)n * (size_t)dim * sizeof(float);
     grad_pos_job job = {k->kernel[kid]->grad_pos, dtable, dpos_table, (size_t)dim, ids,
                         id_type == EMB_I64, (size_t)n, pos_src_of(pos), dout, opts,
-                        emb_grad_flags(c.matrix_bytes)};
-    emb_parallel(grad_pos_part, &job, emb_parts_for(touched_bytes, (size_t)n));
+                        emb_schedule_flags(EMB_OP_GRAD_POS, c.matrix_bytes, 0)};
+    emb_run(EMB_OP_GRAD_POS, grad_pos_part, &job, emb_parts_for(touched_bytes, (size_t)n));
     free(counts);
     return EMB_OK;
 }

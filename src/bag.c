@@ -1,7 +1,7 @@
 /* bag.c - the EmbeddingBag entry points (emb_bag, emb_bag_grad,
  * emb_bag_update): validate every argument, bag and id before anything is
- * written, then hand the call to the active implementation's bag kernels
- * (bag_loops.h). */
+ * written (validate.h, and the bags' own checks here), then hand the call
+ * to the active implementation's bag kernels (bag_loops.h). */
 #include "config.h"
 
 #include <math.h>
@@ -11,19 +11,7 @@
 
 #include "bag_loops.h"
 #include "internal.h"
-
-static int overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes)
-{
-    const uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
-    return a_bytes != 0 && b_bytes != 0 && pa < pb + b_bytes && pb < pa + a_bytes;
-}
-
-static int64_t int_at(const void *p, emb_index t, size_t i)
-{
-    return t == EMB_I64 ? ((const int64_t *)p)[i] : ((const int32_t *)p)[i];
-}
-
-static size_t index_bytes(emb_index t) { return t == EMB_I64 ? sizeof(int64_t) : sizeof(int32_t); }
+#include "validate.h"
 
 /* What every bag call checks, and what it resolves for the kernels. */
 typedef struct bag_shape {
@@ -31,23 +19,17 @@ typedef struct bag_shape {
     const void *matrix;   /* table or dtable */
     emb_type matrix_type;
     const char *matrix_name;
+    const char *rows_name; /* the nbags x dim rows: out or dout */
+    emb_type rows_type;
     int64_t vocab, dim, n;
     const void *ids;
     emb_index id_type;
     const emb_bags *bags;
     emb_bag_mode mode;
     /* filled by validate_bags() */
-    size_t row_bytes, matrix_bytes, bound_count;
+    size_t row_bytes, matrix_bytes, rows_bytes, ids_bytes, bound_count;
     emb_bag_call call;
 } bag_shape;
-
-static emb_status check_index(const char *op, const char *what, emb_index t)
-{
-    if (t == EMB_I32 || t == EMB_I64)
-        return EMB_OK;
-    emb_set_error("%s: %s = %d is not an emb_index (EMB_I32 or EMB_I64)", op, what, (int)t);
-    return EMB_EINVAL;
-}
 
 /* Offsets: start at 0, never decrease, never pass n; with
  * include_last_offset the extra entry is n. Lengths: >= 0, summing to n. */
@@ -61,13 +43,13 @@ static emb_status check_bounds(bag_shape *s)
         s->bound_count = count;
         if (count == 0)
             return EMB_OK;
-        int64_t prev = int_at(b->offsets, b->offset_type, 0);
+        int64_t prev = emb_index_at(b->offsets, b->offset_type, 0);
         if (prev != 0) {
             emb_set_error("%s: offsets[0] = %lld, must be 0", op, (long long)prev);
             return EMB_EINVAL;
         }
         for (size_t i = 1; i < count; i++) {
-            const int64_t o = int_at(b->offsets, b->offset_type, i);
+            const int64_t o = emb_index_at(b->offsets, b->offset_type, i);
             if (o < prev) {
                 emb_set_error("%s: offsets[%zu] = %lld is less than offsets[%zu] = %lld: offsets "
                               "must not decrease", op, i, (long long)o, i - 1, (long long)prev);
@@ -95,7 +77,7 @@ static emb_status check_bounds(bag_shape *s)
     s->bound_count = nb;
     int64_t sum = 0;
     for (size_t i = 0; i < nb; i++) {
-        const int64_t l = int_at(b->lengths, b->offset_type, i);
+        const int64_t l = emb_index_at(b->lengths, b->offset_type, i);
         if (l < 0) {
             emb_set_error("%s: lengths[%zu] = %lld is negative", op, i, (long long)l);
             return EMB_EINVAL;
@@ -115,39 +97,6 @@ static emb_status check_bounds(bag_shape *s)
     return EMB_OK;
 }
 
-/* The exact position of the first bad id, after a cheap min/max pass. */
-static emb_status check_ids(const bag_shape *s, const emb_resolved *k)
-{
-    const size_t n = (size_t)s->n;
-    if (n == 0)
-        return EMB_OK;
-    int64_t lo, hi;
-    if (s->id_type == EMB_I32) {
-        int32_t l32, h32;
-        k->ids_minmax(s->ids, n, &l32, &h32);
-        lo = l32;
-        hi = h32;
-    } else {
-        const int64_t *ids = s->ids;
-        lo = hi = ids[0];
-        for (size_t i = 1; i < n; i++) {
-            lo = ids[i] < lo ? ids[i] : lo;
-            hi = ids[i] > hi ? ids[i] : hi;
-        }
-    }
-    if (lo >= 0 && hi < s->vocab)
-        return EMB_OK;
-    for (size_t i = 0; i < n; i++) {
-        const int64_t id = int_at(s->ids, s->id_type, i);
-        if (id < 0 || id >= s->vocab) {
-            emb_set_error("%s: ids[%zu] = %lld is outside [0, %lld)", s->op, i, (long long)id,
-                          (long long)s->vocab);
-            return EMB_ERANGE;
-        }
-    }
-    return EMB_OK;
-}
-
 /* Everything but the outputs, which each entry point checks itself. */
 static emb_status validate_bags(bag_shape *s, const emb_resolved *k)
 {
@@ -158,52 +107,27 @@ static emb_status validate_bags(bag_shape *s, const emb_resolved *k)
                       (int)s->mode);
         return EMB_EINVAL;
     }
-    emb_status st = check_index(op, "id_type", s->id_type);
+    emb_status st = emb_check_index(op, "id_type", s->id_type);
     if (st != EMB_OK)
         return st;
     if (b == NULL) {
         emb_set_error("%s: bags is NULL", op);
         return EMB_EINVAL;
     }
-    if ((st = check_index(op, "bags->offset_type", b->offset_type)) != EMB_OK)
+    size_t rows_row_bytes = 0, pad = SIZE_MAX;
+    if ((st = emb_check_index(op, "bags->offset_type", b->offset_type)) != EMB_OK ||
+        (st = emb_check_count(op, "vocab", s->vocab, 1)) != EMB_OK ||
+        (st = emb_check_count(op, "dim", s->dim, 1)) != EMB_OK ||
+        (st = emb_check_count(op, "n", s->n, 0)) != EMB_OK ||
+        (st = emb_check_count(op, "nbags", b->nbags, 0)) != EMB_OK ||
+        (st = emb_check_rows(op, s->matrix_name, s->matrix_type, s->vocab, s->dim, &s->row_bytes,
+                             &s->matrix_bytes)) != EMB_OK ||
+        (st = emb_check_rows(op, s->rows_name, s->rows_type, b->nbags, s->dim, &rows_row_bytes,
+                             &s->rows_bytes)) != EMB_OK ||
+        (st = emb_check_items(op, "ids", s->n, emb_index_bytes(s->id_type), &s->ids_bytes)) !=
+            EMB_OK ||
+        (st = emb_check_padding(op, b->padding_idx, s->vocab, &pad)) != EMB_OK)
         return st;
-    if (s->vocab <= 0 || s->dim <= 0 || s->n < 0 || b->nbags < 0) {
-        emb_set_error("%s: %s = %lld, must be %s", op,
-                      s->vocab <= 0 ? "vocab" : s->dim <= 0 ? "dim" : s->n < 0 ? "n" : "nbags",
-                      (long long)(s->vocab <= 0 ? s->vocab
-                                  : s->dim <= 0 ? s->dim
-                                  : s->n < 0    ? s->n
-                                                : b->nbags),
-                      s->vocab <= 0 || s->dim <= 0 ? "> 0" : ">= 0");
-        return EMB_EINVAL;
-    }
-    s->row_bytes = emb_row_bytes(s->matrix_type, s->dim);
-    if (s->row_bytes == 0) {
-        const emb_type_traits *t = &emb_types[s->matrix_type];
-        if (t->block > 1 && s->dim % (int64_t)t->block != 0)
-            emb_set_error("%s: dim = %lld is not valid for %s %s: it must be a multiple of %zu",
-                          op, (long long)s->dim, s->matrix_name, t->name, t->block);
-        else
-            emb_set_error("%s: a row of %lld %s elements overflows size_t", op,
-                          (long long)s->dim, t->name);
-        return EMB_EINVAL;
-    }
-    const uint64_t max_bytes = (uint64_t)(SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX);
-    if (s->row_bytes > max_bytes / (uint64_t)s->vocab ||
-        (uint64_t)s->dim * sizeof(float) > max_bytes / ((uint64_t)b->nbags + 1) ||
-        (uint64_t)s->n > max_bytes / sizeof(int64_t)) {
-        emb_set_error("%s: a buffer of %lld x %lld elements overflows size_t", op,
-                      (long long)(s->vocab > b->nbags ? s->vocab : b->nbags), (long long)s->dim);
-        return EMB_EINVAL;
-    }
-    s->matrix_bytes = (size_t)s->vocab * s->row_bytes;
-    if (b->padding_idx != EMB_NO_PADDING &&
-        (b->padding_idx < -s->vocab || b->padding_idx >= s->vocab)) {
-        emb_set_error("%s: padding_idx = %lld is outside [-%lld, %lld) (vocab = %lld)", op,
-                      (long long)b->padding_idx, (long long)s->vocab, (long long)s->vocab,
-                      (long long)s->vocab);
-        return EMB_EINVAL;
-    }
     if (b->weights != NULL && s->mode != EMB_BAG_SUM) {
         emb_set_error("%s: per-sample weights given with mode %s: only sum mode takes weights",
                       op, s->mode == EMB_BAG_MEAN ? "mean" : "max");
@@ -223,61 +147,39 @@ static emb_status validate_bags(bag_shape *s, const emb_resolved *k)
                       (long long)s->n);
         return EMB_EINVAL;
     }
-    if (s->n > 0 && (s->ids == NULL || s->matrix == NULL)) {
-        emb_set_error("%s: %s is NULL with n = %lld", op, s->ids == NULL ? "ids" : s->matrix_name,
-                      (long long)s->n);
-        return EMB_EINVAL;
-    }
+    const emb_span needed[] = {{"ids", s->ids, s->ids_bytes}, {s->matrix_name, s->matrix, 0}};
+    if (s->n > 0 && (st = emb_check_present(op, needed, 2, "n", s->n)) != EMB_OK)
+        return st;
     if (b->nbags > 0 || b->include_last_offset)
         if ((st = check_bounds(s)) != EMB_OK)
             return st;
-    if ((st = check_ids(s, k)) != EMB_OK)
+    if ((st = emb_check_ids(op, s->ids, s->id_type, (size_t)s->n, s->vocab, k->ids_minmax)) !=
+        EMB_OK)
         return st;
     const int lengths = b->offsets == NULL;
     const emb_bag_call c = {(size_t)s->dim, s->ids, s->id_type == EMB_I64, (size_t)s->n,
                             lengths ? b->lengths : b->offsets, b->offset_type == EMB_I64, lengths,
-                            (size_t)b->nbags, b->weights,
-                            b->padding_idx == EMB_NO_PADDING ? SIZE_MAX
-                            : b->padding_idx < 0 ? (size_t)(b->padding_idx + s->vocab)
-                                                 : (size_t)b->padding_idx,
-                            (int)s->mode};
+                            (size_t)b->nbags, b->weights, pad, (int)s->mode};
     s->call = c;
     return EMB_OK;
 }
 
-/* The buffer a call writes must not overlap any it reads. */
-static emb_status check_written(const bag_shape *s, const char *name, const void *p, size_t bytes)
+/* The spans a bag call touches besides its outputs: spans[at ..] get the
+ * table (dtable), ids, bounds and weights, in that order; returns the
+ * count of spans filled in all. The table is read by emb_bag and written by
+ * the others, which name it among their written spans instead (skip_matrix). */
+static size_t bag_inputs(const bag_shape *s, emb_span *spans, size_t at, int skip_matrix)
 {
     const emb_bags *b = s->bags;
-    const struct {
-        const char *name;
-        const void *p;
-        size_t bytes;
-    } inputs[] = {
-        {s->matrix_name, s->matrix, s->matrix_bytes},
-        {"ids", s->ids, (size_t)s->n * index_bytes(s->id_type)},
-        {b->offsets != NULL ? "offsets" : "lengths", b->offsets != NULL ? b->offsets : b->lengths,
-         s->bound_count * index_bytes(b->offset_type)},
-        {"weights", b->weights, b->weights != NULL ? (size_t)s->n * sizeof(float) : 0},
-    };
-    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
-        if (inputs[i].p == p && inputs[i].name == s->matrix_name)
-            continue; /* the matrix itself, when it is what is written */
-        if (inputs[i].p != NULL && overlaps(p, bytes, inputs[i].p, inputs[i].bytes)) {
-            emb_set_error("%s: %s [%p, +%zu bytes) overlaps %s, which the call reads", s->op,
-                          name, p, bytes, inputs[i].name);
-            return EMB_EINVAL;
-        }
-    }
-    return EMB_OK;
-}
-
-static emb_status check_table_type(const char *op, const char *what, emb_type t)
-{
-    if ((unsigned)t < EMB_TYPE_COUNT)
-        return EMB_OK;
-    emb_set_error("%s: %s = %d is not an emb_type (0 .. %d)", op, what, (int)t, EMB_TYPE_COUNT - 1);
-    return EMB_EINVAL;
+    if (!skip_matrix)
+        spans[at++] = (emb_span){s->matrix_name, s->matrix, s->matrix_bytes};
+    spans[at++] = (emb_span){"ids", s->ids, s->ids_bytes};
+    spans[at++] = (emb_span){b->offsets != NULL ? "offsets" : "lengths",
+                             b->offsets != NULL ? b->offsets : b->lengths,
+                             s->bound_count * emb_index_bytes(b->offset_type)};
+    spans[at++] = (emb_span){"weights", b->weights,
+                             b->weights != NULL ? (size_t)s->n * sizeof(float) : 0};
+    return at;
 }
 
 /* ---- forward -------------------------------------------------------------- */
@@ -309,11 +211,11 @@ emb_status emb_bag(const void *table, emb_type table_type, int64_t vocab, int64_
     const emb_resolved *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
-    emb_status st = check_table_type(op, "table_type", table_type);
+    emb_status st = emb_check_type(op, "table_type", table_type);
     if (st != EMB_OK)
         return st;
-    bag_shape s = {op, table, table_type, "table", vocab, dim, n, ids, id_type, bags, mode,
-                   0, 0, 0, {0}};
+    bag_shape s = {op, table, table_type, "table", "out", EMB_F32, vocab, dim, n, ids, id_type,
+                   bags, mode, 0, 0, 0, 0, 0, {0}};
     if ((st = validate_bags(&s, k)) != EMB_OK)
         return st;
     if (argmax != NULL && mode != EMB_BAG_MAX) {
@@ -324,28 +226,24 @@ emb_status emb_bag(const void *table, emb_type table_type, int64_t vocab, int64_
     const size_t nb = (size_t)bags->nbags;
     if (nb == 0)
         return EMB_OK;
-    if (out == NULL) {
-        emb_set_error("%s: out is NULL with nbags = %zu", op, nb);
-        return EMB_EINVAL;
-    }
-    const size_t out_bytes = nb * (size_t)dim * sizeof(float);
-    if ((st = check_written(&s, "out", out, out_bytes)) != EMB_OK)
+    const size_t out_bytes = s.rows_bytes;
+    size_t argmax_bytes = 0;
+    emb_span spans[6] = {{"out", out, out_bytes}, {"argmax", argmax, 0}};
+    if ((st = emb_check_present(op, spans, 1, "nbags", (int64_t)nb)) != EMB_OK ||
+        (argmax != NULL &&
+         (st = emb_check_items(op, "argmax", (int64_t)nb * dim, sizeof(int64_t),
+                               &argmax_bytes)) != EMB_OK))
         return st;
-    if (argmax != NULL) {
-        if ((st = check_written(&s, "argmax", argmax, out_bytes * 2)) != EMB_OK)
-            return st;
-        if (overlaps(argmax, out_bytes * 2, out, out_bytes)) {
-            emb_set_error("%s: argmax overlaps out", op);
-            return EMB_EINVAL;
-        }
-    }
+    spans[1].bytes = argmax_bytes;
+    if ((st = emb_check_disjoint(op, spans, 2, bag_inputs(&s, spans, 2, 0))) != EMB_OK)
+        return st;
     const emb_kernel_id kid = emb_kernel_find(EMB_OP_BAG, table_type, EMB_F32);
     /* Rows read: the tokens' (at most the table); bytes written: out. */
     const size_t read = (size_t)n * s.row_bytes < s.matrix_bytes ? (size_t)n * s.row_bytes
                                                                   : s.matrix_bytes;
     bag_job job = {k->kernel[kid]->bag, table, &s.call, out, argmax,
-                   emb_lookup_flags(s.matrix_bytes, 0) & (EMB_KF_PREFETCH | EMB_KF_FAR)};
-    emb_parallel(bag_part, &job, emb_parts_for(read + out_bytes, nb));
+                   emb_schedule_flags(EMB_OP_BAG, s.matrix_bytes, out_bytes)};
+    emb_run(EMB_OP_BAG, bag_part, &job, emb_parts_for(read + out_bytes, nb));
     return EMB_OK;
 }
 
@@ -386,7 +284,7 @@ emb_status emb_bag_grad(float *dtable, int64_t vocab, int64_t dim, const void *i
     const emb_resolved *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
-    emb_status st = check_table_type(op, "dout_type", dout_type);
+    emb_status st = emb_check_type(op, "dout_type", dout_type);
     if (st != EMB_OK)
         return st;
     const emb_kernel_id kid = emb_kernel_find(EMB_OP_BAG_GRAD, dout_type, EMB_F32);
@@ -395,39 +293,33 @@ emb_status emb_bag_grad(float *dtable, int64_t vocab, int64_t dim, const void *i
                       emb_types[dout_type].name);
         return EMB_EINVAL;
     }
-    bag_shape s = {op, dtable, EMB_F32, "dtable", vocab, dim, n, ids, id_type, bags, mode,
-                   0, 0, 0, {0}};
+    bag_shape s = {op, dtable, EMB_F32, "dtable", "dout", dout_type, vocab, dim, n, ids, id_type,
+                   bags, mode, 0, 0, 0, 0, 0, {0}};
     if ((st = validate_bags(&s, k)) != EMB_OK)
         return st;
     const size_t nb = (size_t)bags->nbags;
     if (nb == 0 || (n == 0 && mode != EMB_BAG_MAX))
         return EMB_OK;
-    const size_t dout_bytes = nb * emb_row_bytes(dout_type, dim);
-    if (dout == NULL || (mode == EMB_BAG_MAX && argmax == NULL)) {
-        emb_set_error("%s: %s is NULL with nbags = %zu", op, dout == NULL ? "dout" : "argmax", nb);
-        return EMB_EINVAL;
-    }
-    if (dtable == NULL) {
-        emb_set_error("%s: dtable is NULL", op);
-        return EMB_EINVAL;
-    }
-    if ((st = check_written(&s, "dtable", dtable, s.matrix_bytes)) != EMB_OK)
+    const int max = mode == EMB_BAG_MAX;
+    size_t argmax_bytes = 0;
+    emb_span spans[6] = {{"dtable", dtable, s.matrix_bytes},
+                         {"dout", dout, s.rows_bytes},
+                         {"argmax", max ? argmax : NULL, 0}};
+    if ((st = emb_check_present(op, spans + 1, max ? 2 : 1, "nbags", (int64_t)nb)) != EMB_OK ||
+        (st = emb_check_present(op, spans, 1, NULL, 0)) != EMB_OK ||
+        (max && (st = emb_check_items(op, "argmax", (int64_t)nb * dim, sizeof(int64_t),
+                                      &argmax_bytes)) != EMB_OK))
         return st;
-    if (overlaps(dtable, s.matrix_bytes, dout, dout_bytes) ||
-        (mode == EMB_BAG_MAX &&
-         overlaps(dtable, s.matrix_bytes, argmax, nb * (size_t)dim * sizeof(int64_t)))) {
-        emb_set_error("%s: dtable overlaps %s, which the call reads", op,
-                      overlaps(dtable, s.matrix_bytes, dout, dout_bytes) ? "dout" : "argmax");
-        return EMB_EINVAL;
-    }
-    if (mode == EMB_BAG_MAX &&
-        (st = check_argmax(op, argmax, nb * (size_t)dim, vocab)) != EMB_OK)
+    spans[2].bytes = argmax_bytes;
+    if ((st = emb_check_disjoint(op, spans, 1, bag_inputs(&s, spans, 3, 1))) != EMB_OK)
+        return st;
+    if (max && (st = check_argmax(op, argmax, nb * (size_t)dim, vocab)) != EMB_OK)
         return st;
     /* Each part scans every token but touches only its own rows. */
-    const size_t touched = 3 * ((size_t)n + (mode == EMB_BAG_MAX ? nb : 0)) * (size_t)dim * 4;
-    bag_grad_job job = {k->kernel[kid]->bag_grad, dtable, &s.call, dout,
-                        mode == EMB_BAG_MAX ? argmax : NULL, emb_grad_flags(s.matrix_bytes)};
-    emb_parallel(bag_grad_part, &job, emb_parts_for(touched, (size_t)n + nb));
+    const size_t touched = 3 * ((size_t)n + (max ? nb : 0)) * (size_t)dim * 4;
+    bag_grad_job job = {k->kernel[kid]->bag_grad, dtable, &s.call, dout, max ? argmax : NULL,
+                        emb_schedule_flags(EMB_OP_BAG_GRAD, s.matrix_bytes, 0)};
+    emb_run(EMB_OP_BAG_GRAD, bag_grad_part, &job, emb_parts_for(touched, (size_t)n + nb));
     return EMB_OK;
 }
 
@@ -465,10 +357,12 @@ static int finite_nonneg(float x) { return isfinite(x) && !(x < 0.0f); }
  * distinct rows in order of first occurrence (an open-addressing hash of
  * the ids), the gradient of the call is accumulated into those rows by the
  * bag-gradient kernel (token order per row), and the step then runs once
- * per distinct row, each a bag of its own. All scratch is allocated here;
- * on ENOMEM nothing has been written. */
+ * per distinct row, each a bag of its own. Both kernels run as part of
+ * the step `op`. All scratch is allocated here; on ENOMEM nothing has been
+ * written. */
 static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, uint8_t *table,
-                                 const float *dout, const emb_step *step, emb_kernel_id kid)
+                                 const float *dout, const emb_step *step, emb_op op,
+                                 emb_kernel_id kid)
 {
     const emb_bag_call *c = &s->call;
     const size_t n = c->n, dim = c->dim;
@@ -491,7 +385,7 @@ static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, uint
         hash[i] = -1;
     size_t u = 0;
     for (size_t t = 0; t < n; t++) {
-        const int64_t id = int_at(c->ids, c->ids64 ? EMB_I64 : EMB_I32, t);
+        const int64_t id = emb_index_at(c->ids, c->ids64 ? EMB_I64 : EMB_I32, t);
         size_t hpos = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15u) >> 7) & (cap - 1);
         while (hash[hpos] >= 0 && rows[hash[hpos]] != id)
             hpos = (hpos + 1) & (cap - 1);
@@ -519,12 +413,12 @@ static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, uint
     gc.pad = pad_slot;
     const emb_kernel_id gk = emb_kernel_find(EMB_OP_BAG_GRAD, EMB_F32, EMB_F32);
     bag_grad_job gj = {k->kernel[gk]->bag_grad, g, &gc, (const uint8_t *)dout, NULL, 0};
-    emb_parallel(bag_grad_part, &gj, nparts);
+    emb_run(op, bag_grad_part, &gj, nparts);
     /* One bag per distinct row, in order of first occurrence. */
     emb_bag_call uc = {dim, rows, 1, u, NULL, 0, 0, u, NULL, c->pad, EMB_BAG_SUM};
     bag_step_job sj = {k->kernel[kid]->bag_step, table, step->h, &uc, g, step->lr, step->eps,
-                       scratch, part_floats, emb_grad_flags(s->matrix_bytes)};
-    emb_parallel(bag_step_part, &sj, nparts);
+                       scratch, part_floats, emb_schedule_flags(op, s->matrix_bytes, 0)};
+    emb_run(op, bag_step_part, &sj, nparts);
 done:
     free(slot);
     free(rows);
@@ -537,20 +431,6 @@ done:
     return st;
 }
 
-/* The tables a step can update: those whose rows hold each element as a
- * float. */
-static emb_status check_step_table(const char *op, emb_type t)
-{
-    emb_status st = check_table_type(op, "table_type", t);
-    if (st != EMB_OK || t == EMB_F32 || t == EMB_F16 || t == EMB_BF16)
-        return st;
-    emb_set_error("%s: table_type = %s: a quantized table is an inference format, and "
-                  "requantizing it on each step would drop every update smaller than half a "
-                  "quantization step: train in f32, f16 or bf16 and quantize afterwards",
-                  op, emb_types[t].name);
-    return EMB_EINVAL;
-}
-
 emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64_t dim,
                           const void *ids, emb_index id_type, int64_t n, const emb_bags *bags,
                           emb_bag_mode mode, const float *dout, const emb_step *step)
@@ -559,7 +439,13 @@ emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64
     const emb_resolved *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
-    emb_status st = check_step_table(op, table_type);
+    /* The tables a step can update: those whose rows hold each element
+     * as a float. */
+    emb_status st = emb_check_float_type(
+        op, "table_type", table_type,
+        "a quantized table is an inference format, and requantizing it on each step would drop "
+        "every update smaller than half a quantization step: train in f32, f16 or bf16 and "
+        "quantize afterwards");
     if (st != EMB_OK)
         return st;
     if (step == NULL) {
@@ -585,33 +471,30 @@ emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64
                       "emb_bag_grad)", op);
         return EMB_EINVAL;
     }
-    bag_shape s = {op, table, table_type, "table", vocab, dim, n, ids, id_type, bags, mode,
-                   0, 0, 0, {0}};
+    bag_shape s = {op, table, table_type, "table", "dout", EMB_F32, vocab, dim, n, ids, id_type,
+                   bags, mode, 0, 0, 0, 0, 0, {0}};
     if ((st = validate_bags(&s, k)) != EMB_OK)
         return st;
     const size_t nb = (size_t)bags->nbags;
     if (nb == 0 || n == 0)
         return EMB_OK;
-    if (dout == NULL || (adagrad && step->h == NULL)) {
-        emb_set_error("%s: %s is NULL with n = %lld", op, dout == NULL ? "dout" : "step->h",
-                      (long long)n);
-        return EMB_EINVAL;
-    }
-    const size_t dout_bytes = nb * (size_t)dim * sizeof(float);
-    const size_t h_bytes = adagrad ? (size_t)vocab * sizeof(float) : 0;
-    if ((st = check_written(&s, "table", table, s.matrix_bytes)) != EMB_OK ||
-        (adagrad && (st = check_written(&s, "step->h", step->h, h_bytes)) != EMB_OK))
+    /* Written: the table and Adagrad's per-row state; read: dout. */
+    size_t h_bytes = 0;
+    emb_span spans[6] = {{"table", table, s.matrix_bytes},
+                         {"step->h", adagrad ? step->h : NULL, 0},
+                         {"dout", dout, s.rows_bytes}};
+    if ((st = emb_check_present(op, spans + 2, 1, "n", n)) != EMB_OK ||
+        (adagrad && ((st = emb_check_present(op, spans + 1, 1, "n", n)) != EMB_OK ||
+                     (st = emb_check_items(op, "step->h", vocab, sizeof(float), &h_bytes)) !=
+                         EMB_OK)))
         return st;
-    if (overlaps(table, s.matrix_bytes, dout, dout_bytes) ||
-        (adagrad && (overlaps(step->h, h_bytes, dout, dout_bytes) ||
-                     overlaps(step->h, h_bytes, table, s.matrix_bytes)))) {
-        emb_set_error("%s: table, step->h and dout must not overlap", op);
-        return EMB_EINVAL;
-    }
-    const emb_kernel_id kid =
-        emb_kernel_find(adagrad ? EMB_OP_BAG_ADAGRAD : EMB_OP_BAG_SGD, table_type, table_type);
+    spans[1].bytes = h_bytes;
+    if ((st = emb_check_disjoint(op, spans, 2, bag_inputs(&s, spans, 3, 1))) != EMB_OK)
+        return st;
+    const emb_op step_op = adagrad ? EMB_OP_BAG_ADAGRAD : EMB_OP_BAG_SGD;
+    const emb_kernel_id kid = emb_kernel_find(step_op, table_type, table_type);
     if (step->coalesce)
-        return coalesced_step(&s, k, table, dout, step, kid);
+        return coalesced_step(&s, k, table, dout, step, step_op, kid);
     const unsigned nparts = emb_parts_for(3 * (size_t)n * (size_t)dim * sizeof(float), (size_t)n);
     const size_t part_floats = step_scratch_floats(table_type, (size_t)dim);
     float *scratch = malloc((size_t)nparts * part_floats * sizeof(float));
@@ -621,8 +504,9 @@ emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64
         return EMB_ENOMEM;
     }
     bag_step_job job = {k->kernel[kid]->bag_step, table, step->h, &s.call, dout, step->lr,
-                        step->eps, scratch, part_floats, emb_grad_flags(s.matrix_bytes)};
-    emb_parallel(bag_step_part, &job, nparts);
+                        step->eps, scratch, part_floats,
+                        emb_schedule_flags(step_op, s.matrix_bytes, 0)};
+    emb_run(step_op, bag_step_part, &job, nparts);
     free(scratch);
     return EMB_OK;
 }

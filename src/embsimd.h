@@ -409,9 +409,10 @@ emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64
 const char *emb_strerror(emb_status s);
 
 /**
- * Detail of the last failure on the calling thread, e.g.
- * "ids[17] = 50257 is outside [0, 50257)". Empty before the first failure;
- * a successful call leaves it as it was.
+ * Detail of the last failure on the calling thread, naming the entry
+ * point, the bad value and where it is, e.g.
+ * "emb_lookup: ids[17] = 50257 is outside [0, 50257)". Empty before the
+ * first failure; a successful call leaves it as it was.
  */
 const char *emb_last_error(void);
 

@@ -104,9 +104,10 @@ static inline unsigned emb_row_owner(uint64_t id, unsigned nparts)
 typedef void (*emb_ids_minmax_fn)(const int32_t *ids, size_t n,
                                   int32_t *min, int32_t *max);
 
-/* Decide EMB_KF_* for a whole call (api.c). */
-unsigned emb_lookup_flags(size_t table_bytes, size_t out_bytes);
-unsigned emb_grad_flags(size_t dtable_bytes);
+/* The EMB_KF_* flags of a whole call of `op` (schedule.c): table_bytes is
+ * the table it gathers from or scatters into, out_bytes the rows it
+ * writes one after another (lookup's out; 0 for none). */
+unsigned emb_schedule_flags(emb_op op, size_t table_bytes, size_t out_bytes);
 
 /* One kernel of one ISA, with what the CPU must have for it beyond the
  * ISA's own requirements (e.g. F16C for f16 widening under AVX2). Exactly
@@ -239,6 +240,11 @@ void emb_schedule_set_part_min_bytes(size_t bytes);
 void emb_cpu_identity(char *buf, size_t size);
 /* Where this CPU's tuning file is looked for; -1 without HOME. */
 int emb_tuning_default_path(char *buf, size_t size);
+
+/* How an entry point runs op's kernel parts once the call is validated:
+ * emb_parallel, and in a --enable-slow-kernels=OP/IMPL build the gate's
+ * deliberate slowdown of that one op and implementation (run.c). */
+void emb_run(emb_op op, emb_part_fn fn, void *arg, unsigned nparts);
 
 /* How many parts a call moving `bytes` should be split into: the thread
  * setting, fewer when the parts would be too small to repay a hand-off. */

@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "reduce.h"
+#include "validate.h"
 
 /* The canonical order of reduce.h for terms powf(|x|, p): the 32 running
  * sums written out, as reduce.h's generic vectors have no powf. */
@@ -57,26 +58,18 @@ emb_status emb_renorm(void *table, emb_type table_type, int64_t vocab, int64_t d
                       double norm_type)
 {
     const char *op = "emb_renorm";
-    if (emb_active_kernels() == NULL)
+    const emb_resolved *k = emb_active_kernels();
+    if (k == NULL)
         return EMB_ENOTSUP;
-    if (table_type != EMB_F32 && table_type != EMB_F16 && table_type != EMB_BF16) {
-        emb_set_error("%s: table_type = %d (%s): max_norm rescales rows in place, for f32, f16 "
-                      "and bf16 tables (a quantized row would be quantized again)", op,
-                      (int)table_type,
-                      (unsigned)table_type < EMB_TYPE_COUNT ? emb_types[table_type].name
-                                                            : "not an emb_type");
-        return EMB_EINVAL;
-    }
-    if (vocab <= 0 || dim <= 0 || n < 0) {
-        emb_set_error("%s: vocab = %lld, dim = %lld, n = %lld: vocab and dim must be > 0, n >= 0",
-                      op, (long long)vocab, (long long)dim, (long long)n);
-        return EMB_EINVAL;
-    }
-    if (id_type != EMB_I32 && id_type != EMB_I64) {
-        emb_set_error("%s: id_type = %d is not an emb_index (EMB_I32 or EMB_I64)", op,
-                      (int)id_type);
-        return EMB_EINVAL;
-    }
+    emb_status s = emb_check_float_type(op, "table_type", table_type,
+                                        "max_norm rescales rows in place (a quantized row would "
+                                        "be quantized again)");
+    size_t row_bytes = 0, table_bytes = 0, ids_bytes = 0;
+    if (s != EMB_OK || (s = emb_check_count(op, "vocab", vocab, 1)) != EMB_OK ||
+        (s = emb_check_count(op, "dim", dim, 1)) != EMB_OK ||
+        (s = emb_check_count(op, "n", n, 0)) != EMB_OK ||
+        (s = emb_check_index(op, "id_type", id_type)) != EMB_OK)
+        return s;
     if (!(max_norm >= 0.0) || isinf(max_norm)) {
         emb_set_error("%s: max_norm = %g, must be finite and >= 0", op, max_norm);
         return EMB_EINVAL;
@@ -86,36 +79,18 @@ emb_status emb_renorm(void *table, emb_type table_type, int64_t vocab, int64_t d
                       norm_type);
         return EMB_EINVAL;
     }
-    const size_t elem = emb_types[table_type].block_bytes;
-    if ((uint64_t)dim > (uint64_t)SIZE_MAX / elem / (uint64_t)vocab) {
-        emb_set_error("%s: table of %lld x %lld %s elements overflows size_t", op,
-                      (long long)vocab, (long long)dim, emb_types[table_type].name);
-        return EMB_EINVAL;
-    }
+    if ((s = emb_check_rows(op, "table", table_type, vocab, dim, &row_bytes, &table_bytes)) !=
+            EMB_OK ||
+        (s = emb_check_items(op, "ids", n, emb_index_bytes(id_type), &ids_bytes)) != EMB_OK)
+        return s;
     if (n == 0)
         return EMB_OK;
-    if (table == NULL || ids == NULL) {
-        emb_set_error("%s: %s is NULL with n = %lld", op, table == NULL ? "table" : "ids",
-                      (long long)n);
-        return EMB_EINVAL;
-    }
-    const size_t id_bytes = id_type == EMB_I64 ? 8 : 4;
-    const size_t row_bytes = (size_t)dim * elem;
-    const uintptr_t t0 = (uintptr_t)table, i0 = (uintptr_t)ids;
-    const size_t table_bytes = (size_t)vocab * row_bytes;
-    if (i0 < t0 + table_bytes && t0 < i0 + (size_t)n * id_bytes) {
-        emb_set_error("%s: ids overlaps table, which the call writes", op);
-        return EMB_EINVAL;
-    }
-    for (size_t i = 0; i < (size_t)n; i++) {
-        const int64_t id = id_type == EMB_I64 ? ((const int64_t *)ids)[i]
-                                              : ((const int32_t *)ids)[i];
-        if (id < 0 || id >= vocab) {
-            emb_set_error("ids[%zu] = %lld is outside [0, %lld)", i, (long long)id,
-                          (long long)vocab);
-            return EMB_ERANGE;
-        }
-    }
+    /* The table is rewritten in place while the ids are read. */
+    const emb_span spans[] = {{"table", table, table_bytes}, {"ids", ids, ids_bytes}};
+    if ((s = emb_check_present(op, spans, 2, "n", n)) != EMB_OK ||
+        (s = emb_check_disjoint(op, spans, 1, 2)) != EMB_OK ||
+        (s = emb_check_ids(op, ids, id_type, (size_t)n, vocab, k->ids_minmax)) != EMB_OK)
+        return s;
     /* One bit per row (each distinct row is rescaled once), and for the
      * 16-bit types one row widened to fp32. */
     const size_t seen_bytes = ((size_t)vocab + 7) / 8;
@@ -135,8 +110,7 @@ emb_status emb_renorm(void *table, emb_type table_type, int64_t vocab, int64_t d
     }
     float *x = (float *)(void *)(seen + seen_round);
     for (size_t i = 0; i < (size_t)n; i++) {
-        const size_t id = id_type == EMB_I64 ? (size_t)((const int64_t *)ids)[i]
-                                             : (size_t)((const int32_t *)ids)[i];
+        const size_t id = (size_t)emb_index_at(ids, id_type, i);
         if (seen[id / 8] & (1u << (id % 8)))
             continue;
         seen[id / 8] |= (uint8_t)(1u << (id % 8));

@@ -1,13 +1,15 @@
 /* scan.c - emb_scan, the similarity scan of one query row against every
- * row of a table: validate everything, then split the rows over threads
- * (each row's score is one reduction of its own, so the split changes no
- * bit) and hand each range to the active implementation's kernel. */
+ * row of a table: validate everything (validate.h), then split the rows
+ * over threads (each row's score is one reduction of its own, so the split
+ * changes no bit) and hand each range to the active implementation's
+ * kernel. */
 #include "config.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "internal.h"
+#include "validate.h"
 
 typedef struct scan_job {
     emb_scan_fn fn;
@@ -30,12 +32,6 @@ static void scan_part(void *arg, unsigned part, unsigned nparts)
           j->scratch != NULL ? j->scratch + (size_t)part * j->dim : NULL, j->scores, j->flags);
 }
 
-static int overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes)
-{
-    const uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
-    return pa < pb + b_bytes && pb < pa + a_bytes;
-}
-
 emb_status emb_scan(const void *table, emb_type table_type, int64_t vocab, int64_t dim,
                     const float *query, emb_metric metric, float *scores)
 {
@@ -43,60 +39,33 @@ emb_status emb_scan(const void *table, emb_type table_type, int64_t vocab, int64
     const emb_resolved *k = emb_active_kernels();
     if (k == NULL)
         return EMB_ENOTSUP;
-    if ((unsigned)table_type >= EMB_TYPE_COUNT) {
-        emb_set_error("%s: table_type = %d is not an emb_type", op, (int)table_type);
-        return EMB_EINVAL;
-    }
+    emb_status s = emb_check_type(op, "table_type", table_type);
+    if (s != EMB_OK)
+        return s;
     if ((unsigned)metric > EMB_METRIC_NORM2) {
         emb_set_error("%s: metric = %d is not an emb_metric (EMB_METRIC_DOT, EMB_METRIC_L2SQ, "
                       "EMB_METRIC_NORM2)", op, (int)metric);
         return EMB_EINVAL;
     }
-    if (vocab <= 0) {
-        emb_set_error("%s: vocab = %lld, must be > 0", op, (long long)vocab);
-        return EMB_EINVAL;
-    }
-    if (dim <= 0) {
-        emb_set_error("%s: dim = %lld, must be > 0", op, (long long)dim);
-        return EMB_EINVAL;
-    }
+    size_t row_bytes = 0, table_bytes = 0, scores_bytes = 0, scratch_bytes = 0;
+    if ((s = emb_check_count(op, "vocab", vocab, 1)) != EMB_OK ||
+        (s = emb_check_count(op, "dim", dim, 1)) != EMB_OK ||
+        (s = emb_check_rows(op, "table", table_type, vocab, dim, &row_bytes, &table_bytes)) !=
+            EMB_OK ||
+        (s = emb_check_items(op, "scores", vocab, sizeof(float), &scores_bytes)) != EMB_OK ||
+        (s = emb_check_items(op, "scratch (dim floats per thread)", dim,
+                             sizeof(float) * EMB_MAX_THREADS, &scratch_bytes)) != EMB_OK)
+        return s;
+    /* NORM2 reads no query: its span is empty, wherever it points. */
+    const emb_span spans[] = {
+        {"scores", scores, scores_bytes},
+        {"table", table, table_bytes},
+        {"query", query, metric == EMB_METRIC_NORM2 ? 0 : (size_t)dim * sizeof(float)}};
+    if ((s = emb_check_present(op, spans, metric == EMB_METRIC_NORM2 ? 2 : 3, NULL, 0)) !=
+            EMB_OK ||
+        (s = emb_check_disjoint(op, spans, 1, 3)) != EMB_OK)
+        return s;
     const emb_type_traits *t = &emb_types[table_type];
-    const size_t row_bytes = emb_row_bytes(table_type, dim);
-    if (row_bytes == 0) {
-        if (t->block > 1 && (uint64_t)dim % t->block != 0)
-            emb_set_error("%s: dim = %lld is not valid for table %s: it must be a multiple of %zu",
-                          op, (long long)dim, t->name, t->block);
-        else
-            emb_set_error("%s: a row of %lld %s elements overflows size_t", op, (long long)dim,
-                          t->name);
-        return EMB_EINVAL;
-    }
-    /* Every offset a kernel forms is below these sizes: checked once, all
-     * later 64-bit arithmetic is safe. */
-    const uint64_t max_bytes = (uint64_t)(SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX);
-    if (row_bytes > max_bytes / (uint64_t)vocab ||
-        (uint64_t)vocab > max_bytes / sizeof(float) ||
-        (uint64_t)dim > max_bytes / sizeof(float) / EMB_MAX_THREADS) {
-        emb_set_error("%s: a table of %lld x %lld %s elements overflows size_t", op,
-                      (long long)vocab, (long long)dim, t->name);
-        return EMB_EINVAL;
-    }
-    if (table == NULL || scores == NULL || (query == NULL && metric != EMB_METRIC_NORM2)) {
-        emb_set_error("%s: %s is NULL", op,
-                      table == NULL ? "table" : scores == NULL ? "scores" : "query");
-        return EMB_EINVAL;
-    }
-    const size_t table_bytes = (size_t)vocab * row_bytes;
-    const size_t scores_bytes = (size_t)vocab * sizeof(float);
-    if (overlaps(scores, scores_bytes, table, table_bytes)) {
-        emb_set_error("%s: scores overlaps table", op);
-        return EMB_EINVAL;
-    }
-    if (query != NULL && metric != EMB_METRIC_NORM2 &&
-        overlaps(scores, scores_bytes, query, (size_t)dim * sizeof(float))) {
-        emb_set_error("%s: scores overlaps query", op);
-        return EMB_EINVAL;
-    }
     const emb_kernel_id kid = emb_kernel_find(EMB_OP_SCAN, table_type, EMB_F32);
     if (kid == EMB_KERNEL_COUNT || k->kernel[kid] == NULL || k->kernel[kid]->scan == NULL) {
         emb_set_error("%s: no scan kernel for %s tables", op, t->name);
@@ -115,8 +84,8 @@ emb_status emb_scan(const void *table, emb_type table_type, int64_t vocab, int64
     }
     scan_job job = {k->kernel[kid]->scan, table, (size_t)dim, (size_t)vocab,
                     metric == EMB_METRIC_NORM2 ? NULL : query, metric, scratch, scores,
-                    emb_lookup_flags(table_bytes, 0) & EMB_KF_PREFETCH};
-    emb_parallel(scan_part, &job, parts);
+                    emb_schedule_flags(EMB_OP_SCAN, table_bytes, 0)};
+    emb_run(EMB_OP_SCAN, scan_part, &job, parts);
     free(scratch);
     return EMB_OK;
 }

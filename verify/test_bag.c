@@ -829,8 +829,9 @@ START_TEST(bad_arguments_write_nothing)
     static const emb_type quantized[] = {EMB_Q8_0, EMB_Q4_0, EMB_Q8_ROWWISE};
     for (int i = 0; i < 3; i++) {
         char needle[96];
-        snprintf(needle, sizeof needle, "table_type = %s: a quantized table is an inference format",
-                 emb_type_name(quantized[i]));
+        snprintf(needle, sizeof needle,
+                 "table_type = %d (%s) is not f32, f16 or bf16: a quantized table is an inference "
+                 "format", (int)quantized[i], emb_type_name(quantized[i]));
         BAG_CASE(emb_type_name(quantized[i]), needle, EMB_EINVAL,
                  emb_bag_update(vtable, quantized[i], vocab, dim, ids, EMB_I32, 6, &g,
                                 EMB_BAG_SUM, dout, &s));

@@ -106,7 +106,7 @@ START_TEST(lookup_pos_matches_reference)
 }
 END_TEST
 
-/* Large enough for prefetching and streaming stores (api.c's thresholds:
+/* Large enough for prefetching and streaming stores (schedule.c's thresholds:
  * table past half the LLC, output past 5/8 of it). */
 START_TEST(lookup_pos_past_the_cache)
 {
@@ -592,7 +592,8 @@ START_TEST(renorm_arguments_are_validated)
     EXPECT_FAILURE(emb_renorm(t, EMB_F32, 2, 2, ids, (emb_index)2, 1, 1.0, 2.0), EMB_EINVAL,
                    "id_type = 2");
     EXPECT_FAILURE(emb_renorm(t, EMB_Q8_0, 2, 32, ids, EMB_I32, 1, 1.0, 2.0), EMB_EINVAL,
-                   "(q8_0): max_norm rescales rows in place, for f32, f16 and bf16");
+                   "table_type = 3 (q8_0) is not f32, f16 or bf16: max_norm rescales rows in "
+                   "place");
     ASSERT_SAME_BITS(t, before, 4, "table after the failed calls");
 }
 END_TEST

@@ -183,9 +183,10 @@ START_TEST(scan_errors_write_nothing)
                    EMB_EINVAL, "overflows size_t");
     /* scores inside the table, and on the query */
     EXPECT_FAILURE(emb_scan(table, EMB_F32, V, D, query, EMB_METRIC_DOT, table + 8), EMB_EINVAL,
-                   "scores overlaps table");
+                   "which the call writes, overlaps table [");
     EXPECT_FAILURE(emb_scan(table, EMB_F32, V - 1, D, table + (V - 1) * D, EMB_METRIC_DOT,
-                            table + (V - 1) * D + 1), EMB_EINVAL, "scores overlaps");
+                            table + (V - 1) * D + 1), EMB_EINVAL,
+                   "which the call writes, overlaps query [");
     ASSERT_SAME_BITS(g.p, before, V, "scores after the failed calls");
     guarded_check(&g, "scores after the failed calls");
     /* The query may be a row of the table; NORM2 reads no query. */

@@ -22,7 +22,7 @@ static const int thread_counts[] = {1, 2, 3, 7};
 
 /* Rows that make table and output each at least half the last-level cache
  * and 8 MiB: the sizes at which the library switches to prefetching and to
- * streaming stores (api.c), so those paths run here. */
+ * streaming stores (schedule.c), so those paths run here. */
 static int64_t rows_past_cache_threshold(int64_t dim)
 {
     int64_t bytes = emb_llc_bytes() / 2;
