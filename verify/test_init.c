@@ -109,13 +109,15 @@ START_TEST(distributions_pass_stated_tests)
     }
     mean /= N;
     var = var / N - mean * mean;
-    ck_assert_msg(fabs(mean) < 5.0 / sqrt(N), "normal mean %g", mean);
-    ck_assert_msg(fabs(var - 1.0) < 5.0 * sqrt(2.0 / N), "normal variance %g", var);
+    /* z-scores of the statistics, each |z| < 5 */
+    const double z_mean = mean * sqrt(N), z_var = (var - 1.0) / sqrt(2.0 / N);
+    ck_assert_msg(z_mean > -5 && z_mean < 5, "normal mean %g (z = %g)", mean, z_mean);
+    ck_assert_msg(z_var > -5 && z_var < 5, "normal variance %g (z = %g)", var, z_var);
     for (int k = 0; k < 4; k++) {
         const double p = erfc((k + 1) / sqrt(2.0)), se = sqrt(p * (1 - p) / N);
         const double got = (double)tail[k] / N;
-        ck_assert_msg(fabs(got - p) < 5.0 * se + 1.0 / N, "P(|x| > %d) = %g, expected %g", k + 1,
-                      got, p);
+        const double z = (got - p) / (se + 1.0 / N);
+        ck_assert_msg(z > -5 && z < 5, "P(|x| > %d) = %g, expected %g (z = %g)", k + 1, got, p, z);
     }
     ck_assert_int_eq(emb_init(x, EMB_F32, 0, N / 256, 256, EMB_INIT_UNIFORM, 1.0f, 7), EMB_OK);
     long bins[16] = {0};
@@ -126,7 +128,8 @@ START_TEST(distributions_pass_stated_tests)
         bins[(int)((x[i] + 1.0f) * 8.0f)]++;
     }
     mean /= N;
-    ck_assert_msg(fabs(mean) < 5.0 * sqrt(1.0 / 3.0 / N), "uniform mean %g", mean);
+    const double z_uniform = mean / sqrt(1.0 / 3.0 / N);
+    ck_assert_msg(z_uniform > -5 && z_uniform < 5, "uniform mean %g (z = %g)", mean, z_uniform);
     double chi2 = 0;
     for (int b = 0; b < 16; b++)
         chi2 += ((double)bins[b] - N / 16.0) * ((double)bins[b] - N / 16.0) / (N / 16.0);
