@@ -93,8 +93,11 @@ union emb_piece_sizes {
 #define EMB_PIECE_MAX sizeof(union emb_piece_sizes)
 
 /* Where the next piece starts: the rest of the row is the last piece once
- * it is shorter than two. */
-static inline size_t emb_pieces_end(size_t dim, size_t piece)
+ * it is shorter than two. Forced inline, like emb_pos_start and
+ * emb_prefetch_rows_ahead: with the q4_K and q6_K kernels in an ISA file,
+ * GCC 12 called all three out of line from the fused lookups (24 calls in
+ * each), where it had inlined them. */
+static inline __attribute__((always_inline)) size_t emb_pieces_end(size_t dim, size_t piece)
 {
     return dim < 2 * piece ? 0 : dim - dim % piece - piece;
 }
@@ -488,7 +491,7 @@ typedef struct emb_pos_cursor {
     size_t offset, seq_len, next;
 } emb_pos_cursor;
 
-static inline emb_pos_cursor emb_pos_start(const emb_pos_src *pos)
+static inline __attribute__((always_inline)) emb_pos_cursor emb_pos_start(const emb_pos_src *pos)
 {
     const emb_pos_cursor c = {pos->positions, pos->offset, pos->seq_len,
                               pos->positions != NULL ? 0 : pos->first % pos->seq_len};
