@@ -58,6 +58,21 @@ void bench_fill_typed(gen_rng *r, emb_type t, uint8_t *dst, size_t rows, size_t 
         }
         return;
     }
+    case EMB_Q4_K:
+    case EMB_Q6_K: {
+        /* Random quants, packed scales and mins; the fp16 scales (q4_K's d
+         * and dmin at 0 and 2, q6_K's d last) as above. */
+        const int k4 = t == EMB_Q4_K;
+        const size_t block_bytes = k4 ? 144 : 210, blocks = count / 256;
+        for (size_t b = 0; b < blocks; b++) {
+            uint8_t *block = dst + b * block_bytes;
+            fill_bytes(r, block, block_bytes);
+            put_u16(block + (k4 ? 0 : 208), bench_f16_bits(gen_f2u(gen_finite(r))));
+            if (k4)
+                put_u16(block + 2, bench_f16_bits(gen_f2u(gen_finite(r))));
+        }
+        return;
+    }
     case EMB_Q8_ROWWISE: {
         const size_t row = dim + 8;
         for (size_t i = 0; i < rows; i++) {

@@ -31,8 +31,9 @@ static inline uint16_t bench_f16_bits(uint32_t u)
 
 /* rows x dim elements of type t from r: f32 as gen_fill_finite, f16 and
  * bf16 as the same floats converted above (so a bf16 table is the f32
- * table of the same stream, truncated), q8_0 and q4_0 blocks whose scale
- * is such an f16 and whose quants are random bytes, q8_rowwise random
+ * table of the same stream, truncated), q8_0, q4_0, q4_K and q6_K blocks
+ * whose fp16 scales are such f16s and whose other bytes (quants, packed
+ * 6-bit scales and mins, int8 scales) are random, q8_rowwise random
  * bytes with a finite scale and bias. dim must be valid for t. */
 void bench_fill_typed(gen_rng *r, emb_type t, uint8_t *dst, size_t rows, size_t dim);
 

@@ -21,7 +21,7 @@ static const char *const generators[] = {"bench", "finite", "bits", "adversarial
 static int usage(FILE *f)
 {
     fputs("usage: gen-blocks TYPE GENERATOR ROWS DIM SEED > FILE\n"
-          "  TYPE       f32, f16, bf16, q8_0, q4_0 or q8_rowwise\n"
+          "  TYPE       f32, f16, bf16, q8_0, q4_0, q8_rowwise, q4_K or q6_K\n"
           "  GENERATOR  bench (the benchmarks' tables), finite, bits or adversarial\n"
           "             (the verifier's table kinds)\n"
           "Writes ROWS rows of DIM elements, emb_row_bytes(TYPE, DIM) bytes each.\n",

@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 """gguf_oracle.py - GGML's own Python quantizers and dequantizers (the gguf
-package) as the oracle for embsimd's q8_0 and q4_0 lookups, both ways, bit
-for bit:
+package) as the oracle for embsimd's q8_0, q4_0, q4_K and q6_K lookups,
+bit for bit:
 
   1. gguf quantizes fp32 rows (random and adversarial) to Q8_0 / Q4_0;
      embsimd looks the blocks up; the result must equal gguf's
-     dequantization of the same blocks bit for bit;
+     dequantization of the same blocks bit for bit. gguf has no quantizer
+     for the k-quants: their blocks are random bytes made here (finite
+     fp16 scales, or any bits: NaN, Inf and subnormal d and dmin);
   2. blocks made by embsimd's own generators (the benchmarks' and the
      verifier's, bin gen-blocks) are dequantized by gguf to the same bits
      as embsimd's lookup of them;
   3. every fp16 scale with every quant value (q8_0: all 256 int8 values,
-     q4_0: all 16 nibbles in both halves of a byte), both ways;
+     q4_0: all 16 nibbles in both halves of a byte; q4_K: every fp16 d,
+     each fp16 once as dmin, every nibble; q6_K: every fp16 d, every int8
+     scale, every 6-bit quant), both ways;
   4. a GGUF file holding a token-embedding tensor (token_embd.weight, with
      its vocabulary) is written with gguf's writer, read back with gguf's
      reader, and its rows looked up through embsimd: the path a llama.cpp
-     model's user takes.
+     model's user takes (the k-quants' tensors written as their raw
+     blocks with their GGML type).
 
 Every implementation this CPU runs is checked. A difference is printed as a
 finding with the element, the block bytes and both bit patterns. Ends with
@@ -41,8 +46,14 @@ except ImportError as e:  # pragma: no cover - the optional environment
 
 import embsimd_lib  # noqa: E402
 
-QTYPES = {"q8_0": QT.Q8_0, "q4_0": QT.Q4_0}
-BLOCK_BYTES = {"q8_0": 34, "q4_0": 18}
+QTYPES = {"q8_0": QT.Q8_0, "q4_0": QT.Q4_0, "q4_K": QT.Q4_K, "q6_K": QT.Q6_K}
+BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q4_K": 144, "q6_K": 210}
+BLOCK = {"q8_0": 32, "q4_0": 32, "q4_K": 256, "q6_K": 256}
+# gguf quantizes these; the k-quants' blocks are made here.
+GGUF_QUANTIZES = ("q8_0", "q4_0")
+# The byte offsets of each block's fp16 scales: d (q4_K: and dmin) first,
+# q6_K's d last.
+SCALE_AT = {"q8_0": (0,), "q4_0": (0,), "q4_K": (0, 2), "q6_K": (208,)}
 
 
 class Tally:
@@ -83,8 +94,8 @@ def first_difference(a, b, blocks, qtype, dim, ids):
     bad = np.argwhere(ua != ub)
     r, j = (int(x) for x in bad[0])
     row = int(ids[r])
-    bb = BLOCK_BYTES[qtype]
-    block = blocks[row, (j // 32) * bb:(j // 32 + 1) * bb]
+    bb, blk = BLOCK_BYTES[qtype], BLOCK[qtype]
+    block = blocks[row, (j // blk) * bb:(j // blk + 1) * bb]
     return ("%d of %d elements differ; first: row %d element %d: embsimd 0x%08x, gguf 0x%08x; "
             "block bytes %s" % (bad.shape[0], ua.size, row, j, ua[r, j], ub[r, j],
                                 bytes(block).hex()))
@@ -152,8 +163,55 @@ def quantize(blocks_from, qtype):
         return gq.quantize(blocks_from, QTYPES[qtype])
 
 
-def exhaustive_blocks(qtype):
+def random_k_blocks(rng, qtype, rows, dim, finite):
+    """Rows of k-quant super-blocks of random bytes; with finite, the fp16
+    scales are N(0, 1) values times e^-8 .. e^8 (finite), else whatever
+    the bytes are (NaN, Inf and subnormal scales among them)."""
+    bb, nb = BLOCK_BYTES[qtype], dim // BLOCK[qtype]
+    blocks = rng.integers(0, 256, (rows * nb, bb), dtype=np.uint8)
+    if finite:
+        for at in SCALE_AT[qtype]:
+            v = rng.standard_normal(rows * nb) * np.exp(rng.uniform(-8, 8, rows * nb))
+            blocks[:, at:at + 2] = v.astype(np.float16).view(np.uint8).reshape(-1, 2)
+    return blocks.reshape(rows, nb * bb)
+
+
+def exhaustive_k_blocks(rng, qtype):
+    """One super-block per fp16 pattern h: d = h; q4_K's dmin the pattern
+    h x 40503 + 12345 (every pattern once), its packed 6-bit scales and mins
+    random, each byte of qs holding nibble j % 16 low and 15 - j % 16 high;
+    q6_K's int8 scales running through all 256 values every 16 rows, the
+    element e of each super-block the 6-bit code e % 64."""
+    h = np.arange(65536, dtype=np.uint32)
+    if qtype == "q4_K":
+        blocks = np.zeros((65536, 144), dtype=np.uint8)
+        blocks[:, 0:2] = h.astype(np.uint16).view(np.uint8).reshape(-1, 2)
+        dmin = ((h * 40503 + 12345) & 0xFFFF).astype(np.uint16)
+        blocks[:, 2:4] = dmin.view(np.uint8).reshape(-1, 2)
+        blocks[:, 4:16] = rng.integers(0, 256, (65536, 12), dtype=np.uint8)
+        j = np.arange(128)
+        blocks[:, 16:] = ((j % 16) | ((15 - j % 16) << 4)).astype(np.uint8)
+        return blocks, 256
+    blocks = np.zeros((65536, 210), dtype=np.uint8)
+    e = np.arange(256)
+    code = e % 64
+    n, r, l = e // 128, (e % 128) // 32, e % 32
+    ql = np.zeros(128, dtype=np.uint8)
+    qh = np.zeros(64, dtype=np.uint8)
+    np.bitwise_or.at(ql, 64 * n + 32 * (r & 1) + l,
+                     ((code & 15) << (4 * (r >> 1))).astype(np.uint8))
+    np.bitwise_or.at(qh, 32 * n + l, ((code >> 4) << (2 * r)).astype(np.uint8))
+    blocks[:, :128] = ql
+    blocks[:, 128:192] = qh
+    blocks[:, 192:208] = ((h[:, None] * 16 + np.arange(16)) & 0xFF).astype(np.uint8)
+    blocks[:, 208:210] = h.astype(np.uint16).view(np.uint8).reshape(-1, 2)
+    return blocks, 256
+
+
+def exhaustive_blocks(rng, qtype):
     """Every fp16 scale pattern with every quant value."""
+    if qtype in ("q4_K", "q6_K"):
+        return exhaustive_k_blocks(rng, qtype)
     scales = np.arange(65536, dtype=np.uint16).view(np.uint8).reshape(65536, 2)
     if qtype == "q8_0":
         per = 8  # 8 blocks of 32 quants: all 256 int8 values
@@ -174,13 +232,16 @@ def gen_blocks(tool, qtype, generator, rows, dim, seed):
 
 
 def gguf_file_check(tally, lib, impls, tmpdir, rng):
-    """Writes token_embd.weight (f32, f16, q8_0, q4_0) with a vocabulary to
-    GGUF files, reads them back and looks tokens up through embsimd."""
-    vocab, dim = 1000, 128
+    """Writes token_embd.weight (f32, f16, q8_0, q4_0, q4_K, q6_K) with a
+    vocabulary to GGUF files, reads them back and looks tokens up through
+    embsimd. gguf cannot quantize the k-quants: their tensors are raw
+    super-blocks (finite scales) handed to the writer with their type."""
+    vocab, dim = 1000, 256
     tokens = ["<unk>"] + ["tok%d" % i for i in range(1, vocab)]
     table = rng.standard_normal((vocab, dim)).astype(np.float32)
     words = ["tok7", "tok999", "<unk>", "tok7", "tok512"]
-    want_types = {"f32": QT.F32, "f16": QT.F16, "q8_0": QT.Q8_0, "q4_0": QT.Q4_0}
+    want_types = {"f32": QT.F32, "f16": QT.F16, "q8_0": QT.Q8_0, "q4_0": QT.Q4_0,
+                  "q4_K": QT.Q4_K, "q6_K": QT.Q6_K}
     for name, qt in want_types.items():
         path = os.path.join(tmpdir, "token_embd-%s.gguf" % name)
         w = gguf.GGUFWriter(path, "llama")
@@ -189,8 +250,11 @@ def gguf_file_check(tally, lib, impls, tmpdir, rng):
             w.add_tensor("token_embd.weight", table)
         elif name == "f16":
             w.add_tensor("token_embd.weight", table.astype(np.float16))
-        else:
+        elif name in GGUF_QUANTIZES:
             w.add_tensor("token_embd.weight", quantize(table, name), raw_dtype=qt)
+        else:
+            w.add_tensor("token_embd.weight", random_k_blocks(rng, name, vocab, dim, True),
+                         raw_dtype=qt)
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
@@ -248,18 +312,26 @@ def main():
     rng = np.random.default_rng(args.seed)
 
     for qtype in QTYPES:
-        dim = 256
-        # 1. gguf quantizes, embsimd looks up, gguf dequantizes
-        rand = rng.standard_normal((2048, dim)).astype(np.float32)
-        wide = (rng.standard_normal((512, dim)) * np.exp(rng.uniform(-20, 20, (512, 1)))).astype(np.float32)
-        adv = adversarial_rows(rng, dim)
+        dim = 256 if qtype in GGUF_QUANTIZES else 512
         ids = rng.integers(0, 2048, 4096).astype(np.int32)
-        compare(tally, lib, impls, quantize(rand, qtype), qtype, dim,
-                "quantized by gguf from N(0,1) rows", ids)
-        compare(tally, lib, impls, quantize(wide, qtype), qtype, dim,
-                "quantized by gguf from rows of magnitude e^-20 .. e^20")
-        compare(tally, lib, impls, quantize(adv, qtype), qtype, dim,
-                "quantized by gguf from %d adversarial rows" % adv.shape[0])
+        if qtype in GGUF_QUANTIZES:
+            # 1. gguf quantizes, embsimd looks up, gguf dequantizes
+            rand = rng.standard_normal((2048, dim)).astype(np.float32)
+            wide = (rng.standard_normal((512, dim))
+                    * np.exp(rng.uniform(-20, 20, (512, 1)))).astype(np.float32)
+            adv = adversarial_rows(rng, dim)
+            compare(tally, lib, impls, quantize(rand, qtype), qtype, dim,
+                    "quantized by gguf from N(0,1) rows", ids)
+            compare(tally, lib, impls, quantize(wide, qtype), qtype, dim,
+                    "quantized by gguf from rows of magnitude e^-20 .. e^20")
+            compare(tally, lib, impls, quantize(adv, qtype), qtype, dim,
+                    "quantized by gguf from %d adversarial rows" % adv.shape[0])
+        else:
+            # 1. random super-blocks (gguf has no k-quant quantizer)
+            compare(tally, lib, impls, random_k_blocks(rng, qtype, 2048, dim, True), qtype, dim,
+                    "random super-blocks, finite scales", ids)
+            compare(tally, lib, impls, random_k_blocks(rng, qtype, 2048, dim, False), qtype, dim,
+                    "random super-blocks, any bits (NaN, Inf, subnormal scales)", ids)
         # 2. embsimd's generators make the blocks
         if os.path.isfile(tool):
             for gen in ("bench", "finite", "bits", "adversarial"):
@@ -269,7 +341,7 @@ def main():
         else:
             tally.result(False, "%s: gen-blocks not found at %s (make optional/gen-blocks)" % (qtype, tool))
         # 3. every scale with every quant
-        blocks, edim = exhaustive_blocks(qtype)
+        blocks, edim = exhaustive_blocks(rng, qtype)
         compare(tally, lib, impls, blocks, qtype, edim, "every fp16 scale x every quant")
 
     with tempfile.TemporaryDirectory(prefix="embsimd-gguf-") as tmpdir:

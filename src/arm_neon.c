@@ -222,6 +222,86 @@ EMB_ROW_PRIMITIVE void q4_0(uint8_t *dst, const uint8_t *src, size_t j, size_t c
     }
 }
 
+/* The k-quants super-block by super-block (256 elements): the formula's
+ * per-sub-block factors (types.h) formed once per super-block, each
+ * element then widened, converted and put through the formula's remaining
+ * fp32 operations in the scalar definition's order. */
+
+/* Sixteen uint8 lanes u as (dsc * u) - mn into d16[0..15]: FMUL exact,
+ * FSUB the one rounding (never FMLS, which would fuse them). */
+EMB_ROW_PRIMITIVE void q4_K_elems16(float *d16, uint8x16_t u, float32x4_t dsc, float32x4_t mn)
+{
+    const uint16x8_t lo = vmovl_u8(vget_low_u8(u)), hi = vmovl_u8(vget_high_u8(u));
+    const uint32x4_t w[4] = {vmovl_u16(vget_low_u16(lo)), vmovl_u16(vget_high_u16(lo)),
+                             vmovl_u16(vget_low_u16(hi)), vmovl_u16(vget_high_u16(hi))};
+    for (int v = 0; v < 4; v++)
+        vst1q_f32(d16 + 4 * v, vsubq_f32(vmulq_f32(dsc, vcvtq_f32_u32(w[v])), mn));
+}
+
+EMB_ROW_PRIMITIVE void q4_K(uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    const uint8x16_t low4 = vdupq_n_u8(15);
+    for (size_t k = 0; k < count; k += EMB_QK_K) {
+        const uint8_t *block = src + (j + k) / EMB_QK_K * EMB_Q4_K_BYTES;
+        const float sd = emb_f16_to_f32(emb_load_u16(block));
+        const float smin = emb_f16_to_f32(emb_load_u16(block + 2));
+        uint8_t sm[16];
+        emb_q4_K_scale_mins(sm, block + 4);
+        /* Bytes 32g .. 32g + 31 of qs: sub-block 2g in their low nibbles,
+         * 2g + 1 in their high ones. */
+        for (int g = 0; g < 4; g++) {
+            const uint8_t *qs = block + 16 + 32 * g;
+            const float32x4_t dsc_lo = vdupq_n_f32(sd * (float)sm[2 * g]);
+            const float32x4_t dsc_hi = vdupq_n_f32(sd * (float)sm[2 * g + 1]);
+            const float32x4_t mn_lo = vdupq_n_f32(smin * (float)sm[8 + 2 * g]);
+            const float32x4_t mn_hi = vdupq_n_f32(smin * (float)sm[9 + 2 * g]);
+            float *o = d + k + 64 * g;
+            for (int h = 0; h < 2; h++) {
+                const uint8x16_t b = vld1q_u8(qs + 16 * h);
+                q4_K_elems16(o + 16 * h, vandq_u8(b, low4), dsc_lo, mn_lo);
+                q4_K_elems16(o + 32 + 16 * h, vshrq_n_u8(b, 4), dsc_hi, mn_hi);
+            }
+        }
+    }
+}
+
+EMB_ROW_PRIMITIVE void q6_K(uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    const uint8x16_t low4 = vdupq_n_u8(15), high2 = vdupq_n_u8(0x30);
+    const int8x16_t bias = vdupq_n_s8(32);
+    for (size_t k = 0; k < count; k += EMB_QK_K) {
+        const uint8_t *block = src + (j + k) / EMB_QK_K * EMB_Q6_K_BYTES;
+        const float sd = emb_f16_to_f32(emb_load_u16(block + 208));
+        const int8_t *scales = (const int8_t *)(block + 192);
+        for (int n = 0; n < 2; n++) {
+            const uint8_t *ql = block + 64 * n, *qh = block + 128 + 32 * n;
+            /* Sixteen elements l = 16h .. 16h + 15 of each r share a scale:
+             * their low four bits from ql (half r & 1, nibble r >> 1), the
+             * high two from bits 2r, 2r + 1 of qh, moved to bits 4, 5. */
+            for (int h = 0; h < 2; h++) {
+                const uint8x16_t hb = vld1q_u8(qh + 16 * h);
+                const uint8x16_t l0 = vld1q_u8(ql + 16 * h), l1 = vld1q_u8(ql + 32 + 16 * h);
+                const uint8x16_t q[4] = {
+                    vorrq_u8(vandq_u8(l0, low4), vandq_u8(vshlq_n_u8(hb, 4), high2)),
+                    vorrq_u8(vandq_u8(l1, low4), vandq_u8(vshlq_n_u8(hb, 2), high2)),
+                    vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(hb, high2)),
+                    vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(vshrq_n_u8(hb, 2), high2))};
+                /* Unrolled, so that q[] stays in registers. */
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    const float32x4_t ds = vdupq_n_f32(sd * (float)scales[8 * n + 2 * r + h]);
+                    scale16_i8(d + k + 128 * n + 32 * r + 16 * h,
+                               vsubq_s8(vreinterpretq_s8_u8(q[r]), bias), ds);
+                }
+            }
+        }
+    }
+}
+
 /* fmaf(scale, q, bias) four at a time: FMLA rounds once, as fmaf does. */
 EMB_ROW_PRIMITIVE void q8_rowwise(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
                                   size_t dim)
@@ -294,6 +374,8 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
 #define EMB_ISA_EMB_Q8_0 (q8_0, q8_0, NULL, , 0)
 #define EMB_ISA_EMB_Q4_0 (q4_0, q4_0, NULL, , 0)
 #define EMB_ISA_EMB_Q8_ROWWISE (q8_rowwise, q8_rowwise, NULL, , 0)
+#define EMB_ISA_EMB_Q4_K (q4_K, q4_K, NULL, , 0)
+#define EMB_ISA_EMB_Q6_K (q6_K, q6_K, NULL, , 0)
 #define EMB_ISA_POS_ATTRS
 #define EMB_ISA_POS_NEEDS 0
 #define EMB_ISA_OWN(X)

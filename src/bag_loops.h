@@ -160,8 +160,8 @@ emb_bag_add_row(emb_bag_prims K, float *acc, const uint8_t *row, size_t dim, int
         K.fma(acc, (const float *)row, w, dim);
         return;
     }
-    float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
-    EMB_FOR_PIECES(j, count, dim) {
+    float x[2 * EMB_PIECE_MAX] __attribute__((aligned(64)));
+    EMB_FOR_PIECES(K.in, j, count, dim) {
         K.convert((uint8_t *)x, EMB_PIECE_VIEW(K.in, row, j), 0, count, dim - j);
         if (weighted)
             K.fma(acc + j, x, w, count);
@@ -177,8 +177,8 @@ emb_bag_max_row(emb_bag_prims K, float *m, int64_t *arg, const uint8_t *row, siz
         emb_max_floats(m, arg, (const float *)row, id, dim);
         return;
     }
-    float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
-    EMB_FOR_PIECES(j, count, dim) {
+    float x[2 * EMB_PIECE_MAX] __attribute__((aligned(64)));
+    EMB_FOR_PIECES(K.in, j, count, dim) {
         K.convert((uint8_t *)x, EMB_PIECE_VIEW(K.in, row, j), 0, count, dim - j);
         emb_max_floats(m + j, arg != NULL ? arg + j : NULL, x, id, count);
     }
@@ -400,8 +400,8 @@ emb_bag_grad_rows_w(emb_type g_type, float *dtable, const emb_bag_call *c, int i
             } else if (g_type == EMB_F32) {
                 fma(acc, (const float *)g, c->weights[t], dim);
             } else {
-                float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
-                EMB_FOR_PIECES(j, count, dim) {
+                float x[2 * EMB_PIECE_MAX] __attribute__((aligned(64)));
+                EMB_FOR_PIECES(g_type, j, count, dim) {
                     widen((uint8_t *)x, EMB_PIECE_VIEW(g_type, g, j), 0, count, dim - j);
                     fma(acc + j, x, c->weights[t], count);
                 }

@@ -20,8 +20,9 @@ typedef enum emb_status {
 } emb_status;
 
 /** Element types of tables, outputs and gradients, each converting to fp32
- *  as its comment defines (emb_lookup): exactly for f16, bf16, q8_0 and
- *  q4_0; with one rounding (a fused multiply-add) for q8_rowwise. */
+ *  as its comment defines (emb_lookup): exactly for f16, bf16, q8_0, q4_0
+ *  and q6_K; with one rounding for q4_K (its final subtraction) and
+ *  q8_rowwise (a fused multiply-add). */
 typedef enum emb_type {
     EMB_F32 = 0,       /**< IEEE binary32 */
     EMB_F16 = 1,       /**< IEEE binary16 */
@@ -29,12 +30,26 @@ typedef enum emb_type {
     EMB_Q8_0 = 3,      /**< GGML q8_0: blocks of 32 = { fp16 d; int8 q[32] } (34 bytes); x = q*d */
     EMB_Q4_0 = 4,      /**< GGML q4_0: blocks of 32 = { fp16 d; uint8 qs[16] } (18 bytes);
                             x[j] = ((qs[j] & 15) - 8)*d, x[j+16] = ((qs[j] >> 4) - 8)*d */
-    EMB_Q8_ROWWISE = 5 /**< FBGEMM fused 8-bit row-wise: uint8 q[dim], then fp32 scale, fp32
+    EMB_Q8_ROWWISE = 5, /**< FBGEMM fused 8-bit row-wise: uint8 q[dim], then fp32 scale, fp32
                             bias (dim + 8 bytes); x = fmaf(scale, (float)q, bias) */
+    EMB_Q4_K = 6,      /**< GGML q4_K: super-blocks of 256 = { fp16 d; fp16 dmin;
+                            uint8 scales[12]; uint8 qs[128] } (144 bytes). Sub-block k
+                            (elements 32k .. 32k+31) has a 6-bit scale sc[k] and min m[k]:
+                            k < 4: sc = scales[k] & 63, m = scales[k+4] & 63; k >= 4:
+                            sc = (scales[k+4] & 15) | (scales[k-4] >> 6) << 4,
+                            m = (scales[k+4] >> 4) | (scales[k] >> 6) << 4. Element
+                            32k + l has q = qs[32(k/2) + l] & 15 for even k, >> 4 for odd;
+                            x = (d*sc)*q - dmin*m: the products are exact, the subtraction
+                            rounds once */
+    EMB_Q6_K = 7       /**< GGML q6_K: super-blocks of 256 = { uint8 ql[128]; uint8 qh[64];
+                            int8 scales[16]; fp16 d } (210 bytes, d last). Element
+                            128n + 32r + l (n < 2, r < 4, l < 32) has q = ((ql[64n + l +
+                            32(r&1)] >> 4(r>>1)) & 15 | ((qh[32n + l] >> 2r) & 3) << 4) - 32
+                            and s = scales[8n + l/16 + 2r]; x = (d*s)*q, exact */
 } emb_type;
 
 /** Number of emb_type values: types are 0 .. EMB_TYPE_COUNT - 1. */
-#define EMB_TYPE_COUNT 6
+#define EMB_TYPE_COUNT 8
 
 /** Integer types of token ids. */
 typedef enum emb_index {
@@ -62,30 +77,34 @@ typedef enum emb_op {
  *  "bag_sgd", "bag_adagrad"; NULL for an unknown op. */
 const char *emb_op_name(emb_op op);
 
-/** "f32", "f16", "bf16", "q8_0", "q4_0", "q8_rowwise"; NULL for an unknown type. */
+/** "f32", "f16", "bf16", "q8_0", "q4_0", "q8_rowwise", "q4_K", "q6_K"; NULL for an
+ *  unknown type. */
 const char *emb_type_name(emb_type t);
 
 /** "i32", "i64"; NULL for an unknown id type. */
 const char *emb_index_name(emb_index t);
 
 /** Bytes of one row of dim elements of type t; 0 when dim is not valid for
- *  t (dim <= 0, or q8_0/q4_0 with dim % 32 != 0) or t is unknown, or the
- *  size overflows. */
+ *  t (dim <= 0, q8_0/q4_0 with dim % 32 != 0, q4_K/q6_K with dim % 256 != 0)
+ *  or t is unknown, or the size overflows. */
 size_t emb_row_bytes(emb_type t, int64_t dim);
 
 /**
  * Typed embedding lookup: row i of @p out is row ids[i] of @p table,
  * converted to @p out_type.
  *
- * Pairs: any table type to EMB_F32 (bf16/f16 widened, q8_0/q4_0/q8_rowwise
- * dequantized, each element as emb_type defines it: exact but for
- * q8_rowwise's one fused rounding); EMB_F32, EMB_F16 and EMB_BF16 to
- * themselves as bit copies. Other pairs return EMB_EINVAL naming both.
+ * Pairs: any table type to EMB_F32 (bf16/f16 widened, q8_0/q4_0/q4_K/q6_K/
+ * q8_rowwise dequantized, each element as emb_type defines it: exact but for
+ * q4_K's rounded subtraction and q8_rowwise's one fused rounding); EMB_F32,
+ * EMB_F16 and EMB_BF16 to themselves as bit copies. Other pairs return
+ * EMB_EINVAL naming both.
  *
  * f16 widening keeps NaN payloads and quiets a signalling NaN (sets the
  * quiet bit, as the F16C and AArch64 conversions do); bf16 widening is a
- * bit shift and changes no NaN. A q8_0/q4_0 scale d that is Inf or NaN
- * gives IEEE's products (0 x Inf: the CPU's default NaN).
+ * bit shift and changes no NaN. A q8_0/q4_0/q6_K scale d (or q4_K's d or
+ * dmin) that is Inf or NaN gives IEEE's results of the formula in its
+ * order (0 x Inf, Inf - Inf: the CPU's default NaN; a NaN d and a NaN dmin:
+ * d's, the first operand of q4_K's subtraction).
  *
  * Every id is validated before any output byte is written.
  *

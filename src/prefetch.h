@@ -42,7 +42,8 @@
 
 /* How many rows ahead to prefetch while `in_flight` rows are being worked
  * on, or 0: not at all. */
-static inline size_t emb_prefetch_rows_ahead(size_t row_bytes, size_t in_flight)
+static inline __attribute__((always_inline)) size_t emb_prefetch_rows_ahead(size_t row_bytes,
+                                                                            size_t in_flight)
 {
     if (EMB_PREFETCH_BYTES == 0)
         return 0;

@@ -32,9 +32,10 @@ typedef void (*emb_row_add_fn)(float *acc, const uint8_t *g, size_t j, size_t co
  * floats therefore go EMB_ROWS_IN_FLIGHT at a time, a piece of
  * EMB_PIECE_FLOATS of each in turn. 64 elements (256 bytes of floats,
  * four lines) is whole pieces for every ISA's row primitive (AVX-512: four
- * ZMM; AVX2: eight YMM; NEON: two 32-float pieces) and two blocks of the
- * quantized types; a row's last piece takes the remainder (64 to 127
- * elements), so no piece is shorter than a vector.
+ * ZMM; AVX2: eight YMM; NEON: two 32-float pieces) and two blocks of
+ * q8_0 and q4_0; a row's last piece takes the remainder (64 to 127
+ * elements), so no piece is shorter than a vector. A type whose block is
+ * longer has pieces of one block (emb_piece_elems).
  * Shorter rows go one at a time: the out-of-order window already holds
  * several of them.
  *
@@ -62,9 +63,41 @@ typedef void (*emb_row_add_fn)(float *acc, const uint8_t *g, size_t j, size_t co
 #define EMB_IN_FLIGHT_MIN_DIM 256
 #endif
 
+/* Elements of a piece of a row of type t: EMB_PIECE_FLOATS, or the type's
+ * block where that is longer (GGML's k-quants have super-blocks of 256),
+ * since a piece must start on a block boundary for EMB_PIECE_VIEW to find
+ * it. A
+ * switch over the list, like emb_elem_offset: the constant type of every
+ * kernel folds it, so the types with blocks of at most EMB_PIECE_FLOATS
+ * compile to the loops they had with the fixed piece. */
+static inline __attribute__((always_inline)) size_t emb_piece_elems(emb_type t)
+{
+    switch (t) {
+#define EMB_TYPE_PIECE(e, name, block, bytes, extra) \
+    case e:                                         \
+        return (block) > EMB_PIECE_FLOATS ? (block) : EMB_PIECE_FLOATS;
+        EMB_TYPE_LIST(EMB_TYPE_PIECE)
+#undef EMB_TYPE_PIECE
+    }
+    return EMB_PIECE_FLOATS;
+}
+
+/* The longest piece of any type, from the list: a staging buffer holds
+ * 2 * EMB_PIECE_MAX floats, a row's longest last piece. */
+union emb_piece_sizes {
+#define EMB_TYPE_PIECE_SIZE(e, name, block, bytes, extra) \
+    char of_##e[(block) > EMB_PIECE_FLOATS ? (block) : EMB_PIECE_FLOATS];
+    EMB_TYPE_LIST(EMB_TYPE_PIECE_SIZE)
+#undef EMB_TYPE_PIECE_SIZE
+};
+#define EMB_PIECE_MAX sizeof(union emb_piece_sizes)
+
 /* Where the next piece starts: the rest of the row is the last piece once
- * it is shorter than two. */
-static inline size_t emb_pieces_end(size_t dim, size_t piece)
+ * it is shorter than two. Forced inline, like emb_pos_start and
+ * emb_prefetch_rows_ahead: with the q4_K and q6_K kernels in an ISA file,
+ * GCC 12 called all three out of line from the fused lookups (24 calls in
+ * each), where it had inlined them. */
+static inline __attribute__((always_inline)) size_t emb_pieces_end(size_t dim, size_t piece)
 {
     return dim < 2 * piece ? 0 : dim - dim % piece - piece;
 }
@@ -104,7 +137,8 @@ static inline __attribute__((always_inline)) void
 emb_lookup_in_flight(emb_lookup_loop L, const uint8_t *table, size_t dim, const void *ids,
                      int ids64, size_t n, uint8_t *out, size_t ahead, emb_row_fn convert)
 {
-    enum { R = EMB_ROWS_IN_FLIGHT, P = EMB_PIECE_FLOATS };
+    enum { R = EMB_ROWS_IN_FLIGHT };
+    const size_t P = emb_piece_elems(L.in);
     const size_t in_row = emb_row_size(L.in, dim);
     const size_t out_row = emb_row_size(L.out, dim);
     const size_t last = emb_pieces_end(dim, P);
@@ -177,11 +211,13 @@ emb_lookup_rows(emb_lookup_loop L, const uint8_t *table, size_t dim, const void 
         emb_lookup_rows_w(L, table, dim, ids, 0, n, out, flags);
 }
 
-/* The pieces of a row for the loops that stage a piece in a buffer:
- * EMB_PIECE_FLOATS each, the last one the remainder (at most twice that). */
-#define EMB_FOR_PIECES(j, count, dim)                                                        \
-    for (size_t j = 0, last_ = emb_pieces_end((dim), EMB_PIECE_FLOATS), count = 0;           \
-         j < (dim) && (count = j < last_ ? EMB_PIECE_FLOATS : (dim) - j, 1); j += count)
+/* The pieces of a row of type t for the loops that stage a piece in a
+ * buffer: emb_piece_elems(t) each, the last one the remainder (at most
+ * twice that, and so at most 2 * EMB_PIECE_MAX). */
+#define EMB_FOR_PIECES(t, j, count, dim)                                                     \
+    for (size_t j = 0, piece_ = emb_piece_elems(t), last_ = emb_pieces_end((dim), piece_),   \
+                count = 0;                                                                   \
+         j < (dim) && (count = j < last_ ? piece_ : (dim) - j, 1); j += count)
 
 /* A row primitive also serves a piece on its own: called with src moved to
  * element j (a block boundary), j = 0 and dim - j, it converts elements
@@ -226,8 +262,8 @@ emb_add_token(emb_type g_type, float *acc, const uint8_t *g, size_t dim, uint32_
         emb_add_quotients(acc, (const float *)g, dim, (float)c);
         return;
     }
-    float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
-    EMB_FOR_PIECES(j, count, dim) {
+    float x[2 * EMB_PIECE_MAX] __attribute__((aligned(64)));
+    EMB_FOR_PIECES(g_type, j, count, dim) {
         widen((uint8_t *)x, EMB_PIECE_VIEW(g_type, g, j), 0, count, dim - j);
         emb_add_quotients(acc + j, x, count, (float)c);
     }
@@ -268,7 +304,8 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
         }
         return;
     }
-    enum { R = EMB_ROWS_IN_FLIGHT, P = EMB_PIECE_FLOATS };
+    enum { R = EMB_ROWS_IN_FLIGHT };
+    const size_t P = emb_piece_elems(g_type);
     const size_t ahead = emb_prefetch_rows_ahead(row_bytes, R);
     const size_t last = emb_pieces_end(dim, P);
     const size_t piece_bytes = P * sizeof(float);
@@ -374,9 +411,15 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
  * moved GCC 12's choices for all of them (the plain short-row loop then
  * reloaded the table and ids from the stack on every row: 3-7 % more
  * instructions for 1000 x 64 lookups and gradients, with no change to
- * their own code). */
+ * their own code). Each starts on a 64-byte boundary, as its loops do
+ * (-falign-loops=64): the no-ops padding a loop's start, run once per row,
+ * then depend on the path's own code only, not on where the file's other
+ * kernels put it. Without, the AVX2 bf16 gradient's 1000 x 64 calls ran
+ * 3.9 % more instructions than the gate's reference build, every one of
+ * them a no-op of that padding, and one more table type's kernels in the
+ * file moved it to 6.5 %. */
 #define EMB_LOOKUP_PATH(attrs, name, in_type, out_type, convert, convert_stream, w, f)        \
-    static attrs __attribute__((noinline)) void name##_##w##_##f(                              \
+    static attrs __attribute__((noinline, aligned(64))) void name##_##w##_##f(                 \
         const uint8_t *table, size_t dim, const void *ids, size_t n, uint8_t *out)           \
     {                                                                                         \
         const emb_lookup_loop L = {in_type, out_type, convert, convert_stream};               \
@@ -408,7 +451,7 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
     }
 
 #define EMB_GRAD_PATH(attrs, name, g_type, add, widen, w, on, f)                               \
-    static attrs __attribute__((noinline)) void name##_##w##_##on##_##f(                       \
+    static attrs __attribute__((noinline, aligned(64))) void name##_##w##_##on##_##f(          \
         float *dtable, size_t dim, const void *ids, size_t n, const uint8_t *dout,           \
         const emb_grad_opts *opts, unsigned part, unsigned nparts)                           \
     {                                                                                         \
@@ -448,7 +491,7 @@ typedef struct emb_pos_cursor {
     size_t offset, seq_len, next;
 } emb_pos_cursor;
 
-static inline emb_pos_cursor emb_pos_start(const emb_pos_src *pos)
+static inline __attribute__((always_inline)) emb_pos_cursor emb_pos_start(const emb_pos_src *pos)
 {
     const emb_pos_cursor c = {pos->positions, pos->offset, pos->seq_len,
                               pos->positions != NULL ? 0 : pos->first % pos->seq_len};
@@ -485,9 +528,9 @@ static inline __attribute__((always_inline)) void
 emb_pos_piece(const emb_pos_prims *K, emb_row_add_fn add_pos, emb_type ptype, float *x,
               const uint8_t *w, const uint8_t *p, uint8_t *o, size_t j, size_t count, size_t dim)
 {
-    /* Pieces are never longer than the buffer (emb_pieces_end); saying so
-     * lets the compiler bound the conversions' loops. */
-    if (count > 2 * EMB_PIECE_FLOATS)
+    /* Pieces are never longer than twice the type's piece (emb_pieces_end);
+     * saying so lets the compiler bound the conversions' loops. */
+    if (count > 2 * emb_piece_elems(K->in))
         __builtin_unreachable();
     K->convert((uint8_t *)x, EMB_PIECE_VIEW(K->in, w, j), 0, count, dim - j);
     add_pos(x, EMB_PIECE_VIEW(ptype, p, j), 0, count, dim - j);
@@ -504,14 +547,15 @@ emb_lookup_pos_rows_w(emb_pos_prims K, const uint8_t *table, size_t dim, const v
     const size_t out_row = dim * sizeof(float);
     const emb_row_add_fn add_pos = ptype == EMB_F16 ? K.add_f16 : ptype == EMB_BF16 ? K.add_bf16 : K.add_f32;
     emb_pos_cursor cur = emb_pos_start(pos);
-    float x[2 * EMB_PIECE_FLOATS] __attribute__((aligned(64)));
+    float x[2 * EMB_PIECE_MAX] __attribute__((aligned(64)));
     size_t i = 0;
     /* A token table in DRAM with long rows: rows in flight, as emb_lookup
      * (see EMB_ROWS_IN_FLIGHT); the position table is small and cached. */
     if ((flags & EMB_KF_PREFETCH) && dim >= EMB_IN_FLIGHT_MIN_DIM) {
         enum { R = EMB_ROWS_IN_FLIGHT };
+        const size_t P = emb_piece_elems(K.in);
         const size_t ahead = emb_prefetch_rows_ahead(in_row, R);
-        const size_t last = emb_pieces_end(dim, EMB_PIECE_FLOATS);
+        const size_t last = emb_pieces_end(dim, P);
         for (; i + R <= n; i += R) {
             const uint8_t *w[R], *p[R], *next[R];
             uint8_t *o[R];
@@ -522,12 +566,11 @@ emb_lookup_pos_rows_w(emb_pos_prims K, const uint8_t *table, size_t dim, const v
                 const size_t f = i + ahead + r < n ? i + ahead + r : n - 1;
                 next[r] = table + emb_id(ids, ids64, f) * in_row;
             }
-            for (size_t j = 0; j < last; j += EMB_PIECE_FLOATS)
+            for (size_t j = 0; j < last; j += P)
                 for (int r = 0; r < R; r++) {
                     emb_prefetch_span(next[r] + emb_elem_offset(K.in, j),
-                                      emb_elem_offset(K.in, EMB_PIECE_FLOATS));
-                    emb_pos_piece(&K, add_pos, ptype, x, w[r], p[r], o[r], j, EMB_PIECE_FLOATS,
-                                  dim);
+                                      emb_elem_offset(K.in, P));
+                    emb_pos_piece(&K, add_pos, ptype, x, w[r], p[r], o[r], j, P, dim);
                 }
             for (int r = 0; r < R; r++) {
                 emb_prefetch_span(next[r] + emb_elem_offset(K.in, last),
@@ -543,7 +586,7 @@ emb_lookup_pos_rows_w(emb_pos_prims K, const uint8_t *table, size_t dim, const v
         const uint8_t *w = table + emb_id(ids, ids64, i) * in_row;
         const uint8_t *p = ptable + emb_pos_take(&cur, ids64, i) * p_row;
         uint8_t *o = out + i * out_row;
-        EMB_FOR_PIECES(j, count, dim)
+        EMB_FOR_PIECES(K.in, j, count, dim)
             emb_pos_piece(&K, add_pos, ptype, x, w, p, o, j, count, dim);
     }
 }
@@ -599,7 +642,8 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
      * time, piece by piece, as emb_grad (piece j of a token is added before
      * piece j of the next, so each element still sees token order). */
     if ((flags & EMB_KF_PREFETCH) && dim >= EMB_IN_FLIGHT_MIN_DIM && o->counts == NULL) {
-        enum { R = EMB_ROWS_IN_FLIGHT, P = EMB_PIECE_FLOATS };
+        enum { R = EMB_ROWS_IN_FLIGHT };
+        const size_t P = emb_piece_elems(g_type);
         const size_t ahead = emb_prefetch_rows_ahead(row_bytes, R);
         const size_t last = emb_pieces_end(dim, P);
         for (; i + R <= n; i += R) {

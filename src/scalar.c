@@ -128,6 +128,8 @@ SCALAR_CONVERT(EMB_BF16, , , , )
 SCALAR_CONVERT(EMB_Q8_0, , , , )
 SCALAR_CONVERT(EMB_Q4_0, , , , )
 SCALAR_CONVERT(EMB_Q8_ROWWISE, , , , )
+SCALAR_CONVERT(EMB_Q4_K, , , , )
+SCALAR_CONVERT(EMB_Q6_K, , , , )
 #define add_f32 add_EMB_F32
 #define add_f16 add_EMB_F16
 #define add_bf16 add_EMB_BF16
@@ -148,6 +150,8 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
 #define SCALAR_ADD_IN_EMB_Q8_0 NULL
 #define SCALAR_ADD_IN_EMB_Q4_0 NULL
 #define SCALAR_ADD_IN_EMB_Q8_ROWWISE NULL
+#define SCALAR_ADD_IN_EMB_Q4_K NULL
+#define SCALAR_ADD_IN_EMB_Q6_K NULL
 
 /* Every kernel of the list, generated from it: scalar is the definition,
  * so a new kernel needs nothing here. Portable C has neither streaming

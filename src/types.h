@@ -41,6 +41,8 @@
     X(LOOKUP_Q8_0_F32, EMB_OP_LOOKUP, EMB_Q8_0, EMB_F32)          \
     X(LOOKUP_Q4_0_F32, EMB_OP_LOOKUP, EMB_Q4_0, EMB_F32)          \
     X(LOOKUP_Q8_ROWWISE_F32, EMB_OP_LOOKUP, EMB_Q8_ROWWISE, EMB_F32) \
+    X(LOOKUP_Q4_K_F32, EMB_OP_LOOKUP, EMB_Q4_K, EMB_F32)          \
+    X(LOOKUP_Q6_K_F32, EMB_OP_LOOKUP, EMB_Q6_K, EMB_F32)          \
     X(GRAD_F32, EMB_OP_GRAD, EMB_F32, EMB_F32)                    \
     X(GRAD_F16, EMB_OP_GRAD, EMB_F16, EMB_F32)                    \
     X(GRAD_BF16, EMB_OP_GRAD, EMB_BF16, EMB_F32)                  \
@@ -50,6 +52,8 @@
     X(LOOKUP_POS_Q8_0, EMB_OP_LOOKUP_POS, EMB_Q8_0, EMB_F32)      \
     X(LOOKUP_POS_Q4_0, EMB_OP_LOOKUP_POS, EMB_Q4_0, EMB_F32)      \
     X(LOOKUP_POS_Q8_ROWWISE, EMB_OP_LOOKUP_POS, EMB_Q8_ROWWISE, EMB_F32) \
+    X(LOOKUP_POS_Q4_K, EMB_OP_LOOKUP_POS, EMB_Q4_K, EMB_F32)      \
+    X(LOOKUP_POS_Q6_K, EMB_OP_LOOKUP_POS, EMB_Q6_K, EMB_F32)      \
     X(GRAD_POS_F32, EMB_OP_GRAD_POS, EMB_F32, EMB_F32)            \
     X(GRAD_POS_F16, EMB_OP_GRAD_POS, EMB_F16, EMB_F32)            \
     X(GRAD_POS_BF16, EMB_OP_GRAD_POS, EMB_BF16, EMB_F32)          \
@@ -58,13 +62,17 @@
     X(SCAN_BF16, EMB_OP_SCAN, EMB_BF16, EMB_F32)                  \
     X(SCAN_Q8_0, EMB_OP_SCAN, EMB_Q8_0, EMB_F32)                  \
     X(SCAN_Q4_0, EMB_OP_SCAN, EMB_Q4_0, EMB_F32)                  \
-    X(SCAN_Q8_ROWWISE, EMB_OP_SCAN, EMB_Q8_ROWWISE, EMB_F32) \
+    X(SCAN_Q8_ROWWISE, EMB_OP_SCAN, EMB_Q8_ROWWISE, EMB_F32)      \
+    X(SCAN_Q4_K, EMB_OP_SCAN, EMB_Q4_K, EMB_F32)                  \
+    X(SCAN_Q6_K, EMB_OP_SCAN, EMB_Q6_K, EMB_F32)                  \
     X(BAG_F32, EMB_OP_BAG, EMB_F32, EMB_F32)                      \
     X(BAG_F16, EMB_OP_BAG, EMB_F16, EMB_F32)                      \
     X(BAG_BF16, EMB_OP_BAG, EMB_BF16, EMB_F32)                    \
     X(BAG_Q8_0, EMB_OP_BAG, EMB_Q8_0, EMB_F32)                    \
     X(BAG_Q4_0, EMB_OP_BAG, EMB_Q4_0, EMB_F32)                    \
     X(BAG_Q8_ROWWISE, EMB_OP_BAG, EMB_Q8_ROWWISE, EMB_F32)        \
+    X(BAG_Q4_K, EMB_OP_BAG, EMB_Q4_K, EMB_F32)                    \
+    X(BAG_Q6_K, EMB_OP_BAG, EMB_Q6_K, EMB_F32)                    \
     X(BAG_GRAD_F32, EMB_OP_BAG_GRAD, EMB_F32, EMB_F32)            \
     X(BAG_GRAD_F16, EMB_OP_BAG_GRAD, EMB_F16, EMB_F32)            \
     X(BAG_GRAD_BF16, EMB_OP_BAG_GRAD, EMB_BF16, EMB_F32)          \
@@ -84,14 +92,17 @@ typedef enum emb_kernel_id {
 
 /* Every type once: X(enum, name, elements per block, bytes per block,
  * bytes after the blocks). A row of dim elements is dim / block blocks,
- * then the extra bytes (q8_rowwise's scale and bias). */
+ * then the extra bytes (q8_rowwise's scale and bias). The k-quants' blocks
+ * are GGML's super-blocks of 256 (QK_K). */
 #define EMB_TYPE_LIST(X)                                   \
     X(EMB_F32, "f32", 1, 4, 0)                             \
     X(EMB_F16, "f16", 1, 2, 0)                             \
     X(EMB_BF16, "bf16", 1, 2, 0)                           \
     X(EMB_Q8_0, "q8_0", 32, 34, 0)                         \
     X(EMB_Q4_0, "q4_0", 32, 18, 0)                         \
-    X(EMB_Q8_ROWWISE, "q8_rowwise", 1, 1, 8)
+    X(EMB_Q8_ROWWISE, "q8_rowwise", 1, 1, 8)               \
+    X(EMB_Q4_K, "q4_K", 256, 144, 0)                       \
+    X(EMB_Q6_K, "q6_K", 256, 210, 0)
 
 typedef struct emb_type_traits {
     const char *name;
@@ -246,6 +257,72 @@ static inline void emb_q4_0_block_to_f32(float *dst, const uint8_t *block)
     }
 }
 
+/* GGML's k-quants, super-blocks of EMB_QK_K elements.
+ *
+ * q4_K: { fp16 d; fp16 dmin; uint8 scales[12]; uint8 qs[128] }. Sub-block
+ * k (elements 32k .. 32k + 31) has a 6-bit scale sc[k] and min m[k], packed
+ * into scales[12]: the low 6 bits of bytes 0..3 (sc) and 4..7 (m) for k < 4;
+ * for k >= 4 the nibbles of byte k + 4 (low: sc, high: m) below the top two
+ * bits of byte k - 4 (sc) and byte k (m). Element l of sub-block k is the
+ * low nibble of qs[32(k / 2) + l] for even k, the high one for odd k, and
+ * x = (d * sc) * q - dmin * m. d * sc has at most 11 + 6 significand bits,
+ * times q (4 bits) at most 21, dmin * m at most 17: every product is exact
+ * in fp32, and the subtraction is the one rounding (verify's format lemmas
+ * check every case). The operations run in this order on every ISA, so a
+ * NaN d and a NaN dmin give d's NaN, the subtraction's first operand (x86
+ * and AArch64 both return it), and Inf - Inf the CPU's default NaN. */
+enum { EMB_QK_K = 256, EMB_Q4_K_BYTES = 144, EMB_Q6_K_BYTES = 210 };
+
+/* sm[k] = sc[k] and sm[8 + k] = m[k], k = 0..7, from scales[12]. */
+static inline void emb_q4_K_scale_mins(uint8_t sm[16], const uint8_t *scales)
+{
+    for (int k = 0; k < 4; k++) {
+        sm[k] = scales[k] & 63;
+        sm[8 + k] = scales[k + 4] & 63;
+        sm[k + 4] = (uint8_t)((scales[k + 8] & 15) | (scales[k] >> 6) << 4);
+        sm[k + 12] = (uint8_t)((scales[k + 8] >> 4) | (scales[k + 4] >> 6) << 4);
+    }
+}
+
+static inline void emb_q4_K_block_to_f32(float *dst, const uint8_t *block)
+{
+    const float d = emb_f16_to_f32(emb_load_u16(block));
+    const float dmin = emb_f16_to_f32(emb_load_u16(block + 2));
+    uint8_t sm[16];
+    emb_q4_K_scale_mins(sm, block + 4);
+    const uint8_t *qs = block + 16;
+    for (int k = 0; k < 8; k++) {
+        const float dsc = d * (float)sm[k], mn = dmin * (float)sm[8 + k];
+        const int shift = 4 * (k & 1);
+        for (int l = 0; l < 32; l++)
+            dst[32 * k + l] = dsc * (float)((qs[32 * (k / 2) + l] >> shift) & 15) - mn;
+    }
+}
+
+/* q6_K: { uint8 ql[128]; uint8 qh[64]; int8 scales[16]; fp16 d }. Element
+ * 128n + 32r + l (n < 2, r < 4, l < 32) takes its low four bits from
+ * ql[64n + 32(r & 1) + l] (the low nibble for r < 2, the high one for r >=
+ * 2) and its high two from bits 2r, 2r + 1 of qh[32n + l]: q = that 6-bit
+ * value - 32, in [-32, 31]; its scale is s = scales[8n + 2r + l / 16]; x =
+ * (d * s) * q. At most 11 + 7 + 5 significand bits: exact in fp32, in any
+ * order (and every order gives the same NaN: d is the only operand that
+ * can be one). */
+static inline void emb_q6_K_block_to_f32(float *dst, const uint8_t *block)
+{
+    const float d = emb_f16_to_f32(emb_load_u16(block + 208));
+    for (int n = 0; n < 2; n++) {
+        const uint8_t *ql = block + 64 * n, *qh = block + 128 + 32 * n;
+        const int8_t *sc = (const int8_t *)(block + 192 + 8 * n);
+        for (int r = 0; r < 4; r++)
+            for (int l = 0; l < 32; l++) {
+                const int low4 = (ql[32 * (r & 1) + l] >> (4 * (r >> 1))) & 15;
+                const int high2 = (qh[l] >> (2 * r)) & 3;
+                const float ds = d * (float)sc[2 * r + l / 16];
+                dst[128 * n + 32 * r + l] = ds * (float)((low4 | high2 << 4) - 32);
+            }
+    }
+}
+
 /* FBGEMM's reference computes fma(scale, q, 0 + bias): the same bits but
  * where bias is -0 and the product scale * q is -0 (-0 + -0 = -0 here,
  * -0 + +0 = +0 there). We follow the layout's definition, fmaf(scale, q,
@@ -305,6 +382,14 @@ static inline void emb_row_to_f32(emb_type t, float *dst, const uint8_t *row, si
         break;
     case EMB_Q8_ROWWISE:
         emb_q8_rowwise_to_f32(dst, row, dim, j, count);
+        break;
+    case EMB_Q4_K:
+        for (size_t k = 0; k < count; k += EMB_QK_K)
+            emb_q4_K_block_to_f32(dst + k, row + (j + k) / EMB_QK_K * EMB_Q4_K_BYTES);
+        break;
+    case EMB_Q6_K:
+        for (size_t k = 0; k < count; k += EMB_QK_K)
+            emb_q6_K_block_to_f32(dst + k, row + (j + k) / EMB_QK_K * EMB_Q6_K_BYTES);
         break;
     }
 }

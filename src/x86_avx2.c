@@ -272,9 +272,147 @@ EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, 
         emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
 }
 
+/* The k-quants super-block by super-block (256 elements). The fp16 scales
+ * go through VCVTPH2PS as q4_0's d does; the per-sub-block factors of the
+ * formula (types.h) are formed once per super-block, eight lanes at a
+ * time, and broadcast from there: each element then costs the widening of
+ * its quant, one convert, and the formula's remaining one or two fp32
+ * operations, in the scalar definition's order. */
+
+/* q4_K's 6-bit scales and mins as 16 bytes sc[0..7], m[0..7], unpacked
+ * in registers (types.h, emb_q4_K_scale_mins, is the definition). With
+ * scales[12] read as three little-endian words A, B, C (bytes 0-3, 4-7,
+ * 8-11), byte k of each: sc[0..3] = A & 63, m[0..3] = B & 63, sc[4..7] = C's
+ * low nibbles under A's top two bits, m[4..7] = C's high nibbles under B's.
+ * Sixteen bytes are read: the scales and the first four of qs. Bytes
+ * written one by one and read back as a vector would stall the load
+ * (no store forwarding): this costs eight vector operations instead. */
+EMB_ROW_PRIMITIVE __m128i q4_K_unpack(const uint8_t *scales)
+{
+    const __m128i x = _mm_loadu_si128((const __m128i *)scales); /* A, B, C, - */
+    const __m128i acbc = _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 1, 2, 0));
+    const __m128i aabb = _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 0, 0));
+    const __m128i low = _mm_and_si128(_mm_srlv_epi32(acbc, _mm_setr_epi32(0, 0, 0, 4)),
+                                      _mm_setr_epi32(0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F));
+    const __m128i top = _mm_and_si128(_mm_srli_epi32(aabb, 2),
+                                      _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(low, top);
+}
+
+/* q4_K: dm[k] = d * sc[k] and dm[8 + k] = dmin * m[k], k = 0..7 (exact). */
+EMB_ROW_PRIMITIVE F16C void q4_K_factors(float dm[16], const uint8_t *block)
+{
+    uint32_t both;
+    memcpy(&both, block, sizeof both);
+    const __m128 h = _mm_cvtph_ps(_mm_cvtsi32_si128((int)both)); /* d, dmin, 0, 0 */
+    const __m128i q = q4_K_unpack(block + 4);
+    const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
+    const __m256 m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q, 8)));
+    _mm256_storeu_ps(dm, _mm256_mul_ps(_mm256_broadcastss_ps(h), sc));
+    _mm256_storeu_ps(dm + 8, _mm256_mul_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(h)), m));
+}
+
+/* (d * sc) * q - dmin * m for 8 int32 quants: the multiply is exact, the
+ * subtraction the one rounding (VSUBPS: an unfused op, like the scalar). */
+EMB_ROW_PRIMITIVE __m256 q4_K_elems8(__m256i q, __m256 dsc, __m256 mn)
+{
+    return _mm256_sub_ps(_mm256_mul_ps(dsc, _mm256_cvtepi32_ps(q)), mn);
+}
+
+EMB_ROW_PRIMITIVE F16C void q4_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                                   size_t dim, int stream)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    const __m256i low4 = _mm256_set1_epi32(15);
+    for (size_t k = 0; k < count; k += EMB_QK_K) {
+        const uint8_t *block = src + (j + k) / EMB_QK_K * EMB_Q4_K_BYTES;
+        float dm[16];
+        q4_K_factors(dm, block);
+        /* Bytes 32g .. 32g + 31 of qs hold sub-block 2g in their low
+         * nibbles and 2g + 1 in their high ones: eight bytes widened
+         * straight from memory give eight elements of each. */
+        for (int g = 0; g < 4; g++) {
+            const uint8_t *qs = block + 16 + 32 * g;
+            const __m256 dsc_lo = _mm256_broadcast_ss(dm + 2 * g);
+            const __m256 dsc_hi = _mm256_broadcast_ss(dm + 2 * g + 1);
+            const __m256 mn_lo = _mm256_broadcast_ss(dm + 8 + 2 * g);
+            const __m256 mn_hi = _mm256_broadcast_ss(dm + 9 + 2 * g);
+            float *o = d + k + 64 * g;
+            for (int h = 0; h < 4; h++) {
+                const __m256i q =
+                    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qs + 8 * h)));
+                STORE8(stream, o + 8 * h, q4_K_elems8(_mm256_and_si256(q, low4), dsc_lo, mn_lo));
+                STORE8(stream, o + 32 + 8 * h,
+                       q4_K_elems8(_mm256_srli_epi32(q, 4), dsc_hi, mn_hi));
+            }
+        }
+    }
+}
+
+/* q6_K: ds[i] = d * scales[i], i = 0..15 (exact). */
+EMB_ROW_PRIMITIVE F16C void q6_K_factors(float ds[16], const uint8_t *block)
+{
+    const __m256 vd = block_scale(block + 208);
+    const __m128i s = _mm_loadu_si128((const __m128i *)(block + 192));
+    _mm256_storeu_ps(ds, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s))));
+    _mm256_storeu_ps(ds + 8, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(
+                                                   _mm256_cvtepi8_epi32(_mm_srli_si128(s, 8)))));
+}
+
+EMB_ROW_PRIMITIVE F16C void q6_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                                   size_t dim, int stream)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    const __m256i low4 = _mm256_set1_epi8(15), high2 = _mm256_set1_epi8(0x30);
+    const __m256i bias = _mm256_set1_epi8(32);
+    for (size_t k = 0; k < count; k += EMB_QK_K) {
+        const uint8_t *block = src + (j + k) / EMB_QK_K * EMB_Q6_K_BYTES;
+        float ds[16];
+        q6_K_factors(ds, block);
+        for (int n = 0; n < 2; n++) {
+            /* The 32 quants of one r at once, as bytes: the low four bits
+             * from one of the two 32-byte halves of this n's ql (r & 1), its
+             * low or high nibble (r >> 1); the high two from bits 2r, 2r + 1
+             * of qh, moved to bits 4, 5 (16-bit shifts: the mask drops what
+             * crosses from the neighbouring byte); minus 32, in [-32, 31]. */
+            const uint8_t *ql = block + 64 * n;
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * n));
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4),
+                                   _mm256_and_si256(_mm256_slli_epi16(qh, 4), high2));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
+                                   _mm256_and_si256(_mm256_slli_epi16(qh, 2), high2));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                                   _mm256_and_si256(qh, high2));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), high2));
+            /* Unrolled, so that q[] stays in registers. */
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const __m256i v = _mm256_sub_epi8(q[r], bias);
+                const __m128i a = _mm256_castsi256_si128(v), b = _mm256_extracti128_si256(v, 1);
+                /* Elements l = 0..15 take scales[8n + 2r], 16..31 the next. */
+                const __m256 s0 = _mm256_broadcast_ss(ds + 8 * n + 2 * r);
+                const __m256 s1 = _mm256_broadcast_ss(ds + 8 * n + 2 * r + 1);
+                float *o = d + k + 128 * n + 32 * r;
+                STORE8(stream, o, scale8_i32(_mm256_cvtepi8_epi32(a), s0));
+                STORE8(stream, o + 8, scale8_i32(_mm256_cvtepi8_epi32(_mm_srli_si128(a, 8)), s0));
+                STORE8(stream, o + 16, scale8_i32(_mm256_cvtepi8_epi32(b), s1));
+                STORE8(stream, o + 24, scale8_i32(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)), s1));
+            }
+        }
+    }
+}
+
 EMB_DEFINE_STREAM_PAIR(F16C, q8_0, 32)
 EMB_DEFINE_STREAM_PAIR(F16C, q4_0, 32)
 EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 32)
+EMB_DEFINE_STREAM_PAIR(F16C, q4_K, 32)
+EMB_DEFINE_STREAM_PAIR(F16C, q6_K, 32)
 
 /* Gradient primitives: acc[j + k] += widen(g[j + k]), one fp32 add each. */
 EMB_DEFINE_ADD_PRIMITIVE(add_row)
@@ -326,13 +464,15 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
 #define EMB_ISA_COPY16 copy_16
 #define EMB_ISA_COPY16_STREAM copy_16_stream
 /* type: convert, convert_stream, add, attrs, needs (isa_kernels.h); the
- * f16 kernels and the q8_0 and q4_0 blocks' fp16 scales need F16C. */
+ * f16 kernels and the fp16 scales of q8_0, q4_0, q4_K and q6_K need F16C. */
 #define EMB_ISA_EMB_F32 (copy_f32, copy_f32_stream, add_f32, , 0)
 #define EMB_ISA_EMB_F16 (widen_f16, widen_f16_stream, add_f16, F16C, EMB_CPU_F16C)
 #define EMB_ISA_EMB_BF16 (widen_bf16, widen_bf16_stream, add_bf16, , 0)
 #define EMB_ISA_EMB_Q8_0 (q8_0, q8_0_stream, NULL, F16C, EMB_CPU_F16C)
 #define EMB_ISA_EMB_Q4_0 (q4_0, q4_0_stream, NULL, F16C, EMB_CPU_F16C)
 #define EMB_ISA_EMB_Q8_ROWWISE (q8_rowwise, q8_rowwise_stream, NULL, , 0)
+#define EMB_ISA_EMB_Q4_K (q4_K, q4_K_stream, NULL, F16C, EMB_CPU_F16C)
+#define EMB_ISA_EMB_Q6_K (q6_K, q6_K_stream, NULL, F16C, EMB_CPU_F16C)
 /* The fused lookups may add an f16 position row whatever the token
  * table's type: they all need F16C. */
 #define EMB_ISA_POS_ATTRS F16C

@@ -283,11 +283,133 @@ EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, 
     }
 }
 
+/* The k-quants super-block by super-block (256 elements): the formula's
+ * per-sub-block factors (types.h) formed once per super-block, sixteen
+ * lanes in one multiply, and broadcast from there; each element then costs
+ * the widening of its quant, one convert and the formula's remaining fp32
+ * operations, in the scalar definition's order. */
+
+/* q4_K's 6-bit scales and mins as 16 bytes sc[0..7], m[0..7], unpacked
+ * in registers (types.h, emb_q4_K_scale_mins, is the definition). With
+ * scales[12] read as three little-endian words A, B, C (bytes 0-3, 4-7,
+ * 8-11), byte k of each: sc[0..3] = A & 63, m[0..3] = B & 63, sc[4..7] = C's
+ * low nibbles under A's top two bits, m[4..7] = C's high nibbles under B's.
+ * Sixteen bytes are read: the scales and the first four of qs. Bytes
+ * written one by one and read back as a vector would stall the load
+ * (no store forwarding): this costs eight vector operations instead. */
+EMB_ROW_PRIMITIVE __m128i q4_K_unpack(const uint8_t *scales)
+{
+    const __m128i x = _mm_loadu_si128((const __m128i *)scales); /* A, B, C, - */
+    const __m128i acbc = _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 1, 2, 0));
+    const __m128i aabb = _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 0, 0));
+    const __m128i low = _mm_and_si128(_mm_srlv_epi32(acbc, _mm_setr_epi32(0, 0, 0, 4)),
+                                      _mm_setr_epi32(0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F));
+    const __m128i top = _mm_and_si128(_mm_srli_epi32(aabb, 2),
+                                      _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(low, top);
+}
+
+/* q4_K: dm[k] = d * sc[k] and dm[8 + k] = dmin * m[k], k = 0..7 (exact):
+ * d in the low eight lanes and dmin in the high ones, by a k-mask blend. */
+EMB_ROW_PRIMITIVE void q4_K_factors(float dm[16], const uint8_t *block)
+{
+    const __m512 scale = _mm512_mask_blend_ps(0xFF00, block_scale(block), block_scale(block + 2));
+    const __m512 sc_m = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q4_K_unpack(block + 4)));
+    _mm512_storeu_ps(dm, _mm512_mul_ps(scale, sc_m));
+}
+
+/* (d * sc) * q - dmin * m for 16 int32 quants: the multiply is exact, the
+ * subtraction the one rounding (VSUBPS: an unfused op, like the scalar). */
+EMB_ROW_PRIMITIVE __m512 q4_K_elems16(__m512i q, __m512 dsc, __m512 mn)
+{
+    return _mm512_sub_ps(_mm512_mul_ps(dsc, _mm512_cvtepi32_ps(q)), mn);
+}
+
+EMB_ROW_PRIMITIVE void q4_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                              size_t dim, int stream)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    const __m512i low4 = _mm512_set1_epi32(15);
+    for (size_t k = 0; k < count; k += EMB_QK_K) {
+        const uint8_t *block = src + (j + k) / EMB_QK_K * EMB_Q4_K_BYTES;
+        float dm[16];
+        q4_K_factors(dm, block);
+        /* Bytes 32g .. 32g + 31 of qs hold sub-block 2g in their low
+         * nibbles and 2g + 1 in their high ones: sixteen bytes widened
+         * straight from memory give sixteen elements of each. */
+        for (int g = 0; g < 4; g++) {
+            const uint8_t *qs = block + 16 + 32 * g;
+            const __m512 dsc_lo = _mm512_set1_ps(dm[2 * g]), dsc_hi = _mm512_set1_ps(dm[2 * g + 1]);
+            const __m512 mn_lo = _mm512_set1_ps(dm[8 + 2 * g]), mn_hi = _mm512_set1_ps(dm[9 + 2 * g]);
+            float *o = d + k + 64 * g;
+            for (int h = 0; h < 2; h++) {
+                const __m512i q =
+                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16 * h)));
+                STORE16(stream, o + 16 * h, q4_K_elems16(_mm512_and_si512(q, low4), dsc_lo, mn_lo));
+                STORE16(stream, o + 32 + 16 * h,
+                        q4_K_elems16(_mm512_srli_epi32(q, 4), dsc_hi, mn_hi));
+            }
+        }
+    }
+}
+
+EMB_ROW_PRIMITIVE void q6_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                              size_t dim, int stream)
+{
+    (void)dim;
+    float *d = (float *)dst + j;
+    const __m256i low4 = _mm256_set1_epi8(15), high2 = _mm256_set1_epi8(0x30);
+    const __m256i bias = _mm256_set1_epi8(32);
+    for (size_t k = 0; k < count; k += EMB_QK_K) {
+        const uint8_t *block = src + (j + k) / EMB_QK_K * EMB_Q6_K_BYTES;
+        /* ds[i] = d * scales[i], i = 0..15 (exact), in one multiply. */
+        float ds[16];
+        const __m128i s = _mm_loadu_si128((const __m128i *)(block + 192));
+        _mm512_storeu_ps(ds, _mm512_mul_ps(block_scale(block + 208),
+                                           _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s))));
+        for (int n = 0; n < 2; n++) {
+            /* The 32 quants of one r at once, as bytes: the low four bits
+             * from one of the two 32-byte halves of this n's ql (r & 1), its
+             * low or high nibble (r >> 1); the high two from bits 2r, 2r + 1
+             * of qh, moved to bits 4, 5 (16-bit shifts: the mask drops what
+             * crosses from the neighbouring byte); minus 32, in [-32, 31]. */
+            const uint8_t *ql = block + 64 * n;
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * n));
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4),
+                                   _mm256_and_si256(_mm256_slli_epi16(qh, 4), high2));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
+                                   _mm256_and_si256(_mm256_slli_epi16(qh, 2), high2));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                                   _mm256_and_si256(qh, high2));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), high2));
+            /* Unrolled, so that q[] stays in registers. */
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const __m256i v = _mm256_sub_epi8(q[r], bias);
+                /* Elements l = 0..15 take scales[8n + 2r], 16..31 the next. */
+                float *o = d + k + 128 * n + 32 * r;
+                STORE16(stream, o, scale16_i32(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(v)),
+                                               _mm512_set1_ps(ds[8 * n + 2 * r])));
+                STORE16(stream, o + 16,
+                        scale16_i32(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(v, 1)),
+                                    _mm512_set1_ps(ds[8 * n + 2 * r + 1])));
+            }
+        }
+    }
+}
+
 EMB_DEFINE_STREAM_PAIR(, widen_bf16, 64)
 EMB_DEFINE_STREAM_PAIR(, widen_f16, 64)
 EMB_DEFINE_STREAM_PAIR(, q8_0, 64)
 EMB_DEFINE_STREAM_PAIR(, q4_0, 64)
 EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 64)
+EMB_DEFINE_STREAM_PAIR(, q4_K, 64)
+EMB_DEFINE_STREAM_PAIR(, q6_K, 64)
 
 /* Gradient primitives: acc[j + k] += widen(g[j + k]), one fp32 add each. */
 #define ADD_WIDENED(name, widen16)                                                          \
@@ -360,6 +482,8 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
 #define EMB_ISA_EMB_Q8_0 (q8_0, q8_0_stream, NULL, , 0)
 #define EMB_ISA_EMB_Q4_0 (q4_0, q4_0_stream, NULL, , 0)
 #define EMB_ISA_EMB_Q8_ROWWISE (q8_rowwise, q8_rowwise_stream, NULL, , 0)
+#define EMB_ISA_EMB_Q4_K (q4_K, q4_K_stream, NULL, , 0)
+#define EMB_ISA_EMB_Q6_K (q6_K, q6_K_stream, NULL, , 0)
 #define EMB_ISA_POS_ATTRS
 #define EMB_ISA_POS_NEEDS 0
 /* The f32 lookup's short rows are written by hand (lookup_f32_f32 above). */

@@ -164,14 +164,18 @@ static int type_theorem(const vf_config *cfg, emb_type type, bag_tally *t,
         /* vocab, dim, bags, mean bag size */
         {1000, 64, 120, 20}, {50, 96, 40, 100}, {5000, 128, 300, 1}, {257, 32, 64, 50}};
     const int n_shapes = cfg->mode == VF_MODE_QUICK || cfg->emulated ? 2 : 4;
+    vf_format f = {1, 4, 0, 32, 0, {0, 0}};
+    vf_format_of(type, &f);
     for (int s = 0; s < n_shapes; s++) {
         gen_rng rng = gen_seed(cfg->seed * 0x9E37u + (uint64_t)s * 131 + (uint64_t)type);
+        /* The dim raised to whole blocks (q4_K, q6_K: 256). */
+        const int64_t dim = (shapes[s][1] + f.block - 1) / f.block * f.block;
         vf_table table;
-        if (vf_table_init_type(&table, type, VF_TABLE_FINITE, shapes[s][0], shapes[s][1],
+        if (vf_table_init_type(&table, type, VF_TABLE_FINITE, shapes[s][0], dim,
                                cfg->seed + (uint64_t)s) != 0)
             return -1;
         bag_case c;
-        if (make_case(&c, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], &rng) != 0) {
+        if (make_case(&c, shapes[s][0], dim, shapes[s][2], shapes[s][3], &rng) != 0) {
             free_case(&c);
             vf_table_free(&table);
             return -1;
@@ -570,9 +574,18 @@ static void steps(vf_report *r, const vf_config *cfg)
                 }
             }
     }
-    /* The quantized tables: rejected, nothing written. */
-    static const emb_type quantized[] = {EMB_Q8_0, EMB_Q4_0, EMB_Q8_ROWWISE};
-    for (size_t qi = 0; qi < sizeof quantized / sizeof quantized[0]; qi++) {
+    /* The quantized tables (every type the list gives no step kernel):
+     * rejected, nothing written. */
+    emb_type quantized[EMB_TYPE_COUNT];
+    size_t n_quantized = 0;
+    for (int ty = 0; ty < EMB_TYPE_COUNT; ty++) {
+        int has_step = 0;
+        for (int k = 0; k < emb_kernel_count(); k++)
+            has_step |= emb_kernel_at(k)->op == EMB_OP_BAG_SGD && (int)emb_kernel_at(k)->in == ty;
+        if (!has_step && vf_format_known((emb_type)ty))
+            quantized[n_quantized++] = (emb_type)ty;
+    }
+    for (size_t qi = 0; qi < n_quantized; qi++) {
         memcpy(got, start, wn * 2);
         const emb_step st = {EMB_OPT_SGD, 0.05f, 0.0f, NULL, 0};
         const emb_status s0 = emb_bag_update(got, quantized[qi], vocab, dim, c.ids, EMB_I64, c.n,

@@ -166,10 +166,10 @@ void vf_section_blas(vf_report *r, const vf_config *cfg)
             for (int s = 0; s < type_shapes; s++)
                 for (int i = 0; i < 2; i++) {
                     /* The dim raised to one the type allows (q8_0 and q4_0:
-                     * a multiple of 32). */
-                    int64_t dim = shapes[s][1];
-                    while (vf_format_row_bytes(kn->in, dim) == 0 && dim < shapes[s][1] + 64)
-                        dim++;
+                     * a multiple of 32; q4_K and q6_K: of 256). */
+                    vf_format f = {1, 4, 0, 32, 0, {0, 0}};
+                    vf_format_of(kn->in, &f);
+                    const int64_t dim = (shapes[s][1] + f.block - 1) / f.block * f.block;
                     const vf_shape sh = {shapes[s][0], dim, shapes[s][2], kinds[i], (vf_table_kind)k};
                     const uint64_t seed = (cfg->seed ^ (uint64_t)(cases * 7919 + 1)) ^
                                           (kn->in == EMB_F32 ? 0 : (uint64_t)kn->in << 56);

@@ -385,7 +385,7 @@ static void check_lookup_kernel(vf_case *c, const emb_kernel *kn, vf_tally *t)
     const size_t n = (size_t)c->s.n, dim = (size_t)c->s.dim;
     const size_t orb = vf_format_row_bytes(kn->out, c->s.dim);
     const size_t out_bytes = n * orb, buf_bytes = c->out_count * sizeof(float);
-    vf_format fo = {1, 4, 0, 32};
+    vf_format fo = {1, 4, 0, 32, 0, {0, 0}};
     vf_format_of(kn->out, &fo);
     /* Elements are compared as their own width; a row of another type
      * (a quantized copy) byte by byte. */

@@ -47,9 +47,10 @@ enum { N_CANON = sizeof canonical / sizeof canonical[0] };
 #define CANON_SEED 0x0E3B5EEDC0FFEE01ull
 
 /* Every kernel of the library's list runs these, with the dim raised to
- * the next one its types allow (a multiple of 32 for q8_0 and q4_0) and
- * int32 and int64 ids in turn: every tail class at each type, a vocab past
- * 2^12, and one call with 16 MiB of fp32 output, for streaming stores.
+ * the next one its types allow (a multiple of 32 for q8_0 and q4_0, of 256
+ * for q4_K and q6_K) and int32 and int64 ids in turn: every tail class at
+ * each type, a vocab past 2^12, and one call with 16 MiB of fp32 output,
+ * for streaming stores.
  * Smaller tables than canonical[]'s: eleven kernels build them. Fixed
  * forever, like canonical[]. */
 static const canon typed_lookup[] = {
@@ -92,10 +93,11 @@ typedef struct dcase {
     size_t matrix_bytes, out_bytes;
 } dcase;
 
-/* Raises dim to the next one both types allow; 0 when none is near. */
+/* Raises dim to the next one both types allow (at most a block of 256
+ * further on); 0 when none is near. */
 static int64_t valid_dim(emb_type in, emb_type out, int64_t dim)
 {
-    for (int64_t d = dim; d < dim + 256; d++)
+    for (int64_t d = dim; d <= dim + 256; d++)
         if (vf_format_row_bytes(in, d) != 0 && vf_format_row_bytes(out, d) != 0)
             return d;
     return 0;
@@ -136,8 +138,9 @@ static void fill_bytes(gen_rng *r, uint8_t *dst, size_t count)
  * 16-bit types: uniform bit patterns, NaNs among them (copying and
  * widening them is defined bit for bit everywhere: an f16 NaN is quieted
  * by F16C, NEON and the scalar definition alike). Quantized types: scales
- * and biases finite only. A q8_0/q4_0 scale of Inf times a zero quant is
- * 0 x Inf, and q8_rowwise's fmaf meets 0 x Inf or Inf - Inf the same way:
+ * and biases finite only. A q8_0/q4_0/q6_K scale of Inf times a zero quant
+ * is 0 x Inf, q4_K's difference of two Inf products is Inf - Inf, and
+ * q8_rowwise's fmaf meets 0 x Inf or Inf - Inf the same way:
  * those give the CPU's default NaN, 0xFFC00000 on x86 and 0x7FC00000 on
  * AArch64, so no canonical input may hold one. */
 static void fill_portable_table(gen_rng *r, emb_type t, uint8_t *dst, int64_t rows, int64_t dim)
@@ -156,11 +159,12 @@ static void fill_portable_table(gen_rng *r, emb_type t, uint8_t *dst, int64_t ro
     for (int64_t k = 0; k < rows; k++) {
         uint8_t *row = dst + (size_t)k * row_bytes;
         if (f.block > 1) {
-            for (int64_t b = 0; b < dim / f.block; b++) {
-                uint8_t *d = row + (size_t)b * f.block_bytes;
-                if ((vf_le16(d) & 0x7C00u) == 0x7C00u) /* Inf or NaN: exponent all ones */
-                    d[1] = (uint8_t)(d[1] & ~0x40u);    /* now exponent 15: finite */
-            }
+            for (int64_t b = 0; b < dim / f.block; b++)
+                for (int s = 0; s < f.n_scales; s++) {
+                    uint8_t *d = row + (size_t)b * f.block_bytes + f.scale_at[s];
+                    if ((vf_le16(d) & 0x7C00u) == 0x7C00u) /* Inf or NaN: exponent all ones */
+                        d[1] = (uint8_t)(d[1] & ~0x40u);    /* now exponent 15: finite */
+                }
         } else {
             for (int w = 0; w < 2; w++) {
                 const uint32_t u = portable_f32(r);

@@ -1,6 +1,7 @@
 /* format_lemmas.c - section A, continued: the formats' conversions to fp32
  * against their definitions (formats.h), exhaustively where they are small
- * (all 2^16 f16 and bf16 patterns, every int8 x fp16 product) and on a
+ * (all 2^16 f16 and bf16 patterns, every int8 x fp16 product, the
+ * k-quants' every fp16 x 6-bit x 4-bit and fp16 x int8 x 6-bit ones) and on a
  * stratified sample where they are not (q8_rowwise's fmaf), through every
  * kernel of the library's list and every implementation. */
 #include "config.h"
@@ -365,6 +366,244 @@ static void block_kernel(vf_report *r, const vf_config *cfg, const impl_list *il
 }
 
 /* ------------------------------------------------------------------ */
+/* q4_K and q6_K: the k-quants' products, every case                    */
+/* ------------------------------------------------------------------ */
+
+/* fp32 product of a and an integer n as this CPU's multiplier gives it,
+ * read back through memory so nothing is folded or kept wider. */
+static float mul_rt(float a, int n)
+{
+    volatile float x = a, y = (float)n;
+    const float p = x * y;
+    return p;
+}
+
+/* What IEEE 754 makes of a * n for a non-finite a: a NaN a quieted, an Inf
+ * a a signed Inf, or for n = 0 the default NaN dn. */
+static uint32_t nonfinite_times(uint32_t a, int n, uint32_t dn)
+{
+    if (vf_is_nan(a))
+        return vf_quiet(a);
+    return n == 0 ? dn : a ^ (n < 0 ? VF_SIGN : 0u);
+}
+
+/* q4_K: x = (d x sc) x q - dmin x m, d and dmin fp16, sc and m 6-bit, q
+ * 4-bit. For every fp16 d, every sc in [0, 63] and every q in [0, 15]:
+ * d x sc and (d x sc) x q are exact in fp32 ((double) products, which are
+ * exact, equal the fp32 ones) and, when finite, integer multiples of 2^-24
+ * below 2^26 in magnitude; dmin x m is the same set of products as d x sc.
+ * So the subtraction's operands are exact, and their difference, a
+ * multiple of 2^-24 below 2^27, is exact in double (51 bits): the fp32
+ * subtraction is the formula's one rounding, and the model's difference in
+ * double narrowed once (formats.h) is that rounding. For Inf and NaN d the
+ * products are IEEE's (the default NaN for 0 x Inf). */
+static void q4_K_products_exact(vf_report *r, const vf_config *cfg, uint32_t dn)
+{
+    uint64_t finite = 0, exact = 0, bounded = 0, special = 0, special_ok = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if (!scale_in(cfg, h))
+            continue;
+        const uint32_t d = vf_f16_to_f32((uint16_t)h);
+        const float df = vf_float_of(d);
+        for (int sc = 0; sc < 64; sc++) {
+            const float dsc = mul_rt(df, sc);
+            if (!vf_is_finite(d)) {
+                const uint32_t want = nonfinite_times(d, sc, dn);
+                special++;
+                special_ok += vf_bits(dsc) == want;
+                for (int q = 0; q < 16; q++) {
+                    special++;
+                    special_ok += vf_bits(mul_rt(dsc, q)) == nonfinite_times(want, q, dn);
+                }
+                continue;
+            }
+            const double dsc_exact = (double)df * sc;
+            finite++;
+            exact += (double)dsc == dsc_exact;
+            for (int q = 0; q < 16; q++) {
+                const float x = mul_rt(dsc, q);
+                const double x_exact = dsc_exact * q; /* at most 11 + 6 + 4 bits: exact */
+                const double units = x_exact * 0x1p24;
+                finite++;
+                exact += (double)x == x_exact;
+                bounded += fabs(x_exact) < 0x1p26 && units == floor(units);
+            }
+        }
+    }
+    const uint64_t products = finite / 17 * 16; /* the (d x sc) x q ones */
+    vf_report_line(r, exact == finite && bounded == products && special_ok == special ? VF_PASS
+                                                                                        : VF_FAIL,
+                   "q4_K x",
+                   "%s fp16 d x every 6-bit sc x every 4-bit q: %llu of %llu finite products "
+                   "(d x sc, then x q) exact in fp32; %llu of %llu (d x sc) x q multiples of "
+                   "2^-24 below 2^26; dmin x m is the same set as d x sc; so q4_K's x has one "
+                   "rounding, its subtraction; %llu of %llu products of an Inf or NaN d as "
+                   "IEEE 754 gives them",
+                   cfg->emulated ? "a subset of the" : "every", (unsigned long long)exact,
+                   (unsigned long long)finite, (unsigned long long)bounded,
+                   (unsigned long long)products, (unsigned long long)special_ok,
+                   (unsigned long long)special);
+    vf_report_num(r, "finite", finite);
+    vf_report_num(r, "exact", exact);
+    vf_report_num(r, "bounded", bounded);
+    vf_report_num(r, "special", special);
+}
+
+/* q6_K: x = (d x s) x q, d fp16, s int8, q in [-32, 31]. For every fp16
+ * d, every s and every q: d x s and (d x s) x q are exact in fp32 (at most
+ * 11 + 7 + 5 significant bits); for Inf and NaN d, IEEE's products. */
+static void q6_K_products_exact(vf_report *r, const vf_config *cfg, uint32_t dn)
+{
+    uint64_t finite = 0, exact = 0, special = 0, special_ok = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if (!scale_in(cfg, h))
+            continue;
+        const uint32_t d = vf_f16_to_f32((uint16_t)h);
+        const float df = vf_float_of(d);
+        const int fin = vf_is_finite(d);
+        for (int s = -128; s < 128; s++) {
+            const float ds = mul_rt(df, s);
+            const double ds_exact = (double)df * s;
+            if (!fin) {
+                const uint32_t want = nonfinite_times(d, s, dn);
+                special++;
+                special_ok += vf_bits(ds) == want;
+                for (int q = -32; q < 32; q++) {
+                    special++;
+                    special_ok += vf_bits(mul_rt(ds, q)) == nonfinite_times(want, q, dn);
+                }
+                continue;
+            }
+            finite++;
+            exact += (double)ds == ds_exact;
+            /* The 64 quants in one pass the compiler may vectorise: plain
+             * fp32 multiplies, each compared with the exact double one. */
+            uint64_t ok = 0;
+            for (int q = -32; q < 32; q++)
+                ok += (double)(ds * (float)q) == ds_exact * q;
+            finite += 64;
+            exact += ok;
+        }
+    }
+    vf_report_line(r, exact == finite && special_ok == special ? VF_PASS : VF_FAIL, "q6_K x",
+                   "%s fp16 d x every int8 s x every q in [-32, 31]: %llu of %llu finite "
+                   "products (d x s, then x q) exact in fp32, so q6_K's x has no rounding; "
+                   "%llu of %llu products of an Inf or NaN d as IEEE 754 gives them",
+                   cfg->emulated ? "a subset of the" : "every", (unsigned long long)exact,
+                   (unsigned long long)finite, (unsigned long long)special_ok,
+                   (unsigned long long)special);
+    vf_report_num(r, "finite", finite);
+    vf_report_num(r, "exact", exact);
+    vf_report_num(r, "special", special);
+}
+
+/* q4_K's 12 bytes of packed 6-bit scales and mins, written from the
+ * layout (the inverse of formats.h's reading): bytes 0..3 and 4..7 hold
+ * sc and m of sub-blocks 0..3 in their low six bits and the top two bits
+ * of sc and m of 4..7 in their top two; bytes 8..11 the low nibbles of sc
+ * (low) and m (high) of 4..7. */
+static void pack_q4_K_scales(uint8_t *scales, const int sc[8], const int m[8])
+{
+    for (int k = 0; k < 4; k++) {
+        scales[k] = (uint8_t)(sc[k] | (sc[k + 4] >> 4) << 6);
+        scales[k + 4] = (uint8_t)(m[k] | (m[k + 4] >> 4) << 6);
+        scales[k + 8] = (uint8_t)((sc[k + 4] & 15) | (m[k + 4] & 15) << 4);
+    }
+}
+
+/* Rows of two super-blocks (dim 512), one per fp16 pattern h: every
+ * super-block's d is h (q4_K: and its dmin the pattern h x 40503 + 12345,
+ * which meets every pattern once as h does); across four rows (q4_K) or
+ * eight (q6_K) the sub-blocks' 6-bit scales and mins or int8 scales take
+ * every value, and each sub-block holds its quants in a rotating order,
+ * every value of q among them. Checked against the model (formats.h) on
+ * every implementation. */
+static void k_block_row(emb_type t, uint8_t *row, uint32_t h)
+{
+    for (int b = 0; b < 2; b++) {
+        if (t == EMB_Q4_K) {
+            uint8_t *blk = row + b * 144;
+            const uint32_t dmin = (h * 40503u + 12345u) & 0xFFFFu;
+            blk[0] = (uint8_t)h, blk[1] = (uint8_t)(h >> 8);
+            blk[2] = (uint8_t)dmin, blk[3] = (uint8_t)(dmin >> 8);
+            int sc[8], m[8];
+            for (int k = 0; k < 8; k++) {
+                const int sub = 8 * b + k;
+                sc[k] = (int)((16 * (h % 4) + (uint32_t)sub) & 63);
+                m[k] = (int)(((uint32_t)sc[k] * 29u + h / 4) & 63);
+            }
+            pack_q4_K_scales(blk + 4, sc, m);
+            for (int g = 0; g < 4; g++)
+                for (int l = 0; l < 32; l++) {
+                    const int lo = (l + 8 * b + 2 * g) & 15, hi = (l + 8 * b + 2 * g + 1) & 15;
+                    blk[16 + 32 * g + l] = (uint8_t)(lo | (15 - hi) << 4);
+                }
+        } else {
+            uint8_t *blk = row + b * 210;
+            memset(blk, 0, 208);
+            for (int i = 0; i < 16; i++)
+                blk[192 + i] = (uint8_t)(32 * (h % 8) + (uint32_t)(16 * b + i));
+            for (int e = 0; e < 256; e++) {
+                const int code = (int)((uint32_t)(256 * b + e) + h / 8) & 63;
+                const int n = e / 128, rr = e % 128 / 32, l = e % 32;
+                blk[64 * n + 32 * (rr & 1) + l] |= (uint8_t)((code & 15) << (4 * (rr >> 1)));
+                blk[128 + 32 * n + l] |= (uint8_t)((code >> 4) << (2 * rr));
+            }
+            blk[208] = (uint8_t)h, blk[209] = (uint8_t)(h >> 8);
+        }
+    }
+}
+
+static void k_block_kernel(vf_report *r, const vf_config *cfg, const impl_list *il,
+                           const emb_kernel *kn, uint32_t dn)
+{
+    const int64_t dim = 512;
+    const size_t row_bytes = vf_format_row_bytes(kn->in, dim);
+    lemma_tally t;
+    memset(&t, 0, sizeof t);
+    uint8_t *raw = malloc(SCALE_CHUNK * row_bytes);
+    uint8_t *want = malloc(SCALE_CHUNK * (size_t)dim * 4), *tmp = malloc(SCALE_CHUNK * (size_t)dim * 4);
+    uint64_t scales = 0, nan = 0;
+    if (raw == NULL || want == NULL || tmp == NULL)
+        lemma_fail(&t, "out of memory");
+    for (uint32_t h0 = 0; h0 < 65536 && raw && want && tmp; h0 += SCALE_CHUNK) {
+        int64_t rows = 0;
+        for (uint32_t h = h0; h < h0 + SCALE_CHUNK; h++)
+            if (scale_in(cfg, h))
+                k_block_row(kn->in, raw + (size_t)rows++ * row_bytes, h);
+        scales += (uint64_t)rows;
+        for (int64_t i = 0; i < rows; i++) {
+            float *x = (float *)(void *)(tmp + (size_t)(i * dim) * 4);
+            vf_model_row(kn->in, raw + (size_t)i * row_bytes, dim, dn, x);
+            for (int64_t j = 0; j < dim; j++)
+                nan += vf_is_nan(vf_bits(x[j]));
+        }
+        reverse_rows(want, tmp, rows, (size_t)dim * 4);
+        run_all(il, kn, raw, rows, dim, (emb_index)(h0 / SCALE_CHUNK % 2), want,
+                (size_t)(rows * dim) * 4, &t);
+    }
+    free(raw);
+    free(want);
+    free(tmp);
+    const int k4 = kn->in == EMB_Q4_K;
+    vf_report_line(r, t.wrong ? VF_FAIL : VF_PASS, kn->name,
+                   "%llu fp16 d%s%s, %s in rotation and every q, at dim %lld, on %s: %llu "
+                   "elements = "
+                   "%s; %llu wrong%s%s",
+                   (unsigned long long)scales, cfg->emulated ? " (emulated: a subset)" : " (all)",
+                   k4 ? ", each fp16 once as dmin" : "",
+                   k4 ? "every 6-bit sc and m" : "every int8 s", (long long)dim, il->names,
+                   (unsigned long long)t.elems,
+                   k4 ? "(d x sc) x q - dmin x m, one rounding" : "(d x s) x q",
+                   (unsigned long long)t.wrong, t.wrong ? "; first: " : "", t.first);
+    vf_report_line(r, VF_INFO, "", "of the model's elements %llu are NaN (a NaN scale, 0 x Inf%s)",
+                   (unsigned long long)nan, k4 ? ", Inf - Inf; a NaN d and a NaN dmin give d's" : "");
+    vf_report_num(r, "scales", scales);
+    vf_report_num(r, "elements", t.elems);
+    vf_report_num(r, "wrong", t.wrong);
+}
+
+/* ------------------------------------------------------------------ */
 /* q8_rowwise: fmaf(scale, q, bias) on a stratified sample              */
 /* ------------------------------------------------------------------ */
 
@@ -512,6 +751,14 @@ void vf_format_lemmas(vf_report *r, const vf_config *cfg)
             break;
         case EMB_Q8_ROWWISE:
             rowwise_kernel(r, cfg, &il, kn);
+            break;
+        case EMB_Q4_K:
+            q4_K_products_exact(r, cfg, dn);
+            k_block_kernel(r, cfg, &il, kn, dn);
+            break;
+        case EMB_Q6_K:
+            q6_K_products_exact(r, cfg, dn);
+            k_block_kernel(r, cfg, &il, kn, dn);
             break;
         default:
             vf_report_line(r, VF_SKIP, kn->name, "no exhaustive lemma for %s yet: section C "

@@ -20,12 +20,15 @@
 #include "embsimd.h"
 #include "gen.h"
 
-enum { MAX_VOCAB = 40, MAX_DIM = 96, MAX_BAGS = 12, MAX_N = 64, GUARD = 64 };
+/* Dims of element types are 1..MAX_DIM; blocked types take 1 to 3 blocks
+ * of 32 or 1 to 2 of 256 (q4_K, q6_K): MAX_ROW at most, what the buffers
+ * hold. */
+enum { MAX_VOCAB = 40, MAX_DIM = 96, MAX_ROW = 512, MAX_BAGS = 12, MAX_N = 64, GUARD = 64 };
 
 typedef struct buffers {
-    uint8_t matrix[GUARD + MAX_VOCAB * (MAX_DIM + 8) * 4 + GUARD]; /* table or dtable */
-    uint8_t out[GUARD + MAX_BAGS * MAX_DIM * 4 + GUARD];          /* out or dout */
-    int64_t argmax[MAX_BAGS * MAX_DIM + 16];
+    uint8_t matrix[GUARD + MAX_VOCAB * (MAX_ROW + 8) * 4 + GUARD]; /* table or dtable */
+    uint8_t out[GUARD + MAX_BAGS * MAX_ROW * 4 + GUARD];          /* out or dout */
+    int64_t argmax[MAX_BAGS * MAX_ROW + 16];
     float h[MAX_VOCAB + 16];
 } buffers;
 
@@ -83,8 +86,11 @@ static int is_step(emb_op op) { return op == EMB_OP_BAG_SGD || op == EMB_OP_BAG_
  * nothing; returns the kernel of the type, the f32 one for a quantized. */
 static int step_table(call *c, unsigned bits, uint8_t pick)
 {
-    static const emb_type quantized[] = {EMB_Q8_0, EMB_Q4_0, EMB_Q8_ROWWISE};
-    c->in = bits < 3 ? EMB_F32 : bits < 5 ? EMB_F16 : bits < 7 ? EMB_BF16 : quantized[pick % 3];
+    static const emb_type quantized[] = {EMB_Q8_0, EMB_Q4_0, EMB_Q8_ROWWISE, EMB_Q4_K, EMB_Q6_K};
+    c->in = bits < 3   ? EMB_F32
+            : bits < 5 ? EMB_F16
+            : bits < 7 ? EMB_BF16
+                       : quantized[pick % (sizeof quantized / sizeof quantized[0])];
     for (int k = 0; k < emb_kernel_count(); k++)
         if (emb_kernel_at(k)->op == c->op && emb_kernel_at(k)->in == c->in)
             return k;
@@ -116,7 +122,10 @@ static void decode(const uint8_t *data, size_t size, call *c)
     if (is_step(c->op))
         c->kernel = step_table(c, x >> 5, d);
     c->vocab = 1 + v % MAX_VOCAB;
-    c->dim = emb_row_bytes(c->in, 1) == 0 ? 32 * (1 + d % 3) : 1 + d % MAX_DIM;
+    int64_t block = 1; /* the smallest dim of the type */
+    while (emb_row_bytes(c->in, block) == 0 && block < MAX_ROW)
+        block++;
+    c->dim = block == 1 ? 1 + d % MAX_DIM : block * (1 + d % (block < 256 ? 3 : 2));
     c->nbags = b % (MAX_BAGS + 1);
     c->threads = 1 + (f & 3);
     c->lengths = (f >> 2) & 1;
@@ -182,7 +191,8 @@ static void decode(const uint8_t *data, size_t size, call *c)
     const int summed = c->mode != EMB_BAG_MAX || c->op != EMB_OP_BAG;
     if (summed) {
         /* Every 16-bit and 32-bit field made NaN-free: f16/bf16 elements,
-         * q8_0 and q4_0 scales, fp32 values, scales and biases. */
+         * the blocks' fp16 scales (each at an even offset, in blocks of an
+         * even size), fp32 values, scales and biases. */
         const size_t es = c->in == EMB_F32 || c->in == EMB_Q8_ROWWISE ? 4 : 2;
         uint8_t *bufs[2] = {B->matrix, B->out};
         const size_t sizes[2] = {sizeof B->matrix, sizeof B->out};
@@ -210,7 +220,7 @@ static void decode(const uint8_t *data, size_t size, call *c)
     for (size_t i = 0; i < sizeof B->argmax / sizeof B->argmax[0]; i++)
         B->argmax[i] = (int64_t)(next8(&r) % (c->vocab + 1)) - 1;
     if (x & 2) /* now and then an argmax entry outside the vocabulary */
-        B->argmax[next8(&r) % (MAX_BAGS * MAX_DIM)] = c->vocab + 1;
+        B->argmax[next8(&r) % (MAX_BAGS * MAX_ROW)] = c->vocab + 1;
     for (int i = 0; i < MAX_VOCAB + 16; i++)
         B->h[i] = (float)(next8(&r) % 9) / 8.0f;
 }

@@ -20,7 +20,9 @@
 #include "gen.h"
 #include "ieee.h"
 
-enum { GUARD = 32, MAX_VOCAB = 64, MAX_DIM = 96, MAX_N = 48 };
+/* Dims decode to 1..DIM_CODES; raised to the kernel's types (byte 5, bit
+ * 1) they reach MAX_DIM, one q4_K or q6_K super-block. */
+enum { GUARD = 32, MAX_VOCAB = 64, DIM_CODES = 96, MAX_DIM = 256, MAX_N = 48 };
 enum { MATRIX_BYTES = MAX_VOCAB * MAX_DIM * 4, ROWS_BYTES = MAX_N * MAX_DIM * 4 };
 
 /* The call an input decodes to.
@@ -31,7 +33,7 @@ enum { MATRIX_BYTES = MAX_VOCAB * MAX_DIM * 4, ROWS_BYTES = MAX_N * MAX_DIM * 4 
  * whole input continues it.
  *   byte 0 vocab: 1 + v % 64; 0xFF: 0, 0xFE: -1, 0xFD: INT64_MAX (0xFC:
  *                 the layer's calls, fuzz_layer.h)
- *   byte 1 dim:   1 + d % 96; 0xFF: 0, 0xFE: -3, 0xFD: INT64_MAX / 2
+ *   byte 1 dim:   1 + d % 96 (DIM_CODES); 0xFF: 0, 0xFE: -3, 0xFD: INT64_MAX / 2
  *   byte 2 n:     n % 49; 0xFF: -1
  *   byte 3 flags: bits 0-1 threads - 1, bit 2 misaligned rows, bit 3
  *                 misaligned matrix (by one element), 0xF0 all set: rows
@@ -41,8 +43,8 @@ enum { MATRIX_BYTES = MAX_VOCAB * MAX_DIM * 4, ROWS_BYTES = MAX_N * MAX_DIM * 4 
  *   byte 5 types: bit 0 int64 ids; bit 1 dim raised to the next one the
  *                 kernel's types allow; bit 4 the fp32 entry points when the
  *                 call is theirs; bits 5-7 all set: the out type (lookup)
- *                 or dout type (grad) replaced by bits 2-4 (6 and 7 are no
- *                 type at all) */
+ *                 or dout type (grad) replaced by bits 2-4 (0..5 the types
+ *                 f32 .. q8_rowwise; 6 and 7 no type at all) */
 typedef struct call {
     int64_t vocab, dim, n;
     int threads, misalign_rows, misalign_matrix, overlap, null_ids, legacy;
@@ -117,10 +119,21 @@ static void fill_typed(reader *r, emb_type t, uint8_t *dst, size_t cap, int64_t 
                 put16(row + 2 * j, next16(r, t));
         } else if (f.block > 1) {
             for (int64_t b = 0; b < dim / f.block; b++) {
+                /* The block's bytes in order, its fp16 scales (formats.h:
+                 * q8_0's and q4_0's first, q4_K's d and dmin first, q6_K's
+                 * d last) drawn as fp16s. */
                 uint8_t *blk = row + (size_t)b * f.block_bytes;
-                put16(blk, next16(r, EMB_F16)); /* the fp16 scale */
-                for (size_t q = 2; q < f.block_bytes; q++)
-                    blk[q] = next8(r);
+                for (size_t q = 0; q < f.block_bytes;) {
+                    int scale = 0;
+                    for (int s = 0; s < f.n_scales; s++)
+                        scale |= f.scale_at[s] == q;
+                    if (scale) {
+                        put16(blk + q, next16(r, EMB_F16));
+                        q += 2;
+                    } else {
+                        blk[q++] = next8(r);
+                    }
+                }
             }
         } else {
             for (int64_t j = 0; j < dim; j++)
@@ -169,7 +182,9 @@ static void decode(const uint8_t *data, size_t size, call *c)
     c->in = kn->in;
     c->out = kn->out;
     if ((x & 0xE0) == 0xE0) {
-        const emb_type other = (emb_type)((x >> 2) & 7); /* 6 and 7: not a type */
+        /* 0..5 a type, 6 and 7 none (past the last, whatever it is). */
+        const int code = (x >> 2) & 7;
+        const emb_type other = (emb_type)(code < 6 ? code : EMB_TYPE_COUNT + code - 6);
         if (c->op == EMB_OP_LOOKUP)
             c->out = other;
         else
@@ -178,7 +193,7 @@ static void decode(const uint8_t *data, size_t size, call *c)
     c->id_type = (x & 1) ? EMB_I64 : EMB_I32;
     /* Mostly valid sizes; the top values of each byte give invalid ones. */
     c->vocab = v == 0xFF ? 0 : v == 0xFE ? -1 : v == 0xFD ? INT64_MAX : 1 + v % MAX_VOCAB;
-    c->dim = d == 0xFF ? 0 : d == 0xFE ? -3 : d == 0xFD ? INT64_MAX / 2 : 1 + d % MAX_DIM;
+    c->dim = d == 0xFF ? 0 : d == 0xFE ? -3 : d == 0xFD ? INT64_MAX / 2 : 1 + d % DIM_CODES;
     if ((x & 2) && c->dim > 0 && c->dim <= MAX_DIM)
         c->dim = valid_dim(c->in, c->out, c->dim);
     c->n = n == 0xFF ? -1 : n % (MAX_N + 1);

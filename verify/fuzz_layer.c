@@ -21,16 +21,23 @@
 #include "gen.h"
 #include "reference.h"
 
-enum { LG = 32, L_VOCAB = 32, L_DIM = 80, L_N = 40, L_POS = 16 };
-enum { W_BYTES = L_VOCAB * L_DIM * 4, P_BYTES = L_POS * L_DIM * 4, R_BYTES = L_N * L_DIM * 4 };
+/* Dims decode to 1..L_DIM; raised to the table type's blocks they reach
+ * L_MAX_DIM, one q4_K or q6_K super-block, which the buffers hold. */
+enum { LG = 32, L_VOCAB = 32, L_DIM = 80, L_MAX_DIM = 256, L_N = 40, L_POS = 16 };
+enum {
+    W_BYTES = L_VOCAB * L_MAX_DIM * 4,
+    P_BYTES = L_POS * L_MAX_DIM * 4,
+    R_BYTES = L_N * L_MAX_DIM * 4
+};
 
 /* Input layout after the tag: 10 header bytes, then ids, positions, and
  * the buffers' bytes; a generator seeded by the input continues it.
  *   0 op % 4: lookup_pos, grad_pos, grad_ex, renorm
  *   1 vocab 1 + v % 32 (0xFF: 0, 0xFE: -1)   2 dim 1 + d % 80 (0xFF: 0; bit 7
- *     of byte 5 raises it to a multiple of 32)   3 n % 41 (0xFF: -1)
- *   4 types: bits 0-2 table type (6, 7: not a type), bits 3-4 position or
- *     dout type (f32, f16, bf16, q8_0: refused)
+ *     of byte 5 raises it to a multiple of 32, or of 256 for a q4_K or q6_K
+ *     table)   3 n % 41 (0xFF: -1)
+ *   4 types: bits 0-2 table type (bits 5-7 all set: 8 + bits 0-2, not a
+ *     type), bits 3-4 position or dout type (f32, f16, bf16, q8_0: refused)
  *   5 flags: bit 0 int64 ids, 1 explicit positions, 2-3 threads - 1,
  *     4 scale_grad_by_freq, 5 padding_idx set, 6 ids overlap the output
  *   6 max_pos 1 + m % 16 (0xFF: 0)   7 offset (int8)   8 seq_len (int8)
@@ -80,10 +87,13 @@ static void decode(const uint8_t *data, size_t size, lcall *c)
     c->op = b[0] % 4;
     c->vocab = b[1] == 0xFF ? 0 : b[1] == 0xFE ? -1 : 1 + b[1] % L_VOCAB;
     c->dim = b[2] == 0xFF ? 0 : 1 + b[2] % L_DIM;
-    if ((b[5] & 0x80) && c->dim > 0)
-        c->dim = c->dim <= 32 ? 32 : 64;
     c->n = b[3] == 0xFF ? -1 : b[3] % (L_N + 1);
-    c->table_type = (emb_type)(b[4] & 7);
+    c->table_type = (emb_type)((b[4] & 0xE0) == 0xE0 ? 8 + (b[4] & 7) : b[4] & 7);
+    if ((b[5] & 0x80) && c->dim > 0)
+        c->dim = emb_row_bytes(c->table_type, 256) != 0 && emb_row_bytes(c->table_type, 32) == 0
+                     ? 256
+                 : c->dim <= 32 ? 32
+                                : 64;
     static const emb_type second[4] = {EMB_F32, EMB_F16, EMB_BF16, EMB_Q8_0};
     c->pos_type = second[(b[4] >> 3) & 3];
     c->wide_ids = b[5] & 1;

@@ -179,10 +179,10 @@ void vf_fill_type(gen_rng *r, emb_type t, vf_table_kind kind, uint8_t *dst, int6
         abort();
     const size_t row_bytes = vf_format_row_bytes(t, dim);
     /* The fp32 values the type's own are made from: every element of a
-     * 16-bit type, every block's scale, or every row's scale and bias; so
-     * an adversarial table's recipes act per column of elements, of
-     * blocks, or on the scale and the bias. */
-    const int64_t per_row = f.elem_bits ? dim : f.block > 1 ? dim / f.block : 2;
+     * 16-bit type, every block's fp16 scales (q4_K: d and dmin), or every
+     * row's scale and bias; so an adversarial table's recipes act per
+     * column of elements, of block scales, or on the scale and the bias. */
+    const int64_t per_row = f.elem_bits ? dim : f.block > 1 ? dim / f.block * f.n_scales : 2;
     float *src = malloc((size_t)(rows * per_row) * sizeof(float));
     if (src == NULL)
         abort();
@@ -204,14 +204,16 @@ void vf_fill_type(gen_rng *r, emb_type t, vf_table_kind kind, uint8_t *dst, int6
             fill_bytes(r, row, row_bytes);
             if (f.block > 1) {
                 for (int64_t b = 0; b < per_row; b++)
-                    put_le16(row + (size_t)b * f.block_bytes, vf_narrow_f16(vf_bits(v[b])));
+                    put_le16(row + (size_t)(b / f.n_scales) * f.block_bytes +
+                                 f.scale_at[b % f.n_scales],
+                             vf_narrow_f16(vf_bits(v[b])));
             } else {
                 put_le32(row + dim, vf_bits(v[0]));     /* scale */
                 put_le32(row + dim + 4, vf_bits(v[1])); /* bias */
             }
             /* Adversarial: more zero quants (q = 0 with an Inf scale is 0 x
-             * Inf; with a negative one, -0). A zero is the byte 0 in
-             * q8_rowwise, the int8 0 in q8_0 and the nibble 8 in q4_0. */
+             * Inf; with a negative one, -0), each set by the format's own
+             * code for 0 (formats.h, vf_zero_quant). */
             uint64_t draw = 0;
             if (kind == VF_TABLE_ADVERSARIAL)
                 for (int64_t j = 0; j < dim; j++) {
@@ -220,14 +222,7 @@ void vf_fill_type(gen_rng *r, emb_type t, vf_table_kind kind, uint8_t *dst, int6
                     draw >>= 3;
                     if ((draw & 7) != 0)
                         continue;
-                    if (t == EMB_Q4_0) {
-                        uint8_t *q = row + j / 32 * 18 + 2 + j % 16;
-                        *q = j % 32 < 16 ? (uint8_t)((*q & 0xF0) | 8) : (uint8_t)((*q & 0x0F) | 0x80);
-                    } else if (f.block > 1) {
-                        row[j / 32 * f.block_bytes + 2 + j % 32] = 0;
-                    } else {
-                        row[j] = 0;
-                    }
+                    vf_zero_quant(t, row, j);
                 }
             break;
         }

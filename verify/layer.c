@@ -271,13 +271,24 @@ void vf_section_layer(vf_report *r, const vf_config *cfg)
                       "(reduce.h) written out.");
     layer_tally t;
     memset(&t, 0, sizeof t);
-    static const emb_type types[] = {EMB_F32, EMB_F16, EMB_BF16, EMB_Q8_0, EMB_Q4_0,
-                                     EMB_Q8_ROWWISE};
+    /* The token tables: every type with a fused lookup (emb_kernel_at), in
+     * the list's order, each one the model knows. */
+    emb_type types[VF_MAX_KERNELS];
+    size_t n_types = 0;
+    for (int k = 0; k < emb_kernel_count() && n_types < VF_MAX_KERNELS; k++)
+        if (emb_kernel_at(k)->op == EMB_OP_LOOKUP_POS && vf_format_known(emb_kernel_at(k)->in))
+            types[n_types++] = emb_kernel_at(k)->in;
     const int kinds = VF_TABLE_KIND_COUNT;
-    uint64_t step = 0, steps = (uint64_t)kinds * (sizeof types / sizeof types[0]) * (uint64_t)cfg->n_runs;
+    uint64_t step = 0, steps = (uint64_t)kinds * n_types * (uint64_t)cfg->n_runs;
     for (int kind = 0; kind < kinds; kind++) {
-        for (size_t ty = 0; ty < sizeof types / sizeof types[0]; ty++) {
-            const int64_t dim = types[ty] == EMB_Q8_0 || types[ty] == EMB_Q4_0 ? 64 : 67;
+        for (size_t ty = 0; ty < n_types; ty++) {
+            /* 67, an odd dim, for the element types; the blocked ones the
+             * whole blocks below it (64 for q8_0 and q4_0), or one block
+             * (256 for q4_K and q6_K). */
+            vf_format f = {1, 4, 0, 32, 0, {0, 0}};
+            vf_format_of(types[ty], &f);
+            const int64_t dim = f.block == 1 ? 67 : 67 / f.block > 0 ? 67 / f.block * f.block
+                                                                     : f.block;
             const uint64_t seed = cfg->seed * 1000003u + 0xF00 + (uint64_t)kind * 16 + ty;
             vf_table w, p;
             memset(&w, 0, sizeof w);

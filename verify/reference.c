@@ -36,10 +36,12 @@ static uint32_t load32(const uint8_t *p)
 }
 
 /* The layouts: elements per block, bytes per block, bytes after the
- * blocks. GGML's q8_0 and q4_0 (ggml-common.h: block_q8_0 = {ggml_half d;
- * int8_t qs[32]}, block_q4_0 = {ggml_half d; uint8_t qs[16]}) and FBGEMM's
- * fused 8-bit row-wise rows (dim uint8 codes, then float scale, float
- * bias). */
+ * blocks. GGML's q8_0 and q4_0 (block_q8_0 = {ggml_half d; int8_t qs[32]},
+ * block_q4_0 = {ggml_half d; uint8_t qs[16]}), its k-quants' super-blocks
+ * of QK_K = 256 (q4_K: {ggml_half d, dmin; uint8_t scales[12]; uint8_t
+ * qs[128]}; q6_K: {uint8_t ql[128], qh[64]; int8_t scales[16]; ggml_half
+ * d}) and FBGEMM's fused 8-bit row-wise rows (dim uint8 codes, then float
+ * scale, float bias). */
 typedef struct layout {
     int64_t block, block_bytes, extra;
 } layout;
@@ -53,6 +55,8 @@ static int layout_of(emb_type t, layout *l)
     case EMB_Q8_0: *l = (layout){32, 2 + 32, 0}; return 0;
     case EMB_Q4_0: *l = (layout){32, 2 + 16, 0}; return 0;
     case EMB_Q8_ROWWISE: *l = (layout){1, 1, 4 + 4}; return 0;
+    case EMB_Q4_K: *l = (layout){256, 2 + 2 + 12 + 128, 0}; return 0;
+    case EMB_Q6_K: *l = (layout){256, 128 + 64 + 16 + 2, 0}; return 0;
     }
     return -1;
 }
@@ -111,6 +115,41 @@ uint32_t ref_element_bits(emb_type t, const uint8_t *row, int64_t dim, int64_t j
         const float scale = bits_to_float(load32(row + dim));
         const float bias = bits_to_float(load32(row + dim + 4));
         return float_to_bits(fmaf(scale, (float)row[j], bias));
+    }
+    case EMB_Q4_K: {
+        /* Element i of its super-block: group g = i / 64, half h, lane l;
+         * sub-block k = 2g + h, whose 6-bit scale and min come from the
+         * packed scales[12]; the quant is the h-th nibble of qs[32g + l]. */
+        const uint8_t *sb = row + (j / 256) * 144;
+        const uint8_t *scales = sb + 4, *qs = sb + 16;
+        const int i = (int)(j % 256), g = i / 64, h = (i % 64) / 32, l = i % 32, k = 2 * g + h;
+        int sc, m;
+        if (k < 4) {
+            sc = scales[k] & 63;
+            m = scales[k + 4] & 63;
+        } else {
+            sc = (scales[k + 4] & 0xF) | ((scales[k - 4] >> 6) << 4);
+            m = (scales[k + 4] >> 4) | ((scales[k] >> 6) << 4);
+        }
+        const int q = h ? qs[32 * g + l] >> 4 : qs[32 * g + l] & 0xF;
+        const float d = bits_to_float(ref_f16_to_f32_bits(load16(sb)));
+        const float dmin = bits_to_float(ref_f16_to_f32_bits(load16(sb + 2)));
+        volatile float scaled = d * (float)sc, term = scaled * (float)q, low = dmin * (float)m;
+        return float_to_bits(term - low);
+    }
+    case EMB_Q6_K: {
+        /* Element i: half n = i / 128, row r of four, lane l; low four
+         * bits from ql, high two from qh, biased by 32; scale per 16. */
+        const uint8_t *sb = row + (j / 256) * 210;
+        const uint8_t *ql = sb, *qh = sb + 128;
+        const int i = (int)(j % 256), n = i / 128, r = (i % 128) / 32, l = i % 32;
+        const int low4 = (ql[64 * n + l + 32 * (r & 1)] >> (4 * (r >> 1))) & 0xF;
+        const int high2 = (qh[32 * n + l] >> (2 * r)) & 3;
+        const int q = (low4 | high2 << 4) - 32;
+        const int s = (int8_t)sb[192 + 8 * n + l / 16 + 2 * r];
+        const float d = bits_to_float(ref_f16_to_f32_bits(load16(sb + 208)));
+        volatile float ds = d * (float)s;
+        return float_to_bits(ds * (float)q);
     }
     }
     return 0;

@@ -11,10 +11,11 @@
 #include "embsimd.h"
 
 /* Bytes of one row of dim elements of type t, from the layouts: 4 or 2
- * bytes an element; q8_0 and q4_0 blocks of 32 (34 and 18 bytes); q8_rowwise
- * dim bytes then an fp32 scale and bias. 0 when the format has no such row
- * (dim <= 0, dim not a multiple of 32 for a blocked type, an unknown type,
- * or more bytes than size_t holds). */
+ * bytes an element; q8_0 and q4_0 blocks of 32 (34 and 18 bytes); q4_K and
+ * q6_K super-blocks of 256 (144 and 210 bytes); q8_rowwise dim bytes then
+ * an fp32 scale and bias. 0 when the format has no such row (dim <= 0, dim
+ * not a multiple of the block for a blocked type, an unknown type, or more
+ * bytes than size_t holds). */
 size_t ref_row_bytes(emb_type t, int64_t dim);
 
 /* IEEE binary16 to binary32, exact: a NaN keeps its sign and payload and is

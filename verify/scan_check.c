@@ -68,10 +68,14 @@ static uint8_t *scan_table(emb_type t, int64_t vocab, int64_t dim, uint64_t seed
                 memset(row + 4 * j, 0, 4);
             else if (t == EMB_F16 || t == EMB_BF16)
                 memset(row + 2 * j, 0, 2);
-            else if (t == EMB_Q8_0 || t == EMB_Q4_0)
-                memset(row + (size_t)(j / 32) * (t == EMB_Q8_0 ? 34 : 18), 0, 2);
-            else
+            else if (t == EMB_Q8_ROWWISE)
                 memset(row + dim, 0, 8);
+            else { /* a block: its fp16 scales to +0 */
+                vf_format f = {1, 4, 0, 32, 0, {0, 0}};
+                vf_format_of(t, &f);
+                for (int s = 0; s < f.n_scales; s++)
+                    memset(row + (size_t)(j / f.block) * f.block_bytes + f.scale_at[s], 0, 2);
+            }
         }
     }
     return p;
@@ -82,7 +86,7 @@ void vf_section_scan(vf_report *r, const vf_config *cfg)
     vf_report_section(r, "G", "the similarity scan: one summation order, the same bits in "
                               "every run and equal to the definition");
     const uint32_t dn = vf_default_nan();
-    static const int64_t dims[] = {1, 33, 96, 384, 419};
+    static const int64_t dims[] = {1, 33, 96, 256, 384, 419, 512};
     const int64_t vocab = cfg->mode == VF_MODE_QUICK || cfg->emulated ? 3000 : 20000;
     int kernels = 0;
     for (int k = 0; k < emb_kernel_count(); k++) {
@@ -143,7 +147,7 @@ void vf_section_scan(vf_report *r, const vf_config *cfg)
         }
         if (failed == 0)
             vf_report_line(r, VF_PASS, kn->name,
-                           "%llu scans (%lld rows each; dims 1 to 419 as the type allows; dot, "
+                           "%llu scans (%lld rows each; dims 1 to 512 as the type allows; dot, "
                            "l2sq, norm2; every run) bit-equal to the definition",
                            (unsigned long long)checked, (long long)vocab);
         else

@@ -58,11 +58,14 @@ static uint8_t *make_table(gen_rng *r, emb_type t, int64_t vocab, int64_t dim, i
             }
             ref_make_determinate(t, row, dim);
         } else if (!raw) {
-            const size_t bb = t == EMB_Q8_0 ? 34 : 18;
-            for (int64_t k = 0; k < dim / 32; k++) {
-                const uint16_t d = moderate_f16(r);
-                memcpy(row + (size_t)k * bb, &d, 2);
-            }
+            int64_t block;
+            size_t bb, at[2];
+            const int scales = block_scales(t, &block, &bb, at);
+            for (int64_t k = 0; k < dim / block; k++)
+                for (int s = 0; s < scales; s++) {
+                    const uint16_t d = moderate_f16(r);
+                    memcpy(row + (size_t)k * bb + at[s], &d, 2);
+                }
         }
     }
     return table;
@@ -422,13 +425,16 @@ START_TEST(bag_matches_its_definition)
 {
     const emb_kernel *k = kernel_of(_i);
     gen_rng r = gen_seed(0xBA6000 + (uint64_t)(_i % KERNEL_SLOTS));
-    const int blocked = emb_row_bytes(k->in, 1) == 0;
-    const int64_t dims[] = {blocked ? 32 : 1, blocked ? 64 : 7, blocked ? 96 : 130,
-                            blocked ? 160 : 160};
+    /* Element types: a tail alone, a short row, rows either side of the
+     * register groups; blocked ones: 1, 2, 3 and 5 blocks. */
+    const int64_t block = dim_for_types(k->in, EMB_F32, 1);
+    const int64_t dims[] = {block > 1 ? block : 1, block > 1 ? 2 * block : 7,
+                            block > 1 ? 3 * block : 130, block > 1 ? 5 * block : 160};
     variant v;
     for (int c = 0; next_variant(c, &v); c++)
         check_bag_variant(k, &v, 50, dims[c % 4], 13, 5, &r);
-    /* Large enough that 2 and 3 threads split the bags (256 KiB a part). */
+    /* Large enough that 2 and 3 threads split the bags (256 KiB a part);
+     * 256 is a dim of every type. */
     for (int c = 0; next_variant(c, &v); c += 5)
         check_bag_variant(k, &v, 300, 256, 500, 6, &r);
 }
@@ -440,9 +446,9 @@ END_TEST
 START_TEST(empty_and_zero_bags)
 {
     const emb_kernel *k = kernel_of(_i);
-    /* 96: one group of columns held in registers, then a tail */
-    enum { DIM = 96 };
-    const int64_t vocab = 4, dim = DIM;
+    /* 96: one group of columns held in registers, then a tail (a
+     * q4_K/q6_K row: one super-block of 256) */
+    const int64_t vocab = 4, dim = dim_for_types(k->in, EMB_F32, 96), DIM = dim;
     const size_t rb = emb_row_bytes(k->in, dim);
     uint8_t *table = xmalloc(rb * (size_t)vocab);
     memset(table, 0, rb * (size_t)vocab);
@@ -454,10 +460,10 @@ START_TEST(empty_and_zero_bags)
     const int32_t ids[] = {2, 2, 1};
     const int32_t offsets[] = {0, 0, 2, 3}; /* empty, {2, 2}, {1} */
     emb_bags bags = {3, offsets, NULL, EMB_I32, 1, NULL, 2};
-    float out[3 * DIM];
-    int64_t arg[3 * DIM];
+    float *out = xmalloc(3 * (size_t)DIM * sizeof(float));
+    int64_t *arg = xmalloc(3 * (size_t)DIM * sizeof(int64_t));
     for (int mode = EMB_BAG_SUM; mode <= EMB_BAG_MAX; mode++) {
-        memset(out, 0xCD, sizeof out);
+        memset(out, 0xCD, 3 * (size_t)DIM * sizeof(float));
         ck_assert_int_eq(emb_bag(table, k->in, vocab, dim, ids, EMB_I32, 3, &bags, mode, out,
                                  mode == EMB_BAG_MAX ? arg : NULL),
                          EMB_OK);
@@ -470,6 +476,8 @@ START_TEST(empty_and_zero_bags)
         if (mode == EMB_BAG_MAX)
             ck_assert(arg[0] == -1 && arg[DIM] == -1 && arg[2 * DIM] == 1 && arg[3 * DIM - 1] == 1);
     }
+    free(out);
+    free(arg);
     free(table);
 }
 END_TEST
@@ -824,10 +832,11 @@ START_TEST(bad_arguments_write_nothing)
              emb_bag_update(vtable, EMB_F32, vocab, dim, ids, EMB_I32, 6, &g, EMB_BAG_SUM, dout,
                             &s));
     /* A quantized table, whose rows (dim 32) fit in vtable: rejected for
-     * what requantizing each step would lose, before anything is read. */
+     * what requantizing each step would lose, before anything is read (and
+     * before the dim, not a whole q4_K or q6_K block). */
     s.h = vh;
-    static const emb_type quantized[] = {EMB_Q8_0, EMB_Q4_0, EMB_Q8_ROWWISE};
-    for (int i = 0; i < 3; i++) {
+    static const emb_type quantized[] = {EMB_Q8_0, EMB_Q4_0, EMB_Q8_ROWWISE, EMB_Q4_K, EMB_Q6_K};
+    for (size_t i = 0; i < sizeof quantized / sizeof quantized[0]; i++) {
         char needle[96];
         snprintf(needle, sizeof needle,
                  "table_type = %d (%s) is not f32, f16 or bf16: a quantized table is an inference "

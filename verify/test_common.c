@@ -359,6 +359,57 @@ const emb_kernel *find_kernel(emb_op op, emb_type in, emb_type out)
     return NULL;
 }
 
+int64_t dim_for_types(emb_type a, emb_type b, int64_t dim)
+{
+    /* Every block is at most a few hundred elements: 4096 steps find the
+     * next dim of any type the library has. */
+    for (int64_t d = dim; d < dim + 4096; d++)
+        if (emb_row_bytes(a, d) != 0 && emb_row_bytes(b, d) != 0)
+            return d;
+    ck_abort_msg("no dim from %lld on has rows of both %s and %s", (long long)dim,
+                 emb_type_name(a), emb_type_name(b));
+    return dim;
+}
+
+int block_scales(emb_type t, int64_t *block, size_t *block_bytes, size_t at[2])
+{
+    switch (t) {
+    case EMB_Q8_0:
+    case EMB_Q4_0:
+        *block = 32;
+        *block_bytes = t == EMB_Q8_0 ? 34 : 18;
+        at[0] = 0;
+        return 1;
+    case EMB_Q4_K:
+        *block = 256;
+        *block_bytes = 144;
+        at[0] = 0;
+        at[1] = 2;
+        return 2;
+    case EMB_Q6_K:
+        *block = 256;
+        *block_bytes = 210;
+        at[0] = 208;
+        return 1;
+    case EMB_F32:
+    case EMB_F16:
+    case EMB_BF16:
+    case EMB_Q8_ROWWISE:
+        break;
+    }
+    return 0;
+}
+
+void scales_finite(emb_type t, uint8_t *row, int64_t dim)
+{
+    int64_t block;
+    size_t bb, at[2];
+    const int count = block_scales(t, &block, &bb, at);
+    for (int64_t b = 0; count > 0 && b < dim / block; b++)
+        for (int s = 0; s < count; s++)
+            row[(size_t)b * bb + at[s] + 1] &= 0x3b; /* fp16 exponent below 31, magnitude < 2 */
+}
+
 /* ---- fresh processes ------------------------------------------------------ */
 
 void run_in_child(child_fn fn, const char *arg, const char *label)

@@ -161,6 +161,25 @@ void set_id(void *ids, emb_index id_type, size_t i, int64_t value);
  * the test when the library has none. */
 const emb_kernel *find_kernel(emb_op op, emb_type in, emb_type out);
 
+/* The smallest dim >= dim that both types have rows of (emb_row_bytes not
+ * 0): dim itself for element types, raised to a whole number of blocks
+ * for the blocked ones (32 for q8_0 and q4_0, 256 for q4_K and q6_K), so a
+ * test's dims follow the types the library lists rather than a table of
+ * them. */
+int64_t dim_for_types(emb_type a, emb_type b, int64_t dim);
+
+/* Where a blocked type keeps its fp16 scales, from the formats' layouts
+ * (GGML's q8_0 and q4_0: d first; q4_K: d, then dmin; q6_K: d last): the
+ * elements per block, the block's bytes, and the offsets of its scales in
+ * it. Returns how many it has: 1 or 2, or 0 for a type without per-block
+ * fp16 scales (the element types, q8_rowwise). */
+int block_scales(emb_type t, int64_t *block, size_t *block_bytes, size_t at[2]);
+
+/* Makes every fp16 scale of a row of type t finite and below 2 in
+ * magnitude (its exponent field cleared of two bits), keeping its sign
+ * and the rest of its bits: random rows whose elements are never NaN. */
+void scales_finite(emb_type t, uint8_t *row, int64_t dim);
+
 /* ---- fresh processes ------------------------------------------------------ */
 
 /* Runs fn(arg) in a forked child, which returns the number of its first

@@ -51,22 +51,35 @@ enum {
 
 /* Element-type dims: under one vector, one, one plus a tail, the 32-float
  * short rows, the 256-float pieces and past them. The blocked types take
- * multiples of 32. */
+ * multiples of their block B: B, 2B, 3B, and 9B where B is 32 (a
+ * super-block of 256 makes 9B too long a row for the emulator's budget). */
 static const int64_t elem_dims[] = {1, 5, 16, 17, 31, 32, 33, 47, 64, 100, 257, 300};
-static const int64_t block_dims[] = {32, 64, 96, 288};
+static const int64_t block_multiples[] = {1, 2, 3, 9};
 
 static int is_blocked(emb_type t) { return emb_row_bytes(t, 1) == 0; }
 
-static int dim_count(emb_type t)
+static int64_t block_of(emb_type t)
 {
-    return is_blocked(t) ? (int)(sizeof block_dims / sizeof block_dims[0])
-                         : (int)(sizeof elem_dims / sizeof elem_dims[0]);
+    int64_t block = 0;
+    size_t bytes, at[2];
+    ck_assert_msg(block_scales(t, &block, &bytes, at) > 0, "%s: no block", emb_type_name(t));
+    return block;
 }
 
-static int64_t dim_at(emb_type t, int d) { return is_blocked(t) ? block_dims[d] : elem_dims[d]; }
+static int dim_count(emb_type t)
+{
+    if (!is_blocked(t))
+        return (int)(sizeof elem_dims / sizeof elem_dims[0]);
+    return block_of(t) == 32 ? 4 : 3;
+}
+
+static int64_t dim_at(emb_type t, int d)
+{
+    return is_blocked(t) ? block_multiples[d] * block_of(t) : elem_dims[d];
+}
 
 /* A dim with a tail after whole vectors: the big calls' rows. */
-static int64_t big_dim(emb_type t) { return is_blocked(t) ? 96 : 100; }
+static int64_t big_dim(emb_type t) { return is_blocked(t) ? 3 * block_of(t) : 100; }
 
 static int64_t at_least(int64_t bytes, size_t row_bytes, int64_t floor)
 {
@@ -147,11 +160,14 @@ static uint8_t *make_table(gen_rng *r, emb_type t, int64_t vocab, int64_t dim, i
             memcpy(row + dim, &s, 4);
             memcpy(row + dim + 4, &b, 4);
         } else if (!raw) {
-            const size_t bb = t == EMB_Q8_0 ? 34 : 18;
-            for (int64_t k = 0; k < dim / 32; k++) {
-                const uint16_t d = moderate_f16(r);
-                memcpy(row + (size_t)k * bb, &d, 2);
-            }
+            int64_t block;
+            size_t bb, at[2];
+            const int scales = block_scales(t, &block, &bb, at);
+            for (int64_t k = 0; k < dim / block; k++)
+                for (int j = 0; j < scales; j++) {
+                    const uint16_t d = moderate_f16(r);
+                    memcpy(row + (size_t)k * bb + at[j], &d, 2);
+                }
         }
         ref_make_determinate(t, row, dim);
     }

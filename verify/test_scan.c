@@ -23,8 +23,8 @@ static const emb_metric metrics[] = {EMB_METRIC_DOT, EMB_METRIC_L2SQ, EMB_METRIC
 static const char *const metric_names[] = {"dot", "l2sq", "norm2"};
 
 /* Dims around the 32 lanes and the blocks; non-multiples of 32 only where
- * the type allows them. */
-static const int64_t dims[] = {1, 7, 31, 32, 33, 67, 96, 160, 384, 419};
+ * the type allows them, multiples of 256 for the k-quants. */
+static const int64_t dims[] = {1, 7, 31, 32, 33, 67, 96, 160, 256, 384, 419, 768};
 
 /* The definition: row r widened by the reference's to_f32, term by term,
  * each through a volatile so nothing is fused or reordered. */
@@ -79,9 +79,7 @@ static uint8_t *scan_table(gen_rng *r, emb_type t, int64_t vocab, int64_t dim)
                 memcpy(row + dim + 4 * k, &f, 4);
             }
         } else {
-            const size_t bb = t == EMB_Q8_0 ? 34 : 18;
-            for (int64_t b = 0; b < dim / 32; b++)
-                row[(size_t)b * bb + 1] &= 0x3b; /* fp16 exponent below 31, magnitude < 2 */
+            scales_finite(t, row, dim);
         }
     }
     return p;
@@ -135,7 +133,8 @@ START_TEST(scan_split_over_threads)
 {
     const emb_kernel *k = kernel_of(_i);
     gen_rng r = gen_seed(0x5ca9aull + (uint64_t)_i);
-    scan_case(k, 8000, 384, &r);
+    const int64_t dim = dim_for_types(k->in, EMB_F32, 384); /* 512 for the k-quants */
+    scan_case(k, 8000 * 384 / dim, dim, &r);
 }
 END_TEST
 
@@ -173,8 +172,12 @@ START_TEST(scan_errors_write_nothing)
                    "dim = -1");
     EXPECT_FAILURE(emb_scan(table, EMB_Q8_0, V, 33, query, EMB_METRIC_DOT, g.p), EMB_EINVAL,
                    "dim = 33 is not valid for table q8_0");
-    EXPECT_FAILURE(emb_scan(table, (emb_type)6, V, D, query, EMB_METRIC_DOT, g.p), EMB_EINVAL,
-                   "table_type = 6");
+    EXPECT_FAILURE(emb_scan(table, EMB_Q4_K, V, D, query, EMB_METRIC_DOT, g.p), EMB_EINVAL,
+                   "dim = 64 is not valid for table q4_K: it must be a multiple of 256");
+    char unknown[32];
+    snprintf(unknown, sizeof unknown, "table_type = %d", EMB_TYPE_COUNT);
+    EXPECT_FAILURE(emb_scan(table, (emb_type)EMB_TYPE_COUNT, V, D, query, EMB_METRIC_DOT, g.p),
+                   EMB_EINVAL, unknown);
     EXPECT_FAILURE(emb_scan(table, EMB_F32, V, D, query, (emb_metric)3, g.p), EMB_EINVAL,
                    "metric = 3");
     EXPECT_FAILURE(emb_scan(table, EMB_F32, V, D, query, (emb_metric)-1, g.p), EMB_EINVAL,

@@ -247,12 +247,22 @@ START_TEST(kernel_is_the_same_for_every_thread_count)
 {
     const emb_kernel *k = kernel_of(_i);
     gen_rng r = gen_seed(0x6001 + (uint64_t)(_i % KERNEL_SLOTS));
-    const int64_t dim = 160; /* a multiple of 32, so every type qualifies */
+    /* 160 raised to the types' blocks: a whole number of q8_0/q4_0 blocks,
+     * one q4_K/q6_K super-block; rows shorter than the loops' rows in
+     * flight. */
+    const int64_t dim = dim_for_types(k->in, k->out, 160);
     if (k->op == EMB_OP_LOOKUP) {
         check_typed_lookup_thread_counts(k, 1000, dim, 12289, EMB_I32, &r);
         const int64_t vocab = rows_past_cache_threshold_bytes(emb_row_bytes(k->in, dim));
         const int64_t n = rows_past_cache_threshold_bytes(emb_row_bytes(k->out, dim)) + 3;
         check_typed_lookup_thread_counts(k, vocab, dim, n, EMB_I64, &r);
+        /* Past the cache with rows long enough to go in flight, cut into
+         * pieces (row_loops.h): 416 = 6 x 64 + 32 elements, or for the
+         * k-quants 512, two super-blocks of one piece each. */
+        const int64_t long_dim = dim_for_types(k->in, k->out, 416);
+        const int64_t long_vocab = rows_past_cache_threshold_bytes(emb_row_bytes(k->in, long_dim));
+        const int64_t long_n = rows_past_cache_threshold_bytes(emb_row_bytes(k->out, long_dim)) + 3;
+        check_typed_lookup_thread_counts(k, long_vocab, long_dim, long_n, EMB_I32, &r);
     } else {
         check_typed_grad_thread_counts(k, 300, 96, 6001, EMB_I64, &r);
         check_typed_grad_thread_counts(k, rows_past_cache_threshold(dim), dim, 4001, EMB_I32,

@@ -12,7 +12,8 @@ except ImportError:
 
 EMB_OK = 0
 # emb_type and emb_index of embsimd.h.
-EMB_TYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8_0": 3, "q4_0": 4, "q8_rowwise": 5}
+EMB_TYPES = {"f32": 0, "f16": 1, "bf16": 2, "q8_0": 3, "q4_0": 4, "q8_rowwise": 5,
+             "q4_K": 6, "q6_K": 7}
 EMB_INDEX_NAMES = {"i32": 0, "i64": 1}
 if torch is not None:
     EMB_INDEX = {torch.int32: 0, torch.int64: 1}
