@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "row_loops.h"
+#include "x86_q6k.h"
 
 static inline __mmask16 first_lanes(size_t rem)
 {
@@ -359,8 +360,6 @@ EMB_ROW_PRIMITIVE void q6_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
 {
     (void)dim;
     float *d = (float *)dst + j;
-    const __m256i low4 = _mm256_set1_epi8(15), high2 = _mm256_set1_epi8(0x30);
-    const __m256i bias = _mm256_set1_epi8(32);
     for (size_t k = 0; k < count; k += EMB_QK_K) {
         const uint8_t *block = src + (j + k) / EMB_QK_K * EMB_Q6_K_BYTES;
         /* ds[i] = d * scales[i], i = 0..15 (exact), in one multiply. */
@@ -369,28 +368,12 @@ EMB_ROW_PRIMITIVE void q6_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
         _mm512_storeu_ps(ds, _mm512_mul_ps(block_scale(block + 208),
                                            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s))));
         for (int n = 0; n < 2; n++) {
-            /* The 32 quants of one r at once, as bytes: the low four bits
-             * from one of the two 32-byte halves of this n's ql (r & 1), its
-             * low or high nibble (r >> 1); the high two from bits 2r, 2r + 1
-             * of qh, moved to bits 4, 5 (16-bit shifts: the mask drops what
-             * crosses from the neighbouring byte); minus 32, in [-32, 31]. */
-            const uint8_t *ql = block + 64 * n;
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * n));
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4),
-                                   _mm256_and_si256(_mm256_slli_epi16(qh, 4), high2));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
-                                   _mm256_and_si256(_mm256_slli_epi16(qh, 2), high2));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                                   _mm256_and_si256(qh, high2));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), high2));
+            q6_K_quants(q, block, n);
             /* Unrolled, so that q[] stays in registers. */
 #pragma GCC unroll 4
             for (int r = 0; r < 4; r++) {
-                const __m256i v = _mm256_sub_epi8(q[r], bias);
+                const __m256i v = q[r];
                 /* Elements l = 0..15 take scales[8n + 2r], 16..31 the next. */
                 float *o = d + k + 128 * n + 32 * r;
                 STORE16(stream, o, scale16_i32(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(v)),
