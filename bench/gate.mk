@@ -6,7 +6,8 @@
 # `make bench-gate-selftest` checks that the gate catches slowdowns and
 # passes unchanged code. results/README.md explains them.
 EXTRA_DIST += bench/gate.mk bench/gate.py bench/gate_measure.py bench/gate_stats.py \
-	bench/gate_render.py bench/gate_selftest.sh bench/test_gate_stats.py
+	bench/gate_render.py bench/gate_selftest.sh bench/test_gate_stats.py \
+	bench/test_gate_cases.sh
 # The gate's statistics, checked without measuring anything.
 TESTS += bench/test_gate_stats.py
 PY_LOG_COMPILER = $(GATE_PY)
@@ -44,6 +45,8 @@ bench-gate-accept:
 
 if EMB_BENCH
 noinst_PROGRAMS += bench/gate-ratios
+# Both drivers' case lists: every name listed, parsed back and taken.
+TESTS += bench/test_gate_cases.sh
 bench_gate_ratios_SOURCES = bench/gate_ratios.c bench/gate_case.c bench/gate_case.h
 # Links with the C++ driver: the suite's library holds the Google Benchmark shim.
 nodist_EXTRA_bench_gate_ratios_SOURCES = bench/link-as-cxx.cc

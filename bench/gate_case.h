@@ -44,7 +44,8 @@ typedef void (*gate_case_fn)(const gate_case *c, const char *unavailable, const 
 void gate_for_each_case(gate_part part, gate_case_fn fn, void *arg);
 
 /* Prints the part's cases for bench/gate.py, one per line:
- * "case NAME\tWHY" or "unavailable NAME\tREASON". */
-void gate_print_cases(gate_part part);
+ * "case NAME\tWHY" or "unavailable NAME\tREASON". Returns 0, or -1 when
+ * a name does not parse back to its case (each is said on stderr). */
+int gate_print_cases(gate_part part);
 
 #endif /* EMBSIMD_GATE_CASE_H */

@@ -175,8 +175,8 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(argv[i], "--list") == 0) {
-            gate_print_cases(GATE_ICOUNT);
-            return 0;
+            const int listed = gate_print_cases(GATE_ICOUNT);
+            return listed == 0 ? 0 : 1;
         }
         if (strncmp(argv[i], "--case=", 7) != 0) {
             fprintf(stderr, "%s: unknown option \"%s\" (see --help)\n", PROG, argv[i]);

@@ -182,9 +182,9 @@ int main(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             gargv[gargc++] = (char *)"--help";
         } else if (strcmp(a, "--list") == 0) {
-            gate_print_cases(GATE_TIMED);
+            const int listed = gate_print_cases(GATE_TIMED);
             free(gargv);
-            return 0;
+            return listed == 0 ? 0 : 1;
         } else if (strncmp(a, "--case=", 7) == 0) {
             if (ncases == MAX_CASES) {
                 fprintf(stderr, "%s: more than %d --case options\n", PROG, MAX_CASES);
