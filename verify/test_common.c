@@ -424,3 +424,11 @@ void run_in_child(child_fn fn, const char *arg, const char *label)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "%s: child failed at check %d", label, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
+
+int id_type_count(void)
+{
+    int n = 0;
+    while (emb_index_name((emb_index)n) != NULL)
+        n++;
+    return n;
+}

@@ -9,6 +9,7 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "embsimd.h"
 #include "gen.h"
@@ -53,6 +54,23 @@ const emb_kernel *kernel_of(int loop_index);
 void use_impl(int impl);
 
 void *xmalloc(size_t bytes);
+
+/* The id types, enumerated: emb_index_name is NULL past the last. */
+int id_type_count(void);
+
+/* ---- failures ------------------------------------------------------------- */
+
+/* A call that must fail with `status` and a message holding `needle` (the
+ * bad value and its position, as the library words them). What it wrote
+ * (nothing) is each test's own check: only it knows the buffers. */
+#define EXPECT_FAILURE(call, status, needle)                                                   \
+    do {                                                                                       \
+        const emb_status s_ = (call);                                                          \
+        ck_assert_msg(s_ == (status), "%s: %s, expected %s (%s)", #call, emb_strerror(s_),     \
+                      emb_strerror(status), emb_last_error());                                 \
+        ck_assert_msg(strstr(emb_last_error(), (needle)) != NULL, "%s: \"%s\" lacks \"%s\"",   \
+                      #call, emb_last_error(), (needle));                                      \
+    } while (0)
 
 /* ---- exact comparison ----------------------------------------------------- */
 

@@ -302,15 +302,6 @@ END_TEST
 
 /* ---- validation: clear errors, nothing written ---------------------------- */
 
-#define EXPECT_FAILURE(call, status, needle)                                                   \
-    do {                                                                                       \
-        const emb_status s_ = (call);                                                          \
-        ck_assert_msg(s_ == (status), "%s: %s, expected %s (%s)", #call, emb_strerror(s_),     \
-                      emb_strerror(status), emb_last_error());                                 \
-        ck_assert_msg(strstr(emb_last_error(), (needle)) != NULL, "%s: \"%s\" lacks \"%s\"",   \
-                      #call, emb_last_error(), (needle));                                      \
-    } while (0)
-
 START_TEST(positions_are_validated)
 {
     use_impl(_i);

@@ -138,15 +138,6 @@ START_TEST(scan_split_over_threads)
 }
 END_TEST
 
-#define EXPECT_FAILURE(call, status, needle)                                                   \
-    do {                                                                                       \
-        const emb_status s_ = (call);                                                          \
-        ck_assert_msg(s_ == (status), "%s: %s, expected %s (%s)", #call, emb_strerror(s_),     \
-                      emb_strerror(status), emb_last_error());                                 \
-        ck_assert_msg(strstr(emb_last_error(), (needle)) != NULL, "%s: \"%s\" lacks \"%s\"",   \
-                      #call, emb_last_error(), (needle));                                      \
-    } while (0)
-
 START_TEST(scan_errors_write_nothing)
 {
     use_impl(_i);
