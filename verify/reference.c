@@ -1,11 +1,15 @@
 /* reference.c - the reference lookup and gradient, element by element from
- * the format definitions; deliberately shares no code with src/. */
+ * the format definitions, and the canonical sum the norms and the scan are
+ * defined by; deliberately shares no code with src/. The elements' values
+ * are formats.h's model, the one the verifier uses too. */
 #include "reference.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "formats.h"
 
 static float bits_to_float(uint32_t u)
 {
@@ -21,13 +25,6 @@ static uint32_t float_to_bits(float f)
     return u;
 }
 
-static uint16_t load16(const uint8_t *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 static uint32_t load32(const uint8_t *p)
 {
     uint32_t v;
@@ -35,124 +32,34 @@ static uint32_t load32(const uint8_t *p)
     return v;
 }
 
-/* The layouts: elements per block, bytes per block, bytes after the
- * blocks. GGML's q8_0 and q4_0 (block_q8_0 = {ggml_half d; int8_t qs[32]},
- * block_q4_0 = {ggml_half d; uint8_t qs[16]}), its k-quants' super-blocks
- * of QK_K = 256 (q4_K: {ggml_half d, dmin; uint8_t scales[12]; uint8_t
- * qs[128]}; q6_K: {uint8_t ql[128], qh[64]; int8_t scales[16]; ggml_half
- * d}) and FBGEMM's fused 8-bit row-wise rows (dim uint8 codes, then float
- * scale, float bias). */
-typedef struct layout {
-    int64_t block, block_bytes, extra;
-} layout;
-
-static int layout_of(emb_type t, layout *l)
-{
-    switch (t) {
-    case EMB_F32: *l = (layout){1, 4, 0}; return 0;
-    case EMB_F16: *l = (layout){1, 2, 0}; return 0;
-    case EMB_BF16: *l = (layout){1, 2, 0}; return 0;
-    case EMB_Q8_0: *l = (layout){32, 2 + 32, 0}; return 0;
-    case EMB_Q4_0: *l = (layout){32, 2 + 16, 0}; return 0;
-    case EMB_Q8_ROWWISE: *l = (layout){1, 1, 4 + 4}; return 0;
-    case EMB_Q4_K: *l = (layout){256, 2 + 2 + 12 + 128, 0}; return 0;
-    case EMB_Q6_K: *l = (layout){256, 128 + 64 + 16 + 2, 0}; return 0;
-    }
-    return -1;
-}
-
 size_t ref_row_bytes(emb_type t, int64_t dim)
 {
-    layout l;
-    if (layout_of(t, &l) != 0 || dim <= 0 || dim % l.block != 0)
+    vf_format f;
+    if (!vf_format_of(t, &f) || dim <= 0 || dim % f.block != 0)
         return 0;
-    const uint64_t blocks = (uint64_t)(dim / l.block);
-    if (blocks > ((uint64_t)SIZE_MAX - (uint64_t)l.extra) / (uint64_t)l.block_bytes)
+    /* formats.h's row size, with the overflow care it leaves out */
+    const uint64_t blocks = (uint64_t)(dim / f.block);
+    if (blocks > ((uint64_t)SIZE_MAX - (uint64_t)f.row_extra) / (uint64_t)f.block_bytes)
         return 0;
-    return (size_t)(blocks * (uint64_t)l.block_bytes + (uint64_t)l.extra);
+    return (size_t)(blocks * (uint64_t)f.block_bytes + (uint64_t)f.row_extra);
 }
 
-uint32_t ref_f16_to_f32_bits(uint16_t h)
+uint32_t ref_f16_to_f32_bits(uint16_t h) { return vf_f16_to_f32(h); }
+
+uint32_t ref_bf16_to_f32_bits(uint16_t h) { return vf_bf16_to_f32(h); }
+
+/* The invalid operation's result (0 x Inf, Inf - Inf) on this CPU: x86's
+ * negative quiet NaN, AArch64's positive one. volatile: computed at run
+ * time, never folded by the compiler. */
+static uint32_t default_nan(void)
 {
-    const uint32_t sign = (h & 0x8000u) ? 0x80000000u : 0u;
-    const int e = (h >> 10) & 31;
-    const uint32_t m = h & 0x3FFu;
-    if (e == 31)
-        return m == 0 ? sign | 0x7F800000u : sign | 0x7FC00000u | (m << 13);
-    /* The value is an integer below 2^11 times a power of two no smaller
-     * than 2^-24: exact in fp32, and a normal number there. */
-    const float magnitude =
-        e == 0 ? (float)m * 0x1p-24f : ldexpf((float)(1024u + m), e - 25);
-    return sign | float_to_bits(magnitude);
+    volatile float inf = INFINITY, zero = 0.0f;
+    return float_to_bits(inf * zero);
 }
-
-uint32_t ref_bf16_to_f32_bits(uint16_t h) { return (uint32_t)h << 16; }
 
 uint32_t ref_element_bits(emb_type t, const uint8_t *row, int64_t dim, int64_t j)
 {
-    switch (t) {
-    case EMB_F32:
-        return load32(row + 4 * j);
-    case EMB_F16:
-        return ref_f16_to_f32_bits(load16(row + 2 * j));
-    case EMB_BF16:
-        return ref_bf16_to_f32_bits(load16(row + 2 * j));
-    case EMB_Q8_0: {
-        const uint8_t *block = row + (j / 32) * 34;
-        const float d = bits_to_float(ref_f16_to_f32_bits(load16(block)));
-        const int q = (int8_t)block[2 + j % 32];
-        return float_to_bits((float)q * d);
-    }
-    case EMB_Q4_0: {
-        const uint8_t *block = row + (j / 32) * 18;
-        const float d = bits_to_float(ref_f16_to_f32_bits(load16(block)));
-        const int e = (int)(j % 32);
-        const uint8_t byte = block[2 + e % 16];
-        const int q = (e < 16 ? byte & 15 : byte >> 4) - 8;
-        return float_to_bits((float)q * d);
-    }
-    case EMB_Q8_ROWWISE: {
-        const float scale = bits_to_float(load32(row + dim));
-        const float bias = bits_to_float(load32(row + dim + 4));
-        return float_to_bits(fmaf(scale, (float)row[j], bias));
-    }
-    case EMB_Q4_K: {
-        /* Element i of its super-block: group g = i / 64, half h, lane l;
-         * sub-block k = 2g + h, whose 6-bit scale and min come from the
-         * packed scales[12]; the quant is the h-th nibble of qs[32g + l]. */
-        const uint8_t *sb = row + (j / 256) * 144;
-        const uint8_t *scales = sb + 4, *qs = sb + 16;
-        const int i = (int)(j % 256), g = i / 64, h = (i % 64) / 32, l = i % 32, k = 2 * g + h;
-        int sc, m;
-        if (k < 4) {
-            sc = scales[k] & 63;
-            m = scales[k + 4] & 63;
-        } else {
-            sc = (scales[k + 4] & 0xF) | ((scales[k - 4] >> 6) << 4);
-            m = (scales[k + 4] >> 4) | ((scales[k] >> 6) << 4);
-        }
-        const int q = h ? qs[32 * g + l] >> 4 : qs[32 * g + l] & 0xF;
-        const float d = bits_to_float(ref_f16_to_f32_bits(load16(sb)));
-        const float dmin = bits_to_float(ref_f16_to_f32_bits(load16(sb + 2)));
-        volatile float scaled = d * (float)sc, term = scaled * (float)q, low = dmin * (float)m;
-        return float_to_bits(term - low);
-    }
-    case EMB_Q6_K: {
-        /* Element i: half n = i / 128, row r of four, lane l; low four
-         * bits from ql, high two from qh, biased by 32; scale per 16. */
-        const uint8_t *sb = row + (j / 256) * 210;
-        const uint8_t *ql = sb, *qh = sb + 128;
-        const int i = (int)(j % 256), n = i / 128, r = (i % 128) / 32, l = i % 32;
-        const int low4 = (ql[64 * n + l + 32 * (r & 1)] >> (4 * (r >> 1))) & 0xF;
-        const int high2 = (qh[32 * n + l] >> (2 * r)) & 3;
-        const int q = (low4 | high2 << 4) - 32;
-        const int s = (int8_t)sb[192 + 8 * n + l / 16 + 2 * r];
-        const float d = bits_to_float(ref_f16_to_f32_bits(load16(sb + 208)));
-        volatile float ds = d * (float)s;
-        return float_to_bits(ds * (float)q);
-    }
-    }
-    return 0;
+    return vf_model_elem(t, row, dim, j, default_nan());
 }
 
 static int is_nan_bits(uint32_t u) { return (u & 0x7F800000u) == 0x7F800000u && (u & 0x7FFFFFu); }
@@ -326,22 +233,57 @@ int ref_grad_ex(emb_type dout_type, float *dtable, int64_t vocab, int64_t dim, c
 }
 
 /* The canonical order (src/reduce.h's comment, not its code): 32 running
- * sums, term j into sum j % 32, then folded in halves. */
+ * sums, term j into sum j % 32, then folded in halves. Each term and each
+ * sum rounded on its own (volatile: nothing fused or reordered). */
+typedef struct canonical_sum {
+    float s[32];
+} canonical_sum;
+
+static void canonical_add(canonical_sum *c, int64_t j, float term)
+{
+    volatile float sum = c->s[j % 32] + term;
+    c->s[j % 32] = sum;
+}
+
+static float canonical_total(canonical_sum *c)
+{
+    for (int half = 16; half >= 1; half /= 2)
+        for (int k = 0; k < half; k++) {
+            volatile float sum = c->s[k] + c->s[k + half];
+            c->s[k] = sum;
+        }
+    return c->s[0];
+}
+
 static float ref_canonical_sum(const float *x, int64_t dim, double p)
 {
-    float s[32] = {0};
+    canonical_sum c = {{0}};
     for (int64_t j = 0; j < dim; j++) {
         const float a = fabsf(x[j]);
         volatile float term = p == 2.0 ? x[j] * x[j] : p == 1.0 ? a : powf(a, (float)p);
-        volatile float sum = s[j % 32] + term;
-        s[j % 32] = sum;
+        canonical_add(&c, j, term);
     }
-    for (int half = 16; half >= 1; half /= 2)
-        for (int k = 0; k < half; k++) {
-            volatile float sum = s[k] + s[k + half];
-            s[k] = sum;
+    return canonical_total(&c);
+}
+
+float ref_scan_score(emb_type t, const uint8_t *row, int64_t dim, const float *q, emb_metric m)
+{
+    canonical_sum c = {{0}};
+    const uint32_t dn = default_nan();
+    for (int64_t j = 0; j < dim; j++) {
+        const float x = bits_to_float(vf_model_elem(t, row, dim, j, dn));
+        volatile float term;
+        if (m == EMB_METRIC_DOT) {
+            term = x * q[j];
+        } else if (m == EMB_METRIC_L2SQ) {
+            volatile float d = x - q[j];
+            term = d * d;
+        } else {
+            term = x * x;
         }
-    return s[0];
+        canonical_add(&c, j, term);
+    }
+    return canonical_total(&c);
 }
 
 float ref_row_norm(const float *x, int64_t dim, double p)

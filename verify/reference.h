@@ -67,6 +67,11 @@ int ref_grad_ex(emb_type dout_type, float *dtable, int64_t vocab, int64_t dim, c
 /* emb_renorm's norm, written from its definition (embsimd.h). */
 float ref_row_norm(const float *x, int64_t dim, double p);
 
+/* emb_scan's score of one row against query q, as embsimd.h defines it:
+ * each element widened, each term rounded on its own, term j into running
+ * sum j % 32, the 32 sums folded in halves. */
+float ref_scan_score(emb_type t, const uint8_t *row, int64_t dim, const float *q, emb_metric m);
+
 /* binary32 to binary16 and to bfloat16, rounded to nearest even in double
  * (an independent form of types.h's narrowing); a NaN quieted with its sign
  * and the top of its payload. */

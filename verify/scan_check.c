@@ -3,9 +3,9 @@
  * makes it checkable is the one summation order of the definition
  * (embsimd.h, src/reduce.h). For every scan kernel of the library's list,
  * every run (implementation x thread count) must give the same bits as
- * every other and as a plain loop of the definition written here from
- * formats.h's model of each type: each element widened, each term rounded
- * on its own, 32 running sums folded in halves. Tables hold no NaN (two
+ * every other and as the reference's plain loop of the definition
+ * (ref_scan_score, on formats.h's model of each type): each element
+ * widened, each term rounded on its own, 32 running sums folded in halves. Tables hold no NaN (two
  * NaN operands leave the payload of a sum to the CPU's choice of operand);
  * Inf - Inf and 0 x Inf give the CPU's default NaN, the same in every run. */
 #include "config.h"
@@ -17,36 +17,11 @@
 
 #include "formats.h"
 #include "gen.h"
+#include "reference.h"
 #include "verify.h"
 
 static const emb_metric metrics[] = {EMB_METRIC_DOT, EMB_METRIC_L2SQ, EMB_METRIC_NORM2};
 static const char *const metric_names[] = {"dot", "l2sq", "norm2"};
-
-static float definition(emb_type t, const uint8_t *row, int64_t dim, const float *q,
-                        emb_metric m, uint32_t dn)
-{
-    float s[32] = {0};
-    for (int64_t j = 0; j < dim; j++) {
-        const float x = vf_float_of(vf_model_elem(t, row, dim, j, dn));
-        volatile float term;
-        if (m == EMB_METRIC_DOT) {
-            term = x * q[j];
-        } else if (m == EMB_METRIC_L2SQ) {
-            volatile float d = x - q[j];
-            term = d * d;
-        } else {
-            term = x * x;
-        }
-        volatile float sum = s[j % 32] + term;
-        s[j % 32] = sum;
-    }
-    for (int half = 16; half >= 1; half /= 2)
-        for (int k = 0; k < half; k++) {
-            volatile float sum = s[k] + s[k + half];
-            s[k] = sum;
-        }
-    return s[0];
-}
 
 /* A table of type t with no NaN element: the verifier's finite tables
  * (whose fp32 values span the whole exponent range, so sums overflow and
@@ -115,7 +90,7 @@ void vf_section_scan(vf_report *r, const vf_config *cfg)
             const size_t rb = vf_format_row_bytes(kn->in, dim);
             for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
                 for (int64_t v = 0; v < vocab; v++)
-                    want[v] = definition(kn->in, table + (size_t)v * rb, dim, q, metrics[m], dn);
+                    want[v] = ref_scan_score(kn->in, table + (size_t)v * rb, dim, q, metrics[m]);
                 for (int i = 0; i < cfg->n_runs; i++) {
                     if (vf_run_select(&cfg->runs[i]) != 0)
                         continue;

@@ -26,34 +26,6 @@ static const char *const metric_names[] = {"dot", "l2sq", "norm2"};
  * the type allows them, multiples of 256 for the k-quants. */
 static const int64_t dims[] = {1, 7, 31, 32, 33, 67, 96, 160, 256, 384, 419, 768};
 
-/* The definition: row r widened by the reference's to_f32, term by term,
- * each through a volatile so nothing is fused or reordered. */
-static float ref_score(emb_type t, const uint8_t *row, int64_t dim, const float *q,
-                       emb_metric m)
-{
-    float s[32] = {0};
-    for (int64_t j = 0; j < dim; j++) {
-        const float x = gen_u2f(ref_element_bits(t, row, dim, j));
-        volatile float term;
-        if (m == EMB_METRIC_DOT) {
-            term = x * q[j];
-        } else if (m == EMB_METRIC_L2SQ) {
-            volatile float d = x - q[j];
-            term = d * d;
-        } else {
-            term = x * x;
-        }
-        volatile float sum = s[j % 32] + term;
-        s[j % 32] = sum;
-    }
-    for (int half = 16; half >= 1; half /= 2)
-        for (int k = 0; k < half; k++) {
-            volatile float sum = s[k] + s[k + half];
-            s[k] = sum;
-        }
-    return s[0];
-}
-
 /* A table whose widened elements are never NaN: with two NaN terms the
  * payload an add keeps is the CPU's choice of operand, which the
  * definition leaves open. f32, f16, bf16: moderate values, whose sums
@@ -94,7 +66,7 @@ static void scan_case(const emb_kernel *k, int64_t vocab, int64_t dim, gen_rng *
     const size_t rb = emb_row_bytes(k->in, dim);
     for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
         for (int64_t v = 0; v < vocab; v++)
-            want[v] = ref_score(k->in, table + (size_t)v * rb, dim, query, metrics[m]);
+            want[v] = ref_scan_score(k->in, table + (size_t)v * rb, dim, query, metrics[m]);
         for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
             ck_assert_int_eq(emb_set_num_threads(thread_counts[t]), EMB_OK);
             guarded g = guarded_new(vocab, (int)(t & 1));
