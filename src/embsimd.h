@@ -397,9 +397,14 @@ typedef struct emb_step {
 
 /**
  * The backward pass of a sum or mean emb_bag fused with an optimizer step:
- * the table is updated in place and no vocab x dim gradient exists. Token
- * t of bag b has the gradient row g = dout[b] (mean: dout[b] / count, as
- * in emb_bag_grad; weighted: w[t] * dout[b], one rounding). SGD then does
+ * the table is updated in place and no vocab x dim gradient exists. Per
+ * occurrence (coalesce = 0), token t of bag b has the gradient row
+ * g = dout[b] (mean: dout[b] / count, as in emb_bag_grad; weighted:
+ * w[t] * dout[b], one rounding). Coalesced (coalesce = 1), a distinct
+ * row's g is exactly what emb_bag_grad accumulates for it from +0, in
+ * token order: weighted terms enter as fmaf(w[t], dout[b], g), one
+ * rounding for product and sum, so a row named once has g = w[t] * dout[b]
+ * rounded once there too. SGD then does
  * W[id] = fmaf(-lr, g, W[id]); row-wise Adagrad h[id] = h[id] + m with
  * m = (sum of g[j]^2 in reduce.h's canonical order) / (float)dim, then
  * W[id][j] = fmaf(-step, g[j], W[id][j]), step = lr / (sqrtf(h[id]) + eps):
