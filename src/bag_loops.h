@@ -184,8 +184,9 @@ emb_bag_max_row(emb_bag_prims K, float *m, int64_t *arg, const uint8_t *row, siz
     }
 }
 
-/* How many tokens ahead a bag hints its rows: twice the lookup's distance
- * (16 rows of 512 bytes, as Caffe2's EmbeddingLookupIdx), within the same
+/* How many tokens ahead a bag hints its rows: the schedule's
+ * bag_ahead_multiple times the lookup's distance (by default twice: 16
+ * rows of 512 bytes, as Caffe2's EmbeddingLookupIdx), within the same
  * caps. A bag's token costs less than a lookup's row, which also writes
  * it, so the hints must run further ahead to arrive in time. AMD EPYC Zen
  * 2, 1 thread, two alternating runs of the library: 32000 x 128 (the
@@ -193,11 +194,12 @@ emb_bag_max_row(emb_bag_prims K, float *m, int64_t *arg, const uint8_t *row, siz
  * and GPT-2 tables unchanged. */
 static inline size_t emb_bag_rows_ahead(size_t in_row)
 {
-    size_t rows = 2 * emb_prefetch_rows_ahead(in_row, 1);
-    if (rows > EMB_PREFETCH_ROWS_MAX)
-        rows = EMB_PREFETCH_ROWS_MAX;
-    if (rows > EMB_PREFETCH_BUDGET / in_row)
-        rows = EMB_PREFETCH_BUDGET / in_row;
+    const emb_loop_schedule *L = emb_loops();
+    size_t rows = L->bag_ahead_multiple * emb_prefetch_rows_ahead(in_row, 1);
+    if (rows > L->prefetch_rows_max)
+        rows = L->prefetch_rows_max;
+    if (rows > L->prefetch_budget / in_row)
+        rows = L->prefetch_budget / in_row;
     return rows;
 }
 

@@ -228,14 +228,39 @@ float emb_init_value(emb_init_dist dist, uint64_t seed, uint64_t row, uint64_t c
  * tuning file's. kernel_impl[k]: the implementation whose code kernel k
  * runs under every implementation above it (as EMBSIMD_KERNEL_IMPL does),
  * "" for the dispatcher's own choice. */
+/* The loops' speed-only constants (row_loops.h, bag_loops.h, prefetch.h,
+ * schedule.c): their defaults, each with the measurement behind it, are
+ * EMB_LOOP_DEFAULTS in tuning.c; a tuning file may set any of them. */
+typedef struct emb_loop_schedule {
+    size_t prefetch_bytes;     /* rows this many bytes ahead are hinted; 0: no prefetch */
+    size_t prefetch_rows_max;  /* ... but at most this many rows ahead */
+    size_t prefetch_budget;    /* ... and at most this many bytes of rows */
+    size_t in_flight_min_dim;  /* rows of at least this many elements go
+                                  EMB_ROWS_IN_FLIGHT at a time from DRAM tables */
+    size_t stream_llc_eighths; /* streaming stores once output + rows read reach
+                                  this many eighths of the LLC */
+    size_t prefetch_llc_eighths; /* prefetch from tables of this many eighths of the LLC */
+    size_t far_llc_multiple;   /* the far (NTA) hint from tables this many times the LLC */
+    size_t bag_ahead_multiple; /* a bag hints this many times the lookup's distance ahead */
+} emb_loop_schedule;
+
 typedef struct emb_schedule {
     size_t part_min_bytes; /* a thread's share below which a call stays on one thread */
     char kernel_impl[EMB_KERNEL_SLOTS][16];
+    emb_loop_schedule loops;
 } emb_schedule;
 const emb_schedule *emb_schedule_current(void);
+/* The loop constants in force: read once per kernel call. */
+static inline const emb_loop_schedule *emb_loops(void) { return &emb_schedule_current()->loops; }
 /* embsimd-tune's probe of the thread break-even: sets the value in force
  * for this process (never from the library itself). */
 void emb_schedule_set_part_min_bytes(size_t bytes);
+/* ... and of the loop constants; each value must be within the range a
+ * tuning file may give (emb_schedule_loop_item). */
+void emb_schedule_set_loops(const emb_loop_schedule *loops);
+/* The i-th loop constant's tuning-file name and its field in L (NULL past
+ * the last): for embsimd-tune, which writes what it measured by name. */
+const char *emb_schedule_loop_item(int i, emb_loop_schedule *L, size_t **field);
 /* "<vendor> family F model M; features A,B; llc BYTES; cpus N". */
 void emb_cpu_identity(char *buf, size_t size);
 /* Where this CPU's tuning file is looked for; -1 without HOME. */

@@ -6,38 +6,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal.h"
+
 /* Rows are visited in id order, which the hardware prefetcher cannot
  * predict; it only follows a row once the row has started. The loops of
- * row_loops.h therefore ask for the row a distance in rows ahead:
- * EMB_PREFETCH_BYTES of rows, but at least two groups of the rows in
- * flight and at most EMB_PREFETCH_ROWS_MAX rows, and never more than
- * EMB_PREFETCH_BUDGET bytes; with a group in flight, no prefetch when the
- * budget does not reach past the group. Rows in flight of 256 to 1024
- * floats thus prefetch 8 rows ahead, 2048-float rows 4, 4096-float
- * (16 KiB) rows none; rows one at a time about 4 KiB ahead (128 floats:
- * 8 rows, 16 floats: 32). EMB_PREFETCH_BYTES = 0 compiles prefetching
- * out.
- *
- * Measured on AMD EPYC Zen 2 (KVM, 2 vCPUs, 16 MiB L3, gcc 12.2 -O2,
- * 2026-12-01), AVX2, uniform ids, builds compared in one process, lookup
- * / same-run memcpy: with four rows in flight, rows 8 ahead vs none
- * 1.06 vs 0.99 at 50257 x 768 x 8192, 0.72 vs 0.70 at N = 512, 0.96 vs
- * 0.91 at 262144 x 768; rows 4 ahead within 2 % of 8. At 16 KiB rows
- * prefetch was worth nothing (1.54 vs 1.55) and cost 4 % with 128-float
- * pieces, hence the budget. 8 rows ahead also is what a probe on the Zen 5
- * reference machine found best for one row at a time (0.91 of memcpy vs
- * 0.68 without, at 50257 x 768 x 8192). Short rows, one at a time, from
- * a 1000000-row table: at most 32 rows ahead made 16- and 32-float rows
- * 1.10-1.14 times as fast as the former build (lookup and grad), at most
- * 16 (the former cap) 0.99-1.04. */
+ * row_loops.h therefore ask for the row a distance in rows ahead: the
+ * schedule's prefetch_bytes of rows, but at least two groups of the rows
+ * in flight and at most prefetch_rows_max rows, and never more than
+ * prefetch_budget bytes; with a group in flight, no prefetch when the
+ * budget does not reach past the group. With the defaults (tuning.c,
+ * EMB_LOOP_DEFAULTS, where the measurements are) rows in flight of 256 to
+ * 1024 floats thus prefetch 8 rows ahead, 2048-float rows 4, 4096-float
+ * (16 KiB) rows none; rows one at a time about 4 KiB ahead (128 floats: 8
+ * rows, 16 floats: 32). EMB_PREFETCH_BYTES = 0 compiles prefetching out. */
 #ifndef EMB_PREFETCH_BYTES
 #define EMB_PREFETCH_BYTES ((size_t)4096)
-#endif
-#ifndef EMB_PREFETCH_ROWS_MAX
-#define EMB_PREFETCH_ROWS_MAX ((size_t)32)
-#endif
-#ifndef EMB_PREFETCH_BUDGET
-#define EMB_PREFETCH_BUDGET ((size_t)32 << 10)
 #endif
 
 /* How many rows ahead to prefetch while `in_flight` rows are being worked
@@ -45,15 +28,16 @@
 static inline __attribute__((always_inline)) size_t emb_prefetch_rows_ahead(size_t row_bytes,
                                                                             size_t in_flight)
 {
-    if (EMB_PREFETCH_BYTES == 0)
+    const emb_loop_schedule *L = emb_loops();
+    if (EMB_PREFETCH_BYTES == 0 || L->prefetch_bytes == 0)
         return 0;
-    size_t rows = EMB_PREFETCH_BYTES / row_bytes;
+    size_t rows = L->prefetch_bytes / row_bytes;
     if (rows < 2 * in_flight)
         rows = 2 * in_flight;
-    if (rows > EMB_PREFETCH_ROWS_MAX)
-        rows = EMB_PREFETCH_ROWS_MAX;
-    if (rows > EMB_PREFETCH_BUDGET / row_bytes)
-        rows = EMB_PREFETCH_BUDGET / row_bytes;
+    if (rows > L->prefetch_rows_max)
+        rows = L->prefetch_rows_max;
+    if (rows > L->prefetch_budget / row_bytes)
+        rows = L->prefetch_budget / row_bytes;
     return rows < in_flight ? 0 : rows;
 }
 

@@ -28,8 +28,9 @@ typedef void (*emb_row_add_fn)(float *acc, const uint8_t *g, size_t j, size_t co
  * finishes one row before it starts the next waits out the memory latency
  * once per row: a 3 KiB row is already more loads and stores than the
  * out-of-order window holds, so the next row's first misses only start
- * when this one is nearly done. Rows of at least EMB_IN_FLIGHT_MIN_DIM
- * floats therefore go EMB_ROWS_IN_FLIGHT at a time, a piece of
+ * when this one is nearly done. Rows of at least the schedule's
+ * in_flight_min_dim elements (tuning.c: 256 by default) therefore go
+ * EMB_ROWS_IN_FLIGHT at a time, a piece of
  * EMB_PIECE_FLOATS of each in turn. 64 elements (256 bytes of floats,
  * four lines) is whole pieces for every ISA's row primitive (AVX-512: four
  * ZMM; AVX2: eight YMM; NEON: two 32-float pieces) and two blocks of
@@ -58,9 +59,6 @@ typedef void (*emb_row_add_fn)(float *acc, const uint8_t *g, size_t j, size_t co
 #endif
 #ifndef EMB_ROWS_IN_FLIGHT
 #define EMB_ROWS_IN_FLIGHT 4
-#endif
-#ifndef EMB_IN_FLIGHT_MIN_DIM
-#define EMB_IN_FLIGHT_MIN_DIM 256
 #endif
 
 /* Elements of a piece of a row of type t: EMB_PIECE_FLOATS, or the type's
@@ -186,7 +184,7 @@ emb_lookup_rows_w(emb_lookup_loop L, const uint8_t *table, size_t dim, const voi
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert_stream);
         else
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert);
-    } else if (dim < EMB_IN_FLIGHT_MIN_DIM) {
+    } else if (dim < emb_loops()->in_flight_min_dim) {
         const size_t ahead = emb_prefetch_rows_ahead(in_row, 1);
         if (flags & EMB_KF_STREAM)
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, ahead, L.convert_stream);
@@ -288,7 +286,7 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
      * the plain gradient's loop is what it was before options existed. */
     const size_t pad = opts_on ? o->pad : SIZE_MAX;
     const uint32_t *counts = opts_on ? o->counts : NULL;
-    if (!(flags & EMB_KF_PREFETCH) || dim < EMB_IN_FLIGHT_MIN_DIM || counts != NULL) {
+    if (!(flags & EMB_KF_PREFETCH) || dim < emb_loops()->in_flight_min_dim || counts != NULL) {
         const size_t ahead =
             (flags & EMB_KF_PREFETCH) ? emb_prefetch_rows_ahead(row_bytes, 1) : 0;
         for (size_t i = 0; i < n; i++) {
@@ -551,7 +549,7 @@ emb_lookup_pos_rows_w(emb_pos_prims K, const uint8_t *table, size_t dim, const v
     size_t i = 0;
     /* A token table in DRAM with long rows: rows in flight, as emb_lookup
      * (see EMB_ROWS_IN_FLIGHT); the position table is small and cached. */
-    if ((flags & EMB_KF_PREFETCH) && dim >= EMB_IN_FLIGHT_MIN_DIM) {
+    if ((flags & EMB_KF_PREFETCH) && dim >= emb_loops()->in_flight_min_dim) {
         enum { R = EMB_ROWS_IN_FLIGHT };
         const size_t P = emb_piece_elems(K.in);
         const size_t ahead = emb_prefetch_rows_ahead(in_row, R);
@@ -641,7 +639,7 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
     /* A token table in DRAM with long rows: EMB_ROWS_IN_FLIGHT tokens at a
      * time, piece by piece, as emb_grad (piece j of a token is added before
      * piece j of the next, so each element still sees token order). */
-    if ((flags & EMB_KF_PREFETCH) && dim >= EMB_IN_FLIGHT_MIN_DIM && o->counts == NULL) {
+    if ((flags & EMB_KF_PREFETCH) && dim >= emb_loops()->in_flight_min_dim && o->counts == NULL) {
         enum { R = EMB_ROWS_IN_FLIGHT };
         const size_t P = emb_piece_elems(g_type);
         const size_t ahead = emb_prefetch_rows_ahead(row_bytes, R);

@@ -24,7 +24,8 @@ static const unsigned op_flags[EMB_OP_COUNT] = {
  * write-back later) and the output is gone for the layer that reads it
  * next anyway. What the call pulls through the cache is its output plus
  * the rows it reads (at most the table, at most as many bytes as the
- * output); streaming starts when that reaches 5/8 of the LLC. Measured on
+ * output); streaming starts when that reaches the schedule's
+ * stream_llc_eighths of the LLC (by default 5/8). Measured on
  * AMD EPYC Zen 2 (KVM, 2 vCPUs, 16 MiB L3, gcc 12.2 -O2, 2026-12-01),
  * AVX2 lookup / memcpy, streaming vs normal stores, D = 768: from a
  * 154 MB table the two cross at 4-4.5 MiB of output (3 MiB: 0.77 vs
@@ -36,23 +37,25 @@ static const unsigned op_flags[EMB_OP_COUNT] = {
  * LLC), from Zen 5 with 32 MiB of L3, left 4-8 MiB outputs from DRAM
  * tables on normal stores. Prefetching and rows in flight are for tables
  * too large for the cache (docs/tuning.md, "Kernel tuning"); the far hint for
- * tables many times it (internal.h, EMB_KF_FAR). */
+ * tables many times it (internal.h, EMB_KF_FAR). The defaults of all three
+ * thresholds are tuning.c's EMB_LOOP_DEFAULTS; a tuning file may move them. */
 unsigned emb_schedule_flags(emb_op op, size_t table_bytes, size_t out_bytes)
 {
 #ifdef EMB_SLOW_KERNELS
     /* The gate's deliberately slowed build: no prefetch, no streaming,
      * whatever the op would take. */
-    (void)op_flags, (void)op, (void)table_bytes, (void)out_bytes;
+    (void)op_flags, (void)op, (void)table_bytes, (void)out_bytes, (void)emb_loops;
     return 0;
 #else
     const size_t llc = (size_t)emb_llc_bytes();
+    const emb_loop_schedule *L = emb_loops();
     const size_t rows_read = table_bytes < out_bytes ? table_bytes : out_bytes;
     unsigned flags = 0;
-    if (out_bytes + rows_read >= llc / 8 * 5)
+    if (out_bytes + rows_read >= llc / 8 * L->stream_llc_eighths)
         flags |= EMB_KF_STREAM;
-    if (table_bytes >= llc / 2)
+    if (table_bytes >= llc / 8 * L->prefetch_llc_eighths)
         flags |= EMB_KF_PREFETCH;
-    if (table_bytes / 8 >= llc)
+    if (table_bytes / L->far_llc_multiple >= llc)
         flags |= EMB_KF_FAR;
     return flags & op_flags[op];
 #endif

@@ -1,7 +1,9 @@
 /* tuning.c - the schedule in force: the library's defaults, or a tuning
  * file that embsimd-tune measured on this CPU. A schedule moves speed only:
- * which implementation's code runs a kernel, and from what size a call
- * shares its work with a second thread; every choice gives the same bits.
+ * which implementation's code runs a kernel, from what size a call shares
+ * its work with a second thread, and the loops' constants (prefetch
+ * distance, rows in flight, the streaming, prefetch and far thresholds);
+ * every choice gives the same bits.
  *
  * The file is found on first use: EMBSIMD_TUNING=PATH names it,
  * EMBSIMD_TUNING=off keeps the defaults, and otherwise it is
@@ -15,10 +17,15 @@
  *   made <free text: date, tool, mode>
  *   threads.min_bytes <bytes a thread's share must reach for a second thread>
  *   kernel <kernel name> <implementation>
+ *   <loop constant> <whole number>   (loop_items below: prefetch.bytes,
+ *       prefetch.rows_max, prefetch.budget, in_flight.min_dim,
+ *       stream.llc_eighths, prefetch.llc_eighths, far.llc_multiple,
+ *       bag.ahead_multiple)
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +44,71 @@
  * tuning file says otherwise. */
 #define EMB_DEFAULT_PART_MIN_BYTES ((size_t)256 << 10)
 
-static emb_schedule current = {.part_min_bytes = EMB_DEFAULT_PART_MIN_BYTES};
+/* The loops' constants where no tuning file says otherwise. Each was
+ * chosen from these measurements (AMD EPYC Zen 2, KVM, 2 vCPUs, 16 MiB L3,
+ * gcc 12.2 -O2, 2026-12-01, AVX2, uniform ids, builds compared in one
+ * process, lookup / same-run memcpy, unless said):
+ * - prefetch_bytes 4096: with four rows in flight, rows 8 ahead vs none
+ *   1.06 vs 0.99 at 50257 x 768 x 8192, 0.72 vs 0.70 at N = 512, 0.96 vs
+ *   0.91 at 262144 x 768; rows 4 ahead within 2 % of 8. 8 rows ahead also
+ *   is what a probe on Zen 5 (family 26 model 2) found best for one row at
+ *   a time (0.91 of memcpy vs 0.68 without, at 50257 x 768 x 8192).
+ * - prefetch_rows_max 32: short rows, one at a time, from a 1000000-row
+ *   table: at most 32 rows ahead made 16- and 32-float rows 1.10-1.14
+ *   times as fast as a cap of 16 (lookup and grad), 16 0.99-1.04.
+ * - prefetch_budget 32 KiB: at 16 KiB rows prefetch was worth nothing
+ *   (1.54 vs 1.55) and cost 4 % with 128-float pieces.
+ * - in_flight_min_dim 256: below 256 floats rows in flight lost (D = 128
+ *   grad 0.90 of the one-row loop, D = 256 about 0.95 either way); at
+ *   D = 384 they were 1.28 (lookup) and 1.05 (grad) times as fast
+ *   (row_loops.h has the rest).
+ * - stream_llc_eighths 5: streaming and normal stores cross at 4-4.5 MiB
+ *   of output from a 154 MB table and near 8.5 MiB from a 3 MB one, with
+ *   16 MiB of LLC; 5/8 of it costs at most about 6 % on either side of
+ *   both (schedule.c has the figures).
+ * - prefetch_llc_eighths 4: a table of half the LLC or less stays cached
+ *   between calls, and hints only cost issue slots there.
+ * - far_llc_multiple 8: the non-temporal hint for tables eight times the
+ *   LLC, whose rows a call will not meet again (internal.h, EMB_KF_FAR).
+ * - bag_ahead_multiple 2: bags hint twice the lookup's distance: 32000 x
+ *   128, bags of 20 and 100, 21.4-23.3 to 24.0-26.4 GB/s; DRAM and GPT-2
+ *   tables unchanged (bag_loops.h). */
+#define EMB_LOOP_DEFAULTS                                                                      \
+    {                                                                                          \
+        .prefetch_bytes = 4096, .prefetch_rows_max = 32, .prefetch_budget = (size_t)32 << 10,  \
+        .in_flight_min_dim = 256, .stream_llc_eighths = 5, .prefetch_llc_eighths = 4,          \
+        .far_llc_multiple = 8, .bag_ahead_multiple = 2,                                        \
+    }
+
+#define EMB_SCHEDULE_DEFAULTS {.part_min_bytes = EMB_DEFAULT_PART_MIN_BYTES, .loops = EMB_LOOP_DEFAULTS}
+
+/* The tuning file's name of each loop constant, and the values it may
+ * take: a distance, cap or threshold of 0 where that means "never" or
+ * "always", none that would divide by zero. */
+typedef struct loop_item {
+    const char *name;
+    size_t offset, min, max;
+} loop_item;
+
+#define LOOP_ITEM(name, field, min, max) {name, offsetof(emb_loop_schedule, field), min, max}
+static const loop_item loop_items[] = {
+    LOOP_ITEM("prefetch.bytes", prefetch_bytes, 0, (size_t)1 << 24),
+    LOOP_ITEM("prefetch.rows_max", prefetch_rows_max, 1, 4096),
+    LOOP_ITEM("prefetch.budget", prefetch_budget, 64, (size_t)1 << 30),
+    LOOP_ITEM("in_flight.min_dim", in_flight_min_dim, 1, (size_t)1 << 40),
+    LOOP_ITEM("stream.llc_eighths", stream_llc_eighths, 0, (size_t)1 << 20),
+    LOOP_ITEM("prefetch.llc_eighths", prefetch_llc_eighths, 0, (size_t)1 << 20),
+    LOOP_ITEM("far.llc_multiple", far_llc_multiple, 1, (size_t)1 << 20),
+    LOOP_ITEM("bag.ahead_multiple", bag_ahead_multiple, 1, 64),
+};
+enum { N_LOOP_ITEMS = sizeof loop_items / sizeof loop_items[0] };
+
+static size_t *loop_field(emb_loop_schedule *L, const loop_item *it)
+{
+    return (size_t *)((char *)L + it->offset);
+}
+
+static emb_schedule current = EMB_SCHEDULE_DEFAULTS;
 static char description[2048];
 static pthread_once_t loaded = PTHREAD_ONCE_INIT;
 
@@ -114,6 +185,23 @@ static int find_kernel(const char *name)
     return -1;
 }
 
+/* A decimal count: digits only, within unsigned long long. */
+static int parse_count(const char *a, unsigned long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoull(a, &end, 10);
+    return a[0] >= '0' && a[0] <= '9' && *end == '\0' && errno == 0 ? 0 : -1;
+}
+
+static const loop_item *find_loop_item(const char *name)
+{
+    for (int i = 0; i < N_LOOP_ITEMS; i++)
+        if (strcmp(loop_items[i].name, name) == 0)
+            return &loop_items[i];
+    return NULL;
+}
+
 /* Parses the file into s; on failure returns -1 with why (naming the
  * line) in `why`, and s is left for the caller to discard. */
 static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *why, size_t why_size)
@@ -149,15 +237,22 @@ static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *w
             snprintf(made, made_size, "%.200s", line + 5);
         } else if (sscanf(line, "%63s %127s %63s", key, a, b) == 2 &&
                    strcmp(key, "threads.min_bytes") == 0) {
-            char *end;
-            errno = 0;
-            const unsigned long long v = strtoull(a, &end, 10);
-            if (*end != '\0' || errno != 0 || a[0] == '-') {
+            unsigned long long v;
+            if (parse_count(a, &v) != 0) {
                 snprintf(why, why_size, "line %d: threads.min_bytes \"%s\" is not a byte count",
                          lineno, a);
                 return -1;
             }
             s->part_min_bytes = (size_t)v;
+        } else if (sscanf(line, "%63s %127s %63s", key, a, b) == 2 && find_loop_item(key) != NULL) {
+            const loop_item *it = find_loop_item(key);
+            unsigned long long v;
+            if (parse_count(a, &v) != 0 || v < it->min || v > it->max) {
+                snprintf(why, why_size, "line %d: %s = \"%s\" is not a whole number in [%zu, %zu]",
+                         lineno, key, a, it->min, it->max);
+                return -1;
+            }
+            *loop_field(&s->loops, it) = (size_t)v;
         } else if (sscanf(line, "%63s %127s %63s", key, a, b) == 3 && strcmp(key, "kernel") == 0) {
             const int k = find_kernel(a);
             if (k < 0) {
@@ -186,6 +281,13 @@ static void describe_choices(const emb_schedule *s, char *buf, size_t size)
 {
     size_t used = (size_t)snprintf(buf, size, "threads from %zu KiB a thread",
                                    s->part_min_bytes >> 10);
+    /* the loop constants a file moved from their defaults */
+    const emb_schedule d = EMB_SCHEDULE_DEFAULTS;
+    emb_loop_schedule L = s->loops, D = d.loops;
+    for (int i = 0; i < N_LOOP_ITEMS && used < size; i++)
+        if (*loop_field(&L, &loop_items[i]) != *loop_field(&D, &loop_items[i]))
+            used += (size_t)snprintf(buf + used, size - used, "; %s %zu", loop_items[i].name,
+                                     *loop_field(&L, &loop_items[i]));
     for (int k = 0; k < emb_kernel_count() && used < size; k++)
         if (s->kernel_impl[k][0] != '\0')
             used += (size_t)snprintf(buf + used, size - used, "; %s runs %s's code",
@@ -206,7 +308,7 @@ static void load(void)
     else if (emb_tuning_default_path(path, sizeof path) != 0)
         snprintf(path, sizeof path, "(no HOME or XDG_CACHE_HOME)");
     FILE *f = fopen(path, "r");
-    emb_schedule s = {.part_min_bytes = EMB_DEFAULT_PART_MIN_BYTES};
+    emb_schedule s = EMB_SCHEDULE_DEFAULTS;
     if (f == NULL) {
         snprintf(why, sizeof why, "%s: %s", env ? "cannot read it" : "no tuning file for this CPU",
                  strerror(errno));
@@ -243,4 +345,18 @@ const char *emb_schedule_description(void)
 {
     pthread_once(&loaded, load);
     return description;
+}
+
+void emb_schedule_set_loops(const emb_loop_schedule *loops)
+{
+    pthread_once(&loaded, load);
+    current.loops = *loops;
+}
+
+const char *emb_schedule_loop_item(int i, emb_loop_schedule *L, size_t **field)
+{
+    if (i < 0 || i >= N_LOOP_ITEMS)
+        return NULL;
+    *field = loop_field(L, &loop_items[i]);
+    return loop_items[i].name;
 }

@@ -69,18 +69,23 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
 }
 
 /* Non-temporal stores need 64-byte aligned addresses; the row's unaligned
- * head and its tail use ordinary (masked) stores. */
+ * head and its tail use ordinary (masked) stores. A row that is not even
+ * float-aligned (the 16-bit copies pass rows of odd dims as floats) never
+ * reaches a 64-byte boundary in whole floats: it is copied with ordinary
+ * stores. Tested first: its head, counted in whole floats, can round to 0
+ * (a row at 62 mod 64), which once sent it into the streaming loop. */
 EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
 {
+    if ((uintptr_t)dst % sizeof(float) != 0) {
+        copy_row(dst, src, dim);
+        return;
+    }
     size_t j = 0;
     const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
-    if (head != 0 && (uintptr_t)dst % sizeof(float) == 0) {
+    if (head != 0) {
         j = head < dim ? head : dim;
         const __mmask16 k = first_lanes(j);
         _mm512_mask_storeu_ps(dst, k, _mm512_maskz_loadu_ps(k, src));
-    } else if (head != 0) {
-        copy_row(dst, src, dim); /* not even float-aligned: no streaming */
-        return;
     }
     for (; j + 64 <= dim; j += 64) {
         const __m512 a = _mm512_loadu_ps(src + j), b = _mm512_loadu_ps(src + j + 16);

@@ -41,7 +41,7 @@ static const shape shapes[] = {
 static const shape tiny_shape = {1000, 64, 64, "a tiny table (--tiny: a test of the tool)"};
 
 typedef struct options {
-    int quick, tiny, dry_run, show;
+    int quick, tiny, dry_run, show, identity;
     int rounds;
     const char *output;
 } options;
@@ -50,11 +50,13 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: embsimd-tune [--quick] [--output=PATH] [--dry-run] [--rounds=N]\n"
-            "       embsimd-tune --show\n"
+            "       embsimd-tune --show | --identity\n"
             "\n"
             "Measures on this machine, paired in the same run against the library's\n"
             "defaults, which implementation's code runs each lookup and gradient kernel\n"
-            "fastest, and from what size a call gains from a second thread; keeps a\n"
+            "fastest, from what size a call gains from a second thread, and the loops'\n"
+            "constants (prefetch distance, rows in flight, the streaming threshold,\n"
+            "how far ahead bags hint); keeps a\n"
             "choice only where it wins beyond noise (median paired ratio below %.2f,\n"
             "faster in %.0f %% of the rounds, and nowhere slower than %.2fx); writes the\n"
             "tuning file the library reads on first use. Results never change: every\n"
@@ -67,6 +69,7 @@ static void usage(FILE *f)
             "  --rounds=N     paired rounds per shape (default 9; --quick 5)\n"
             "  --tiny         a tiny shape only (a test of the tool, not a tuning)\n"
             "  --show         print the schedule in force and where it came from, and exit\n"
+            "  --identity     print this CPU's identity, the cpu line of its tuning file\n"
             "  --help         this text\n"
             "\n"
             "EMBSIMD_TUNING=PATH makes the library read PATH instead; EMBSIMD_TUNING=off\n"
@@ -90,6 +93,8 @@ static int parse(int argc, char **argv, options *o)
             o->dry_run = 1;
         } else if (strcmp(a, "--show") == 0) {
             o->show = 1;
+        } else if (strcmp(a, "--identity") == 0) {
+            o->identity = 1;
         } else if (strncmp(a, "--output=", 9) == 0 && a[9] != '\0') {
             o->output = a + 9;
         } else if (strncmp(a, "--rounds=", 9) == 0) {
@@ -334,6 +339,136 @@ static size_t tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_
     return ((size_t)64 << 10 << from) / (size_t)threads;
 }
 
+/* The loop constants: each candidate value against the default, one
+ * constant at a time, on the f32 lookup and gradient at every shape (the
+ * bag distance on a bag sum of 20 tokens a bag); a value is kept as
+ * tune_kernel keeps an implementation. Every op's loops read the same
+ * constants (row_loops.h, bag_loops.h), so these kernels stand for them. */
+typedef struct loop_candidate {
+    const char *item;
+    size_t value;
+} loop_candidate;
+
+static const loop_candidate loop_candidates[] = {
+    {"prefetch.bytes", 2048},     {"prefetch.bytes", 8192},
+    {"in_flight.min_dim", 128},   {"in_flight.min_dim", 512},
+    {"stream.llc_eighths", 3},    {"stream.llc_eighths", 8},
+    {"bag.ahead_multiple", 1},    {"bag.ahead_multiple", 4},
+};
+enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
+
+static size_t *loop_field_named(emb_loop_schedule *L, const char *name)
+{
+    size_t *field;
+    const char *n;
+    for (int i = 0; (n = emb_schedule_loop_item(i, L, &field)) != NULL; i++)
+        if (strcmp(n, name) == 0)
+            return field;
+    return NULL;
+}
+
+/* A bag sum of bags of 20 over a job's table and ids (its out as output:
+ * the bags' rows are a twentieth of the lookup's). */
+static int bag_call(const job *j)
+{
+    const int64_t nbags = j->n / 20;
+    int32_t lengths[1024];
+    if (nbags > 1024)
+        return -1;
+    for (int64_t b = 0; b < nbags; b++)
+        lengths[b] = 20;
+    const emb_bags bags = {nbags, NULL, lengths, EMB_I32, 0, NULL, EMB_NO_PADDING};
+    return emb_bag(j->table, EMB_F32, j->vocab, j->dim, j->ids, EMB_I32, nbags * 20, &bags,
+                   EMB_BAG_SUM, (float *)j->out, NULL) == EMB_OK ? 0 : -1;
+}
+
+static double time_bag(const job *j)
+{
+    if (bag_call(j) != 0)
+        return -1;
+    double best = 1e30, start = now();
+    for (int c = 0; c < 3 || now() - start < 0.02; c++) {
+        const double t0 = now();
+        bag_call(j);
+        const double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char chosen[][80],
+                      int *nchosen, char *report, size_t size)
+{
+    const emb_loop_schedule dflt = emb_schedule_current()->loops;
+    const emb_kernel *lookup = NULL, *grad = NULL;
+    for (int k = 0; k < emb_kernel_count(); k++) {
+        const emb_kernel *K = emb_kernel_at(k);
+        if (K->in == EMB_F32 && K->out == EMB_F32 && K->op == EMB_OP_LOOKUP)
+            lookup = K;
+        if (K->in == EMB_F32 && K->out == EMB_F32 && K->op == EMB_OP_GRAD)
+            grad = K;
+    }
+    size_t used = (size_t)snprintf(report, size, "| constant | default | candidate | time / default's, "
+                                                 "per shape and op | kept |\n| --- | --- | --- | --- | --- |\n");
+    emb_loop_schedule kept = dflt;
+    for (int c = 0; c < N_LOOP_CANDIDATES; c++) {
+        const loop_candidate *lc = &loop_candidates[c];
+        emb_loop_schedule cand = dflt;
+        size_t *field = loop_field_named(&cand, lc->item);
+        if (field == NULL)
+            continue;
+        const size_t was = *field;
+        *field = lc->value;
+        const int bag = strncmp(lc->item, "bag.", 4) == 0;
+        int wins = 0, worse = 0;
+        used += (size_t)snprintf(report + used, size - used, "| %s | %zu | %zu |", lc->item, was,
+                                 lc->value);
+        for (int s = 0; s < nshapes; s++)
+            for (int op = 0; op < (bag ? 1 : 2); op++) {
+                job j;
+                if (job_make(&j, op ? grad : lookup, &sh[s], r) != 0) {
+                    job_free(&j);
+                    continue;
+                }
+                double rr[1000];
+                int faster = 0;
+                for (int round = 0; round < rounds; round++) {
+                    double t[2];
+                    for (int side = 0; side < 2; side++) {
+                        const int is_cand = (side + round) % 2;
+                        emb_schedule_set_loops(is_cand ? &cand : &dflt);
+                        t[is_cand] = bag ? time_bag(&j) : time_call(&j);
+                    }
+                    rr[round] = t[1] / t[0];
+                    faster += t[1] < t[0];
+                }
+                emb_schedule_set_loops(&dflt);
+                const double m = median(rr, rounds);
+                wins += m < WIN && faster >= WIN_SHARE * rounds;
+                worse += m > LOSE;
+                used += (size_t)snprintf(report + used, size - used, " %s %.2f;",
+                                         bag ? "bag" : op ? "grad" : "lookup", m);
+                job_free(&j);
+            }
+        const int keep = wins > 0 && worse == 0;
+        used += (size_t)snprintf(report + used, size - used, " | %s |\n", keep ? "yes" : "no");
+        fprintf(stderr, "\r[loops %d/%d] %-24s%30s", c + 1, N_LOOP_CANDIDATES, lc->item, "");
+        if (keep)
+            *loop_field_named(&kept, lc->item) = lc->value;
+    }
+    /* the kept values, one line each, last candidate of a constant winning */
+    size_t *field;
+    const char *name;
+    emb_loop_schedule d = dflt;
+    for (int i = 0; (name = emb_schedule_loop_item(i, &kept, &field)) != NULL; i++) {
+        size_t *df;
+        emb_schedule_loop_item(i, &d, &df);
+        if (*field != *df)
+            snprintf(chosen[(*nchosen)++], 80, "%s %zu", name, *field);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -341,6 +476,12 @@ int main(int argc, char **argv)
         return 2;
     if (o.show) {
         printf("%s\n", emb_schedule_description());
+        return 0;
+    }
+    if (o.identity) {
+        char cpu[512];
+        emb_cpu_identity(cpu, sizeof cpu);
+        printf("%s\n", cpu);
         return 0;
     }
     /* Measure against the library's own defaults, not an earlier tuning. */
@@ -379,7 +520,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < emb_kernel_count(); k++)
         steps += (emb_kernel_at(k)->op == EMB_OP_LOOKUP || emb_kernel_at(k)->op == EMB_OP_GRAD) *
                  nshapes;
-    char lines[64][256], chosen[64][80];
+    char lines[64][256], chosen[80][80];
     int nlines = 0, nchosen = 0;
     for (int k = 0; k < emb_kernel_count() && nlines < 64; k++) {
         const emb_kernel *K = emb_kernel_at(k);
@@ -391,6 +532,8 @@ int main(int argc, char **argv)
         if (pick != NULL)
             snprintf(chosen[nchosen++], sizeof chosen[0], "kernel %s %s", K->name, pick);
     }
+    char loops_report[4096];
+    tune_loops(sh, nshapes, o.rounds, &r, chosen, &nchosen, loops_report, sizeof loops_report);
     fprintf(stderr, "\r[threads] the break-even of a second thread%40s", "");
     char threads_report[1024];
     const size_t min_bytes = tune_threads(o.rounds, &r, o.tiny, threads_report,
@@ -405,7 +548,9 @@ int main(int argc, char **argv)
     for (int s = 0; s < nshapes; s++)
         printf("%s %lld x %lld x %lld (%s)", s ? ";" : "", (long long)sh[s].vocab,
                (long long)sh[s].dim, (long long)sh[s].tokens, sh[s].why);
-    printf("\n\nthreads, the f32 lookup of 768-float rows (median ratio of paired rounds):\n%s",
+    printf("\n\nloop constants, the f32 lookup and gradient (bags of 20 for bag.*), median ratio "
+           "of paired rounds:\n%s", loops_report);
+    printf("\nthreads, the f32 lookup of 768-float rows (median ratio of paired rounds):\n%s",
            threads_report);
     if (min_bytes == SIZE_MAX)
         printf("a second thread never won by 5 %%: every call stays on one thread\n");

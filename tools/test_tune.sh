@@ -43,4 +43,16 @@ grep -q "^tuned ($dir/sub/tuning.txt, made " "$dir/show.txt" ||
 sed 's/^cpu .*/cpu another CPU/' "$dir/sub/tuning.txt" >"$dir/other.txt"
 EMBSIMD_TUNING="$dir/other.txt" run --show | grep -q 'made on another CPU (another CPU' ||
     fail "a file made on another CPU was not refused by name"
+# --identity is the file's cpu line
+[ "cpu $(run --identity)" = "$(sed -n 's/^cpu /cpu /p' "$dir/sub/tuning.txt")" ] ||
+    fail "--identity differs from the file's cpu line"
+# a loop constant by name is taken; one out of its range refuses the file, naming the line
+{ cat "$dir/sub/tuning.txt"; echo "prefetch.bytes 8192"; } >"$dir/loops.txt"
+EMBSIMD_TUNING="$dir/loops.txt" run --show | grep -q '^tuned .*; prefetch.bytes 8192' ||
+    fail "a loop constant in the file was not taken: $(EMBSIMD_TUNING="$dir/loops.txt" run --show)"
+{ cat "$dir/sub/tuning.txt"; echo "far.llc_multiple 0"; } >"$dir/bad.txt"
+line=$(wc -l <"$dir/bad.txt")
+EMBSIMD_TUNING="$dir/bad.txt" run --show |
+    grep -q "^defaults (.*line $line: far.llc_multiple = \"0\" is not a whole number in \[1, " ||
+    fail "an out-of-range loop constant was not refused by line: $(EMBSIMD_TUNING="$dir/bad.txt" run --show)"
 echo "embsimd-tune: interface and a tiny run checked"

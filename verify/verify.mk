@@ -9,6 +9,7 @@ EXTRA_DIST += \
 	verify/fuzz_corpus \
 	verify/fuzz.sh \
 	verify/verify_quick.sh \
+	verify/test_extreme_schedules.sh \
 	verify/compare_digests.sh
 CLEANFILES += verify/verify-quick.json
 .PHONY: verify fuzz fuzz-build clean-fuzz
@@ -85,6 +86,8 @@ verify_test_verify_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify
 verify_test_verify_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 verify_test_verify_LDADD = verify/libverify.la src/libembsimd.la $(CHECK_LIBS)
 TESTS += verify/test_verify verify/verify_quick.sh
+# The verifier under extreme schedules: the same bits as the defaults'.
+TESTS += verify/test_extreme_schedules.sh
 
 verify: verify/embsimd-verify$(EXEEXT)
 	$(LIBTOOL) --mode=execute $(TEST_WRAPPER) verify/embsimd-verify$(EXEEXT) --quick \
