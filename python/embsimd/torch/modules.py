@@ -1,0 +1,80 @@
+"""Drop-in replacements for nn.Embedding and nn.EmbeddingBag: subclasses
+with the same constructors, `weight` parameter, state_dict keys and
+from_pretrained, whose forward and backward run libembsimd's kernels."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from . import _ops
+
+_MODE_CODES = {"sum": 0, "mean": 1, "max": 2}
+
+
+class Embedding(nn.Embedding):
+    """nn.Embedding on libembsimd (CPU tensors; float32, float16 and bfloat16
+    weights).
+
+    Forward: a bit copy of the rows, as PyTorch's. Backward (dense): every
+    token's row added in token order in fp32 (emb_grad_ex); for f16/bf16
+    weights the fp32 sum is rounded to the weight's type once. sparse=True
+    gives PyTorch's uncoalesced sparse gradient (indices in token order,
+    values the output gradient's rows), which torch.optim.SGD and
+    embsimd.torch.SGD / RowWiseAdagrad take. max_norm renormalises the named
+    rows in place first (emb_renorm). docs/python.md lists where the bits
+    differ from PyTorch's.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self.max_norm is not None:
+            with torch.no_grad():
+                _ops.embedding_renorm_(self.weight, input.contiguous(), float(self.max_norm),
+                                       float(self.norm_type))
+        return _ops.embedding(self.weight, input, self.padding_idx, self.scale_grad_by_freq,
+                              self.sparse)
+
+
+class EmbeddingBag(nn.EmbeddingBag):
+    """nn.EmbeddingBag on libembsimd (CPU tensors; float32, float16 and
+    bfloat16 weights; the output is float32 for every weight type, where
+    PyTorch's has the weight's type).
+
+    Forward: sum, mean (one division by the count) and max as emb_bag
+    defines them; 1-d input with offsets, or 2-d (bags, tokens) input. The
+    backward gives a dense gradient (emb_bag_grad); sparse=True and the
+    gradient of per_sample_weights are not implemented (NotImplementedError).
+    """
+
+    def forward(self, input: Tensor, offsets: Optional[Tensor] = None,
+                per_sample_weights: Optional[Tensor] = None) -> Tensor:
+        if self.sparse:
+            raise NotImplementedError("embsimd.torch.EmbeddingBag: sparse=True is not "
+                                      "implemented; use sparse=False, or "
+                                      "embsimd.torch.Embedding(sparse=True) for one-token bags")
+        if input.dim() == 2:
+            if offsets is not None:
+                raise ValueError("if input is 2D, then offsets has to be None, as input is "
+                                 "treated is a mini-batch of fixed length sequences.")
+            nb, per = input.shape
+            offsets = torch.arange(0, nb * per, max(per, 1), dtype=input.dtype)[:nb]
+            input = input.reshape(-1)
+            last = False
+        elif input.dim() == 1:
+            if offsets is None:
+                raise ValueError("offsets has to be a 1D Tensor but got None")
+            last = self.include_last_offset
+        else:
+            raise ValueError("input has to be 1D or 2D Tensor, but got Tensor of dimension %d"
+                             % input.dim())
+        if per_sample_weights is not None:
+            per_sample_weights = per_sample_weights.reshape(-1)
+        if self.max_norm is not None:
+            with torch.no_grad():
+                _ops.embedding_renorm_(self.weight, input, float(self.max_norm),
+                                       float(self.norm_type))
+        out, _argmax = _ops.embedding_bag(self.weight, input, offsets, _MODE_CODES[self.mode],
+                                          per_sample_weights, last, self.padding_idx)
+        return out
