@@ -170,63 +170,64 @@ def _(weight, indices, max_norm, norm_type):
 # --- EmbeddingBag ----------------------------------------------------------
 
 @torch.library.custom_op("embsimd::embedding_bag", mutates_args=(), device_types="cpu")
-def embedding_bag(weight: Tensor, indices: Tensor, offsets: Tensor, mode: int,
+def embedding_bag(weight: Tensor, indices: Tensor, offsets: Tensor, bag_mode: int,
                   per_sample_weights: Optional[Tensor], include_last_offset: bool,
                   padding_idx: Optional[int]) -> Tuple[Tensor, Tensor]:
     """nn.EmbeddingBag's forward on 1-d indices and offsets (emb_bag):
-    (bags, dim) float32, and for mode 2 (max) the int64 argmax the backward
-    needs (empty otherwise). mode: 0 sum, 1 mean, 2 max."""
-    if mode == 2:
-        return ops.bag(weight, indices, offsets, mode="max", include_last_offset=include_last_offset,
+    (bags, dim) float32, and for bag_mode 2 (max) the int64 argmax the backward
+    needs (empty otherwise). bag_mode: 0 sum, 1 mean, 2 max."""
+    if bag_mode == 2:
+        return ops.bag(weight, indices, offsets, mode="max",
+                       include_last_offset=include_last_offset,
                        padding_idx=padding_idx, return_argmax=True)
-    out = ops.bag(weight, indices, offsets, mode=_MODES[mode],
+    out = ops.bag(weight, indices, offsets, mode=_MODES[bag_mode],
                   per_sample_weights=per_sample_weights,
                   include_last_offset=include_last_offset, padding_idx=padding_idx)
     return out, torch.empty((0,), dtype=torch.int64)
 
 
 @embedding_bag.register_fake
-def _(weight, indices, offsets, mode, per_sample_weights, include_last_offset, padding_idx):
+def _(weight, indices, offsets, bag_mode, per_sample_weights, include_last_offset, padding_idx):
     nbags = offsets.shape[0] - (1 if include_last_offset else 0)
     out = weight.new_empty((nbags, weight.shape[1]), dtype=torch.float32)
-    am = weight.new_empty((nbags, weight.shape[1]) if mode == 2 else (0,), dtype=torch.int64)
+    am = weight.new_empty((nbags, weight.shape[1]) if bag_mode == 2 else (0,), dtype=torch.int64)
     return out, am
 
 
 @torch.library.custom_op("embsimd::embedding_bag_backward", mutates_args=(),
                          device_types="cpu")
 def embedding_bag_backward(grad: Tensor, indices: Tensor, offsets: Tensor, argmax: Tensor,
-                           num_weights: int, mode: int, per_sample_weights: Optional[Tensor],
+                           num_weights: int, bag_mode: int, per_sample_weights: Optional[Tensor],
                            include_last_offset: bool, padding_idx: Optional[int]) -> Tensor:
     """The dense float32 gradient of `embedding_bag` (emb_bag_grad)."""
     d = torch.zeros((num_weights, grad.shape[-1]), dtype=torch.float32)
-    ops.bag_grad(d, indices, grad, offsets, mode=_MODES[mode],
+    ops.bag_grad(d, indices, grad, offsets, mode=_MODES[bag_mode],
                  per_sample_weights=per_sample_weights, include_last_offset=include_last_offset,
-                 padding_idx=padding_idx, argmax=argmax if mode == 2 else None)
+                 padding_idx=padding_idx, argmax=argmax if bag_mode == 2 else None)
     return d
 
 
 @embedding_bag_backward.register_fake
-def _(grad, indices, offsets, argmax, num_weights, mode, per_sample_weights,
+def _(grad, indices, offsets, argmax, num_weights, bag_mode, per_sample_weights,
       include_last_offset, padding_idx):
     return grad.new_empty((num_weights, grad.shape[-1]), dtype=torch.float32)
 
 
 def _bag_setup(ctx, inputs, output):
-    weight, indices, offsets, mode, psw, last, padding_idx = inputs
+    weight, indices, offsets, bag_mode, psw, last, padding_idx = inputs
     ctx.save_for_backward(indices, offsets, output[1], psw)
-    ctx.args = (weight.shape[0], weight.dtype, mode, last, padding_idx)
+    ctx.args = (weight.shape[0], weight.dtype, bag_mode, last, padding_idx)
 
 
 def _bag_grad(ctx, grad, _grad_argmax):
     indices, offsets, argmax, psw = ctx.saved_tensors
-    nw, dtype, mode, last, padding_idx = ctx.args
+    nw, dtype, bag_mode, last, padding_idx = ctx.args
     if ctx.needs_input_grad[4]:
         raise NotImplementedError("embsimd.torch: the gradient of per_sample_weights is not "
                                   "implemented (emb_bag_grad gives the table's only); detach "
                                   "per_sample_weights or use torch.nn.EmbeddingBag")
-    d = embedding_bag_backward(grad.contiguous(), indices, offsets, argmax, nw, mode, psw, last,
-                               padding_idx)
+    d = embedding_bag_backward(grad.contiguous(), indices, offsets, argmax, nw, bag_mode, psw,
+                               last, padding_idx)
     return d.to(dtype), None, None, None, None, None, None
 
 
@@ -235,21 +236,23 @@ embedding_bag.register_autograd(_bag_grad, setup_context=_bag_setup)
 
 # --- the fused sparse step and the scan ------------------------------------
 
+# The ops name the pooling `bag_mode`: torch's functionalization of a
+# mutating op passes an argument of its own named `mode`.
 @torch.library.custom_op("embsimd::bag_update_", mutates_args=("weight", "h"),
                          device_types="cpu")
 def bag_update_(weight: Tensor, h: Tensor, indices: Tensor, offsets: Tensor, dout: Tensor,
-                mode: int, optimizer: str, lr: float, eps: float, coalesce: bool,
+                bag_mode: int, optimizer: str, lr: float, eps: float, coalesce: bool,
                 include_last_offset: bool, padding_idx: Optional[int]) -> None:
     """A sum (0) or mean (1) bag's backward fused with an SGD or row-wise
     Adagrad step (emb_bag_update), weight and Adagrad's h (an empty tensor
     for SGD) updated in place."""
     ops.bag_update(weight, indices, dout, offsets, lr=lr, optimizer=optimizer, eps=eps,
-                   h=h if h.numel() else None, coalesce=coalesce, mode=_MODES[mode],
+                   h=h if h.numel() else None, coalesce=coalesce, mode=_MODES[bag_mode],
                    include_last_offset=include_last_offset, padding_idx=padding_idx)
 
 
 @bag_update_.register_fake
-def _(weight, h, indices, offsets, dout, mode, optimizer, lr, eps, coalesce,
+def _(weight, h, indices, offsets, dout, bag_mode, optimizer, lr, eps, coalesce,
       include_last_offset, padding_idx):
     return None
 
