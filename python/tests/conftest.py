@@ -13,7 +13,7 @@ def bits(a) -> np.ndarray:
         a = a.detach().contiguous()
         view = {torch.float32: torch.int32, torch.float16: torch.int16,
                 torch.bfloat16: torch.int16, torch.float64: torch.int64}[a.dtype]
-        return a.view(view).numpy()
+        a = a.view(view).numpy()  # then unsigned, as numpy arrays are below
     a = np.ascontiguousarray(a)
     return a.view({4: np.uint32, 2: np.uint16, 8: np.uint64}[a.dtype.itemsize])
 

@@ -31,7 +31,7 @@ class Embedding(nn.Embedding):
     def forward(self, input: Tensor) -> Tensor:
         if self.max_norm is not None:
             with torch.no_grad():
-                _ops.embedding_renorm_(self.weight, input.contiguous(), float(self.max_norm),
+                _ops.embedding_renorm_(self.weight, input, float(self.max_norm),
                                        float(self.norm_type))
         return _ops.embedding(self.weight, input, self.padding_idx, self.scale_grad_by_freq,
                               self.sparse)
@@ -39,8 +39,8 @@ class Embedding(nn.Embedding):
 
 class EmbeddingBag(nn.EmbeddingBag):
     """nn.EmbeddingBag on libembsimd (CPU tensors; float32, float16 and
-    bfloat16 weights; the output is float32 for every weight type, where
-    PyTorch's has the weight's type).
+    bfloat16 weights; f16/bf16 bags are pooled in fp32 and rounded to the
+    weight's type once).
 
     Forward: sum, mean (one division by the count) and max as emb_bag
     defines them; 1-d input with offsets, or 2-d (bags, tokens) input. The
@@ -77,4 +77,5 @@ class EmbeddingBag(nn.EmbeddingBag):
                                        float(self.norm_type))
         out, _argmax = _ops.embedding_bag(self.weight, input, offsets, _MODE_CODES[self.mode],
                                           per_sample_weights, last, self.padding_idx)
-        return out
+        # PyTorch's output has the weight's type: the fp32 pooling rounded once
+        return out if out.dtype == self.weight.dtype else out.to(self.weight.dtype)
