@@ -5,6 +5,7 @@
 # lives outside any tree, keyed by the interpreter's version and the
 # requirements' hash: a changed pin makes a new venv, an unchanged one is
 # reused as is (pip is not even asked).
+# With --find it prints the venv only if it exists, else exits 1.
 #   EMBSIMD_PYTHON_BASE  the interpreter to base it on (default python3)
 #   EMBSIMD_VENV_DIR     where venvs live (default ${XDG_CACHE_HOME:-~/.cache}/embsimd)
 set -euo pipefail
@@ -19,6 +20,8 @@ if [ -f "$venv/.complete" ]; then
     echo "$venv/bin/python"
     exit 0
 fi
+# --find: only report an existing venv (make check never installs anything)
+[ "${1:-}" = --find ] && exit 1
 mkdir -p "$root"
 rm -rf "$venv"
 echo "venv.sh: creating $venv (numpy, ml_dtypes, pytest, torch from PyPI: ~5 GB the first time)" >&2
