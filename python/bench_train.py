@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""bench_train.py - GPT-2's embedding layer trained with a fixed stand-in
+loss: forward + backward + optimizer step per step, PyTorch's modules next
+to embsimd's, one thread and two.
+
+The layer is h = wte(ids) + wpe(pos) (50257 x 768 and 1024 x 768 fp32
+tables, a batch of 8 x 1024 tokens); the loss is sum(h * C) for a fixed
+random C, so every variant gets the same upstream gradient C and the
+comparison is the embedding layer's own work. Variants (each step:
+zero_grad, forward, backward, optimizer step):
+
+  dense           nn.Embedding, torch.optim.SGD (PyTorch's default)
+  sparse          nn.Embedding(sparse=True), torch.optim.SGD
+  embsimd         embsimd.torch.Embedding(sparse=True), torch.optim.SGD
+  embsimd-fused   embsimd.torch.Embedding(sparse=True), embsimd.torch.SGD
+                  (emb_bag_update applied to the sparse gradient)
+  embsimd-dense   embsimd.torch.Embedding, torch.optim.SGD
+
+Steps are interleaved round-robin across variants so that the machine's
+load falls on all of them alike; the per-step median is reported, with
+ratios from the same run. After the last step the parameters of
+sparse / embsimd / embsimd-fused are compared bit for bit (docs/python.md
+predicts them equal), and dense / embsimd-dense likewise.
+
+  python/bench_train.py [--steps 10] [--threads 1,2] [--out results/python.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Tuple
+
+import torch
+
+import embsimd
+import embsimd.torch as et
+
+VARIANTS = ["dense", "sparse", "embsimd", "embsimd-fused", "embsimd-dense"]
+# Which variants docs/python.md predicts bit-identical after any number of steps.
+SAME = [("sparse", "embsimd"), ("sparse", "embsimd-fused"), ("dense", "embsimd-dense")]
+
+
+def build(variant: str, vocab: int, npos: int, dim: int, lr: float, seed: int):
+    """The two tables (same initial values for every variant) and the step's
+    optimizer."""
+    g = torch.Generator().manual_seed(seed)
+    w0 = torch.randn(vocab, dim, generator=g) * 0.02
+    p0 = torch.randn(npos, dim, generator=g) * 0.01
+    cls = torch.nn.Embedding if variant in ("dense", "sparse") else et.Embedding
+    sparse = variant in ("sparse", "embsimd", "embsimd-fused")
+    wte = cls.from_pretrained(w0, freeze=False, sparse=sparse)
+    wpe = cls.from_pretrained(p0, freeze=False, sparse=sparse)
+    params = list(wte.parameters()) + list(wpe.parameters())
+    opt = (et.SGD(params, lr=lr) if variant == "embsimd-fused"
+           else torch.optim.SGD(params, lr=lr))
+    return wte, wpe, opt
+
+
+def make_step(wte, wpe, opt, pos: torch.Tensor, C: torch.Tensor) -> Callable:
+    def step(ids: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        h = wte(ids) + wpe(pos)
+        (h * C).sum().backward()
+        opt.step()
+    return step
+
+
+def run(threads: int, args) -> Tuple[Dict[str, List[float]], List[str]]:
+    torch.set_num_threads(threads)
+    embsimd.set_num_threads(threads)
+    g = torch.Generator().manual_seed(7)
+    batches = [torch.randint(0, args.vocab, (args.batch, args.seq), generator=g)
+               for _ in range(3)]
+    pos = torch.arange(args.seq).expand(args.batch, args.seq).contiguous()
+    C = torch.randn(args.batch, args.seq, args.dim, generator=g)
+    models = {v: build(v, args.vocab, args.npos, args.dim, args.lr, 1) for v in VARIANTS}
+    steps = {v: make_step(*models[v], pos, C) for v in VARIANTS}
+    times: Dict[str, List[float]] = {v: [] for v in VARIANTS}
+    for s in range(args.steps):
+        for v in VARIANTS:
+            t0 = time.perf_counter()
+            steps[v](batches[s % len(batches)])
+            dt = time.perf_counter() - t0
+            if s >= args.warmup:
+                times[v].append(dt)
+    verdicts = []
+    for a, b in SAME:
+        (wa, pa, _), (wb, pb, _) = models[a], models[b]
+        nw = int((wa.weight.detach().view(torch.int32) != wb.weight.detach().view(torch.int32))
+                 .sum())
+        npo = int((pa.weight.detach().view(torch.int32) != pb.weight.detach().view(torch.int32))
+                  .sum())
+        verdicts.append("%s vs %s after %d steps: %s" % (
+            a, b, args.steps, "bit-identical (wte and wpe)" if nw == npo == 0 else
+            "DIFFER: %d wte and %d wpe elements" % (nw, npo)))
+    return times, verdicts
+
+
+def context() -> List[str]:
+    def sh(cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                                  timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    lscpu = sh("lscpu")
+    field = lambda k: (re.search(r"^%s:\s*(.*)$" % k, lscpu, re.M) or [None, "?"])[1]
+    flags = set(field("Flags").split())
+    isa = " ".join(f for f in ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_bf16",
+                               "asimd") if f in flags)
+    here = os.path.dirname(os.path.abspath(__file__))
+    cfg = os.path.join(here, "..", "config.log")
+    cflags = "?"
+    if os.path.exists(cfg):
+        m = re.search(r"^CFLAGS='(.*)'$", open(cfg).read(), re.M)
+        cflags = m.group(1) if m else "?"
+    gcc = sh("gcc --version | head -n 1")
+    return [
+        "CPU: %s (%s vCPUs, %s, L3 %s); ISA flags used: %s" % (
+            field("Model name"), field("CPU\\(s\\)"), field("Hypervisor vendor") + " guest"
+            if field("Hypervisor vendor") != "?" else "bare metal", field("L3 cache"), isa),
+        "libembsimd %s (%s), implementation %s, LLC %s; compiler %s, CFLAGS %s" % (
+            embsimd.__version__, embsimd.library_path, embsimd.active_impl(),
+            embsimd.llc_description(), gcc, cflags),
+        "torch %s (%s), Python %s, %s" % (
+            torch.__version__, "PyPI wheel", platform.python_version(), platform.platform()),
+        "date %s UTC; load average before the run %s" % (
+            datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
+            " ".join("%.2f" % x for x in os.getloadavg())),
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--vocab", type=int, default=50257)
+    ap.add_argument("--npos", type=int, default=1024)
+    ap.add_argument("--dim", type=int, default=768)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=1024)
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--steps", type=int, default=10, help="steps per variant (default 10)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed first steps (default 2)")
+    ap.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
+    ap.add_argument("--out", help="write the markdown report here (default: stdout only)")
+    args = ap.parse_args()
+    lines = ["# GPT-2's embedding layer, one training step (python/bench_train.py)", "",
+             "Forward + backward + optimizer step of h = wte(ids) + wpe(pos), wte %d x %d, "
+             "wpe %d x %d fp32, batch %d x %d tokens (uniform random ids, 3 batches in turn), "
+             "loss sum(h * C) for a fixed random C, SGD lr %g; %d steps per variant, the "
+             "first %d untimed, variants interleaved step by step; median (min) ms per step."
+             % (args.vocab, args.dim, args.npos, args.dim, args.batch, args.seq, args.lr,
+                args.steps, args.warmup), ""]
+    lines += ["- " + c for c in context()]
+    lines += ["", "| variant | " + " | ".join("T=%s ms/step" % t for t in args.threads.split(","))
+              + " |", "| --- |" + " --- |" * len(args.threads.split(","))]
+    med: Dict[Tuple[str, int], float] = {}
+    rows: Dict[str, List[str]] = {v: [] for v in VARIANTS}
+    verdicts: List[str] = []
+    for t in (int(x) for x in args.threads.split(",")):
+        times, v = run(t, args)
+        verdicts += ["T=%d: %s" % (t, x) for x in v]
+        for name in VARIANTS:
+            med[name, t] = statistics.median(times[name])
+            rows[name].append("%.1f (%.1f)" % (1e3 * med[name, t], 1e3 * min(times[name])))
+    lines += ["| %s | %s |" % (v, " | ".join(rows[v])) for v in VARIANTS]
+    lines += ["", "Ratios (median step time of the baseline / the variant's, same run):", ""]
+    for t in (int(x) for x in args.threads.split(",")):
+        for v in ("embsimd", "embsimd-fused"):
+            lines.append("- T=%d %s: %.2fx dense, %.2fx sparse + SGD" % (
+                t, v, med["dense", t] / med[v, t], med["sparse", t] / med[v, t]))
+    lines += ["", "Exactness (torch.equal on the bits of both tables):", ""]
+    lines += ["- " + v for v in verdicts]
+    lines.append("- load average after the run: %s" % " ".join("%.2f" % x
+                                                               for x in os.getloadavg()))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    return 0 if all("DIFFER" not in v for v in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
