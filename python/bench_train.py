@@ -14,12 +14,14 @@ zero_grad, forward, backward, optimizer step):
   embsimd         embsimd.torch.Embedding(sparse=True), torch.optim.SGD
   embsimd-fused   embsimd.torch.Embedding(sparse=True), embsimd.torch.SGD
                   (emb_bag_update applied to the sparse gradient)
+  embsimd-layer   embsimd.torch.TokenPositionEmbedding(sparse=True) (one
+                  emb_lookup_pos pass for wte + wpe), embsimd.torch.SGD
   embsimd-dense   embsimd.torch.Embedding, torch.optim.SGD
 
 Steps are interleaved round-robin across variants so that the machine's
 load falls on all of them alike; the per-step median is reported, with
-ratios from the same run. After the last step the parameters of
-sparse / embsimd / embsimd-fused are compared bit for bit (docs/python.md
+ratios from the same run. After the last step the parameters of sparse and
+each sparse embsimd variant are compared bit for bit (docs/python.md
 predicts them equal), and dense / embsimd-dense likewise.
 
   python/bench_train.py [--steps 10] [--threads 1,2] [--out results/python.md]
@@ -43,31 +45,36 @@ import torch
 import embsimd
 import embsimd.torch as et
 
-VARIANTS = ["dense", "sparse", "embsimd", "embsimd-fused", "embsimd-dense"]
+VARIANTS = ["dense", "sparse", "embsimd", "embsimd-fused", "embsimd-layer", "embsimd-dense"]
 # Which variants docs/python.md predicts bit-identical after any number of steps.
-SAME = [("sparse", "embsimd"), ("sparse", "embsimd-fused"), ("dense", "embsimd-dense")]
+SAME = [("sparse", "embsimd"), ("sparse", "embsimd-fused"), ("sparse", "embsimd-layer"),
+        ("dense", "embsimd-dense")]
 
 
 def build(variant: str, vocab: int, npos: int, dim: int, lr: float, seed: int):
-    """The two tables (same initial values for every variant) and the step's
-    optimizer."""
+    """(forward(ids, pos), the two weight tensors, the optimizer): the same
+    initial tables for every variant."""
     g = torch.Generator().manual_seed(seed)
     w0 = torch.randn(vocab, dim, generator=g) * 0.02
     p0 = torch.randn(npos, dim, generator=g) * 0.01
+    sparse = variant not in ("dense", "embsimd-dense")
+    if variant == "embsimd-layer":
+        layer = et.TokenPositionEmbedding.from_pretrained(w0, p0, freeze=False, sparse=True)
+        return (lambda ids, pos: layer(ids)), (layer.wte.weight, layer.wpe.weight), \
+            et.SGD(layer.parameters(), lr=lr)
     cls = torch.nn.Embedding if variant in ("dense", "sparse") else et.Embedding
-    sparse = variant in ("sparse", "embsimd", "embsimd-fused")
     wte = cls.from_pretrained(w0, freeze=False, sparse=sparse)
     wpe = cls.from_pretrained(p0, freeze=False, sparse=sparse)
-    params = list(wte.parameters()) + list(wpe.parameters())
+    params = [wte.weight, wpe.weight]
     opt = (et.SGD(params, lr=lr) if variant == "embsimd-fused"
            else torch.optim.SGD(params, lr=lr))
-    return wte, wpe, opt
+    return (lambda ids, pos: wte(ids) + wpe(pos)), params, opt
 
 
-def make_step(wte, wpe, opt, pos: torch.Tensor, C: torch.Tensor) -> Callable:
+def make_step(forward, params, opt, pos: torch.Tensor, C: torch.Tensor) -> Callable:
     def step(ids: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
-        h = wte(ids) + wpe(pos)
+        h = forward(ids, pos)
         (h * C).sum().backward()
         opt.step()
     return step
@@ -93,11 +100,9 @@ def run(threads: int, args) -> Tuple[Dict[str, List[float]], List[str]]:
                 times[v].append(dt)
     verdicts = []
     for a, b in SAME:
-        (wa, pa, _), (wb, pb, _) = models[a], models[b]
-        nw = int((wa.weight.detach().view(torch.int32) != wb.weight.detach().view(torch.int32))
-                 .sum())
-        npo = int((pa.weight.detach().view(torch.int32) != pb.weight.detach().view(torch.int32))
-                  .sum())
+        (wa, pa), (wb, pb) = models[a][1], models[b][1]
+        nw = int((wa.detach().view(torch.int32) != wb.detach().view(torch.int32)).sum())
+        npo = int((pa.detach().view(torch.int32) != pb.detach().view(torch.int32)).sum())
         verdicts.append("%s vs %s after %d steps: %s" % (
             a, b, args.steps, "bit-identical (wte and wpe)" if nw == npo == 0 else
             "DIFFER: %d wte and %d wpe elements" % (nw, npo)))
@@ -173,7 +178,7 @@ def main() -> int:
     lines += ["| %s | %s |" % (v, " | ".join(rows[v])) for v in VARIANTS]
     lines += ["", "Ratios (median step time of the baseline / the variant's, same run):", ""]
     for t in (int(x) for x in args.threads.split(",")):
-        for v in ("embsimd", "embsimd-fused"):
+        for v in ("embsimd", "embsimd-fused", "embsimd-layer"):
             lines.append("- T=%d %s: %.2fx dense, %.2fx sparse + SGD" % (
                 t, v, med["dense", t] / med[v, t], med["sparse", t] / med[v, t]))
     lines += ["", "Exactness (torch.equal on the bits of both tables):", ""]

@@ -211,3 +211,49 @@ def test_f16_bag_equals_pytorch(mode):
 
 def test_bits_helper_sees_negative_zero():
     assert (bits(torch.tensor([0.0])) != bits(torch.tensor([-0.0]))).all()
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_token_position_embedding_is_two_lookups_added(sparse):
+    """GPT-2's layer in one pass: the same bits as wte(ids) + wpe(pos) with
+    nn.Embedding, forward, gradients (dense or sparse) and SGD steps."""
+    torch.manual_seed(5)
+    wte, wpe = torch.nn.Embedding(V, D, sparse=sparse), torch.nn.Embedding(32, D, sparse=sparse)
+    ours = et.TokenPositionEmbedding.from_pretrained(wte.weight.detach().clone(),
+                                                     wpe.weight.detach().clone(), freeze=False,
+                                                     sparse=sparse)
+    assert sorted(ours.state_dict()) == ["wpe.weight", "wte.weight"]
+    opts = [torch.optim.SGD(list(wte.parameters()) + list(wpe.parameters()), lr=0.1),
+            (et.SGD if sparse else torch.optim.SGD)(ours.parameters(), lr=0.1)]
+    for step in range(3):
+        x = ids(4, 32, seed=step)
+        pos = torch.arange(32).expand(4, 32)
+        g = torch.randn(4, 32, D)
+        a = wte(x) + wpe(pos)
+        b = ours(x)
+        assert_bits_equal(a, b)
+        for o in opts:
+            o.zero_grad()
+        a.backward(g)
+        b.backward(g)
+        for o in opts:
+            o.step()
+        assert_bits_equal(ours.wte.weight, wte.weight)
+        assert_bits_equal(ours.wpe.weight, wpe.weight)
+    x = ids(5, seed=9)
+    assert_bits_equal(ours(x, offset=7), wte(x) + wpe(7 + torch.arange(5)))
+
+
+def test_bench_train_smoke(tmp_path):
+    """python/bench_train.py on a tiny layer: every variant runs, and the
+    parameters docs/python.md predicts equal are (its exit status)."""
+    import os
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench_train.py")
+    r = subprocess.run([sys.executable, script, "--vocab", "300", "--npos", "16", "--dim", "32",
+                        "--batch", "2", "--seq", "16", "--steps", "3", "--warmup", "1",
+                        "--threads", "1", "--out", str(tmp_path / "r.md")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "DIFFER" not in (tmp_path / "r.md").read_text()

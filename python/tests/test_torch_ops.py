@@ -67,11 +67,10 @@ def test_embedding_sparse_grad():
 
 def test_embedding_pos():
     w, p = table(6, 4), table(3, 4, seed=1)
-    args = (IDS, None, 0, 3)
-    torch.library.opcheck(E.embedding_pos, (w, IDS, p) + args[1:])
-    gradcheck(lambda w, p: E.embedding_pos(w, IDS, p, None, 0, 3), (w, p))
+    torch.library.opcheck(E.embedding_pos, (w, IDS, p, None, 0, 3, False))
+    gradcheck(lambda w, p: E.embedding_pos(w, IDS, p, None, 0, 3, False), (w, p))
     pos = torch.tensor([[2, 2, 0], [1, 0, 1]])
-    gradcheck(lambda w, p: E.embedding_pos(w, IDS, p, pos, 0, 1), (w, p))
+    gradcheck(lambda w, p: E.embedding_pos(w, IDS, p, pos, 0, 1, False), (w, p))
     torch.library.opcheck(E.embedding_pos_backward, (torch.ones(2, 3, 4), IDS, 6, 3, pos, 0, 1))
 
 

@@ -1,5 +1,6 @@
 """embsimd for PyTorch (torch >= 2.4, CPU tensors): the ``torch.ops.embsimd``
-operators, the drop-in `Embedding` and `EmbeddingBag` modules and the fused
+operators, the drop-in `Embedding` and `EmbeddingBag` modules, GPT-2's fused
+`TokenPositionEmbedding`, and the fused
 sparse optimizers `SGD` and `RowWiseAdagrad`."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ if _have < (2, 4):
                       "numpy API (import embsimd) works without torch." % torch.__version__)
 
 from . import _ops  # noqa: E402  (registers torch.ops.embsimd.*)
-from .modules import Embedding, EmbeddingBag  # noqa: E402
+from .modules import Embedding, EmbeddingBag, TokenPositionEmbedding  # noqa: E402
 from .optim import SGD, RowWiseAdagrad  # noqa: E402
 
-__all__ = ["Embedding", "EmbeddingBag", "SGD", "RowWiseAdagrad"]
+__all__ = ["Embedding", "EmbeddingBag", "TokenPositionEmbedding", "SGD", "RowWiseAdagrad"]

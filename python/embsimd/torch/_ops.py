@@ -104,15 +104,17 @@ def _(table, indices, table_type):
 
 @torch.library.custom_op("embsimd::embedding_pos", mutates_args=(), device_types="cpu")
 def embedding_pos(weight: Tensor, indices: Tensor, pos_weight: Tensor,
-                  positions: Optional[Tensor], offset: int, seq_len: int) -> Tensor:
+                  positions: Optional[Tensor], offset: int, seq_len: int,
+                  sparse: bool) -> Tensor:
     """``weight[indices] + pos_weight[pos]`` in float32, one add per element
-    (emb_lookup_pos); pos is `positions`, or ``offset + i % seq_len``."""
+    (emb_lookup_pos); pos is `positions`, or ``offset + i % seq_len``.
+    sparse: the gradients are nn.Embedding(sparse=True)'s, for both tables."""
     return ops.lookup_pos(weight, indices, pos_weight, positions=positions, offset=offset,
                           seq_len=seq_len)
 
 
 @embedding_pos.register_fake
-def _(weight, indices, pos_weight, positions, offset, seq_len):
+def _(weight, indices, pos_weight, positions, offset, seq_len, sparse):
     return weight.new_empty(tuple(indices.shape) + (weight.shape[1],), dtype=torch.float32)
 
 
@@ -136,18 +138,24 @@ def _(grad, indices, num_weights, num_pos, positions, offset, seq_len):
 
 
 def _pos_setup(ctx, inputs, output):
-    weight, indices, pos_weight, positions, offset, seq_len = inputs
+    weight, indices, pos_weight, positions, offset, seq_len, sparse = inputs
     ctx.save_for_backward(indices, positions)
     ctx.shapes = (weight.shape[0], pos_weight.shape[0], weight.dtype, pos_weight.dtype)
-    ctx.offset, ctx.seq_len = offset, seq_len
+    ctx.offset, ctx.seq_len, ctx.sparse = offset, seq_len, sparse
 
 
 def _pos_grad(ctx, grad):
     indices, positions = ctx.saved_tensors
     nw, npos, wt, pt = ctx.shapes
+    if ctx.sparse:  # both tables' values are grad's rows themselves, uncopied
+        if positions is None:
+            n = indices.numel()
+            positions = ctx.offset + torch.arange(n, dtype=indices.dtype) % ctx.seq_len
+        return (sparse_grad(grad.to(wt), indices, nw, None), None,
+                sparse_grad(grad.to(pt), positions, npos, None), None, None, None, None)
     d, dp = embedding_pos_backward(grad.contiguous(), indices, nw, npos, positions, ctx.offset,
                                    ctx.seq_len)
-    return d.to(wt), None, dp.to(pt), None, None, None
+    return d.to(wt), None, dp.to(pt), None, None, None, None
 
 
 embedding_pos.register_autograd(_pos_grad, setup_context=_pos_setup)

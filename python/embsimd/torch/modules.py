@@ -79,3 +79,42 @@ class EmbeddingBag(nn.EmbeddingBag):
                                           per_sample_weights, last, self.padding_idx)
         # PyTorch's output has the weight's type: the fp32 pooling rounded once
         return out if out.dtype == self.weight.dtype else out.to(self.weight.dtype)
+
+
+class TokenPositionEmbedding(nn.Module):
+    """GPT-2's first layer, ``wte(input_ids) + wpe(position_ids)``, in one
+    pass (emb_lookup_pos): each output element is the token row's element
+    plus the position row's, one fp32 add, the same bits as the two
+    nn.Embedding lookups added in fp32 (the output is float32 for every
+    table type). Submodules ``wte`` and ``wpe`` are `Embedding`s (state_dict
+    keys ``wte.weight``, ``wpe.weight``); sparse=True gives both tables
+    nn.Embedding(sparse=True)'s gradients, for torch.optim.SGD or the fused
+    optimizers. padding_idx, max_norm and scale_grad_by_freq are not
+    offered here: use two `Embedding` modules for those."""
+
+    def __init__(self, num_embeddings: int, num_positions: int, embedding_dim: int,
+                 sparse: bool = False, device=None, dtype=None) -> None:
+        super().__init__()
+        self.sparse = sparse
+        self.wte = Embedding(num_embeddings, embedding_dim, sparse=sparse, device=device,
+                             dtype=dtype)
+        self.wpe = Embedding(num_positions, embedding_dim, sparse=sparse, device=device,
+                             dtype=dtype)
+
+    @classmethod
+    def from_pretrained(cls, wte: Tensor, wpe: Tensor, freeze: bool = True,
+                        sparse: bool = False) -> "TokenPositionEmbedding":
+        """The layer over copies-free parameters made from two 2-d tables."""
+        m = cls(wte.shape[0], wpe.shape[0], wte.shape[1], sparse=sparse, dtype=wte.dtype)
+        m.wte = Embedding.from_pretrained(wte, freeze=freeze, sparse=sparse)
+        m.wpe = Embedding.from_pretrained(wpe, freeze=freeze, sparse=sparse)
+        return m
+
+    def forward(self, input_ids: Tensor, position_ids: Optional[Tensor] = None,
+                offset: int = 0) -> Tensor:
+        """(*, dim) float32. Positions: position_ids (input_ids' shape and
+        dtype), or ``offset + i % input_ids.shape[-1]`` (a batch of sequences;
+        offset: a decode step with a KV cache)."""
+        seq_len = input_ids.shape[-1] if input_ids.dim() and input_ids.shape[-1] else 1
+        return _ops.embedding_pos(self.wte.weight, input_ids, self.wpe.weight, position_ids,
+                                  offset, seq_len, self.sparse)
