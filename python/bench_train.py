@@ -137,8 +137,9 @@ def context() -> List[str]:
             embsimd.llc_description(), gcc, cflags),
         "torch %s (%s), Python %s, %s" % (
             torch.__version__, "PyPI wheel", platform.python_version(), platform.platform()),
-        "date %s UTC; load average before the run %s" % (
+        "date %s UTC; git %s; load average before the run %s" % (
             datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
+            sh("cd %s && git describe --always --dirty" % here) or "?",
             " ".join("%.2f" % x for x in os.getloadavg())),
     ]
 
@@ -183,8 +184,14 @@ def main() -> int:
                 t, v, med["dense", t] / med[v, t], med["sparse", t] / med[v, t]))
     lines += ["", "Exactness (torch.equal on the bits of both tables):", ""]
     lines += ["- " + v for v in verdicts]
-    lines.append("- load average after the run: %s" % " ".join("%.2f" % x
-                                                               for x in os.getloadavg()))
+    load = os.getloadavg()
+    lines.append("- load average after the run: %s" % " ".join("%.2f" % x for x in load))
+    if load[0] > 0.5 * (os.cpu_count() or 1):
+        lines += ["", "**A noisy machine**: the load average exceeded half the %d CPUs, so "
+                  "other processes shared the cores with this run (the T=2 figures most: two "
+                  "threads then compete with them for both cores). Compare ratios within the "
+                  "run, not absolute times across runs; rerun on a quiet machine before "
+                  "citing." % (os.cpu_count() or 1)]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
