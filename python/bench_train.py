@@ -20,11 +20,12 @@ zero_grad, forward, backward, optimizer step):
 
 Steps are interleaved round-robin across variants so that the machine's
 load falls on all of them alike; the per-step median is reported, with
-ratios from the same run. After the last step the parameters of sparse and
+ratios from the same run. After 10 steps the parameters of sparse and
 each sparse embsimd variant are compared bit for bit (docs/python.md
 predicts them equal), and dense / embsimd-dense likewise.
 
-  python/bench_train.py [--steps 10] [--threads 1,2] [--out results/python.md]
+  python/bench_train.py [--steps 30] [--check-after 10] [--threads 1,2]
+                        [--out results/python.md]
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def run(threads: int, args) -> Tuple[Dict[str, List[float]], List[str]]:
     models = {v: build(v, args.vocab, args.npos, args.dim, args.lr, 1) for v in VARIANTS}
     steps = {v: make_step(*models[v], pos, C) for v in VARIANTS}
     times: Dict[str, List[float]] = {v: [] for v in VARIANTS}
+    verdicts: List[str] = []
     for s in range(args.steps):
         for v in VARIANTS:
             t0 = time.perf_counter()
@@ -98,15 +100,22 @@ def run(threads: int, args) -> Tuple[Dict[str, List[float]], List[str]]:
             dt = time.perf_counter() - t0
             if s >= args.warmup:
                 times[v].append(dt)
+        if s + 1 == min(args.check_after, args.steps):
+            verdicts = compare(models, s + 1)
+    return times, verdicts
+
+
+def compare(models, nsteps: int) -> List[str]:
+    """The SAME pairs' tables, bit for bit."""
     verdicts = []
     for a, b in SAME:
         (wa, pa), (wb, pb) = models[a][1], models[b][1]
         nw = int((wa.detach().view(torch.int32) != wb.detach().view(torch.int32)).sum())
         npo = int((pa.detach().view(torch.int32) != pb.detach().view(torch.int32)).sum())
         verdicts.append("%s vs %s after %d steps: %s" % (
-            a, b, args.steps, "bit-identical (wte and wpe)" if nw == npo == 0 else
+            a, b, nsteps, "bit-identical (wte and wpe)" if nw == npo == 0 else
             "DIFFER: %d wte and %d wpe elements" % (nw, npo)))
-    return times, verdicts
+    return verdicts
 
 
 def context() -> List[str]:
@@ -152,7 +161,9 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--steps", type=int, default=10, help="steps per variant (default 10)")
+    ap.add_argument("--steps", type=int, default=30, help="steps per variant (default 30)")
+    ap.add_argument("--check-after", type=int, default=10,
+                    help="compare the parameters after this many steps (default 10)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed first steps (default 2)")
     ap.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
     ap.add_argument("--out", help="write the markdown report here (default: stdout only)")
