@@ -5,8 +5,9 @@ to embsimd's, one thread and two.
 
 The layer is h = wte(ids) + wpe(pos) (50257 x 768 and 1024 x 768 fp32
 tables, a batch of 8 x 1024 tokens); the loss is sum(h * C) for a fixed
-random C, so every variant gets the same upstream gradient C and the
-comparison is the embedding layer's own work. Variants (each step:
+random C (torch.dot by default, --loss mul-sum for (h * C).sum()), so every
+variant gets the same upstream gradient C and the comparison is the
+embedding layer's own work. Variants (each step:
 zero_grad, forward, backward, optimizer step):
 
   dense           nn.Embedding, torch.optim.SGD (PyTorch's default)
@@ -72,11 +73,19 @@ def build(variant: str, vocab: int, npos: int, dim: int, lr: float, seed: int):
     return (lambda ids, pos: wte(ids) + wpe(pos)), params, opt
 
 
-def make_step(forward, params, opt, pos: torch.Tensor, C: torch.Tensor) -> Callable:
+def make_step(forward, params, opt, pos: torch.Tensor, C: torch.Tensor,
+              loss: str) -> Callable:
+    flat = C.reshape(-1)
+
     def step(ids: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
         h = forward(ids, pos)
-        (h * C).sum().backward()
+        # the same value either way; "dot" reads h and C once and writes no
+        # (batch, seq, dim) product, so less of the step is the loss's own
+        if loss == "dot":
+            torch.dot(h.reshape(-1), flat).backward()
+        else:
+            (h * C).sum().backward()
         opt.step()
     return step
 
@@ -90,7 +99,7 @@ def run(threads: int, args) -> Tuple[Dict[str, List[float]], List[str]]:
     pos = torch.arange(args.seq).expand(args.batch, args.seq).contiguous()
     C = torch.randn(args.batch, args.seq, args.dim, generator=g)
     models = {v: build(v, args.vocab, args.npos, args.dim, args.lr, 1) for v in VARIANTS}
-    steps = {v: make_step(*models[v], pos, C) for v in VARIANTS}
+    steps = {v: make_step(*models[v], pos, C, args.loss) for v in VARIANTS}
     times: Dict[str, List[float]] = {v: [] for v in VARIANTS}
     verdicts: List[str] = []
     for s in range(args.steps):
@@ -166,15 +175,20 @@ def main() -> int:
                     help="compare the parameters after this many steps (default 10)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed first steps (default 2)")
     ap.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
+    ap.add_argument("--loss", choices=("dot", "mul-sum"), default="dot",
+                    help="the stand-in loss sum(h * C): torch.dot of the flattened tensors "
+                         "(default) or (h * C).sum(); the gradient is C either way")
     ap.add_argument("--out", help="write the markdown report here (default: stdout only)")
     args = ap.parse_args()
     lines = ["# GPT-2's embedding layer, one training step (python/bench_train.py)", "",
              "Forward + backward + optimizer step of h = wte(ids) + wpe(pos), wte %d x %d, "
              "wpe %d x %d fp32, batch %d x %d tokens (uniform random ids, 3 batches in turn), "
-             "loss sum(h * C) for a fixed random C, SGD lr %g; %d steps per variant, the "
-             "first %d untimed, variants interleaved step by step; median (min) ms per step."
-             % (args.vocab, args.dim, args.npos, args.dim, args.batch, args.seq, args.lr,
-                args.steps, args.warmup), ""]
+             "loss sum(h * C) for a fixed random C (computed as %s), SGD lr %g; %d steps per "
+             "variant, the first %d untimed, variants interleaved step by step; median (min) "
+             "ms per step."
+             % (args.vocab, args.dim, args.npos, args.dim, args.batch, args.seq,
+                "torch.dot(h.flatten(), C.flatten())" if args.loss == "dot" else
+                "(h * C).sum()", args.lr, args.steps, args.warmup), ""]
     lines += ["- " + c for c in context()]
     lines += ["", "| variant | " + " | ".join("T=%s ms/step" % t for t in args.threads.split(","))
               + " |", "| --- |" + " --- |" * len(args.threads.split(","))]
