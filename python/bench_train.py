@@ -127,6 +127,12 @@ def compare(models, nsteps: int) -> List[str]:
     return verdicts
 
 
+def _parallel_backend() -> str:
+    info = torch.__config__.parallel_info()
+    m = re.search(r"^ATen parallel backend: (.*)$", info, re.M)
+    return "ATen parallel backend " + (m.group(1) if m else "?")
+
+
 def context() -> List[str]:
     def sh(cmd: str) -> str:
         try:
@@ -153,8 +159,9 @@ def context() -> List[str]:
         "libembsimd %s (%s), implementation %s, LLC %s; compiler %s, CFLAGS %s" % (
             embsimd.__version__, embsimd.library_path, embsimd.active_impl(),
             embsimd.llc_description(), gcc, cflags),
-        "torch %s (%s), Python %s, %s" % (
-            torch.__version__, "PyPI wheel", platform.python_version(), platform.platform()),
+        "torch %s (%s; T threads: torch.set_num_threads(T) and embsimd.set_num_threads(T)), "
+        "Python %s, %s" % (torch.__version__, _parallel_backend(), platform.python_version(),
+                           platform.platform()),
         "date %s UTC; git %s; load average before the run %s" % (
             datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
             sh("cd %s && git describe --always --dirty" % here) or "?",

@@ -8,6 +8,7 @@
 #                       the interpreter lacks pytest or torch >= 2.4)
 EXTRA_DIST += \
 	python/python.mk \
+	docs/python.md \
 	python/README.md \
 	python/pyproject.toml \
 	python/requirements-test.txt \
