@@ -257,3 +257,40 @@ def test_bench_train_smoke(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "DIFFER" not in (tmp_path / "r.md").read_text()
+
+
+@pytest.mark.parametrize("mode,weighted", [("sum", False), ("sum", True), ("mean", False)])
+def test_embedding_bag_sparse_and_fused_steps(mode, weighted):
+    """sparse=True: sum (weighted or not) gives PyTorch's gradient bits and
+    torch.optim.SGD's weights; mean divides by the count (PyTorch multiplies
+    by its reciprocal), so it is compared with emb_bag_update's mean step,
+    which the fused SGD must equal too."""
+    kw = dict(mode=mode, sparse=True, padding_idx=4)
+    ref, ours = pair(torch.nn.EmbeddingBag, et.EmbeddingBag, V, D, **kw)
+    fused = et.EmbeddingBag(V, D, **kw)
+    fused.load_state_dict(ref.state_dict())
+    table = ref.weight.detach().clone().numpy()
+    x, off = ids(300), torch.tensor([0, 5, 5, 120, 299])
+    x[:10] = 4
+    psw = torch.randn(300) if weighted else None
+    g = torch.randn(5, D)
+    for m in (ref, ours, fused):
+        m(x, off, per_sample_weights=psw).backward(g)
+    assert torch.equal(ours.weight.grad._indices(), ref.weight.grad._indices())
+    if mode == "sum":
+        assert_bits_equal(ours.weight.grad._values(), ref.weight.grad._values())
+    torch.optim.SGD(ref.parameters(), lr=0.1).step()
+    torch.optim.SGD(ours.parameters(), lr=0.1).step()
+    et.SGD(fused.parameters(), lr=0.1).step()
+    embsimd.bag_update(table, x.numpy(), g.numpy(), off.numpy(), lr=0.1, mode=mode,
+                       padding_idx=4, per_sample_weights=None if psw is None else psw.numpy())
+    assert_bits_equal(fused.weight, table)
+    assert_bits_equal(ours.weight, table)
+    if mode == "sum":
+        assert_bits_equal(ours.weight, ref.weight)
+
+
+def test_embedding_bag_sparse_max_is_refused():
+    m = et.EmbeddingBag(10, 4, mode="max", sparse=True)
+    with pytest.raises(RuntimeError, match="max mode does not support sparse weights"):
+        m(torch.tensor([1, 2]), torch.tensor([0])).sum().backward()

@@ -79,12 +79,13 @@ def test_embedding_bag(mode):
     w = table(6, 4)
     ids = torch.tensor([1, 5, 1, 2, 0, 4, 4, 3])
     offsets = torch.tensor([0, 4, 6, 6])  # bags of 4, 2, 0 and 2 tokens: exact means
-    torch.library.opcheck(E.embedding_bag, (w, ids, offsets, mode, None, False, None))
-    gradcheck(lambda w: E.embedding_bag(w, ids, offsets, mode, None, False, None)[0], (w,))
+    torch.library.opcheck(E.embedding_bag, (w, ids, offsets, mode, None, False, None, False))
+    gradcheck(lambda w: E.embedding_bag(w, ids, offsets, mode, None, False, None, False)[0],
+              (w,))
     psw = dyadic(8, seed=3)
     if mode == 0:
-        gradcheck(lambda w: E.embedding_bag(w, ids, offsets, 0, psw, False, 1)[0], (w,))
-    out, am = E.embedding_bag(w.detach(), ids, offsets, mode, None, False, None)
+        gradcheck(lambda w: E.embedding_bag(w, ids, offsets, 0, psw, False, 1, False)[0], (w,))
+    out, am = E.embedding_bag(w.detach(), ids, offsets, mode, None, False, None, False)
     torch.library.opcheck(E.embedding_bag_backward,
                           (torch.ones(4, 4), ids, offsets, am, 6, mode, None, False, None))
 
@@ -92,7 +93,8 @@ def test_embedding_bag(mode):
 def test_per_sample_weights_grad_is_refused():
     w = table(6, 4)
     psw = torch.ones(3, requires_grad=True)
-    out, _ = E.embedding_bag(w, torch.tensor([1, 2, 3]), torch.tensor([0]), 0, psw, False, None)
+    out, _ = E.embedding_bag(w, torch.tensor([1, 2, 3]), torch.tensor([0]), 0, psw, False, None,
+                             False)
     with pytest.raises(NotImplementedError, match="per_sample_weights"):
         out.sum().backward()
 

@@ -181,10 +181,11 @@ def _(weight, indices, max_norm, norm_type):
 @torch.library.custom_op("embsimd::embedding_bag", mutates_args=(), device_types="cpu")
 def embedding_bag(weight: Tensor, indices: Tensor, offsets: Tensor, bag_mode: int,
                   per_sample_weights: Optional[Tensor], include_last_offset: bool,
-                  padding_idx: Optional[int]) -> Tuple[Tensor, Tensor]:
+                  padding_idx: Optional[int], sparse: bool) -> Tuple[Tensor, Tensor]:
     """nn.EmbeddingBag's forward on 1-d indices and offsets (emb_bag):
     (bags, dim) float32, and for bag_mode 2 (max) the int64 argmax the backward
-    needs (empty otherwise). bag_mode: 0 sum, 1 mean, 2 max."""
+    needs (empty otherwise). bag_mode: 0 sum, 1 mean, 2 max. sparse: the
+    gradient is nn.EmbeddingBag(sparse=True)'s (sum and mean)."""
     if bag_mode == 2:
         return ops.bag(weight, indices, offsets, mode="max",
                        include_last_offset=include_last_offset,
@@ -196,7 +197,8 @@ def embedding_bag(weight: Tensor, indices: Tensor, offsets: Tensor, bag_mode: in
 
 
 @embedding_bag.register_fake
-def _(weight, indices, offsets, bag_mode, per_sample_weights, include_last_offset, padding_idx):
+def _(weight, indices, offsets, bag_mode, per_sample_weights, include_last_offset, padding_idx,
+      sparse):
     nbags = offsets.shape[0] - (1 if include_last_offset else 0)
     out = weight.new_empty((nbags, weight.shape[1]), dtype=torch.float32)
     am = weight.new_empty((nbags, weight.shape[1]) if bag_mode == 2 else (0,), dtype=torch.int64)
@@ -223,21 +225,51 @@ def _(grad, indices, offsets, argmax, num_weights, bag_mode, per_sample_weights,
 
 
 def _bag_setup(ctx, inputs, output):
-    weight, indices, offsets, bag_mode, psw, last, padding_idx = inputs
+    weight, indices, offsets, bag_mode, psw, last, padding_idx, sparse = inputs
     ctx.save_for_backward(indices, offsets, output[1], psw)
-    ctx.args = (weight.shape[0], weight.dtype, bag_mode, last, padding_idx)
+    ctx.args = (weight.shape[0], weight.dtype, bag_mode, last, padding_idx, sparse)
+
+
+def bag_sparse_grad(grad: Tensor, indices: Tensor, offsets: Tensor, num_weights: int,
+                    bag_mode: int, psw: Optional[Tensor], include_last_offset: bool,
+                    padding_idx: Optional[int]) -> Tensor:
+    """nn.EmbeddingBag(sparse=True)'s gradient: token t of bag b gets the row
+    g = grad[b] (a copy), mean: grad[b] / count (one division, as
+    emb_bag_grad and emb_bag_update), weighted: w[t] * grad[b] (one
+    rounding); padding tokens dropped; indices in token order."""
+    if bag_mode == 2:  # PyTorch's words
+        raise RuntimeError("max mode does not support sparse weights")
+    n = indices.numel()
+    starts = offsets[:offsets.numel() - 1] if include_last_offset else offsets
+    bag_of = torch.searchsorted(starts, torch.arange(n, dtype=starts.dtype), right=True) - 1
+    keep = indices != padding_idx if padding_idx is not None else None
+    values = grad.index_select(0, bag_of)
+    if bag_mode == 1:
+        counts = torch.bincount(bag_of if keep is None else bag_of[keep],
+                                minlength=starts.numel())
+        values = values / counts.index_select(0, bag_of).clamp(min=1).to(grad.dtype).unsqueeze(1)
+    if psw is not None:
+        values = psw.unsqueeze(1).to(grad.dtype) * values
+    ids = indices
+    if keep is not None:
+        ids, values = ids[keep], values[keep]
+    return torch.sparse_coo_tensor(ids.unsqueeze(0), values, (num_weights, grad.shape[-1]),
+                                   is_coalesced=False, check_invariants=False)
 
 
 def _bag_grad(ctx, grad, _grad_argmax):
     indices, offsets, argmax, psw = ctx.saved_tensors
-    nw, dtype, bag_mode, last, padding_idx = ctx.args
+    nw, dtype, bag_mode, last, padding_idx, sparse = ctx.args
     if ctx.needs_input_grad[4]:
         raise NotImplementedError("embsimd.torch: the gradient of per_sample_weights is not "
                                   "implemented (emb_bag_grad gives the table's only); detach "
                                   "per_sample_weights or use torch.nn.EmbeddingBag")
+    if sparse:
+        return (bag_sparse_grad(grad.to(dtype), indices, offsets, nw, bag_mode, psw, last,
+                                padding_idx), None, None, None, None, None, None, None)
     d = embedding_bag_backward(grad.contiguous(), indices, offsets, argmax, nw, bag_mode, psw,
                                last, padding_idx)
-    return d.to(dtype), None, None, None, None, None, None
+    return d.to(dtype), None, None, None, None, None, None, None
 
 
 embedding_bag.register_autograd(_bag_grad, setup_context=_bag_setup)

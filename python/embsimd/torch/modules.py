@@ -44,16 +44,15 @@ class EmbeddingBag(nn.EmbeddingBag):
 
     Forward: sum, mean (one division by the count) and max as emb_bag
     defines them; 1-d input with offsets, or 2-d (bags, tokens) input. The
-    backward gives a dense gradient (emb_bag_grad); sparse=True and the
-    gradient of per_sample_weights are not implemented (NotImplementedError).
+    backward gives a dense gradient (emb_bag_grad), or with sparse=True
+    (sum and mean) PyTorch's sparse one, each token's row as
+    emb_bag_update's step would use it, for torch.optim.SGD or the fused
+    optimizers. The gradient of per_sample_weights is not implemented
+    (NotImplementedError).
     """
 
     def forward(self, input: Tensor, offsets: Optional[Tensor] = None,
                 per_sample_weights: Optional[Tensor] = None) -> Tensor:
-        if self.sparse:
-            raise NotImplementedError("embsimd.torch.EmbeddingBag: sparse=True is not "
-                                      "implemented; use sparse=False, or "
-                                      "embsimd.torch.Embedding(sparse=True) for one-token bags")
         if input.dim() == 2:
             if offsets is not None:
                 raise ValueError("if input is 2D, then offsets has to be None, as input is "
@@ -76,7 +75,8 @@ class EmbeddingBag(nn.EmbeddingBag):
                 _ops.embedding_renorm_(self.weight, input, float(self.max_norm),
                                        float(self.norm_type))
         out, _argmax = _ops.embedding_bag(self.weight, input, offsets, _MODE_CODES[self.mode],
-                                          per_sample_weights, last, self.padding_idx)
+                                          per_sample_weights, last, self.padding_idx,
+                                          self.sparse)
         # PyTorch's output has the weight's type: the fp32 pooling rounded once
         return out if out.dtype == self.weight.dtype else out.to(self.weight.dtype)
 
