@@ -87,3 +87,14 @@ def test_version_is_the_c_librarys():
     assert embsimd.__version__ == re.search(r"AC_INIT\(\[embsimd\], \[([^]]+)\]", ac).group(1)
     py = open(os.path.join(here, "..", "pyproject.toml")).read()
     assert re.search(r'^version = "([^"]+)"', py, re.M).group(1) == embsimd.__version__
+
+
+def test_missing_library_says_where_it_looked(tmp_path):
+    import subprocess
+    import sys
+    env = dict(__import__("os").environ, EMBSIMD_LIBRARY=str(tmp_path / "nope.so"))
+    r = subprocess.run([sys.executable, "-c", "import embsimd"], env=env, capture_output=True,
+                       text=True)
+    assert r.returncode != 0
+    assert "nope.so (EMBSIMD_LIBRARY): no such file" in r.stderr
+    assert "set EMBSIMD_LIBRARY=/path/to/libembsimd.so" in r.stderr
