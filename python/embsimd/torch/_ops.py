@@ -242,19 +242,14 @@ def bag_sparse_grad(grad: Tensor, indices: Tensor, offsets: Tensor, num_weights:
     n = indices.numel()
     starts = offsets[:offsets.numel() - 1] if include_last_offset else offsets
     bag_of = torch.searchsorted(starts, torch.arange(n, dtype=starts.dtype), right=True) - 1
-    keep = indices != padding_idx if padding_idx is not None else None
     values = grad.index_select(0, bag_of)
-    if bag_mode == 1:
-        counts = torch.bincount(bag_of if keep is None else bag_of[keep],
-                                minlength=starts.numel())
-        values = values / counts.index_select(0, bag_of).clamp(min=1).to(grad.dtype).unsqueeze(1)
+    if bag_mode == 1:  # the count of each bag's non-padding tokens
+        counted = bag_of if padding_idx is None else bag_of[indices != padding_idx]
+        counts = torch.bincount(counted, minlength=starts.numel()).clamp(min=1)
+        values = values / counts.index_select(0, bag_of).to(grad.dtype).unsqueeze(1)
     if psw is not None:
         values = psw.unsqueeze(1).to(grad.dtype) * values
-    ids = indices
-    if keep is not None:
-        ids, values = ids[keep], values[keep]
-    return torch.sparse_coo_tensor(ids.unsqueeze(0), values, (num_weights, grad.shape[-1]),
-                                   is_coalesced=False, check_invariants=False)
+    return sparse_grad(values, indices, num_weights, padding_idx)
 
 
 def _bag_grad(ctx, grad, _grad_argmax):
