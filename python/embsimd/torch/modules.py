@@ -29,6 +29,7 @@ class Embedding(nn.Embedding):
     """
 
     def forward(self, input: Tensor) -> Tensor:
+        """Rows of `weight` for int32/int64 ids of any shape: (*, dim)."""
         if self.max_norm is not None:
             with torch.no_grad():
                 _ops.embedding_renorm_(self.weight, input, float(self.max_norm),
@@ -53,6 +54,8 @@ class EmbeddingBag(nn.EmbeddingBag):
 
     def forward(self, input: Tensor, offsets: Optional[Tensor] = None,
                 per_sample_weights: Optional[Tensor] = None) -> Tensor:
+        """(bags, dim) pooled rows, in weight's dtype: 1-d input with offsets
+        (bag starts), or 2-d (bags, tokens) input without."""
         if input.dim() == 2:
             if offsets is not None:
                 raise ValueError("if input is 2D, then offsets has to be None, as input is "
@@ -104,7 +107,8 @@ class TokenPositionEmbedding(nn.Module):
     @classmethod
     def from_pretrained(cls, wte: Tensor, wpe: Tensor, freeze: bool = True,
                         sparse: bool = False) -> "TokenPositionEmbedding":
-        """The layer over copies-free parameters made from two 2-d tables."""
+        """The layer whose parameters are these two tables themselves (no
+        copy), as nn.Embedding.from_pretrained makes them."""
         m = cls(wte.shape[0], wpe.shape[0], wte.shape[1], sparse=sparse, dtype=wte.dtype)
         m.wte = Embedding.from_pretrained(wte, freeze=freeze, sparse=sparse)
         m.wpe = Embedding.from_pretrained(wpe, freeze=freeze, sparse=sparse)
