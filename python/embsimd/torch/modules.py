@@ -96,23 +96,23 @@ class TokenPositionEmbedding(nn.Module):
     offered here: use two `Embedding` modules for those."""
 
     def __init__(self, num_embeddings: int, num_positions: int, embedding_dim: int,
-                 sparse: bool = False, device=None, dtype=None) -> None:
+                 sparse: bool = False, _wte_weight: Optional[Tensor] = None,
+                 _wpe_weight: Optional[Tensor] = None, _freeze: bool = False, device=None,
+                 dtype=None) -> None:
         super().__init__()
         self.sparse = sparse
-        self.wte = Embedding(num_embeddings, embedding_dim, sparse=sparse, device=device,
-                             dtype=dtype)
-        self.wpe = Embedding(num_positions, embedding_dim, sparse=sparse, device=device,
-                             dtype=dtype)
+        self.wte = Embedding(num_embeddings, embedding_dim, sparse=sparse, _weight=_wte_weight,
+                             _freeze=_freeze, device=device, dtype=dtype)
+        self.wpe = Embedding(num_positions, embedding_dim, sparse=sparse, _weight=_wpe_weight,
+                             _freeze=_freeze, device=device, dtype=dtype)
 
     @classmethod
     def from_pretrained(cls, wte: Tensor, wpe: Tensor, freeze: bool = True,
                         sparse: bool = False) -> "TokenPositionEmbedding":
         """The layer whose parameters are these two tables themselves (no
-        copy), as nn.Embedding.from_pretrained makes them."""
-        m = cls(wte.shape[0], wpe.shape[0], wte.shape[1], sparse=sparse, dtype=wte.dtype)
-        m.wte = Embedding.from_pretrained(wte, freeze=freeze, sparse=sparse)
-        m.wpe = Embedding.from_pretrained(wpe, freeze=freeze, sparse=sparse)
-        return m
+        copy, nothing initialised first), as nn.Embedding.from_pretrained."""
+        return cls(wte.shape[0], wpe.shape[0], wte.shape[1], sparse=sparse, _wte_weight=wte,
+                   _wpe_weight=wpe, _freeze=freeze)
 
     def forward(self, input_ids: Tensor, position_ids: Optional[Tensor] = None,
                 offset: int = 0) -> Tensor:
