@@ -149,6 +149,9 @@ def test_module_api():
     assert list(m.state_dict()) == ["weight"] and not m.weight.requires_grad
     assert_bits_equal(m(torch.tensor(4)), w[4])  # a 0-d input gives (D,)
     assert m(torch.zeros(0, 3, dtype=torch.long)).shape == (0, 3, 5)
+    e = et.Embedding(12, 5)
+    e(torch.zeros(0, dtype=torch.long)).sum().backward()  # an empty batch: a zero gradient
+    assert not e.weight.grad.any()
     b = et.EmbeddingBag.from_pretrained(w, mode="max")
     assert list(b.state_dict()) == ["weight"]
     assert repr(m).startswith("Embedding(12, 5")
