@@ -66,7 +66,7 @@ bench_libembbench_la_CXXFLAGS = $(AM_CXXFLAGS) $(BENCHMARK_CFLAGS)
 BENCH_LIBS = bench/libembbench.la src/libembsimd.la verify/libgen.la \
 	$(BENCHMARK_LIBS) $(OPENBLAS_LIBS) -lm
 
-noinst_PROGRAMS += bench/embsimd-bench
+bin_PROGRAMS += bench/embsimd-bench
 bench_embsimd_bench_SOURCES = bench/main.c
 # Links with the C++ driver: the library holds the Google Benchmark shim.
 nodist_EXTRA_bench_embsimd_bench_SOURCES = bench/link-as-cxx.cc
