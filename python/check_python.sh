@@ -27,6 +27,19 @@ else:
     if v < (2, 4):
         print("torch %s is older than 2.4 (torch.library.custom_op)" % torch.__version__)' 2>&1)
 EMBSIMD_LIBRARY=${EMBSIMD_LIBRARY:-$top_builddir/src/.libs/libembsimd.so}
+# Builds whose library this interpreter cannot load: said, and skipped.
+if [ -n "${TEST_WRAPPER:-}" ]; then
+    echo "SKIP: python tests: the library runs under an emulator ($TEST_WRAPPER), not in $py"
+    exit 77
+fi
+if [ ! -f "$EMBSIMD_LIBRARY" ]; then
+    echo "SKIP: python tests: no shared library $EMBSIMD_LIBRARY (a --disable-shared build?)"
+    exit 77
+fi
+if ldd "$EMBSIMD_LIBRARY" 2>/dev/null | grep -q 'lib[at]san'; then
+    echo "SKIP: python tests: $EMBSIMD_LIBRARY is built with a sanitizer, whose runtime must be loaded before the interpreter"
+    exit 77
+fi
 PYTHONPATH=$srcdir/python${PYTHONPATH:+:$PYTHONPATH}
 PYTHONDONTWRITEBYTECODE=1
 export EMBSIMD_LIBRARY PYTHONPATH PYTHONDONTWRITEBYTECODE
