@@ -190,7 +190,10 @@ def test_runtime_functions():
     before = embsimd.active_impl()
     embsimd.use_impl("scalar")
     assert embsimd.active_impl() == "scalar"
+    # None: the best available, whatever $EMBSIMD_IMPL chose at start-up
     embsimd.use_impl(None)
+    assert embsimd.active_impl() == next(i.name for i in embsimd.implementations() if i.available)
+    embsimd.use_impl(before)
     assert embsimd.active_impl() == before
     with pytest.raises(embsimd.NotSupportedError):
         embsimd.use_impl("no-such-isa")
