@@ -1,0 +1,138 @@
+/* bag.c - the sharded EmbeddingBag forward.
+ *
+ * Each non-padding token's row is fetched converted to fp32 (emb_mpi_fetch)
+ * into X, in token order, and the bags are pooled here by emb_bag itself
+ * over X: token t names row map[t] of X, padding tokens name X's extra
+ * last row, which is the padding row of that call. emb_bag's conversion
+ * into f32 is emb_lookup's, so pooling converted rows performs exactly the
+ * operations of emb_bag on the whole table, in the same order: +0, then
+ * one add (or fmaf with weights) per token in token order, mean's one
+ * division, max's first-wins compare. Owner-side partial sums would send
+ * less but add in another order (docs/mpi.md). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpi_internal.h"
+
+typedef struct bag_plan {
+    void *fids;   /* the nf fetched global ids, id_type, token order */
+    int64_t *gid; /* the same as int64, for argmax */
+    int64_t *map; /* n: token t's row of X (nf for padding) */
+    int64_t nf;
+} bag_plan;
+
+static void bag_plan_free(bag_plan *p)
+{
+    free(p->fids);
+    free(p->gid);
+    free(p->map);
+}
+
+static emb_status bag_plan_build(const void *ids, emb_index id_type, int64_t n, int64_t pad,
+                                 bag_plan *p)
+{
+    const size_t cap = n > 0 ? (size_t)n : 1;
+    p->fids = malloc(cap * emb_mpi_id_bytes(id_type));
+    p->gid = malloc(cap * sizeof *p->gid);
+    p->map = malloc(cap * sizeof *p->map);
+    if (p->fids == NULL || p->gid == NULL || p->map == NULL) {
+        emb_mpi_fail("no memory to plan %lld tokens", (long long)n);
+        return EMB_ENOMEM;
+    }
+    p->nf = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t id = emb_mpi_id_at(ids, id_type, i);
+        if (id == pad)
+            continue;
+        emb_mpi_id_put(p->fids, id_type, p->nf, id);
+        p->gid[p->nf] = id;
+        p->map[i] = p->nf++;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (emb_mpi_id_at(ids, id_type, i) == pad)
+            p->map[i] = p->nf;
+    return EMB_OK;
+}
+
+/* emb_bag's own checks of offsets, lengths, weights and mode, on a table
+ * of dim 1 over the same tokens: found before anything travels. */
+static emb_status dry_bag(const bag_plan *p, int64_t n, const emb_bags *b, emb_bag_mode mode,
+                          int want_argmax)
+{
+    const size_t nb = b->nbags > 0 ? (size_t)b->nbags : 1;
+    float *x = calloc((size_t)p->nf + 1, sizeof *x), *o = malloc(nb * sizeof *o);
+    int64_t *a = want_argmax ? malloc(nb * sizeof *a) : NULL;
+    emb_status st = EMB_ENOMEM;
+    if (x != NULL && o != NULL && (a != NULL || !want_argmax)) {
+        emb_bags b2 = *b;
+        b2.padding_idx = p->nf;
+        st = emb_bag(x, EMB_F32, p->nf + 1, 1, p->map, EMB_I64, n, &b2, mode, o, a);
+        if (st != EMB_OK)
+            emb_mpi_fail_core();
+    } else {
+        emb_mpi_fail("no memory for %lld bags", (long long)b->nbags);
+    }
+    free(x);
+    free(o);
+    free(a);
+    return st;
+}
+
+emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int64_t n,
+                       const emb_bags *bags, emb_bag_mode mode, float *out, int64_t *argmax)
+{
+    const char *op = "emb_mpi_bag";
+    const emb_mpi_clock c = emb_mpi_clock_start(t);
+    const size_t rb = (size_t)t->dim * sizeof(float);
+    bag_plan p = {NULL, NULL, NULL, 0};
+    float *x = NULL;
+    int64_t pad = -1;
+    emb_status st = emb_mpi_check_ids(t, ids, id_type, n);
+    if (st == EMB_OK && bags == NULL) {
+        emb_mpi_fail("bags is NULL");
+        st = EMB_EINVAL;
+    }
+    if (st == EMB_OK && bags->nbags > 0 && out == NULL) {
+        emb_mpi_fail("out is NULL with nbags = %lld", (long long)bags->nbags);
+        st = EMB_EINVAL;
+    }
+    if (st == EMB_OK && t->rows == NULL && t->local_rows > 0) {
+        emb_mpi_fail("t->rows is NULL with %lld local rows", (long long)t->local_rows);
+        st = EMB_EINVAL;
+    }
+    if (st == EMB_OK)
+        st = emb_mpi_padding(t, bags->padding_idx, &pad);
+    if (st == EMB_OK)
+        st = bag_plan_build(ids, id_type, n, pad, &p);
+    if (st == EMB_OK)
+        st = dry_bag(&p, n, bags, mode, argmax != NULL);
+    if (st == EMB_OK) {
+        x = malloc(((size_t)p.nf + 1) * rb);
+        if (x == NULL) {
+            emb_mpi_fail("no memory for %lld fetched rows", (long long)p.nf);
+            st = EMB_ENOMEM;
+        } else {
+            memset(x + (size_t)p.nf * (size_t)t->dim, 0, rb); /* the padding row, never read */
+        }
+    }
+    const emb_mpi_sig sig = {2, {id_type, pad}, {"id_type", "padding_idx"}};
+    st = emb_mpi_fetch(t, op, st, &sig, p.fids, id_type, p.nf, x, EMB_F32);
+    if (st == EMB_OK) {
+        emb_bags b2 = *bags;
+        b2.padding_idx = p.nf;
+        st = emb_bag(x, EMB_F32, p.nf + 1, t->dim, p.map, EMB_I64, n, &b2, mode, out, argmax);
+        if (st != EMB_OK) {
+            emb_mpi_fail_core();
+            emb_mpi_local_error(t, op, st);
+        } else if (argmax != NULL) {
+            /* X's rows back to the table's: one process's argmax. */
+            const size_t cnt = (size_t)bags->nbags * (size_t)t->dim;
+            for (size_t k = 0; k < cnt; k++)
+                if (argmax[k] >= 0)
+                    argmax[k] = p.gid[argmax[k]];
+        }
+    }
+    free(x);
+    bag_plan_free(&p);
+    return emb_mpi_clock_stop(t, c, st);
+}

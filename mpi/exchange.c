@@ -1,0 +1,195 @@
+/* exchange.c - the all-to-alls: counts, then ids or rows, bucketed by
+ * owner in token order. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpi_internal.h"
+
+emb_status emb_mpi_plan_alloc(const emb_mpi_table *t, emb_mpi_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->scount = calloc(4 * (size_t)t->nranks, sizeof(int));
+    if (p->scount == NULL) {
+        emb_mpi_fail("no memory for the counts of %d ranks", t->nranks);
+        return EMB_ENOMEM;
+    }
+    p->sdispl = p->scount + t->nranks;
+    p->rcount = p->sdispl + t->nranks;
+    p->rdispl = p->rcount + t->nranks;
+    return EMB_OK;
+}
+
+void emb_mpi_plan_free(emb_mpi_plan *p)
+{
+    free(p->scount);
+    memset(p, 0, sizeof *p);
+}
+
+emb_status emb_mpi_plan_counts(emb_mpi_table *t, const char *op, emb_mpi_plan *p)
+{
+    int64_t s = 0;
+    for (int r = 0; r < t->nranks; r++) {
+        p->sdispl[r] = (int)s; /* s <= n <= INT_MAX: checked with the ids */
+        s += p->scount[r];
+    }
+    p->nsend = s;
+    const double w0 = MPI_Wtime();
+    emb_status st = emb_mpi_check(
+        t, op, "MPI_Alltoall (counts)",
+        MPI_Alltoall(p->scount, 1, MPI_INT, p->rcount, 1, MPI_INT, t->comm));
+    t->stats.comm_seconds += MPI_Wtime() - w0;
+    if (st != EMB_OK)
+        return st;
+    int64_t r = 0;
+    for (int k = 0; k < t->nranks; k++) {
+        p->rdispl[k] = r <= INT_MAX ? (int)r : 0;
+        r += p->rcount[k];
+    }
+    p->nrecv = r;
+    if (r > INT_MAX) {
+        emb_mpi_fail("%lld items arrive here in one call, beyond MPI's int counts (%d): "
+                     "split the batch", (long long)r, INT_MAX);
+        return EMB_EINVAL;
+    }
+    return EMB_OK;
+}
+
+emb_status emb_mpi_exchange(emb_mpi_table *t, const char *op, const emb_mpi_plan *p, int reverse,
+                            const void *send, void *recv, size_t item_bytes)
+{
+    const int *sc = reverse ? p->rcount : p->scount, *sd = reverse ? p->rdispl : p->sdispl;
+    const int *rc = reverse ? p->scount : p->rcount, *rd = reverse ? p->sdispl : p->rdispl;
+    const double w0 = MPI_Wtime();
+    /* One derived type per item: counts and displacements stay in items,
+     * well inside int, whatever the row's size. */
+    MPI_Datatype item;
+    emb_status st = emb_mpi_check(t, op, "MPI_Type_contiguous",
+                                  MPI_Type_contiguous((int)item_bytes, MPI_BYTE, &item));
+    if (st == EMB_OK) {
+        st = emb_mpi_check(t, op, "MPI_Type_commit", MPI_Type_commit(&item));
+        if (st == EMB_OK)
+            st = emb_mpi_check(t, op, "MPI_Alltoallv",
+                               MPI_Alltoallv(send, sc, sd, item, recv, rc, rd, item, t->comm));
+        MPI_Type_free(&item);
+    }
+    for (int r = 0; r < t->nranks; r++)
+        if (r != t->rank)
+            t->stats.bytes_sent += (uint64_t)sc[r] * item_bytes;
+    t->stats.comm_seconds += MPI_Wtime() - w0;
+    return st;
+}
+
+emb_status emb_mpi_route_build(const emb_mpi_table *t, const void *ids, emb_index id_type,
+                               int64_t n, int64_t skip, size_t srow_bytes, emb_mpi_route *r)
+{
+    memset(r, 0, sizeof *r);
+    const size_t ib = emb_mpi_id_bytes(id_type), cap = n > 0 ? (size_t)n : 1;
+    emb_status st = emb_mpi_plan_alloc(t, &r->plan);
+    if (st != EMB_OK)
+        return st;
+    r->slot = malloc(cap * sizeof *r->slot);
+    r->sids = malloc(cap * ib);
+    r->srows = malloc(cap * (srow_bytes > 0 ? srow_bytes : 1));
+    int *next = calloc((size_t)t->nranks, sizeof *next);
+    if (r->slot == NULL || r->sids == NULL || r->srows == NULL || next == NULL) {
+        free(next);
+        emb_mpi_fail("no memory to bucket %lld ids", (long long)n);
+        return EMB_ENOMEM;
+    }
+    /* Two passes: the counts, then each token at the end of its owner's
+     * run, so that every bucket keeps token order. */
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t id = emb_mpi_id_at(ids, id_type, i);
+        int64_t local;
+        if (id != skip)
+            r->plan.scount[emb_mpi_owner(t, id, &local)]++;
+    }
+    int64_t s = 0;
+    for (int k = 0; k < t->nranks; k++) {
+        next[k] = (int)s;
+        s += r->plan.scount[k];
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t id = emb_mpi_id_at(ids, id_type, i);
+        if (id == skip) {
+            r->slot[i] = -1;
+            continue;
+        }
+        int64_t local;
+        const int o = emb_mpi_owner(t, id, &local);
+        r->slot[i] = next[o]++;
+        emb_mpi_id_put(r->sids, id_type, r->slot[i], local);
+    }
+    free(next);
+    return EMB_OK;
+}
+
+emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_index id_type,
+                              size_t rrow_bytes, emb_mpi_route *r)
+{
+    emb_status st = emb_mpi_plan_counts(t, op, &r->plan);
+    if (st == EMB_ECOMM)
+        return st;
+    if (st == EMB_OK) {
+        const size_t cap = r->plan.nrecv > 0 ? (size_t)r->plan.nrecv : 1;
+        r->rids = malloc(cap * emb_mpi_id_bytes(id_type));
+        r->rrows = malloc(cap * (rrow_bytes > 0 ? rrow_bytes : 1));
+        if (r->rids == NULL || r->rrows == NULL) {
+            emb_mpi_fail("no memory for %lld ids and rows arriving", (long long)r->plan.nrecv);
+            st = EMB_ENOMEM;
+        }
+    }
+    /* Past this agreement every buffer of the call exists: no rank can
+     * fail for want of memory while others wait in an all-to-all. */
+    st = emb_mpi_agree(t, op, st);
+    if (st != EMB_OK)
+        return st;
+    return emb_mpi_exchange(t, op, &r->plan, 0, r->sids, r->rids, emb_mpi_id_bytes(id_type));
+}
+
+void emb_mpi_route_free(emb_mpi_route *r)
+{
+    emb_mpi_plan_free(&r->plan);
+    free(r->slot);
+    free(r->sids);
+    free(r->srows);
+    free(r->rids);
+    free(r->rrows);
+    memset(r, 0, sizeof *r);
+}
+
+emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
+                         const emb_mpi_sig *sig, const void *ids, emb_index id_type, int64_t n,
+                         void *out, emb_type out_type)
+{
+    const size_t ob = emb_row_bytes(out_type, t->dim);
+    emb_mpi_route r;
+    memset(&r, 0, sizeof r);
+    emb_status st = prior;
+    if (st == EMB_OK)
+        st = emb_mpi_route_build(t, ids, id_type, n, -1, ob, &r);
+    st = emb_mpi_agree_sig(t, op, st, sig);
+    if (st == EMB_OK)
+        st = emb_mpi_route_send(t, op, id_type, ob, &r);
+    emb_status local = EMB_OK;
+    if (st == EMB_OK && r.plan.nrecv > 0) {
+        /* The owner's half: its rows for every rank, in arrival order.
+         * The dry run made with the same types passed, so this cannot
+         * fail; should it, this rank reports it after the exchange. */
+        local = emb_lookup(t->rows, t->type, t->local_rows, t->dim, r.rids, id_type,
+                           r.plan.nrecv, r.rrows, out_type);
+        if (local != EMB_OK) {
+            emb_mpi_fail_core();
+            emb_mpi_local_error(t, op, local);
+        }
+    }
+    if (st == EMB_OK)
+        st = emb_mpi_exchange(t, op, &r.plan, 1, r.rrows, r.srows, ob);
+    if (st == EMB_OK && local == EMB_OK) /* into token order: the only write to out */
+        for (int64_t i = 0; i < n; i++)
+            memcpy((uint8_t *)out + (size_t)i * ob, (uint8_t *)r.srows + (size_t)r.slot[i] * ob,
+                   ob);
+    emb_mpi_route_free(&r);
+    return st != EMB_OK ? st : local;
+}

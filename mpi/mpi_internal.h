@@ -1,0 +1,119 @@
+/* mpi_internal.h - what the sharded ops share: errors and their agreement,
+ * the owner of a row, and the all-to-all exchanges. */
+#ifndef EMBSIMD_MPI_INTERNAL_H
+#define EMBSIMD_MPI_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "embsimd_mpi.h"
+
+/* Longest message an agreement carries (truncated beyond). */
+#define EMB_MPI_MSG 512
+
+/* This rank's own failure, before the ranks agree: the detail without the
+ * op and rank ("ids[3] = 9 is outside [0, 8)"). */
+void emb_mpi_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Collective. Every rank passes its own status (its detail set by
+ * emb_mpi_fail when not EMB_OK); all return the status of the lowest
+ * failing rank, with "op: rank r: detail" as everyone's last error, or
+ * EMB_OK when none failed. EMB_ECOMM when the agreement itself fails. */
+emb_status emb_mpi_agree(emb_mpi_table *t, const char *op, emb_status local);
+
+/* What every rank must pass alike (id type, mode, ...): the agreement
+ * compares it, since ranks that disagree would exchange mismatched
+ * buffers or compute another op than one process would. */
+#define EMB_MPI_SIG_MAX 8
+typedef struct emb_mpi_sig {
+    int n;
+    int64_t v[EMB_MPI_SIG_MAX];
+    const char *name[EMB_MPI_SIG_MAX];
+} emb_mpi_sig;
+
+/* emb_mpi_agree, and then EMB_EINVAL on every rank, naming the value,
+ * where the ranks' signatures differ. */
+emb_status emb_mpi_agree_sig(emb_mpi_table *t, const char *op, emb_status local,
+                             const emb_mpi_sig *sig);
+
+/* An MPI return code rc of the call named what: EMB_OK, or EMB_ECOMM with
+ * "op: rank r: what failed: MPI's string" as this rank's last error. */
+emb_status emb_mpi_check(const emb_mpi_table *t, const char *op, const char *what, int rc);
+
+/* A failure of this rank alone, past the agreement (it cannot be agreed
+ * without another collective): "op: rank r: detail" as its last error. */
+emb_status emb_mpi_local_error(const emb_mpi_table *t, const char *op, emb_status st);
+
+/* The core library's last failure as this rank's detail. */
+void emb_mpi_fail_core(void);
+
+/* id i of an id array of type id_type, and its store. */
+int64_t emb_mpi_id_at(const void *ids, emb_index id_type, int64_t i);
+void emb_mpi_id_put(void *ids, emb_index id_type, int64_t i, int64_t v);
+size_t emb_mpi_id_bytes(emb_index id_type);
+
+/* The checks every op makes of its own arguments before the agreement:
+ * the id type, n, NULL pointers with n > 0, and every id in [0, vocab)
+ * (the first bad one named). EMB_OK or the failure, detail set. */
+emb_status emb_mpi_check_ids(const emb_mpi_table *t, const void *ids, emb_index id_type,
+                             int64_t n);
+
+/* A global padding_idx (EMB_NO_PADDING or in [-vocab, vocab)) as a
+ * non-negative row, or -1 for none; EMB_EINVAL (detail set) outside. */
+emb_status emb_mpi_padding(const emb_mpi_table *t, int64_t padding_idx, int64_t *row);
+
+/* Counts and displacements of one all-to-all, in items. */
+typedef struct emb_mpi_plan {
+    int *scount, *sdispl, *rcount, *rdispl; /* P each, one allocation */
+    int64_t nsend, nrecv;
+} emb_mpi_plan;
+
+/* scount must be filled (P entries) after emb_mpi_plan_alloc; plan_counts
+ * computes the send displacements, exchanges the counts (MPI_Alltoall)
+ * and computes the receive side; EMB_EINVAL (local) when the items
+ * received exceed INT_MAX (MPI's counts are int). */
+emb_status emb_mpi_plan_alloc(const emb_mpi_table *t, emb_mpi_plan *p);
+emb_status emb_mpi_plan_counts(emb_mpi_table *t, const char *op, emb_mpi_plan *p);
+void emb_mpi_plan_free(emb_mpi_plan *p);
+
+/* MPI_Alltoallv of items of item_bytes each along the plan (reverse: from
+ * the receive side back to the send side). */
+emb_status emb_mpi_exchange(emb_mpi_table *t, const char *op, const emb_mpi_plan *p, int reverse,
+                            const void *send, void *recv, size_t item_bytes);
+
+/* Tokens bucketed by owner: plan.scount[o] tokens go to rank o, in token
+ * order; slot[i] is token i's place in the send order (-1: skipped, the
+ * padding row), sids their local rows (id_type), srows room for a row of
+ * srow_bytes per token in send order. */
+typedef struct emb_mpi_route {
+    emb_mpi_plan plan;
+    int64_t *slot;
+    void *sids, *srows;
+    void *rids, *rrows; /* after emb_mpi_route_send: what arrives here */
+} emb_mpi_route;
+
+/* Local: bucket validated ids by owner, skipping global row skip (-1:
+ * none). EMB_ENOMEM with the detail set. */
+emb_status emb_mpi_route_build(const emb_mpi_table *t, const void *ids, emb_index id_type,
+                               int64_t n, int64_t skip, size_t srow_bytes, emb_mpi_route *r);
+/* Collective: the counts, room for the ids and for rows of rrow_bytes
+ * arriving (agreed), then the ids to their owners. */
+emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_index id_type,
+                              size_t rrow_bytes, emb_mpi_route *r);
+void emb_mpi_route_free(emb_mpi_route *r);
+
+/* The fetch of lookup and bag: the rows of n valid ids, converted to
+ * out_type, into out in token order. Collective: prior is this rank's
+ * status from its own checks, agreed before anything travels. */
+emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
+                         const emb_mpi_sig *sig, const void *ids, emb_index id_type, int64_t n,
+                         void *out, emb_type out_type);
+
+/* Time accounting of one op call. */
+typedef struct emb_mpi_clock {
+    double wall0, comm0;
+} emb_mpi_clock;
+emb_mpi_clock emb_mpi_clock_start(emb_mpi_table *t);
+emb_status emb_mpi_clock_stop(emb_mpi_table *t, emb_mpi_clock c, emb_status st);
+
+#endif /* EMBSIMD_MPI_INTERNAL_H */
