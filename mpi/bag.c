@@ -107,7 +107,7 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
     if (st == EMB_OK)
         st = dry_bag(&p, n, bags, mode, argmax != NULL);
     if (st == EMB_OK) {
-        x = malloc(((size_t)p.nf + 1) * rb);
+        x = emb_mpi_buf(t, EMB_MPI_BUF_X, ((size_t)p.nf + 1) * rb);
         if (x == NULL) {
             emb_mpi_fail("no memory for %lld fetched rows", (long long)p.nf);
             st = EMB_ENOMEM;
@@ -132,7 +132,6 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
                     argmax[k] = p.gid[argmax[k]];
         }
     }
-    free(x);
     bag_plan_free(&p);
     return emb_mpi_clock_stop(t, c, st);
 }

@@ -52,6 +52,9 @@ typedef struct emb_mpi_table {
     void *rows;            /**< this rank's shard: local_rows rows of
                                 emb_row_bytes(type, dim); the caller's memory */
     emb_mpi_stats stats;   /**< zeroed by init; the caller may reset it */
+    void *scratch;         /**< internal: the buffers of the largest call so far, kept
+                                (a fresh 25 MB buffer per call spent more time in page
+                                faults than the copy); freed by emb_mpi_table_free */
 } emb_mpi_table;
 
 /**

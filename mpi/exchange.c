@@ -80,17 +80,18 @@ emb_status emb_mpi_exchange(emb_mpi_table *t, const char *op, const emb_mpi_plan
     return st;
 }
 
-emb_status emb_mpi_route_build(const emb_mpi_table *t, const void *ids, emb_index id_type,
-                               int64_t n, int64_t skip, size_t srow_bytes, emb_mpi_route *r)
+emb_status emb_mpi_route_build(emb_mpi_table *t, const void *ids, emb_index id_type,
+                               int64_t n, int64_t skip, int keep_own, size_t srow_bytes,
+                               emb_mpi_route *r)
 {
     memset(r, 0, sizeof *r);
     const size_t ib = emb_mpi_id_bytes(id_type), cap = n > 0 ? (size_t)n : 1;
     emb_status st = emb_mpi_plan_alloc(t, &r->plan);
     if (st != EMB_OK)
         return st;
-    r->slot = malloc(cap * sizeof *r->slot);
-    r->sids = malloc(cap * ib);
-    r->srows = malloc(cap * (srow_bytes > 0 ? srow_bytes : 1));
+    r->slot = emb_mpi_buf(t, EMB_MPI_BUF_SLOT, cap * sizeof *r->slot);
+    r->sids = emb_mpi_buf(t, EMB_MPI_BUF_SIDS, cap * ib);
+    r->srows = emb_mpi_buf(t, EMB_MPI_BUF_SROWS, cap * srow_bytes);
     int *next = calloc((size_t)t->nranks, sizeof *next);
     if (r->slot == NULL || r->sids == NULL || r->srows == NULL || next == NULL) {
         free(next);
@@ -102,8 +103,9 @@ emb_status emb_mpi_route_build(const emb_mpi_table *t, const void *ids, emb_inde
     for (int64_t i = 0; i < n; i++) {
         const int64_t id = emb_mpi_id_at(ids, id_type, i);
         int64_t local;
-        if (id != skip)
-            r->plan.scount[emb_mpi_owner(t, id, &local)]++;
+        const int o = id != skip ? emb_mpi_owner(t, id, &local) : -1;
+        if (o >= 0 && !(keep_own && o == t->rank))
+            r->plan.scount[o]++;
     }
     int64_t s = 0;
     for (int k = 0; k < t->nranks; k++) {
@@ -118,6 +120,10 @@ emb_status emb_mpi_route_build(const emb_mpi_table *t, const void *ids, emb_inde
         }
         int64_t local;
         const int o = emb_mpi_owner(t, id, &local);
+        if (keep_own && o == t->rank) {
+            r->slot[i] = -2;
+            continue;
+        }
         r->slot[i] = next[o]++;
         emb_mpi_id_put(r->sids, id_type, r->slot[i], local);
     }
@@ -133,8 +139,8 @@ emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_index id_typ
         return st;
     if (st == EMB_OK) {
         const size_t cap = r->plan.nrecv > 0 ? (size_t)r->plan.nrecv : 1;
-        r->rids = malloc(cap * emb_mpi_id_bytes(id_type));
-        r->rrows = malloc(cap * (rrow_bytes > 0 ? rrow_bytes : 1));
+        r->rids = emb_mpi_buf(t, EMB_MPI_BUF_RIDS, cap * emb_mpi_id_bytes(id_type));
+        r->rrows = emb_mpi_buf(t, EMB_MPI_BUF_RROWS, cap * rrow_bytes);
         if (r->rids == NULL || r->rrows == NULL) {
             emb_mpi_fail("no memory for %lld ids and rows arriving", (long long)r->plan.nrecv);
             st = EMB_ENOMEM;
@@ -150,12 +156,7 @@ emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_index id_typ
 
 void emb_mpi_route_free(emb_mpi_route *r)
 {
-    emb_mpi_plan_free(&r->plan);
-    free(r->slot);
-    free(r->sids);
-    free(r->srows);
-    free(r->rids);
-    free(r->rrows);
+    emb_mpi_plan_free(&r->plan); /* the arrays stay with the table */
     memset(r, 0, sizeof *r);
 }
 
@@ -167,8 +168,13 @@ emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
     emb_mpi_route r;
     memset(&r, 0, sizeof r);
     emb_status st = prior;
+    int64_t *own = NULL;
     if (st == EMB_OK)
-        st = emb_mpi_route_build(t, ids, id_type, n, -1, ob, &r);
+        st = emb_mpi_route_build(t, ids, id_type, n, -1, 1, ob, &r);
+    if (st == EMB_OK && (own = emb_mpi_buf(t, EMB_MPI_BUF_OWN, (size_t)n * sizeof *own)) == NULL) {
+        emb_mpi_fail("no memory for %lld local rows", (long long)n);
+        st = EMB_ENOMEM;
+    }
     st = emb_mpi_agree_sig(t, op, st, sig);
     if (st == EMB_OK)
         st = emb_mpi_route_send(t, op, id_type, ob, &r);
@@ -186,10 +192,27 @@ emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
     }
     if (st == EMB_OK)
         st = emb_mpi_exchange(t, op, &r.plan, 1, r.rrows, r.srows, ob);
-    if (st == EMB_OK && local == EMB_OK) /* into token order: the only write to out */
-        for (int64_t i = 0; i < n; i++)
-            memcpy((uint8_t *)out + (size_t)i * ob, (uint8_t *)r.srows + (size_t)r.slot[i] * ob,
-                   ob);
+    /* Into token order: the only writes to out. This rank's own rows go
+     * from the shard straight to out, one emb_lookup per run of own
+     * tokens, without a copy through the exchange. */
+    for (int64_t i = 0; st == EMB_OK && local == EMB_OK && i < n;) {
+        uint8_t *o = (uint8_t *)out + (size_t)i * ob;
+        if (r.slot[i] >= 0) {
+            memcpy(o, (uint8_t *)r.srows + (size_t)r.slot[i] * ob, ob);
+            i++;
+            continue;
+        }
+        int64_t len = 0;
+        for (; i + len < n && r.slot[i + len] == -2; len++)
+            emb_mpi_owner(t, emb_mpi_id_at(ids, id_type, i + len), &own[len]);
+        local = emb_lookup(t->rows, t->type, t->local_rows, t->dim, own, EMB_I64, len, o,
+                           out_type);
+        if (local != EMB_OK) {
+            emb_mpi_fail_core();
+            emb_mpi_local_error(t, op, local);
+        }
+        i += len;
+    }
     emb_mpi_route_free(&r);
     return st != EMB_OK ? st : local;
 }

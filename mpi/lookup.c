@@ -104,7 +104,7 @@ emb_status emb_mpi_grad(emb_mpi_table *t, float *dshard, const void *ids, emb_in
         st = dry_grad(t, dout_type, opt != NULL && opt->scale_grad_by_freq);
     /* Padding tokens add nothing: they never leave this rank. */
     if (st == EMB_OK)
-        st = emb_mpi_route_build(t, ids, id_type, n, pad, gb, &r);
+        st = emb_mpi_route_build(t, ids, id_type, n, pad, 0, gb, &r);
     const emb_mpi_sig sig = {4,
                              {id_type, dout_type, pad, opt != NULL && opt->scale_grad_by_freq},
                              {"id_type", "dout_type", "padding_idx", "scale_grad_by_freq"}};

@@ -84,7 +84,8 @@ emb_status emb_mpi_exchange(emb_mpi_table *t, const char *op, const emb_mpi_plan
 /* Tokens bucketed by owner: plan.scount[o] tokens go to rank o, in token
  * order; slot[i] is token i's place in the send order (-1: skipped, the
  * padding row), sids their local rows (id_type), srows room for a row of
- * srow_bytes per token in send order. */
+ * srow_bytes per token in send order. The arrays are the table's kept
+ * buffers (emb_mpi_buf): one route per table at a time. */
 typedef struct emb_mpi_route {
     emb_mpi_plan plan;
     int64_t *slot;
@@ -93,9 +94,11 @@ typedef struct emb_mpi_route {
 } emb_mpi_route;
 
 /* Local: bucket validated ids by owner, skipping global row skip (-1:
- * none). EMB_ENOMEM with the detail set. */
-emb_status emb_mpi_route_build(const emb_mpi_table *t, const void *ids, emb_index id_type,
-                               int64_t n, int64_t skip, size_t srow_bytes, emb_mpi_route *r);
+ * none); keep_own: tokens of this rank's own rows are not sent either
+ * (slot -2). EMB_ENOMEM with the detail set. */
+emb_status emb_mpi_route_build(emb_mpi_table *t, const void *ids, emb_index id_type,
+                               int64_t n, int64_t skip, int keep_own, size_t srow_bytes,
+                               emb_mpi_route *r);
 /* Collective: the counts, room for the ids and for rows of rrow_bytes
  * arriving (agreed), then the ids to their owners. */
 emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_index id_type,
@@ -108,6 +111,21 @@ void emb_mpi_route_free(emb_mpi_route *r);
 emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
                          const emb_mpi_sig *sig, const void *ids, emb_index id_type, int64_t n,
                          void *out, emb_type out_type);
+
+/* The table's kept buffers, one per use; emb_mpi_buf returns one of at
+ * least bytes (contents not kept when it grows), or NULL. */
+enum {
+    EMB_MPI_BUF_SLOT,
+    EMB_MPI_BUF_SIDS,
+    EMB_MPI_BUF_SROWS,
+    EMB_MPI_BUF_RIDS,
+    EMB_MPI_BUF_RROWS,
+    EMB_MPI_BUF_X,
+    EMB_MPI_BUF_OWN,
+    EMB_MPI_BUF_COUNT
+};
+void *emb_mpi_buf(emb_mpi_table *t, int which, size_t bytes);
+void emb_mpi_buf_free(emb_mpi_table *t);
 
 /* Time accounting of one op call. */
 typedef struct emb_mpi_clock {

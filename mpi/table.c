@@ -328,8 +328,39 @@ emb_status emb_mpi_table_init(emb_mpi_table *t, MPI_Comm comm, int64_t vocab, in
     return st;
 }
 
+typedef struct scratch {
+    void *p[EMB_MPI_BUF_COUNT];
+    size_t cap[EMB_MPI_BUF_COUNT];
+} scratch;
+
+void *emb_mpi_buf(emb_mpi_table *t, int which, size_t bytes)
+{
+    if (t->scratch == NULL && (t->scratch = calloc(1, sizeof(scratch))) == NULL)
+        return NULL;
+    scratch *s = t->scratch;
+    if (bytes == 0)
+        bytes = 1;
+    if (s->cap[which] < bytes) {
+        free(s->p[which]);
+        s->p[which] = malloc(bytes);
+        s->cap[which] = s->p[which] != NULL ? bytes : 0;
+    }
+    return s->p[which];
+}
+
+void emb_mpi_buf_free(emb_mpi_table *t)
+{
+    scratch *s = t->scratch;
+    if (s != NULL)
+        for (int k = 0; k < EMB_MPI_BUF_COUNT; k++)
+            free(s->p[k]);
+    free(s);
+    t->scratch = NULL;
+}
+
 void emb_mpi_table_free(emb_mpi_table *t)
 {
+    emb_mpi_buf_free(t);
     free(t->row_start);
     t->row_start = NULL;
     if (t->comm != MPI_COMM_NULL)

@@ -36,14 +36,10 @@ static void sub_plan_free(sub_plan *p)
 {
     emb_mpi_plan_free(&p->tok);
     emb_mpi_plan_free(&p->sub);
-    free(p->sids);
-    free(p->sw);
+    free(p->sw); /* ids and rows are the table's kept buffers */
     free(p->slen);
-    free(p->srows);
-    free(p->rids);
     free(p->rw);
     free(p->rlen);
-    free(p->rrows);
 }
 
 /* Bag b's end: offsets (PyTorch) or lengths (FBGEMM), already validated. */
@@ -79,7 +75,7 @@ static emb_status bag_row(const void *dout, emb_type dout_type, int64_t nbags, i
 }
 
 /* Local: the sub-bags of every owner, and their rows of wire_bytes. */
-static emb_status sub_plan_build(const emb_mpi_table *t, const void *ids, emb_index id_type,
+static emb_status sub_plan_build(emb_mpi_table *t, const void *ids, emb_index id_type,
                                  int64_t n, const emb_bags *b, int mean, int64_t pad,
                                  const void *dout, emb_type dout_type, size_t wire_bytes,
                                  sub_plan *p)
@@ -115,10 +111,10 @@ static emb_status sub_plan_build(const emb_mpi_table *t, const void *ids, emb_in
         start = end;
     }
     const size_t ntok = n > 0 ? (size_t)n : 1, ns = nsub > 0 ? (size_t)nsub : 1;
-    p->sids = malloc(ntok * emb_mpi_id_bytes(id_type));
+    p->sids = emb_mpi_buf(t, EMB_MPI_BUF_SIDS, ntok * emb_mpi_id_bytes(id_type));
     p->sw = b->weights != NULL ? malloc(ntok * sizeof *p->sw) : NULL;
     p->slen = calloc(ns, sizeof *p->slen);
-    p->srows = malloc(ns * wire_bytes);
+    p->srows = emb_mpi_buf(t, EMB_MPI_BUF_SROWS, ns * wire_bytes);
     int64_t *tcur = malloc(2 * (size_t)P * sizeof *tcur), *scur = tcur + P;
     if (p->sids == NULL || (b->weights != NULL && p->sw == NULL) || p->slen == NULL ||
         p->srows == NULL || tcur == NULL) {
@@ -186,10 +182,10 @@ static emb_status sub_plan_send(emb_mpi_table *t, const char *op, emb_index id_t
     if (st == EMB_OK) {
         const size_t nt = p->tok.nrecv > 0 ? (size_t)p->tok.nrecv : 1;
         const size_t ns = p->sub.nrecv > 0 ? (size_t)p->sub.nrecv : 1;
-        p->rids = malloc(nt * emb_mpi_id_bytes(id_type));
+        p->rids = emb_mpi_buf(t, EMB_MPI_BUF_RIDS, nt * emb_mpi_id_bytes(id_type));
         p->rw = weighted ? malloc(nt * sizeof *p->rw) : NULL;
         p->rlen = malloc(ns * sizeof *p->rlen);
-        p->rrows = malloc(ns * wire_bytes);
+        p->rrows = emb_mpi_buf(t, EMB_MPI_BUF_RROWS, ns * wire_bytes);
         if (p->rids == NULL || (weighted && p->rw == NULL) || p->rlen == NULL ||
             p->rrows == NULL) {
             emb_mpi_fail("no memory for %lld tokens in %lld sub-bags arriving",
