@@ -30,3 +30,12 @@ TESTS += mpi/test_mpi.sh
 # The script says why it skips when the tests were not built.
 AM_TESTS_ENVIRONMENT += EMB_MPI_REASON='$(EMB_MPI_REASON)'; MPIRUN='$(MPIRUN)'; \
 	export EMB_MPI_REASON MPIRUN;
+EXTRA_DIST += mpi/bench_mpi.sh
+.PHONY: bench-mpi
+if EMB_MPI
+bench-mpi: mpi/embsimd-bench-mpi
+	MPIRUN='$(MPIRUN)' $(SHELL) $(top_srcdir)/mpi/bench_mpi.sh
+else
+bench-mpi:
+	@echo "bench-mpi: $(EMB_MPI_REASON)" >&2; exit 1
+endif
