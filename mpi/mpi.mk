@@ -30,7 +30,7 @@ TESTS += mpi/test_mpi.sh
 # The script says why it skips when the tests were not built.
 AM_TESTS_ENVIRONMENT += EMB_MPI_REASON='$(EMB_MPI_REASON)'; MPIRUN='$(MPIRUN)'; \
 	export EMB_MPI_REASON MPIRUN;
-EXTRA_DIST += mpi/bench_mpi.sh
+EXTRA_DIST += mpi/bench_mpi.sh mpi/cost_model.py mpi/netns.sh
 .PHONY: bench-mpi
 if EMB_MPI
 bench-mpi: mpi/embsimd-bench-mpi
