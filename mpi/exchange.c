@@ -6,46 +6,16 @@
 
 #include "mpi_internal.h"
 
-emb_status emb_mpi_plan_alloc(const emb_mpi_table *t, emb_mpi_plan *p)
+emb_status emb_mpi_plan_finish(const emb_mpi_table *t, emb_mpi_plan *p)
 {
-    memset(p, 0, sizeof *p);
-    p->scount = calloc(4 * (size_t)t->nranks, sizeof(int));
-    if (p->scount == NULL) {
-        emb_mpi_fail("no memory for the counts of %d ranks", t->nranks);
-        return EMB_ENOMEM;
-    }
-    p->sdispl = p->scount + t->nranks;
-    p->rcount = p->sdispl + t->nranks;
-    p->rdispl = p->rcount + t->nranks;
-    return EMB_OK;
-}
-
-void emb_mpi_plan_free(emb_mpi_plan *p)
-{
-    free(p->scount);
-    memset(p, 0, sizeof *p);
-}
-
-emb_status emb_mpi_plan_counts(emb_mpi_table *t, const char *op, emb_mpi_plan *p)
-{
-    int64_t s = 0;
-    for (int r = 0; r < t->nranks; r++) {
-        p->sdispl[r] = (int)s; /* s <= n <= INT_MAX: checked with the ids */
-        s += p->scount[r];
-    }
-    p->nsend = s;
-    const double w0 = MPI_Wtime();
-    emb_status st = emb_mpi_check(
-        t, op, "MPI_Alltoall (counts)",
-        MPI_Alltoall(p->scount, 1, MPI_INT, p->rcount, 1, MPI_INT, t->comm));
-    t->stats.comm_seconds += MPI_Wtime() - w0;
-    if (st != EMB_OK)
-        return st;
-    int64_t r = 0;
+    int64_t s = 0, r = 0;
     for (int k = 0; k < t->nranks; k++) {
+        p->sdispl[k] = (int)s; /* s <= n <= INT_MAX: checked with the ids */
+        s += p->scount[k];
         p->rdispl[k] = r <= INT_MAX ? (int)r : 0;
         r += p->rcount[k];
     }
+    p->nsend = s;
     p->nrecv = r;
     if (r > INT_MAX) {
         emb_mpi_fail("%lld items arrive here in one call, beyond MPI's int counts (%d): "
@@ -86,9 +56,7 @@ emb_status emb_mpi_route_build(emb_mpi_table *t, const void *ids, emb_index id_t
 {
     memset(r, 0, sizeof *r);
     const size_t ib = emb_mpi_id_bytes(id_type), cap = n > 0 ? (size_t)n : 1;
-    emb_status st = emb_mpi_plan_alloc(t, &r->plan);
-    if (st != EMB_OK)
-        return st;
+    emb_mpi_plan_init(t, &r->plan, 0);
     r->slot = emb_mpi_buf(t, EMB_MPI_BUF_SLOT, cap * sizeof *r->slot);
     r->sids = emb_mpi_buf(t, EMB_MPI_BUF_SIDS, cap * ib);
     r->srows = emb_mpi_buf(t, EMB_MPI_BUF_SROWS, cap * srow_bytes);
@@ -131,18 +99,23 @@ emb_status emb_mpi_route_build(emb_mpi_table *t, const void *ids, emb_index id_t
     return EMB_OK;
 }
 
-emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_index id_type,
-                              size_t rrow_bytes, emb_mpi_route *r)
+emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_status local,
+                              const emb_mpi_sig *sig, emb_index id_type, size_t rrow_bytes,
+                              emb_mpi_route *r)
 {
-    emb_status st = emb_mpi_plan_counts(t, op, &r->plan);
-    if (st == EMB_ECOMM)
+    emb_mpi_plan *pl = &r->plan;
+    if (local != EMB_OK) /* still takes part: the others must learn of it */
+        emb_mpi_plan_init(t, pl, 0);
+    emb_status st = emb_mpi_open(t, op, local, sig, &pl, 1);
+    if (st != EMB_OK)
         return st;
+    st = emb_mpi_plan_finish(t, pl);
     if (st == EMB_OK) {
-        const size_t cap = r->plan.nrecv > 0 ? (size_t)r->plan.nrecv : 1;
+        const size_t cap = pl->nrecv > 0 ? (size_t)pl->nrecv : 1;
         r->rids = emb_mpi_buf(t, EMB_MPI_BUF_RIDS, cap * emb_mpi_id_bytes(id_type));
         r->rrows = emb_mpi_buf(t, EMB_MPI_BUF_RROWS, cap * rrow_bytes);
         if (r->rids == NULL || r->rrows == NULL) {
-            emb_mpi_fail("no memory for %lld ids and rows arriving", (long long)r->plan.nrecv);
+            emb_mpi_fail("no memory for %lld ids and rows arriving", (long long)pl->nrecv);
             st = EMB_ENOMEM;
         }
     }
@@ -151,13 +124,12 @@ emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_index id_typ
     st = emb_mpi_agree(t, op, st);
     if (st != EMB_OK)
         return st;
-    return emb_mpi_exchange(t, op, &r->plan, 0, r->sids, r->rids, emb_mpi_id_bytes(id_type));
+    return emb_mpi_exchange(t, op, pl, 0, r->sids, r->rids, emb_mpi_id_bytes(id_type));
 }
 
 void emb_mpi_route_free(emb_mpi_route *r)
 {
-    emb_mpi_plan_free(&r->plan); /* the arrays stay with the table */
-    memset(r, 0, sizeof *r);
+    memset(r, 0, sizeof *r); /* the arrays and counts stay with the table */
 }
 
 emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
@@ -175,9 +147,7 @@ emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
         emb_mpi_fail("no memory for %lld local rows", (long long)n);
         st = EMB_ENOMEM;
     }
-    st = emb_mpi_agree_sig(t, op, st, sig);
-    if (st == EMB_OK)
-        st = emb_mpi_route_send(t, op, id_type, ob, &r);
+    st = emb_mpi_route_send(t, op, st, sig, id_type, ob, &r);
     emb_status local = EMB_OK;
     if (st == EMB_OK && r.plan.nrecv > 0) {
         /* The owner's half: its rows for every rank, in arrival order.

@@ -108,14 +108,12 @@ emb_status emb_mpi_grad(emb_mpi_table *t, float *dshard, const void *ids, emb_in
     const emb_mpi_sig sig = {4,
                              {id_type, dout_type, pad, opt != NULL && opt->scale_grad_by_freq},
                              {"id_type", "dout_type", "padding_idx", "scale_grad_by_freq"}};
-    st = emb_mpi_agree_sig(t, op, st, &sig);
-    if (st == EMB_OK) {
+    if (st == EMB_OK)
         for (int64_t i = 0; i < n; i++)
             if (r.slot[i] >= 0)
                 memcpy((uint8_t *)r.srows + (size_t)r.slot[i] * gb,
                        (const uint8_t *)dout + (size_t)i * gb, gb);
-        st = emb_mpi_route_send(t, op, id_type, gb, &r);
-    }
+    st = emb_mpi_route_send(t, op, st, &sig, id_type, gb, &r);
     if (st == EMB_OK)
         st = emb_mpi_exchange(t, op, &r.plan, 0, r.srows, r.rrows, gb);
     /* Rows arrive by source rank, each rank's in its token order: the

@@ -68,13 +68,21 @@ typedef struct emb_mpi_plan {
     int64_t nsend, nrecv;
 } emb_mpi_plan;
 
-/* scount must be filled (P entries) after emb_mpi_plan_alloc; plan_counts
- * computes the send displacements, exchanges the counts (MPI_Alltoall)
- * and computes the receive side; EMB_EINVAL (local) when the items
- * received exceed INT_MAX (MPI's counts are int). */
-emb_status emb_mpi_plan_alloc(const emb_mpi_table *t, emb_mpi_plan *p);
-emb_status emb_mpi_plan_counts(emb_mpi_table *t, const char *op, emb_mpi_plan *p);
-void emb_mpi_plan_free(emb_mpi_plan *p);
+/* Plans an op may hold at once (their counts live in the table). */
+#define EMB_MPI_PLANS 2
+
+/* Plan which (< EMB_MPI_PLANS) with zero counts; never fails. */
+void emb_mpi_plan_init(emb_mpi_table *t, emb_mpi_plan *p, int which);
+
+/* Collective, the first of every op (one MPI_Alltoall): every rank's
+ * status and signature, as emb_mpi_agree_sig agrees them, and each plan's
+ * counts (scount, filled when local is EMB_OK) into their rcount. */
+emb_status emb_mpi_open(emb_mpi_table *t, const char *op, emb_status local,
+                        const emb_mpi_sig *sig, emb_mpi_plan *const *plans, int nplans);
+
+/* After emb_mpi_open: displacements and totals; EMB_EINVAL (local, detail
+ * set) when more than INT_MAX items would arrive (MPI's counts are int). */
+emb_status emb_mpi_plan_finish(const emb_mpi_table *t, emb_mpi_plan *p);
 
 /* MPI_Alltoallv of items of item_bytes each along the plan (reverse: from
  * the receive side back to the send side). */
@@ -99,10 +107,12 @@ typedef struct emb_mpi_route {
 emb_status emb_mpi_route_build(emb_mpi_table *t, const void *ids, emb_index id_type,
                                int64_t n, int64_t skip, int keep_own, size_t srow_bytes,
                                emb_mpi_route *r);
-/* Collective: the counts, room for the ids and for rows of rrow_bytes
- * arriving (agreed), then the ids to their owners. */
-emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_index id_type,
-                              size_t rrow_bytes, emb_mpi_route *r);
+/* Collective: emb_mpi_open (local: this rank's status so far, r unused
+ * when it failed), room for the ids and for rows of rrow_bytes arriving
+ * (agreed), then the ids to their owners. */
+emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_status local,
+                              const emb_mpi_sig *sig, emb_index id_type, size_t rrow_bytes,
+                              emb_mpi_route *r);
 void emb_mpi_route_free(emb_mpi_route *r);
 
 /* The fetch of lookup and bag: the rows of n valid ids, converted to

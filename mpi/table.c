@@ -8,6 +8,16 @@
 
 #include "mpi_internal.h"
 
+/* The table's memory kept between calls: what the first exchange needs
+ * (allocated at init, so that no rank can miss that collective for want
+ * of memory), and the buffers of the largest call so far. */
+typedef struct scratch {
+    int64_t *open;    /* emb_mpi_open's records: 2 x P x (1 + EMB_MPI_SIG_MAX + 2) */
+    int *plans;       /* EMB_MPI_PLANS plans of 4 x P counts */
+    void *p[EMB_MPI_BUF_COUNT];
+    size_t cap[EMB_MPI_BUF_COUNT];
+} scratch;
+
 static _Thread_local char detail[EMB_MPI_MSG - 128]; /* room for "op: rank r: " */
 static _Thread_local char last_error[EMB_MPI_MSG];
 
@@ -53,6 +63,40 @@ emb_status emb_mpi_local_error(const emb_mpi_table *t, const char *op, emb_statu
     return st;
 }
 
+/* The lowest failing rank, known to every rank, broadcasts its status and
+ * message: every rank then returns the same. */
+static emb_status spread_failure(emb_mpi_table *t, const char *op, int first, emb_status local)
+{
+    struct {
+        int status;
+        char msg[EMB_MPI_MSG];
+    } b = {(int)local, ""};
+    if (first == t->rank)
+        snprintf(b.msg, sizeof b.msg, "%s: rank %d: %s", op, t->rank, detail);
+    emb_status st = emb_mpi_check(t, op, "MPI_Bcast (agreement)",
+                                  MPI_Bcast(&b, (int)sizeof b, MPI_BYTE, first, t->comm));
+    if (st != EMB_OK)
+        return st;
+    memcpy(last_error, b.msg, sizeof last_error);
+    last_error[sizeof last_error - 1] = '\0';
+    return (emb_status)b.status;
+}
+
+/* Where the ranks' signatures differ (min != max of a value), the same
+ * EMB_EINVAL on every rank. */
+static emb_status check_sig(const char *op, const emb_mpi_sig *sig, const int64_t *lo,
+                            const int64_t *hi)
+{
+    for (int i = 0; sig != NULL && i < sig->n; i++)
+        if (lo[i] != hi[i]) {
+            snprintf(last_error, sizeof last_error,
+                     "%s: the ranks disagree on %s (from %lld to %lld): every rank must pass "
+                     "the same", op, sig->name[i], (long long)lo[i], (long long)hi[i]);
+            return EMB_EINVAL;
+        }
+    return EMB_OK;
+}
+
 /* One all-reduce finds the lowest failing rank (P when none) and, for the
  * signature, each value's minimum and maximum (the maximum as the minimum
  * of ~v: no overflow at INT64_MIN); the failing rank then broadcasts its
@@ -62,7 +106,7 @@ emb_status emb_mpi_agree_sig(emb_mpi_table *t, const char *op, emb_status local,
 {
     const double w0 = MPI_Wtime();
     const int ns = sig != NULL ? sig->n : 0;
-    int64_t v[1 + 2 * EMB_MPI_SIG_MAX], m[1 + 2 * EMB_MPI_SIG_MAX];
+    int64_t v[1 + 2 * EMB_MPI_SIG_MAX], m[1 + 2 * EMB_MPI_SIG_MAX], hi[EMB_MPI_SIG_MAX];
     v[0] = local != EMB_OK ? t->rank : t->nranks;
     for (int i = 0; i < ns; i++) {
         v[1 + i] = sig->v[i];
@@ -71,30 +115,56 @@ emb_status emb_mpi_agree_sig(emb_mpi_table *t, const char *op, emb_status local,
     emb_status st = emb_mpi_check(
         t, op, "MPI_Allreduce (agreement)",
         MPI_Allreduce(v, m, 1 + 2 * ns, MPI_INT64_T, MPI_MIN, t->comm));
-    const int first = (int)m[0];
-    if (st == EMB_OK && first < t->nranks) {
-        struct {
-            int status;
-            char msg[EMB_MPI_MSG];
-        } b = {(int)local, ""};
-        if (first == t->rank)
-            snprintf(b.msg, sizeof b.msg, "%s: rank %d: %s", op, t->rank, detail);
-        st = emb_mpi_check(t, op, "MPI_Bcast (agreement)",
-                           MPI_Bcast(&b, (int)sizeof b, MPI_BYTE, first, t->comm));
-        if (st == EMB_OK) {
-            memcpy(last_error, b.msg, sizeof last_error);
-            last_error[sizeof last_error - 1] = '\0';
-            st = (emb_status)b.status;
-        }
+    if (st == EMB_OK && m[0] < t->nranks)
+        st = spread_failure(t, op, (int)m[0], local);
+    for (int i = 0; i < ns; i++)
+        hi[i] = ~m[1 + ns + i];
+    if (st == EMB_OK)
+        st = check_sig(op, sig, m + 1, hi);
+    t->stats.comm_seconds += MPI_Wtime() - w0;
+    return st;
+}
+
+/* Each rank sends every rank one record: whether it failed, its
+ * signature, and its counts for that rank. After the MPI_Alltoall every
+ * rank knows every rank's status and signature (the same conclusion
+ * everywhere) and its own receive counts: the agreement and the counts in
+ * one collective. */
+emb_status emb_mpi_open(emb_mpi_table *t, const char *op, emb_status local,
+                        const emb_mpi_sig *sig, emb_mpi_plan *const *plans, int nplans)
+{
+    const double w0 = MPI_Wtime();
+    const int P = t->nranks, ns = sig != NULL ? sig->n : 0, K = 1 + ns + nplans;
+    int64_t *snd = ((scratch *)t->scratch)->open, *rcv = snd + (size_t)P * (size_t)K;
+    for (int r = 0; r < P; r++) {
+        int64_t *rec = snd + (size_t)r * (size_t)K;
+        rec[0] = local != EMB_OK;
+        for (int i = 0; i < ns; i++)
+            rec[1 + i] = sig->v[i];
+        for (int k = 0; k < nplans; k++)
+            rec[1 + ns + k] = local == EMB_OK ? plans[k]->scount[r] : 0;
     }
-    for (int i = 0; st == EMB_OK && i < ns; i++)
-        if (m[1 + i] != ~m[1 + ns + i]) {
-            snprintf(last_error, sizeof last_error,
-                     "%s: the ranks disagree on %s (from %lld to %lld): every rank must pass "
-                     "the same", op, sig->name[i], (long long)m[1 + i],
-                     (long long)~m[1 + ns + i]);
-            st = EMB_EINVAL;
+    emb_status st = emb_mpi_check(t, op, "MPI_Alltoall (counts)",
+                                  MPI_Alltoall(snd, K, MPI_INT64_T, rcv, K, MPI_INT64_T, t->comm));
+    int first = P;
+    int64_t lo[EMB_MPI_SIG_MAX], hi[EMB_MPI_SIG_MAX];
+    for (int i = 0; i < ns; i++)
+        lo[i] = hi[i] = sig->v[i];
+    for (int s = 0; st == EMB_OK && s < P; s++) {
+        const int64_t *rec = rcv + (size_t)s * (size_t)K;
+        if (rec[0] != 0 && s < first)
+            first = s;
+        for (int i = 0; i < ns; i++) {
+            lo[i] = rec[1 + i] < lo[i] ? rec[1 + i] : lo[i];
+            hi[i] = rec[1 + i] > hi[i] ? rec[1 + i] : hi[i];
         }
+        for (int k = 0; k < nplans; k++) /* counts fit: each sender's n <= INT_MAX */
+            plans[k]->rcount[s] = (int)rec[1 + ns + k];
+    }
+    if (st == EMB_OK && first < P)
+        st = spread_failure(t, op, first, local);
+    if (st == EMB_OK)
+        st = check_sig(op, sig, lo, hi);
     t->stats.comm_seconds += MPI_Wtime() - w0;
     return st;
 }
@@ -121,17 +191,28 @@ size_t emb_mpi_id_bytes(emb_index id_type)
     return id_type == EMB_I64 ? sizeof(int64_t) : sizeof(int32_t);
 }
 
+/* Through memcpy: a token on the wire packs its id with a float weight,
+ * so an int64 id may sit at any 4-byte boundary. Compilers emit one load. */
 int64_t emb_mpi_id_at(const void *ids, emb_index id_type, int64_t i)
 {
-    return id_type == EMB_I64 ? ((const int64_t *)ids)[i] : ((const int32_t *)ids)[i];
+    if (id_type == EMB_I64) {
+        int64_t v;
+        memcpy(&v, (const uint8_t *)ids + (size_t)i * sizeof v, sizeof v);
+        return v;
+    }
+    int32_t v;
+    memcpy(&v, (const uint8_t *)ids + (size_t)i * sizeof v, sizeof v);
+    return v;
 }
 
 void emb_mpi_id_put(void *ids, emb_index id_type, int64_t i, int64_t v)
 {
-    if (id_type == EMB_I64)
-        ((int64_t *)ids)[i] = v;
-    else
-        ((int32_t *)ids)[i] = (int32_t)v; /* a local row < a valid global id */
+    if (id_type == EMB_I64) {
+        memcpy((uint8_t *)ids + (size_t)i * sizeof v, &v, sizeof v);
+    } else {
+        const int32_t w = (int32_t)v; /* a local row < a valid global id, or its ~ */
+        memcpy((uint8_t *)ids + (size_t)i * sizeof w, &w, sizeof w);
+    }
 }
 
 emb_status emb_mpi_check_ids(const emb_mpi_table *t, const void *ids, emb_index id_type,
@@ -249,6 +330,17 @@ static emb_status check_init(emb_mpi_table *t, const int64_t *row_start)
             }
     }
     t->local_rows = emb_mpi_shard_rows(t, t->rank);
+    scratch *sc = calloc(1, sizeof *sc);
+    t->scratch = sc;
+    if (sc != NULL) {
+        sc->open = malloc(2 * (size_t)t->nranks * (1 + EMB_MPI_SIG_MAX + EMB_MPI_PLANS) *
+                          sizeof *sc->open);
+        sc->plans = malloc((size_t)EMB_MPI_PLANS * 4 * (size_t)t->nranks * sizeof *sc->plans);
+    }
+    if (sc == NULL || sc->open == NULL || sc->plans == NULL) {
+        emb_mpi_fail("no memory for the counts of %d ranks", t->nranks);
+        return EMB_ENOMEM;
+    }
     return EMB_OK;
 }
 
@@ -319,6 +411,7 @@ emb_status emb_mpi_table_init(emb_mpi_table *t, MPI_Comm comm, int64_t vocab, in
     }
     free(r0);
     if (st != EMB_OK) {
+        emb_mpi_buf_free(t);
         free(t->row_start);
         t->row_start = NULL;
         if (t->comm != MPI_COMM_NULL)
@@ -328,15 +421,8 @@ emb_status emb_mpi_table_init(emb_mpi_table *t, MPI_Comm comm, int64_t vocab, in
     return st;
 }
 
-typedef struct scratch {
-    void *p[EMB_MPI_BUF_COUNT];
-    size_t cap[EMB_MPI_BUF_COUNT];
-} scratch;
-
 void *emb_mpi_buf(emb_mpi_table *t, int which, size_t bytes)
 {
-    if (t->scratch == NULL && (t->scratch = calloc(1, sizeof(scratch))) == NULL)
-        return NULL;
     scratch *s = t->scratch;
     if (bytes == 0)
         bytes = 1;
@@ -351,11 +437,25 @@ void *emb_mpi_buf(emb_mpi_table *t, int which, size_t bytes)
 void emb_mpi_buf_free(emb_mpi_table *t)
 {
     scratch *s = t->scratch;
-    if (s != NULL)
+    if (s != NULL) {
         for (int k = 0; k < EMB_MPI_BUF_COUNT; k++)
             free(s->p[k]);
+        free(s->open);
+        free(s->plans);
+    }
     free(s);
     t->scratch = NULL;
+}
+
+void emb_mpi_plan_init(emb_mpi_table *t, emb_mpi_plan *p, int which)
+{
+    const size_t P = (size_t)t->nranks;
+    memset(p, 0, sizeof *p);
+    p->scount = ((scratch *)t->scratch)->plans + (size_t)which * 4 * P;
+    memset(p->scount, 0, 4 * P * sizeof *p->scount);
+    p->sdispl = p->scount + P;
+    p->rcount = p->sdispl + P;
+    p->rdispl = p->rcount + P;
 }
 
 void emb_mpi_table_free(emb_mpi_table *t)

@@ -22,22 +22,19 @@
 
 typedef struct sub_plan {
     emb_mpi_plan tok, sub; /* per owner: tokens, and sub-bags */
-    void *sids;            /* local ids, by owner, token order */
-    float *sw;             /* their weights (NULL: none) */
-    int64_t *slen;         /* sub-bag lengths */
+    size_t item;           /* a token's bytes on the wire: its id, then its weight */
+    uint8_t *stok;         /* tokens by owner, token order; a sub-bag's first id is
+                              stored as ~id (negative: ids are >= 0) */
     uint8_t *srows;        /* one gradient row per sub-bag */
-    void *rids;            /* the same, arrived */
+    uint8_t *rtok, *rrows; /* the same, arrived */
+    void *rids;            /* unpacked for the core op: ids, weights, lengths */
     float *rw;
     int64_t *rlen;
-    uint8_t *rrows;
 } sub_plan;
 
 static void sub_plan_free(sub_plan *p)
 {
-    emb_mpi_plan_free(&p->tok);
-    emb_mpi_plan_free(&p->sub);
-    free(p->sw); /* ids and rows are the table's kept buffers */
-    free(p->slen);
+    free(p->rids); /* tokens and rows are the table's kept buffers */
     free(p->rw);
     free(p->rlen);
 }
@@ -81,12 +78,12 @@ static emb_status sub_plan_build(emb_mpi_table *t, const void *ids, emb_index id
                                  sub_plan *p)
 {
     const int P = t->nranks;
-    emb_status st = emb_mpi_plan_alloc(t, &p->tok);
-    if (st == EMB_OK)
-        st = emb_mpi_plan_alloc(t, &p->sub);
-    if (st != EMB_OK)
-        return st;
-    int64_t *last = malloc(2 * (size_t)P * sizeof *last), *cur = last + P;
+    const size_t ib = emb_mpi_id_bytes(id_type);
+    emb_mpi_plan_init(t, &p->tok, 0);
+    emb_mpi_plan_init(t, &p->sub, 1);
+    p->item = ib + (b->weights != NULL ? sizeof(float) : 0);
+    int64_t *last = malloc(4 * (size_t)P * sizeof *last), *cur = last + P;
+    int64_t *tcur = cur + P, *scur = tcur + P;
     if (last == NULL)
         goto nomem;
     /* Pass 1: tokens and sub-bags per owner. */
@@ -110,17 +107,10 @@ static emb_status sub_plan_build(emb_mpi_table *t, const void *ids, emb_index id
         }
         start = end;
     }
-    const size_t ntok = n > 0 ? (size_t)n : 1, ns = nsub > 0 ? (size_t)nsub : 1;
-    p->sids = emb_mpi_buf(t, EMB_MPI_BUF_SIDS, ntok * emb_mpi_id_bytes(id_type));
-    p->sw = b->weights != NULL ? malloc(ntok * sizeof *p->sw) : NULL;
-    p->slen = calloc(ns, sizeof *p->slen);
-    p->srows = emb_mpi_buf(t, EMB_MPI_BUF_SROWS, ns * wire_bytes);
-    int64_t *tcur = malloc(2 * (size_t)P * sizeof *tcur), *scur = tcur + P;
-    if (p->sids == NULL || (b->weights != NULL && p->sw == NULL) || p->slen == NULL ||
-        p->srows == NULL || tcur == NULL) {
-        free(tcur);
+    p->stok = emb_mpi_buf(t, EMB_MPI_BUF_SIDS, (n > 0 ? (size_t)n : 1) * p->item);
+    p->srows = emb_mpi_buf(t, EMB_MPI_BUF_SROWS, (nsub > 0 ? (size_t)nsub : 1) * wire_bytes);
+    if (p->stok == NULL || p->srows == NULL)
         goto nomem;
-    }
     int64_t ts = 0, ss = 0;
     for (int o = 0; o < P; o++) {
         tcur[o] = ts;
@@ -130,6 +120,7 @@ static emb_status sub_plan_build(emb_mpi_table *t, const void *ids, emb_index id
         last[o] = -1;
     }
     /* Pass 2: fill each owner's run in bag and token order. */
+    emb_status st = EMB_OK;
     start = 0;
     for (int64_t k = 0; k < b->nbags && st == EMB_OK; k++) {
         const int64_t end = bag_end(b, k, start, n);
@@ -142,21 +133,20 @@ static emb_status sub_plan_build(emb_mpi_table *t, const void *ids, emb_index id
             if (id == pad)
                 continue;
             const int o = emb_mpi_owner(t, id, &local);
+            uint8_t *tok = p->stok + (size_t)tcur[o]++ * p->item;
             if (last[o] != k) {
                 last[o] = k;
                 cur[o] = scur[o]++;
+                local = ~local;
                 st = bag_row(dout, dout_type, b->nbags, t->dim, k, mean, cnt,
                              p->srows + (size_t)cur[o] * wire_bytes);
             }
-            p->slen[cur[o]]++;
-            emb_mpi_id_put(p->sids, id_type, tcur[o], local);
-            if (p->sw != NULL)
-                p->sw[tcur[o]] = b->weights[i];
-            tcur[o]++;
+            emb_mpi_id_put(tok, id_type, 0, local);
+            if (b->weights != NULL)
+                memcpy(tok + ib, &b->weights[i], sizeof(float));
         }
         start = end;
     }
-    free(tcur);
     free(last);
     if (st != EMB_OK)
         emb_mpi_fail_core();
@@ -168,26 +158,35 @@ nomem:
     return EMB_ENOMEM;
 }
 
-/* Collective, after the agreement on every rank's checks: counts, room
- * for what arrives (agreed), then ids, weights, lengths and rows. */
-static emb_status sub_plan_send(emb_mpi_table *t, const char *op, emb_index id_type,
-                                int weighted, size_t wire_bytes, sub_plan *p)
+/* Collective: the agreement and both plans' counts in one exchange, room
+ * for what arrives (agreed), then the tokens and the rows; the tokens
+ * unpacked into ids, weights and sub-bag lengths for the core op. */
+static emb_status sub_plan_send(emb_mpi_table *t, const char *op, emb_status local,
+                                const emb_mpi_sig *sig, emb_index id_type, int weighted,
+                                size_t wire_bytes, sub_plan *p)
 {
-    emb_status st = emb_mpi_plan_counts(t, op, &p->tok);
-    emb_status st2 = st == EMB_ECOMM ? st : emb_mpi_plan_counts(t, op, &p->sub);
-    if (st == EMB_ECOMM || st2 == EMB_ECOMM)
-        return EMB_ECOMM;
+    if (local != EMB_OK) {
+        emb_mpi_plan_init(t, &p->tok, 0);
+        emb_mpi_plan_init(t, &p->sub, 1);
+    }
+    emb_mpi_plan *const plans[2] = {&p->tok, &p->sub};
+    emb_status st = emb_mpi_open(t, op, local, sig, plans, 2);
+    if (st != EMB_OK)
+        return st;
+    st = emb_mpi_plan_finish(t, &p->tok);
     if (st == EMB_OK)
-        st = st2;
+        st = emb_mpi_plan_finish(t, &p->sub);
+    const size_t ib = emb_mpi_id_bytes(id_type);
     if (st == EMB_OK) {
         const size_t nt = p->tok.nrecv > 0 ? (size_t)p->tok.nrecv : 1;
         const size_t ns = p->sub.nrecv > 0 ? (size_t)p->sub.nrecv : 1;
-        p->rids = emb_mpi_buf(t, EMB_MPI_BUF_RIDS, nt * emb_mpi_id_bytes(id_type));
+        p->rtok = emb_mpi_buf(t, EMB_MPI_BUF_RIDS, nt * p->item);
+        p->rrows = emb_mpi_buf(t, EMB_MPI_BUF_RROWS, ns * wire_bytes);
+        p->rids = malloc(nt * ib);
         p->rw = weighted ? malloc(nt * sizeof *p->rw) : NULL;
         p->rlen = malloc(ns * sizeof *p->rlen);
-        p->rrows = emb_mpi_buf(t, EMB_MPI_BUF_RROWS, ns * wire_bytes);
-        if (p->rids == NULL || (weighted && p->rw == NULL) || p->rlen == NULL ||
-            p->rrows == NULL) {
+        if (p->rtok == NULL || p->rrows == NULL || p->rids == NULL ||
+            (weighted && p->rw == NULL) || p->rlen == NULL) {
             emb_mpi_fail("no memory for %lld tokens in %lld sub-bags arriving",
                          (long long)p->tok.nrecv, (long long)p->sub.nrecv);
             st = EMB_ENOMEM;
@@ -195,14 +194,26 @@ static emb_status sub_plan_send(emb_mpi_table *t, const char *op, emb_index id_t
     }
     st = emb_mpi_agree(t, op, st);
     if (st == EMB_OK)
-        st = emb_mpi_exchange(t, op, &p->tok, 0, p->sids, p->rids, emb_mpi_id_bytes(id_type));
-    if (st == EMB_OK && weighted)
-        st = emb_mpi_exchange(t, op, &p->tok, 0, p->sw, p->rw, sizeof(float));
-    if (st == EMB_OK)
-        st = emb_mpi_exchange(t, op, &p->sub, 0, p->slen, p->rlen, sizeof(int64_t));
+        st = emb_mpi_exchange(t, op, &p->tok, 0, p->stok, p->rtok, p->item);
     if (st == EMB_OK)
         st = emb_mpi_exchange(t, op, &p->sub, 0, p->srows, p->rrows, wire_bytes);
-    return st;
+    if (st != EMB_OK)
+        return st;
+    /* Every sub-bag's first token carries ~id: the lengths come back. */
+    int64_t s = -1;
+    for (int64_t i = 0; i < p->tok.nrecv; i++) {
+        const uint8_t *tok = p->rtok + (size_t)i * p->item;
+        int64_t id = emb_mpi_id_at(tok, id_type, 0);
+        if (id < 0) {
+            id = ~id;
+            p->rlen[++s] = 0;
+        }
+        p->rlen[s]++;
+        emb_mpi_id_put(p->rids, id_type, i, id);
+        if (weighted)
+            memcpy(&p->rw[i], tok + ib, sizeof(float));
+    }
+    return EMB_OK;
 }
 
 /* The core's checks of bags, mode, weights, dout type and step on a table
@@ -307,9 +318,7 @@ static emb_status train(emb_mpi_table *t, const char *op, float *dshard, const v
         sig.name[7] = "step->lr and step->eps (bits)";
         sig.n = 8;
     }
-    st = emb_mpi_agree_sig(t, op, st, &sig);
-    if (st == EMB_OK)
-        st = sub_plan_send(t, op, id_type, weighted, wire_bytes, &p);
+    st = sub_plan_send(t, op, st, &sig, id_type, weighted, wire_bytes, &p);
     if (st == EMB_OK && p.tok.nrecv > 0) {
         const emb_bags lb = {p.sub.nrecv, NULL, p.rlen, EMB_I64, 0, p.rw, EMB_NO_PADDING};
         if (is_step)
