@@ -118,11 +118,13 @@ emb_status emb_mpi_grad(emb_mpi_table *t, float *dshard, const void *ids, emb_in
 emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int64_t n,
                        const emb_bags *bags, emb_bag_mode mode, float *out, int64_t *argmax);
 
-/** emb_bag_grad into @p dshard for sum and mean (weights allowed); max
- *  returns EMB_ENOTSUP. */
+/** emb_bag_grad into @p dshard: sum and mean (weights allowed), and max
+ *  with this rank's @p argmax from emb_mpi_bag (global rows; NULL
+ *  otherwise). */
 emb_status emb_mpi_bag_grad(emb_mpi_table *t, float *dshard, const void *ids,
                             emb_index id_type, int64_t n, const emb_bags *bags,
-                            emb_bag_mode mode, const void *dout, emb_type dout_type);
+                            emb_bag_mode mode, const int64_t *argmax, const void *dout,
+                            emb_type dout_type);
 
 /** emb_bag_update on the shard (t->rows); step->h is this rank's local_rows
  *  Adagrad accumulators (NULL for SGD). */

@@ -7,7 +7,7 @@ if EMB_MPI
 lib_LTLIBRARIES += mpi/libembsimd-mpi.la
 include_HEADERS += mpi/embsimd_mpi.h
 mpi_libembsimd_mpi_la_SOURCES = mpi/embsimd_mpi.h mpi/mpi_internal.h mpi/table.c \
-	mpi/exchange.c mpi/lookup.c mpi/bag.c mpi/train.c
+	mpi/exchange.c mpi/lookup.c mpi/bag.c mpi/bag_max.c mpi/train.c
 mpi_libembsimd_mpi_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/mpi $(MPI_CFLAGS)
 mpi_libembsimd_mpi_la_LIBADD = src/libembsimd.la $(MPI_LIBS)
 mpi_libembsimd_mpi_la_LDFLAGS = -version-info 0:0:0 -no-undefined
@@ -24,7 +24,7 @@ mpi_embsimd_bench_mpi_CPPFLAGS = $(MPI_PROG_CPPFLAGS)
 mpi_embsimd_bench_mpi_LDADD = $(MPI_PROG_LDADD)
 else
 EXTRA_DIST += mpi/embsimd_mpi.h mpi/mpi_internal.h mpi/table.c mpi/exchange.c mpi/lookup.c \
-	mpi/bag.c mpi/train.c mpi/test_mpi.c mpi/bench_mpi.c
+	mpi/bag.c mpi/bag_max.c mpi/train.c mpi/test_mpi.c mpi/bench_mpi.c
 endif
 TESTS += mpi/test_mpi.sh
 # The script says why it skips when the tests were not built.

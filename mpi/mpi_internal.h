@@ -137,6 +137,13 @@ enum {
 void *emb_mpi_buf(emb_mpi_table *t, int which, size_t bytes);
 void emb_mpi_buf_free(emb_mpi_table *t);
 
+/* The bag backward in max mode (bag_max.c): collective from its first
+ * exchange on; local is this rank's status from the checks so far, argmax
+ * (nbags x dim global rows or -1) validated. */
+emb_status emb_mpi_bag_max_grad(emb_mpi_table *t, const char *op, emb_status local,
+                                const emb_mpi_sig *sig, float *dshard, int64_t nbags,
+                                const int64_t *argmax, const void *dout, emb_type dout_type);
+
 /* Time accounting of one op call. */
 typedef struct emb_mpi_clock {
     double wall0, comm0;

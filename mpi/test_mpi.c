@@ -489,12 +489,13 @@ static void test_train(int layout, int kind, uint64_t seed, int steps, int only_
         for (int what = 0; what < 5; what++) { /* bag_grad, SGD, SGD coalesced, Adagrad x2 */
             if (only_adagrad_f32 && what != 3)
                 continue;
-            for (int mode = 0; mode < 3; mode++) /* sum, mean, weighted */
+            for (int mode = 0; mode < (what == 0 ? 4 : 3); mode++) /* sum, mean, weighted, max */
                 for (int it = 0; it < 2; it++) {
                     if (only_adagrad_f32 && (mode != 2 || it != 1))
                         continue;
                     const uint64_t s0 = seed + (uint64_t)(what * 100 + mode * 10 + it);
-                    const emb_bag_mode m = mode == 1 ? EMB_BAG_MEAN : EMB_BAG_SUM;
+                    const emb_bag_mode m =
+                        mode == 1 ? EMB_BAG_MEAN : mode == 3 ? EMB_BAG_MAX : EMB_BAG_SUM;
                     const emb_type gt = what == 0 ? ftypes[(it + mode) % 3] : EMB_F32;
                     const size_t gb = emb_row_bytes(gt, dim);
                     /* bag_grad accumulates into an fp32 matrix; steps update W. */
@@ -535,11 +536,26 @@ static void test_train(int layout, int kind, uint64_t seed, int steps, int only_
                                 ((int32_t *)gids)[i] = (int32_t)G->ids[i];
                         }
                         const uint8_t *mydout = dout + G->first_bag[rank] * gb;
+                        /* Max: the global batch's argmax from a forward on
+                         * another table; this rank's bags are its part. */
+                        int64_t *am = NULL;
+                        if (m == EMB_BAG_MAX) {
+                            uint8_t *T = make_table(EMB_F32, s);
+                            float *o = xmalloc((size_t)(G->nbags * dim) * 4);
+                            am = xmalloc((size_t)(G->nbags * dim) * 8);
+                            if (emb_bag(T, EMB_F32, V, dim, gids, (emb_index)it, G->n, &gbags,
+                                        EMB_BAG_MAX, o, am) != EMB_OK)
+                                fail("argmax: %s", emb_last_error());
+                            free(T);
+                            free(o);
+                        }
                         if (what == 0) {
                             s1 = emb_mpi_bag_grad(&t, (float *)(void *)shard, ids, (emb_index)it,
-                                                  b.n, &bg, m, mydout, gt);
+                                                  b.n, &bg, m,
+                                                  am != NULL ? am + G->first_bag[rank] * dim : NULL,
+                                                  mydout, gt);
                             s2 = emb_bag_grad((float *)(void *)W, V, dim, gids, (emb_index)it,
-                                              G->n, &gbags, m, NULL, dout, gt);
+                                              G->n, &gbags, m, am, dout, gt);
                         } else {
                             const int ada = what >= 3;
                             emb_step st = {ada ? EMB_OPT_ROWWISE_ADAGRAD : EMB_OPT_SGD, 0.25f,
@@ -551,6 +567,7 @@ static void test_train(int layout, int kind, uint64_t seed, int steps, int only_
                                                 &gbags, m, (const float *)(const void *)dout,
                                                 &st);
                         }
+                        free(am);
                         free(ids);
                         free(gids);
                         free(dout);
@@ -561,7 +578,7 @@ static void test_train(int layout, int kind, uint64_t seed, int steps, int only_
                                                   "Adagrad coalesced"};
                     snprintf(d, sizeof d, "%s, %s table, dout %s, %s, %s ids, %d steps",
                              whats[what], emb_type_name(type), emb_type_name(gt),
-                             mode == 0 ? "sum" : mode == 1 ? "mean" : "weighted",
+                             mode == 0 ? "sum" : mode == 1 ? "mean" : mode == 2 ? "weighted" : "max",
                              emb_index_name((emb_index)it), steps);
                     case_name(nm, sizeof nm, "train", layout, kind, d);
                     CHECK(s1 == EMB_OK && s2 == EMB_OK, "%s: status %d/%d: %s / %s", nm, s1, s2,
@@ -638,7 +655,7 @@ static void test_bad_ids(int layout, int bad, int also_last, int64_t bad_value)
                 break;
             case 3:
                 s = emb_mpi_bag_grad(&t, (float *)(void *)shard, ids, (emb_index)it, b.n, &bg,
-                                     EMB_BAG_SUM, g, EMB_F32);
+                                     EMB_BAG_SUM, NULL, g, EMB_F32);
                 break;
             default:
                 s = emb_mpi_bag_update(&t, ids, (emb_index)it, b.n, &bg, EMB_BAG_MEAN,

@@ -221,7 +221,8 @@ static emb_status sub_plan_send(emb_mpi_table *t, const char *op, emb_status loc
  * smallest dim the table's type has: found before anything travels. */
 static emb_status dry_train(const emb_mpi_table *t, const void *ids, emb_index id_type,
                             int64_t n, const emb_bags *b, emb_bag_mode mode, int64_t pad,
-                            emb_type dout_type, int is_step, const emb_step *step)
+                            emb_type dout_type, int is_step, const emb_step *step,
+                            int want_argmax)
 {
     int64_t dim = 1;
     while (dim < 256 && emb_row_bytes(t->type, dim) == 0)
@@ -230,9 +231,12 @@ static emb_status dry_train(const emb_mpi_table *t, const void *ids, emb_index i
     int64_t *map = malloc(cap * sizeof *map);
     void *table = calloc(2, emb_row_bytes(t->type, dim) + emb_row_bytes(EMB_F32, dim));
     void *dout = calloc(nb * (size_t)dim, 4);
+    int64_t *am = want_argmax ? malloc(nb * (size_t)dim * sizeof *am) : NULL;
     float h[2] = {0, 0};
     emb_status st = EMB_ENOMEM;
-    if (map != NULL && table != NULL && dout != NULL) {
+    if (map != NULL && table != NULL && dout != NULL && (am != NULL || !want_argmax)) {
+        for (size_t k = 0; want_argmax && k < nb * (size_t)dim; k++)
+            am[k] = -1;
         for (int64_t i = 0; i < n; i++)
             map[i] = emb_mpi_id_at(ids, id_type, i) == pad;
         emb_bags b2 = *b;
@@ -244,7 +248,7 @@ static emb_status dry_train(const emb_mpi_table *t, const void *ids, emb_index i
                 s2.h = h;
             st = emb_bag_update(table, t->type, 2, dim, map, EMB_I64, n, &b2, mode, dout, &s2);
         } else {
-            st = emb_bag_grad(table, 2, dim, map, EMB_I64, n, &b2, mode, NULL, dout, dout_type);
+            st = emb_bag_grad(table, 2, dim, map, EMB_I64, n, &b2, mode, am, dout, dout_type);
         }
         if (st != EMB_OK)
             emb_mpi_fail_core();
@@ -254,6 +258,7 @@ static emb_status dry_train(const emb_mpi_table *t, const void *ids, emb_index i
     free(map);
     free(table);
     free(dout);
+    free(am);
     return st;
 }
 
@@ -261,8 +266,8 @@ static emb_status dry_train(const emb_mpi_table *t, const void *ids, emb_index i
  * into dshard. */
 static emb_status train(emb_mpi_table *t, const char *op, float *dshard, const void *ids,
                         emb_index id_type, int64_t n, const emb_bags *bags, emb_bag_mode mode,
-                        const void *dout, emb_type dout_type, int is_step,
-                        const emb_step *step)
+                        const int64_t *argmax, const void *dout, emb_type dout_type,
+                        int is_step, const emb_step *step)
 {
     const emb_mpi_clock c = emb_mpi_clock_start(t);
     sub_plan p;
@@ -280,10 +285,17 @@ static emb_status train(emb_mpi_table *t, const char *op, float *dshard, const v
         emb_mpi_fail("bags is NULL");
         st = EMB_EINVAL;
     }
-    if (st == EMB_OK && mode == EMB_BAG_MAX && !is_step) {
-        emb_mpi_fail("mode max has no sharded backward yet (its rows vary by column)");
-        st = EMB_ENOTSUP;
+    const int max = mode == EMB_BAG_MAX && !is_step;
+    if (st == EMB_OK && max && bags->nbags > 0 && argmax == NULL) {
+        emb_mpi_fail("argmax is NULL in max mode (emb_mpi_bag gives it)");
+        st = EMB_EINVAL;
     }
+    for (int64_t k = 0; st == EMB_OK && max && k < bags->nbags * t->dim; k++)
+        if (argmax[k] < -1 || argmax[k] >= t->vocab) {
+            emb_mpi_fail("argmax[%lld] = %lld is neither -1 nor in [0, %lld)", (long long)k,
+                         (long long)argmax[k], (long long)t->vocab);
+            st = EMB_ERANGE;
+        }
     if (st == EMB_OK && bags->nbags > 0 && dout == NULL) {
         emb_mpi_fail("dout is NULL with nbags = %lld", (long long)bags->nbags);
         st = EMB_EINVAL;
@@ -297,8 +309,8 @@ static emb_status train(emb_mpi_table *t, const char *op, float *dshard, const v
     if (st == EMB_OK)
         st = emb_mpi_padding(t, bags->padding_idx, &pad);
     if (st == EMB_OK)
-        st = dry_train(t, ids, id_type, n, bags, mode, pad, dout_type, is_step, step);
-    if (st == EMB_OK)
+        st = dry_train(t, ids, id_type, n, bags, mode, pad, dout_type, is_step, step, max);
+    if (st == EMB_OK && !max)
         st = sub_plan_build(t, ids, id_type, n, bags, mean, pad, dout, dout_type, wire_bytes, &p);
     const int weighted = st == EMB_OK && bags->weights != NULL;
     emb_mpi_sig sig = {5,
@@ -318,6 +330,11 @@ static emb_status train(emb_mpi_table *t, const char *op, float *dshard, const v
         sig.name[7] = "step->lr and step->eps (bits)";
         sig.n = 8;
     }
+    if (max)
+        return emb_mpi_clock_stop(t, c,
+                                  emb_mpi_bag_max_grad(t, op, st, &sig, dshard,
+                                                       st == EMB_OK ? bags->nbags : 0, argmax,
+                                                       dout, dout_type));
     st = sub_plan_send(t, op, st, &sig, id_type, weighted, wire_bytes, &p);
     if (st == EMB_OK && p.tok.nrecv > 0) {
         const emb_bags lb = {p.sub.nrecv, NULL, p.rlen, EMB_I64, 0, p.rw, EMB_NO_PADDING};
@@ -339,16 +356,17 @@ static emb_status train(emb_mpi_table *t, const char *op, float *dshard, const v
 
 emb_status emb_mpi_bag_grad(emb_mpi_table *t, float *dshard, const void *ids,
                             emb_index id_type, int64_t n, const emb_bags *bags,
-                            emb_bag_mode mode, const void *dout, emb_type dout_type)
+                            emb_bag_mode mode, const int64_t *argmax, const void *dout,
+                            emb_type dout_type)
 {
-    return train(t, "emb_mpi_bag_grad", dshard, ids, id_type, n, bags, mode, dout, dout_type, 0,
-                 NULL);
+    return train(t, "emb_mpi_bag_grad", dshard, ids, id_type, n, bags, mode, argmax, dout,
+                 dout_type, 0, NULL);
 }
 
 emb_status emb_mpi_bag_update(emb_mpi_table *t, const void *ids, emb_index id_type, int64_t n,
                               const emb_bags *bags, emb_bag_mode mode, const float *dout,
                               const emb_step *step)
 {
-    return train(t, "emb_mpi_bag_update", NULL, ids, id_type, n, bags, mode, dout, EMB_F32, 1,
-                 step);
+    return train(t, "emb_mpi_bag_update", NULL, ids, id_type, n, bags, mode, NULL, dout, EMB_F32,
+                 1, step);
 }
