@@ -723,6 +723,26 @@ static void test_disagree(void)
     MPI_Comm_get_errhandler(t.comm, &eh);
     CHECK(eh == MPI_ERRORS_RETURN, "the table's communicator does not return errors");
     MPI_Errhandler_free(&eh);
+    /* A failing MPI call comes back as EMB_ECOMM with MPI's words, nothing
+     * written. MPI_COMM_NULL fails the first collective on every rank
+     * alike; its error goes to MPI_COMM_WORLD's handler, made to return
+     * for this check. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    emb_mpi_table broken = t;
+    broken.comm = MPI_COMM_NULL;
+    const emb_status sc = emb_mpi_lookup(&broken, ids, it, b.n, out, EMB_F32);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+    char ecomm[80];
+    snprintf(ecomm, sizeof ecomm, "emb_mpi_lookup: rank %d: MPI_Alltoall (counts) failed: ", rank);
+    CHECK(sc == EMB_ECOMM, "a NULL communicator: status %d", sc);
+    CHECK(strncmp(emb_mpi_last_error(), ecomm, strlen(ecomm)) == 0 &&
+              strlen(emb_mpi_last_error()) > strlen(ecomm) + 4,
+          "a NULL communicator: \"%s\"", emb_mpi_last_error());
+    CHECK(strcmp(emb_mpi_strerror(EMB_ECOMM), "MPI call failed") == 0, "emb_mpi_strerror");
+    clean = 1;
+    for (size_t k = 0; k < ob; k++)
+        clean &= out[k] == 0x5A;
+    CHECK(clean, "a NULL communicator: out was written");
     /* A description that differs between ranks is refused at init. */
     emb_mpi_table u;
     const emb_status si =
