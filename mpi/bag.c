@@ -1,9 +1,11 @@
 /* bag.c - the sharded EmbeddingBag forward.
  *
- * Each non-padding token's row is fetched converted to fp32 (emb_mpi_fetch)
- * into X, in token order, and the bags are pooled here by emb_bag itself
- * over X: token t names row map[t] of X, padding tokens name X's extra
- * last row, which is the padding row of that call. emb_bag's conversion
+ * Each non-padding token's row is fetched converted to fp32 into X, and
+ * the bags are pooled here by emb_bag itself over X: token t names row
+ * map[t] of X, padding tokens name X's extra last row, which is the
+ * padding row of that call. X holds first the rows other ranks sent, where
+ * the exchange puts them (no copy into token order), then this rank's own
+ * rows, fetched from its shard in one emb_lookup. emb_bag's conversion
  * into f32 is emb_lookup's, so pooling converted rows performs exactly the
  * operations of emb_bag on the whole table, in the same order: +0, then
  * one add (or fmaf with weights) per token in token order, mean's one
@@ -16,8 +18,9 @@
 
 typedef struct bag_plan {
     void *fids;   /* the nf fetched global ids, id_type, token order */
-    int64_t *gid; /* the same as int64, for argmax */
-    int64_t *map; /* n: token t's row of X (nf for padding) */
+    int64_t *gid; /* the same as int64 */
+    int64_t *map; /* n: token t's fetch index (nf for padding), then its row of X */
+    int64_t *xgid; /* X's rows' global ids, for argmax */
     int64_t nf;
 } bag_plan;
 
@@ -26,6 +29,7 @@ static void bag_plan_free(bag_plan *p)
     free(p->fids);
     free(p->gid);
     free(p->map);
+    free(p->xgid);
 }
 
 static emb_status bag_plan_build(const void *ids, emb_index id_type, int64_t n, int64_t pad,
@@ -35,7 +39,8 @@ static emb_status bag_plan_build(const void *ids, emb_index id_type, int64_t n, 
     p->fids = malloc(cap * emb_mpi_id_bytes(id_type));
     p->gid = malloc(cap * sizeof *p->gid);
     p->map = malloc(cap * sizeof *p->map);
-    if (p->fids == NULL || p->gid == NULL || p->map == NULL) {
+    p->xgid = malloc(cap * sizeof *p->xgid);
+    if (p->fids == NULL || p->gid == NULL || p->map == NULL || p->xgid == NULL) {
         emb_mpi_fail("no memory to plan %lld tokens", (long long)n);
         return EMB_ENOMEM;
     }
@@ -84,8 +89,9 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
     const char *op = "emb_mpi_bag";
     const emb_mpi_clock c = emb_mpi_clock_start(t);
     const size_t rb = (size_t)t->dim * sizeof(float);
-    bag_plan p = {NULL, NULL, NULL, 0};
+    bag_plan p = {NULL, NULL, NULL, NULL, 0};
     float *x = NULL;
+    int64_t *own = NULL;
     int64_t pad = -1;
     emb_status st = emb_mpi_check_ids(t, ids, id_type, n);
     if (st == EMB_OK && bags == NULL) {
@@ -108,7 +114,8 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
         st = dry_bag(&p, n, bags, mode, argmax != NULL);
     if (st == EMB_OK) {
         x = emb_mpi_buf(t, EMB_MPI_BUF_X, ((size_t)p.nf + 1) * rb);
-        if (x == NULL) {
+        own = emb_mpi_buf(t, EMB_MPI_BUF_OWN, (size_t)p.nf * sizeof *own);
+        if (x == NULL || own == NULL) {
             emb_mpi_fail("no memory for %lld fetched rows", (long long)p.nf);
             st = EMB_ENOMEM;
         } else {
@@ -116,7 +123,29 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
         }
     }
     const emb_mpi_sig sig = {2, {id_type, pad}, {"id_type", "padding_idx"}};
-    st = emb_mpi_fetch(t, op, st, &sig, p.fids, id_type, p.nf, x, EMB_F32);
+    emb_mpi_route r;
+    st = emb_mpi_fetch_remote(t, op, st, &sig, p.fids, id_type, p.nf, EMB_F32, x, &r);
+    if (st == EMB_OK) {
+        /* Rows that came: at their slots; own rows after them, in order. */
+        const int64_t nsend = r.plan.nsend;
+        int64_t k = 0;
+        for (int64_t f = 0; f < p.nf; f++) {
+            int64_t row = r.slot[f];
+            if (row < 0) {
+                emb_mpi_owner(t, p.gid[f], &own[k]);
+                row = nsend + k++;
+            }
+            p.xgid[row] = p.gid[f];
+            p.gid[f] = row; /* from here: fetch index -> row of X */
+        }
+        if (k > 0) /* an empty shard has no table to call on */
+            st = emb_lookup(t->rows, t->type, t->local_rows, t->dim, own, EMB_I64, k,
+                            x + (size_t)nsend * (size_t)t->dim, EMB_F32);
+        for (int64_t i = 0; i < n; i++)
+            if (p.map[i] < p.nf)
+                p.map[i] = p.gid[p.map[i]];
+    }
+    emb_mpi_route_free(&r);
     if (st == EMB_OK) {
         emb_bags b2 = *bags;
         b2.padding_idx = p.nf;
@@ -129,7 +158,7 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
             const size_t cnt = (size_t)bags->nbags * (size_t)t->dim;
             for (size_t k = 0; k < cnt; k++)
                 if (argmax[k] >= 0)
-                    argmax[k] = p.gid[argmax[k]];
+                    argmax[k] = p.xgid[argmax[k]];
         }
     }
     bag_plan_free(&p);

@@ -132,40 +132,50 @@ void emb_mpi_route_free(emb_mpi_route *r)
     memset(r, 0, sizeof *r); /* the arrays and counts stay with the table */
 }
 
-emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
-                         const emb_mpi_sig *sig, const void *ids, emb_index id_type, int64_t n,
-                         void *out, emb_type out_type)
+emb_status emb_mpi_fetch_remote(emb_mpi_table *t, const char *op, emb_status prior,
+                                const emb_mpi_sig *sig, const void *ids, emb_index id_type,
+                                int64_t n, emb_type out_type, void *dst, emb_mpi_route *r)
 {
     const size_t ob = emb_row_bytes(out_type, t->dim);
-    emb_mpi_route r;
-    memset(&r, 0, sizeof r);
+    memset(r, 0, sizeof *r);
     emb_status st = prior;
-    int64_t *own = NULL;
     if (st == EMB_OK)
-        st = emb_mpi_route_build(t, ids, id_type, n, -1, 1, ob, &r);
-    if (st == EMB_OK && (own = emb_mpi_buf(t, EMB_MPI_BUF_OWN, (size_t)n * sizeof *own)) == NULL) {
-        emb_mpi_fail("no memory for %lld local rows", (long long)n);
-        st = EMB_ENOMEM;
-    }
-    st = emb_mpi_route_send(t, op, st, sig, id_type, ob, &r);
+        st = emb_mpi_route_build(t, ids, id_type, n, -1, 1, dst == NULL ? ob : 0, r);
+    st = emb_mpi_route_send(t, op, st, sig, id_type, ob, r);
     emb_status local = EMB_OK;
-    if (st == EMB_OK && r.plan.nrecv > 0) {
+    if (st == EMB_OK && r->plan.nrecv > 0) {
         /* The owner's half: its rows for every rank, in arrival order.
          * The dry run made with the same types passed, so this cannot
          * fail; should it, this rank reports it after the exchange. */
-        local = emb_lookup(t->rows, t->type, t->local_rows, t->dim, r.rids, id_type,
-                           r.plan.nrecv, r.rrows, out_type);
+        local = emb_lookup(t->rows, t->type, t->local_rows, t->dim, r->rids, id_type,
+                           r->plan.nrecv, r->rrows, out_type);
         if (local != EMB_OK) {
             emb_mpi_fail_core();
             emb_mpi_local_error(t, op, local);
         }
     }
     if (st == EMB_OK)
-        st = emb_mpi_exchange(t, op, &r.plan, 1, r.rrows, r.srows, ob);
+        st = emb_mpi_exchange(t, op, &r->plan, 1, r->rrows, dst != NULL ? dst : r->srows, ob);
+    return st != EMB_OK ? st : local;
+}
+
+emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
+                         const emb_mpi_sig *sig, const void *ids, emb_index id_type, int64_t n,
+                         void *out, emb_type out_type)
+{
+    const size_t ob = emb_row_bytes(out_type, t->dim);
+    emb_mpi_route r;
+    int64_t *own = NULL;
+    if (prior == EMB_OK &&
+        (own = emb_mpi_buf(t, EMB_MPI_BUF_OWN, (size_t)n * sizeof *own)) == NULL) {
+        emb_mpi_fail("no memory for %lld local rows", (long long)n);
+        prior = EMB_ENOMEM;
+    }
+    emb_status st = emb_mpi_fetch_remote(t, op, prior, sig, ids, id_type, n, out_type, NULL, &r);
     /* Into token order: the only writes to out. This rank's own rows go
      * from the shard straight to out, one emb_lookup per run of own
      * tokens, without a copy through the exchange. */
-    for (int64_t i = 0; st == EMB_OK && local == EMB_OK && i < n;) {
+    for (int64_t i = 0; st == EMB_OK && i < n;) {
         uint8_t *o = (uint8_t *)out + (size_t)i * ob;
         if (r.slot[i] >= 0) {
             memcpy(o, (uint8_t *)r.srows + (size_t)r.slot[i] * ob, ob);
@@ -175,14 +185,13 @@ emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
         int64_t len = 0;
         for (; i + len < n && r.slot[i + len] == -2; len++)
             emb_mpi_owner(t, emb_mpi_id_at(ids, id_type, i + len), &own[len]);
-        local = emb_lookup(t->rows, t->type, t->local_rows, t->dim, own, EMB_I64, len, o,
-                           out_type);
-        if (local != EMB_OK) {
+        st = emb_lookup(t->rows, t->type, t->local_rows, t->dim, own, EMB_I64, len, o, out_type);
+        if (st != EMB_OK) {
             emb_mpi_fail_core();
-            emb_mpi_local_error(t, op, local);
+            emb_mpi_local_error(t, op, st);
         }
         i += len;
     }
     emb_mpi_route_free(&r);
-    return st != EMB_OK ? st : local;
+    return st;
 }

@@ -115,9 +115,18 @@ emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_status local
                               emb_mpi_route *r);
 void emb_mpi_route_free(emb_mpi_route *r);
 
-/* The fetch of lookup and bag: the rows of n valid ids, converted to
- * out_type, into out in token order. Collective: prior is this rank's
- * status from its own checks, agreed before anything travels. */
+/* The remote half of a fetch. Collective: prior is this rank's status
+ * from its own checks, agreed (with sig) before anything travels. The ids
+ * go to their owners (those of this rank's own rows stay: slot -2), each
+ * owner serves its rows converted to out_type, and the row of the token
+ * with slot s lands in row s of dst (NULL: r->srows). The caller places
+ * its own rows, then frees r. */
+emb_status emb_mpi_fetch_remote(emb_mpi_table *t, const char *op, emb_status prior,
+                                const emb_mpi_sig *sig, const void *ids, emb_index id_type,
+                                int64_t n, emb_type out_type, void *dst, emb_mpi_route *r);
+
+/* The lookup's fetch: the rows of n valid ids, converted to out_type,
+ * into out in token order. */
 emb_status emb_mpi_fetch(emb_mpi_table *t, const char *op, emb_status prior,
                          const emb_mpi_sig *sig, const void *ids, emb_index id_type, int64_t n,
                          void *out, emb_type out_type);
