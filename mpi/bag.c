@@ -1,16 +1,16 @@
 /* bag.c - the sharded EmbeddingBag forward.
  *
- * Each non-padding token's row is fetched converted to fp32 into X, and
- * the bags are pooled here by emb_bag itself over X: token t names row
- * map[t] of X, padding tokens name X's extra last row, which is the
- * padding row of that call. X holds first the rows other ranks sent, where
- * the exchange puts them (no copy into token order), then this rank's own
- * rows, fetched from its shard in one emb_lookup. emb_bag's conversion
- * into f32 is emb_lookup's, so pooling converted rows performs exactly the
- * operations of emb_bag on the whole table, in the same order: +0, then
- * one add (or fmaf with weights) per token in token order, mean's one
- * division, max's first-wins compare. Owner-side partial sums would send
- * less but add in another order (docs/mpi.md). */
+ * Each non-padding token's row is fetched as the table stores it into X,
+ * and the bags are pooled here by emb_bag itself over X, a table of the
+ * same type: token t names row map[t] of X, padding tokens name X's extra
+ * last row, which is the padding row of that call. X holds first the rows
+ * other ranks sent, where the exchange puts them (no copy into token
+ * order), then this rank's own rows, copied from its shard. The same rows
+ * of the same type, pooled by the same call in the same token order:
+ * exactly the operations of emb_bag on the whole table - +0, then one add
+ * (or fmaf with weights) per token in token order, mean's one division,
+ * max's first-wins compare. Owner-side partial sums would send less but
+ * add in another order (docs/mpi.md). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,9 +88,9 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
 {
     const char *op = "emb_mpi_bag";
     const emb_mpi_clock c = emb_mpi_clock_start(t);
-    const size_t rb = (size_t)t->dim * sizeof(float);
+    const size_t rb = emb_row_bytes(t->type, t->dim);
     bag_plan p = {NULL, NULL, NULL, NULL, 0};
-    float *x = NULL;
+    uint8_t *x = NULL;
     int64_t *own = NULL;
     int64_t pad = -1;
     emb_status st = emb_mpi_check_ids(t, ids, id_type, n);
@@ -119,12 +119,12 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
             emb_mpi_fail("no memory for %lld fetched rows", (long long)p.nf);
             st = EMB_ENOMEM;
         } else {
-            memset(x + (size_t)p.nf * (size_t)t->dim, 0, rb); /* the padding row, never read */
+            memset(x + (size_t)p.nf * rb, 0, rb); /* the padding row, never read */
         }
     }
     const emb_mpi_sig sig = {2, {id_type, pad}, {"id_type", "padding_idx"}};
     emb_mpi_route r;
-    st = emb_mpi_fetch_remote(t, op, st, &sig, p.fids, id_type, p.nf, EMB_F32, x, &r);
+    st = emb_mpi_fetch_remote(t, op, st, &sig, p.fids, id_type, p.nf, EMB_MPI_RAW, x, &r);
     if (st == EMB_OK) {
         /* Rows that came: at their slots; own rows after them, in order. */
         const int64_t nsend = r.plan.nsend;
@@ -138,9 +138,7 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
             p.xgid[row] = p.gid[f];
             p.gid[f] = row; /* from here: fetch index -> row of X */
         }
-        if (k > 0) /* an empty shard has no table to call on */
-            st = emb_lookup(t->rows, t->type, t->local_rows, t->dim, own, EMB_I64, k,
-                            x + (size_t)nsend * (size_t)t->dim, EMB_F32);
+        emb_mpi_copy_rows(t, own, EMB_I64, k, x + (size_t)nsend * rb);
         for (int64_t i = 0; i < n; i++)
             if (p.map[i] < p.nf)
                 p.map[i] = p.gid[p.map[i]];
@@ -149,7 +147,7 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
     if (st == EMB_OK) {
         emb_bags b2 = *bags;
         b2.padding_idx = p.nf;
-        st = emb_bag(x, EMB_F32, p.nf + 1, t->dim, p.map, EMB_I64, n, &b2, mode, out, argmax);
+        st = emb_bag(x, t->type, p.nf + 1, t->dim, p.map, EMB_I64, n, &b2, mode, out, argmax);
         if (st != EMB_OK) {
             emb_mpi_fail_core();
             emb_mpi_local_error(t, op, st);

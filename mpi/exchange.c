@@ -132,11 +132,21 @@ void emb_mpi_route_free(emb_mpi_route *r)
     memset(r, 0, sizeof *r); /* the arrays and counts stay with the table */
 }
 
+void emb_mpi_copy_rows(const emb_mpi_table *t, const void *ids, emb_index id_type, int64_t n,
+                       void *dst)
+{
+    const size_t rb = emb_row_bytes(t->type, t->dim);
+    for (int64_t k = 0; k < n; k++)
+        memcpy((uint8_t *)dst + (size_t)k * rb,
+               (const uint8_t *)t->rows + (size_t)emb_mpi_id_at(ids, id_type, k) * rb, rb);
+}
+
 emb_status emb_mpi_fetch_remote(emb_mpi_table *t, const char *op, emb_status prior,
                                 const emb_mpi_sig *sig, const void *ids, emb_index id_type,
                                 int64_t n, emb_type out_type, void *dst, emb_mpi_route *r)
 {
-    const size_t ob = emb_row_bytes(out_type, t->dim);
+    const int raw = out_type == EMB_MPI_RAW;
+    const size_t ob = emb_row_bytes(raw ? t->type : out_type, t->dim);
     memset(r, 0, sizeof *r);
     emb_status st = prior;
     if (st == EMB_OK)
@@ -147,8 +157,11 @@ emb_status emb_mpi_fetch_remote(emb_mpi_table *t, const char *op, emb_status pri
         /* The owner's half: its rows for every rank, in arrival order.
          * The dry run made with the same types passed, so this cannot
          * fail; should it, this rank reports it after the exchange. */
-        local = emb_lookup(t->rows, t->type, t->local_rows, t->dim, r->rids, id_type,
-                           r->plan.nrecv, r->rrows, out_type);
+        if (raw)
+            emb_mpi_copy_rows(t, r->rids, id_type, r->plan.nrecv, r->rrows);
+        else
+            local = emb_lookup(t->rows, t->type, t->local_rows, t->dim, r->rids, id_type,
+                               r->plan.nrecv, r->rrows, out_type);
         if (local != EMB_OK) {
             emb_mpi_fail_core();
             emb_mpi_local_error(t, op, local);

@@ -115,10 +115,18 @@ emb_status emb_mpi_route_send(emb_mpi_table *t, const char *op, emb_status local
                               emb_mpi_route *r);
 void emb_mpi_route_free(emb_mpi_route *r);
 
+/* A fetch's out_type for rows as the table stores them, unconverted. */
+#define EMB_MPI_RAW ((emb_type)-1)
+
+/* Rows ids (local, id_type) of this rank's shard, copied as stored. */
+void emb_mpi_copy_rows(const emb_mpi_table *t, const void *ids, emb_index id_type, int64_t n,
+                       void *dst);
+
 /* The remote half of a fetch. Collective: prior is this rank's status
  * from its own checks, agreed (with sig) before anything travels. The ids
  * go to their owners (those of this rank's own rows stay: slot -2), each
- * owner serves its rows converted to out_type, and the row of the token
+ * owner serves its rows converted to out_type (or as stored: EMB_MPI_RAW),
+ * and the row of the token
  * with slot s lands in row s of dst (NULL: r->srows). The caller places
  * its own rows, then frees r. */
 emb_status emb_mpi_fetch_remote(emb_mpi_table *t, const char *op, emb_status prior,
