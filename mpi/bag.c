@@ -125,6 +125,12 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
     const emb_mpi_sig sig = {2, {id_type, pad}, {"id_type", "padding_idx"}};
     emb_mpi_route r;
     st = emb_mpi_fetch_remote(t, op, st, &sig, p.fids, id_type, p.nf, EMB_MPI_RAW, x, &r);
+    /* direct: every row this rank's bags need is its own (one rank, or ids
+     * that live where they are used) and the padding row is its own or
+     * unused: pool straight from the shard, X unused - the same rows, the
+     * same call. */
+    int direct = 0;
+    int64_t local_pad = EMB_NO_PADDING;
     if (st == EMB_OK) {
         /* Rows that came: at their slots; own rows after them, in order. */
         const int64_t nsend = r.plan.nsend;
@@ -138,16 +144,25 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
             p.xgid[row] = p.gid[f];
             p.gid[f] = row; /* from here: fetch index -> row of X */
         }
-        emb_mpi_copy_rows(t, own, EMB_I64, k, x + (size_t)nsend * rb);
-        for (int64_t i = 0; i < n; i++)
-            if (p.map[i] < p.nf)
-                p.map[i] = p.gid[p.map[i]];
+        int64_t unused;
+        direct = nsend == 0 && p.nf > 0 &&
+                 (pad < 0 || p.nf == n || emb_mpi_owner(t, pad, &unused) == t->rank);
+        if (direct && pad >= 0 && p.nf < n)
+            emb_mpi_owner(t, pad, &local_pad);
+        if (!direct)
+            emb_mpi_copy_rows(t, own, EMB_I64, k, x + (size_t)nsend * rb);
+        for (int64_t i = 0; i < n; i++) /* own[] is in fetch order when direct */
+            p.map[i] = p.map[i] < p.nf ? (direct ? own[p.map[i]] : p.gid[p.map[i]])
+                                       : (direct ? local_pad : p.nf);
     }
     emb_mpi_route_free(&r);
     if (st == EMB_OK) {
         emb_bags b2 = *bags;
-        b2.padding_idx = p.nf;
-        st = emb_bag(x, t->type, p.nf + 1, t->dim, p.map, EMB_I64, n, &b2, mode, out, argmax);
+        b2.padding_idx = direct ? local_pad : p.nf;
+        st = direct ? emb_bag(t->rows, t->type, t->local_rows, t->dim, p.map, EMB_I64, n, &b2,
+                              mode, out, argmax)
+                    : emb_bag(x, t->type, p.nf + 1, t->dim, p.map, EMB_I64, n, &b2, mode, out,
+                              argmax);
         if (st != EMB_OK) {
             emb_mpi_fail_core();
             emb_mpi_local_error(t, op, st);
@@ -156,7 +171,8 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
             const size_t cnt = (size_t)bags->nbags * (size_t)t->dim;
             for (size_t k = 0; k < cnt; k++)
                 if (argmax[k] >= 0)
-                    argmax[k] = p.xgid[argmax[k]];
+                    argmax[k] = direct ? emb_mpi_global_row(t, t->rank, argmax[k])
+                                       : p.xgid[argmax[k]];
         }
     }
     bag_plan_free(&p);
