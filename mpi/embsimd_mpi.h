@@ -112,9 +112,10 @@ emb_status emb_mpi_grad(emb_mpi_table *t, float *dshard, const void *ids, emb_in
                         int64_t n, const void *dout, emb_type dout_type,
                         const emb_grad_options *opt);
 
-/** emb_bag over this rank's bags; bags->padding_idx is global. Each token's
- *  row is fetched converted to fp32 and the bag is pooled here, in token
- *  order (docs/mpi.md: why not owner-side partial sums). */
+/** emb_bag over this rank's bags; bags->padding_idx is global, argmax
+ *  holds global rows. Each token's row is fetched as stored and the bag is
+ *  pooled here by emb_bag, in token order (docs/mpi.md: why not
+ *  owner-side partial sums). */
 emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int64_t n,
                        const emb_bags *bags, emb_bag_mode mode, float *out, int64_t *argmax);
 
