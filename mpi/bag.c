@@ -1,6 +1,7 @@
 /* bag.c - the sharded EmbeddingBag forward.
  *
- * Each non-padding token's row is fetched as the table stores it into X,
+ * Each distinct row the tokens name (padding aside) is fetched once, as
+ * the table stores it, into X,
  * and the bags are pooled here by emb_bag itself over X, a table of the
  * same type: token t names row map[t] of X, padding tokens name X's extra
  * last row, which is the padding row of that call. X holds first the rows
@@ -17,11 +18,11 @@
 #include "mpi_internal.h"
 
 typedef struct bag_plan {
-    void *fids;   /* the nf fetched global ids, id_type, token order */
+    void *fids;   /* the nf distinct fetched global ids, id_type, first occurrence */
     int64_t *gid; /* the same as int64 */
     int64_t *map; /* n: token t's fetch index (nf for padding), then its row of X */
     int64_t *xgid; /* X's rows' global ids, for argmax */
-    int64_t nf;
+    int64_t nf, npad; /* distinct rows fetched; padding tokens */
 } bag_plan;
 
 static void bag_plan_free(bag_plan *p)
@@ -32,30 +33,50 @@ static void bag_plan_free(bag_plan *p)
     free(p->xgid);
 }
 
+/* The fetch list: each distinct non-padding row once, in order of first
+ * occurrence (a row named twice travels once; X is read through map, so
+ * the pooling's order is still the tokens'). Open addressing on the id. */
 static emb_status bag_plan_build(const void *ids, emb_index id_type, int64_t n, int64_t pad,
                                  bag_plan *p)
 {
     const size_t cap = n > 0 ? (size_t)n : 1;
+    size_t slots = 16;
+    while (slots < 2 * cap)
+        slots *= 2;
     p->fids = malloc(cap * emb_mpi_id_bytes(id_type));
     p->gid = malloc(cap * sizeof *p->gid);
     p->map = malloc(cap * sizeof *p->map);
     p->xgid = malloc(cap * sizeof *p->xgid);
-    if (p->fids == NULL || p->gid == NULL || p->map == NULL || p->xgid == NULL) {
+    int64_t *hash = malloc(slots * sizeof *hash);
+    if (p->fids == NULL || p->gid == NULL || p->map == NULL || p->xgid == NULL || hash == NULL) {
+        free(hash);
         emb_mpi_fail("no memory to plan %lld tokens", (long long)n);
         return EMB_ENOMEM;
     }
+    for (size_t k = 0; k < slots; k++)
+        hash[k] = -1;
     p->nf = 0;
     for (int64_t i = 0; i < n; i++) {
         const int64_t id = emb_mpi_id_at(ids, id_type, i);
         if (id == pad)
             continue;
-        emb_mpi_id_put(p->fids, id_type, p->nf, id);
-        p->gid[p->nf] = id;
-        p->map[i] = p->nf++;
+        size_t h = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15u) >> 17) & (slots - 1);
+        while (hash[h] >= 0 && p->gid[hash[h]] != id)
+            h = (h + 1) & (slots - 1);
+        if (hash[h] < 0) {
+            hash[h] = p->nf;
+            emb_mpi_id_put(p->fids, id_type, p->nf, id);
+            p->gid[p->nf++] = id;
+        }
+        p->map[i] = hash[h];
     }
+    free(hash);
+    p->npad = 0;
     for (int64_t i = 0; i < n; i++)
-        if (emb_mpi_id_at(ids, id_type, i) == pad)
+        if (emb_mpi_id_at(ids, id_type, i) == pad) {
             p->map[i] = p->nf;
+            p->npad++;
+        }
     return EMB_OK;
 }
 
@@ -89,7 +110,7 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
     const char *op = "emb_mpi_bag";
     const emb_mpi_clock c = emb_mpi_clock_start(t);
     const size_t rb = emb_row_bytes(t->type, t->dim);
-    bag_plan p = {NULL, NULL, NULL, NULL, 0};
+    bag_plan p = {NULL, NULL, NULL, NULL, 0, 0};
     uint8_t *x = NULL;
     int64_t *own = NULL;
     int64_t pad = -1;
@@ -146,8 +167,8 @@ emb_status emb_mpi_bag(emb_mpi_table *t, const void *ids, emb_index id_type, int
         }
         int64_t unused;
         direct = nsend == 0 && p.nf > 0 &&
-                 (pad < 0 || p.nf == n || emb_mpi_owner(t, pad, &unused) == t->rank);
-        if (direct && pad >= 0 && p.nf < n)
+                 (p.npad == 0 || emb_mpi_owner(t, pad, &unused) == t->rank);
+        if (direct && p.npad > 0)
             emb_mpi_owner(t, pad, &local_pad);
         if (!direct)
             emb_mpi_copy_rows(t, own, EMB_I64, k, x + (size_t)nsend * rb);
