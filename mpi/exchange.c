@@ -51,47 +51,68 @@ emb_status emb_mpi_exchange(emb_mpi_table *t, const char *op, const emb_mpi_plan
 }
 
 emb_status emb_mpi_route_build(emb_mpi_table *t, const void *ids, emb_index id_type,
-                               int64_t n, int64_t skip, int keep_own, size_t srow_bytes,
+                               int64_t n, int64_t skip, int fetch, size_t srow_bytes,
                                emb_mpi_route *r)
 {
     memset(r, 0, sizeof *r);
     const size_t ib = emb_mpi_id_bytes(id_type), cap = n > 0 ? (size_t)n : 1;
+    size_t hslots = 16;
+    while (fetch && hslots < 2 * cap)
+        hslots *= 2;
     emb_mpi_plan_init(t, &r->plan, 0);
     r->slot = emb_mpi_buf(t, EMB_MPI_BUF_SLOT, cap * sizeof *r->slot);
     r->sids = emb_mpi_buf(t, EMB_MPI_BUF_SIDS, cap * ib);
     r->srows = emb_mpi_buf(t, EMB_MPI_BUF_SROWS, cap * srow_bytes);
     int *next = calloc((size_t)t->nranks, sizeof *next);
-    if (r->slot == NULL || r->sids == NULL || r->srows == NULL || next == NULL) {
+    int64_t *hash = fetch ? malloc(hslots * sizeof *hash) : NULL;
+    if (r->slot == NULL || r->sids == NULL || r->srows == NULL || next == NULL ||
+        (fetch && hash == NULL)) {
         free(next);
+        free(hash);
         emb_mpi_fail("no memory to bucket %lld ids", (long long)n);
         return EMB_ENOMEM;
     }
-    /* Two passes: the counts, then each token at the end of its owner's
-     * run, so that every bucket keeps token order. */
+    for (size_t k = 0; fetch && k < hslots; k++)
+        hash[k] = -1;
+    /* Pass 1: the counts. slot[i] is for now i, or (a fetch's repeat) the
+     * token it repeats; -1 skipped, -2 this rank's own row (a fetch). */
     for (int64_t i = 0; i < n; i++) {
         const int64_t id = emb_mpi_id_at(ids, id_type, i);
         int64_t local;
         const int o = id != skip ? emb_mpi_owner(t, id, &local) : -1;
-        if (o >= 0 && !(keep_own && o == t->rank))
-            r->plan.scount[o]++;
+        r->slot[i] = o < 0 ? -1 : fetch && o == t->rank ? -2 : i;
+        if (r->slot[i] < 0)
+            continue;
+        if (fetch) {
+            size_t h = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15u) >> 17) & (hslots - 1);
+            while (hash[h] >= 0 && emb_mpi_id_at(ids, id_type, hash[h]) != id)
+                h = (h + 1) & (hslots - 1);
+            if (hash[h] >= 0) {
+                r->slot[i] = hash[h];
+                continue;
+            }
+            hash[h] = i;
+        }
+        r->plan.scount[o]++;
     }
+    free(hash);
     int64_t s = 0;
     for (int k = 0; k < t->nranks; k++) {
         next[k] = (int)s;
         s += r->plan.scount[k];
     }
+    /* Pass 2: each sent token at the end of its owner's run, so that every
+     * bucket keeps token order; a repeat takes its first's slot. */
     for (int64_t i = 0; i < n; i++) {
-        const int64_t id = emb_mpi_id_at(ids, id_type, i);
-        if (id == skip) {
-            r->slot[i] = -1;
+        const int64_t first = r->slot[i];
+        if (first < 0)
+            continue;
+        if (first != i) {
+            r->slot[i] = r->slot[first];
             continue;
         }
         int64_t local;
-        const int o = emb_mpi_owner(t, id, &local);
-        if (keep_own && o == t->rank) {
-            r->slot[i] = -2;
-            continue;
-        }
+        const int o = emb_mpi_owner(t, emb_mpi_id_at(ids, id_type, i), &local);
         r->slot[i] = next[o]++;
         emb_mpi_id_put(r->sids, id_type, r->slot[i], local);
     }

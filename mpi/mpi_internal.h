@@ -102,10 +102,12 @@ typedef struct emb_mpi_route {
 } emb_mpi_route;
 
 /* Local: bucket validated ids by owner, skipping global row skip (-1:
- * none); keep_own: tokens of this rank's own rows are not sent either
- * (slot -2). EMB_ENOMEM with the detail set. */
+ * none). fetch: the route of a read - tokens of this rank's own rows are
+ * not sent (slot -2), and a row named again travels once (the repeat
+ * takes its first token's slot); else every token travels (gradients).
+ * EMB_ENOMEM with the detail set. */
 emb_status emb_mpi_route_build(emb_mpi_table *t, const void *ids, emb_index id_type,
-                               int64_t n, int64_t skip, int keep_own, size_t srow_bytes,
+                               int64_t n, int64_t skip, int fetch, size_t srow_bytes,
                                emb_mpi_route *r);
 /* Collective: emb_mpi_open (local: this rank's status so far, r unused
  * when it failed), room for the ids and for rows of rrow_bytes arriving
