@@ -39,10 +39,7 @@ static void bag_plan_free(bag_plan *p)
 static emb_status bag_plan_build(const void *ids, emb_index id_type, int64_t n, int64_t pad,
                                  bag_plan *p)
 {
-    const size_t cap = n > 0 ? (size_t)n : 1;
-    size_t slots = 16;
-    while (slots < 2 * cap)
-        slots *= 2;
+    const size_t cap = n > 0 ? (size_t)n : 1, slots = emb_mpi_hash_slots(n);
     p->fids = malloc(cap * emb_mpi_id_bytes(id_type));
     p->gid = malloc(cap * sizeof *p->gid);
     p->map = malloc(cap * sizeof *p->map);
@@ -55,28 +52,26 @@ static emb_status bag_plan_build(const void *ids, emb_index id_type, int64_t n, 
     }
     for (size_t k = 0; k < slots; k++)
         hash[k] = -1;
-    p->nf = 0;
+    p->nf = p->npad = 0;
     for (int64_t i = 0; i < n; i++) {
         const int64_t id = emb_mpi_id_at(ids, id_type, i);
-        if (id == pad)
+        if (id == pad) {
+            p->npad++;
             continue;
-        size_t h = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15u) >> 17) & (slots - 1);
-        while (hash[h] >= 0 && p->gid[hash[h]] != id)
-            h = (h + 1) & (slots - 1);
-        if (hash[h] < 0) {
-            hash[h] = p->nf;
-            emb_mpi_id_put(p->fids, id_type, p->nf, id);
-            p->gid[p->nf++] = id;
         }
-        p->map[i] = hash[h];
+        const int64_t first = emb_mpi_first_same(hash, slots, ids, id_type, i);
+        if (first == i) {
+            emb_mpi_id_put(p->fids, id_type, p->nf, id);
+            p->gid[p->nf] = id;
+            p->map[i] = p->nf++;
+        } else {
+            p->map[i] = p->map[first];
+        }
     }
     free(hash);
-    p->npad = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (emb_mpi_id_at(ids, id_type, i) == pad) {
+    for (int64_t i = 0; i < n; i++) /* padding: X's row after the fetched ones */
+        if (emb_mpi_id_at(ids, id_type, i) == pad)
             p->map[i] = p->nf;
-            p->npad++;
-        }
     return EMB_OK;
 }
 

@@ -50,15 +50,33 @@ emb_status emb_mpi_exchange(emb_mpi_table *t, const char *op, const emb_mpi_plan
     return st;
 }
 
+size_t emb_mpi_hash_slots(int64_t n)
+{
+    size_t slots = 16;
+    while (slots < 2 * (size_t)(n > 0 ? n : 1))
+        slots *= 2;
+    return slots;
+}
+
+int64_t emb_mpi_first_same(int64_t *hash, size_t slots, const void *ids, emb_index id_type,
+                           int64_t i)
+{
+    const int64_t id = emb_mpi_id_at(ids, id_type, i);
+    size_t h = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15u) >> 17) & (slots - 1);
+    while (hash[h] >= 0 && emb_mpi_id_at(ids, id_type, hash[h]) != id)
+        h = (h + 1) & (slots - 1);
+    if (hash[h] < 0)
+        hash[h] = i;
+    return hash[h];
+}
+
 emb_status emb_mpi_route_build(emb_mpi_table *t, const void *ids, emb_index id_type,
                                int64_t n, int64_t skip, int fetch, size_t srow_bytes,
                                emb_mpi_route *r)
 {
     memset(r, 0, sizeof *r);
     const size_t ib = emb_mpi_id_bytes(id_type), cap = n > 0 ? (size_t)n : 1;
-    size_t hslots = 16;
-    while (fetch && hslots < 2 * cap)
-        hslots *= 2;
+    const size_t hslots = emb_mpi_hash_slots(n);
     emb_mpi_plan_init(t, &r->plan, 0);
     r->slot = emb_mpi_buf(t, EMB_MPI_BUF_SLOT, cap * sizeof *r->slot);
     r->sids = emb_mpi_buf(t, EMB_MPI_BUF_SIDS, cap * ib);
@@ -83,16 +101,8 @@ emb_status emb_mpi_route_build(emb_mpi_table *t, const void *ids, emb_index id_t
         r->slot[i] = o < 0 ? -1 : fetch && o == t->rank ? -2 : i;
         if (r->slot[i] < 0)
             continue;
-        if (fetch) {
-            size_t h = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15u) >> 17) & (hslots - 1);
-            while (hash[h] >= 0 && emb_mpi_id_at(ids, id_type, hash[h]) != id)
-                h = (h + 1) & (hslots - 1);
-            if (hash[h] >= 0) {
-                r->slot[i] = hash[h];
-                continue;
-            }
-            hash[h] = i;
-        }
+        if (fetch && (r->slot[i] = emb_mpi_first_same(hash, hslots, ids, id_type, i)) != i)
+            continue;
         r->plan.scount[o]++;
     }
     free(hash);

@@ -89,6 +89,13 @@ emb_status emb_mpi_plan_finish(const emb_mpi_table *t, emb_mpi_plan *p);
 emb_status emb_mpi_exchange(emb_mpi_table *t, const char *op, const emb_mpi_plan *p, int reverse,
                             const void *send, void *recv, size_t item_bytes);
 
+/* Repeated ids: open addressing over token indexes. emb_mpi_hash_slots:
+ * a power of two >= 2n (the table starts all -1); emb_mpi_first_same: the
+ * first token up to i with token i's id (i itself, then recorded). */
+size_t emb_mpi_hash_slots(int64_t n);
+int64_t emb_mpi_first_same(int64_t *hash, size_t slots, const void *ids, emb_index id_type,
+                           int64_t i);
+
 /* Tokens bucketed by owner: plan.scount[o] tokens go to rank o, in token
  * order; slot[i] is token i's place in the send order (-1: skipped, the
  * padding row), sids their local rows (id_type), srows room for a row of
