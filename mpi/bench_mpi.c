@@ -5,7 +5,8 @@
  *
  * The global batch is fixed (--batch tokens in all), split evenly over the
  * ranks, so tokens per second compare directly across rank counts. Each
- * timed call sits between two barriers: its time is the slowest rank's. */
+ * sample times back-to-back calls between two barriers: the slowest
+ * rank's time per call; the median of the samples is reported. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,16 +199,24 @@ int main(int argc, char **argv)
         }
     double per = (MPI_Wtime() - t0) / 3;
     MPI_Allreduce(MPI_IN_PLACE, &per, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    int iters = (int)(o.seconds / (per > 1e-6 ? per : 1e-6));
+    /* Samples of `reps` back-to-back calls (about 100 ms) between two
+     * barriers: a barrier on a loaded machine can cost a time slice, which
+     * would fall on every call if each sat between barriers. */
+    int reps = (int)(0.1 / (per > 1e-6 ? per : 1e-6));
+    reps = reps < 1 ? 1 : reps > 1000 ? 1000 : reps;
+    int iters = (int)(o.seconds / (reps * (per > 1e-6 ? per : 1e-6)));
     iters = iters < 5 ? 5 : iters > 2000 ? 2000 : iters;
+    MPI_Bcast(&reps, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&iters, 1, MPI_INT, 0, MPI_COMM_WORLD);
     double *times = xmalloc((size_t)iters * sizeof *times);
     memset(&t.stats, 0, sizeof t.stats);
     for (int i = 0; i < iters; i++) {
         MPI_Barrier(MPI_COMM_WORLD);
         const double a = MPI_Wtime();
-        run_op(&w);
+        for (int k = 0; k < reps; k++)
+            run_op(&w);
         MPI_Barrier(MPI_COMM_WORLD);
-        times[i] = MPI_Wtime() - a;
+        times[i] = (MPI_Wtime() - a) / reps;
     }
     qsort(times, (size_t)iters, sizeof *times, cmp_double);
     const double med = times[iters / 2];
@@ -217,16 +226,16 @@ int main(int argc, char **argv)
                    (t.stats.comm_seconds + t.stats.local_seconds > 0
                         ? t.stats.comm_seconds + t.stats.local_seconds
                         : 1);
-    double sent = (double)t.stats.bytes_sent / iters;
+    double sent = (double)t.stats.bytes_sent / ((double)iters * reps);
     MPI_Allreduce(MPI_IN_PLACE, &share, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     MPI_Allreduce(MPI_IN_PLACE, &sent, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     if (rank == 0)
         printf("op=%s mode=%s ranks=%d layout=%s threads=%d vocab=%lld dim=%lld batch=%lld "
-               "bag=%lld iters=%d median_ms=%.4f mtok_per_s=%.3f comm_share=%.3f "
+               "bag=%lld samples=%dx%d median_ms=%.4f mtok_per_s=%.3f comm_share=%.3f "
                "sent_mb_per_rank=%.3f\n",
                o.op, o.single ? "single" : "sharded", nranks, o.cyclic ? "cyclic" : "ranges",
                o.threads, (long long)o.vocab, (long long)o.dim, (long long)(gbags * bag),
-               (long long)bag, iters, med * 1e3, (double)(gbags * bag) / med / 1e6,
+               (long long)bag, iters, reps, med * 1e3, (double)(gbags * bag) / med / 1e6,
                o.single ? 0.0 : share, o.single ? 0.0 : sent / 1e6);
     free(times);
     free(tab);
