@@ -18,7 +18,7 @@
 typedef struct opts {
     const char *op; /* lookup, bag, adagrad */
     int64_t vocab, dim, batch, bag;
-    int single, cyclic, threads;
+    int single, cyclic, threads, zipf;
     double seconds;
 } opts;
 
@@ -28,7 +28,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: embsimd-bench-mpi [--op=lookup|bag|adagrad] [--vocab=N] [--dim=N]\n"
                "       [--batch=TOKENS] [--bag=TOKENS_PER_BAG] [--layout=ranges|cyclic]\n"
-               "       [--threads=N] [--seconds=S] [--single]\n"
+               "       [--ids=uniform|zipf] [--threads=N] [--seconds=S] [--single]\n"
                "Run under mpirun; --single times the op on the whole table in one process.\n");
 }
 
@@ -49,7 +49,7 @@ static int parse_int(const char *arg, const char *v, int64_t lo, int64_t *out)
 
 static int parse(int argc, char **argv, opts *o)
 {
-    *o = (opts){"lookup", 50257, 768, 8192, 20, 0, 0, 1, 1.0};
+    *o = (opts){"lookup", 50257, 768, 8192, 20, 0, 0, 1, 0, 1.0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *eq = strchr(a, '=');
         const char *v = eq != NULL ? eq + 1 : "";
@@ -63,6 +63,8 @@ static int parse(int argc, char **argv, opts *o)
         } else if (strncmp(a, "--op=", 5) == 0 &&
                    (!strcmp(v, "lookup") || !strcmp(v, "bag") || !strcmp(v, "adagrad"))) {
             o->op = v;
+        } else if (strncmp(a, "--ids=", 6) == 0 && (!strcmp(v, "uniform") || !strcmp(v, "zipf"))) {
+            o->zipf = !strcmp(v, "zipf");
         } else if (strncmp(a, "--layout=", 9) == 0 && (!strcmp(v, "ranges") || !strcmp(v, "cyclic"))) {
             o->cyclic = !strcmp(v, "cyclic");
         } else if (strncmp(a, "--vocab=", 8) == 0 && parse_int(a, v, 1, &x)) {
@@ -179,8 +181,14 @@ int main(int argc, char **argv)
     w.ids = xmalloc((size_t)w.n * sizeof *w.ids);
     w.lengths = xmalloc((size_t)w.nbags * sizeof *w.lengths);
     gen_rng g = gen_seed(7 + (uint64_t)rank);
+    /* Zipf: P(id = k) falls as 1/(k+1), the hot rows at small ids as in a
+     * vocabulary sorted by frequency (gen.h). */
+    int32_t *z = o.zipf ? xmalloc((size_t)w.n * sizeof *z) : NULL;
+    if (o.zipf)
+        gen_ids(&g, z, (size_t)w.n, o.vocab, GEN_IDS_ZIPF);
     for (int64_t i = 0; i < w.n; i++)
-        w.ids[i] = (int64_t)gen_below(&g, (uint64_t)o.vocab);
+        w.ids[i] = o.zipf ? z[i] : (int64_t)gen_below(&g, (uint64_t)o.vocab);
+    free(z);
     for (int64_t k = 0; k < w.nbags; k++)
         w.lengths[k] = bag;
     const int64_t orows = !strcmp(o.op, "lookup") ? w.n : w.nbags;
@@ -230,10 +238,11 @@ int main(int argc, char **argv)
     MPI_Allreduce(MPI_IN_PLACE, &share, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     MPI_Allreduce(MPI_IN_PLACE, &sent, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     if (rank == 0)
-        printf("op=%s mode=%s ranks=%d layout=%s threads=%d vocab=%lld dim=%lld batch=%lld "
+        printf("op=%s mode=%s ranks=%d layout=%s ids=%s threads=%d vocab=%lld dim=%lld batch=%lld "
                "bag=%lld samples=%dx%d median_ms=%.4f mtok_per_s=%.3f comm_share=%.3f "
                "sent_mb_per_rank=%.3f\n",
                o.op, o.single ? "single" : "sharded", nranks, o.cyclic ? "cyclic" : "ranges",
+               o.zipf ? "zipf" : "uniform",
                o.threads, (long long)o.vocab, (long long)o.dim, (long long)(gbags * bag),
                (long long)bag, iters, reps, med * 1e3, (double)(gbags * bag) / med / 1e6,
                o.single ? 0.0 : share, o.single ? 0.0 : sent / 1e6);
