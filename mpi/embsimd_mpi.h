@@ -92,9 +92,11 @@ int64_t emb_mpi_global_row(const emb_mpi_table *t, int r, int64_t local);
  * token order, so every result equals the single-process op on the whole
  * table and the global batch, bit for bit.
  *
- * Errors: every rank checks its own arguments, then all ranks agree
- * (MPI_Allgather) before anything is sent or written; when any rank
- * failed, every rank returns the status of the lowest failing rank, and
+ * Errors: every rank checks its own arguments, then all ranks agree (one
+ * MPI_Alltoall that also carries the counts) before any id or row is sent
+ * or anything written; ranks that pass different id types, modes or step
+ * settings get EMB_EINVAL naming the value. When any rank failed, every
+ * rank returns the status of the lowest failing rank, and
  * emb_mpi_last_error() gives every rank the same message naming it, e.g.
  * "emb_mpi_lookup: rank 2: ids[17] = 50257 is outside [0, 50257)". No
  * output, shard or accumulator byte changes then on any rank. A failing
