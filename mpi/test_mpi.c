@@ -303,6 +303,20 @@ static const char *case_name(char *buf, size_t cap, const char *op, int layout, 
     return buf;
 }
 
+/* The whole table of type t (every rank makes the same one) and this
+ * rank's shard of it under `layout`; NULL after a failure is counted. */
+static uint8_t *open_table(emb_mpi_table *t, int layout, emb_type type, uint64_t seed)
+{
+    uint8_t *W = make_table(type, seed);
+    if (make_layout(t, layout, type) != EMB_OK) {
+        fail("table init: %s", emb_mpi_last_error());
+        free(W);
+        return NULL;
+    }
+    t->rows = shard_of(t, W, emb_row_bytes(type, dim_of(type)));
+    return W;
+}
+
 /* ---- the ops against one process -------------------------------------- */
 
 static const emb_type all_types[] = {EMB_F32, EMB_F16,        EMB_BF16, EMB_Q8_0,
@@ -314,14 +328,10 @@ static void test_lookup(int layout, int kind, uint64_t seed)
     for (int ti = 0; ti < NTYPES; ti++) {
         const emb_type type = all_types[ti];
         const int64_t dim = dim_of(type);
-        uint8_t *W = make_table(type, seed + (uint64_t)ti);
         emb_mpi_table t;
-        if (make_layout(&t, layout, type) != EMB_OK) {
-            fail("table init: %s", emb_mpi_last_error());
-            free(W);
+        uint8_t *W = open_table(&t, layout, type, seed + (uint64_t)ti);
+        if (W == NULL)
             continue;
-        }
-        t.rows = shard_of(&t, W, emb_row_bytes(type, dim));
         emb_type outs[2] = {EMB_F32, type};
         for (int oi = 0; oi < (type == EMB_F16 || type == EMB_BF16 ? 2 : 1); oi++)
             for (int it = 0; it < 2; it++) {
@@ -421,14 +431,10 @@ static void test_bag(int layout, int kind, uint64_t seed)
     for (int ti = 0; ti < NTYPES; ti++) {
         const emb_type type = all_types[ti];
         const int64_t dim = dim_of(type);
-        uint8_t *W = make_table(type, seed + (uint64_t)ti);
         emb_mpi_table t;
-        if (make_layout(&t, layout, type) != EMB_OK) {
-            fail("table init: %s", emb_mpi_last_error());
-            free(W);
+        uint8_t *W = open_table(&t, layout, type, seed + (uint64_t)ti);
+        if (W == NULL)
             continue;
-        }
-        t.rows = shard_of(&t, W, emb_row_bytes(type, dim));
         for (int mode = 0; mode < 4; mode++) /* sum, mean, max, weighted sum */
             for (int it = 0; it < 2; it++) {
                 const emb_bag_mode m = mode == 3 ? EMB_BAG_SUM : (emb_bag_mode)mode;

@@ -141,21 +141,23 @@ static int run_once(const job *j)
                     j->k->in) == EMB_OK ? 0 : -1;
 }
 
-/* Seconds per call: the best of the calls made in about 20 ms (at least
- * three), after one warm-up. */
-static double time_call(const job *j)
+/* Seconds per call of call(j): the best of the calls made in about 20 ms
+ * (at least three), after one warm-up. */
+static double time_of(int (*call)(const job *), const job *j)
 {
-    if (run_once(j) != 0)
+    if (call(j) != 0)
         return -1;
     double best = 1e30, start = now();
     for (int c = 0; c < 3 || now() - start < 0.02; c++) {
         const double t0 = now();
-        run_once(j);
+        call(j);
         const double t = now() - t0;
         best = t < best ? t : best;
     }
     return best;
 }
+
+static double time_call(const job *j) { return time_of(run_once, j); }
 
 static int job_make(job *j, const emb_kernel *k, const shape *s, gen_rng *r)
 {
@@ -382,20 +384,6 @@ static int bag_call(const job *j)
                    EMB_BAG_SUM, (float *)j->out, NULL) == EMB_OK ? 0 : -1;
 }
 
-static double time_bag(const job *j)
-{
-    if (bag_call(j) != 0)
-        return -1;
-    double best = 1e30, start = now();
-    for (int c = 0; c < 3 || now() - start < 0.02; c++) {
-        const double t0 = now();
-        bag_call(j);
-        const double t = now() - t0;
-        best = t < best ? t : best;
-    }
-    return best;
-}
-
 static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char chosen[][80],
                       int *nchosen, char *report, size_t size)
 {
@@ -437,7 +425,7 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
                     for (int side = 0; side < 2; side++) {
                         const int is_cand = (side + round) % 2;
                         emb_schedule_set_loops(is_cand ? &cand : &dflt);
-                        t[is_cand] = bag ? time_bag(&j) : time_call(&j);
+                        t[is_cand] = time_of(bag ? bag_call : run_once, &j);
                     }
                     rr[round] = t[1] / t[0];
                     faster += t[1] < t[0];
