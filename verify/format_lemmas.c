@@ -426,7 +426,8 @@ static void q4_K_products_exact(vf_report *r, const vf_config *cfg, uint32_t dn)
                 const double units = x_exact * 0x1p24;
                 finite++;
                 exact += (double)x == x_exact;
-                bounded += fabs(x_exact) < 0x1p26 && units == floor(units);
+                /* the lemma's range: |x| below 2^26, a whole number of 2^-24 units */
+                bounded += x_exact > -0x1p26 && x_exact < 0x1p26 && units == floor(units);
             }
         }
     }
