@@ -54,7 +54,7 @@ static void usage(FILE *f)
             "                     EMBSIMD_NUM_THREADS, else the CPUs]\n"
             "  --seed N           [1]\n"
             "  --max-words N      read only the first N words of the corpus [all]\n"
-            "  --quick            a seconds-long run for tests: the first 200000 words,\n"
+            "  --quick            a seconds-long run for tests: the first 500000 words,\n"
             "                     --dim 32 --epochs 3 --min-count 3 (options after it win)\n"
             "  --impl NAME        run the library's NAME implementation [the best]\n"
             "  --write-corpus F   write the tokenised corpus, one sentence a line (what\n"
@@ -229,7 +229,7 @@ int main(int argc, char **argv)
         case O_SEED: p.seed = (uint64_t)parse_int("seed", optarg, 0, INT64_MAX); break;
         case O_MAXW: max_words = parse_int("max-words", optarg, 1, INT64_MAX); break;
         case O_QUICK:
-            max_words = 200000, p.dim = 32, p.epochs = 3, min_count = 3;
+            max_words = 500000, p.dim = 32, p.epochs = 3, min_count = 3;
             break;
         case O_IMPL: impl = optarg; break;
         case O_DUMP: dump = optarg; break;

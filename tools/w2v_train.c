@@ -82,6 +82,7 @@ typedef struct trainer {
     uint64_t *keep;    /* per word: kept when 32 random bits < keep[w] (2^32: always) */
     int32_t *iota;     /* 0, 1, 2, ...: emb_bag's ids into a part's fetched rows */
     int64_t per_center; /* the most targets a center can have */
+    int64_t group_targets; /* targets fetched at a time: about 128 KiB of rows */
     /* this epoch's subsampled text */
     int32_t *kept;     /* ids */
     int64_t *kept_pos; /* their positions in c->ids: the key of their random streams */
@@ -165,6 +166,9 @@ static void make_targets(trainer *t, part *pt, int64_t g)
     }
 }
 
+static void score_group(trainer *t, part *pt, int64_t i, int64_t j, int64_t a, int64_t off,
+                        int64_t n);
+
 /* Centers [a, b) of the batch starting at kept index i0. */
 static void phase1(trainer *t, part *pt, int64_t i0, int64_t a, int64_t b)
 {
@@ -182,27 +186,46 @@ static void phase1(trainer *t, part *pt, int64_t i0, int64_t a, int64_t b)
                    EMB_F32);
     if (s != EMB_OK)
         fail("fetching the center rows", s);
-    if (pt->ntgt == 0) {
-        memset(t->e + a * dim, 0, (size_t)((b - a) * dim) * sizeof(float));
-        for (int64_t i = a; i < b; i++)
-            t->loss[i] = 0, t->pairs[i] = 0;
+    /* Groups of centers whose fetched rows stay in the L2 cache from the
+     * fetch to the scan and the weighted sum. */
+    int64_t i = a, off = 0;
+    while (i < b) {
+        int64_t j = i, n = 0;
+        while (j < b && (j == i || n + pt->len[j - a] <= t->group_targets))
+            n += pt->len[j++ - a];
+        score_group(t, pt, i, j, a, off, n);
+        off += n;
+        i = j;
+    }
+}
+
+/* Centers [i, j) of the part starting at center a: their n targets from
+ * pt->tgt + off fetched, scored, turned into coefficients and summed. */
+static void score_group(trainer *t, part *pt, int64_t i, int64_t j, int64_t a, int64_t off,
+                        int64_t n)
+{
+    const int64_t dim = t->m->dim, vocab = t->m->vocab;
+    emb_status s;
+    if (n == 0) {
+        memset(t->e + i * dim, 0, (size_t)((j - i) * dim) * sizeof(float));
+        for (int64_t c = i; c < j; c++)
+            t->loss[c] = 0, t->pairs[c] = 0;
         return;
     }
-    s = emb_lookup(t->m->out, EMB_F32, vocab, dim, pt->tgt, EMB_I32, pt->ntgt, pt->rows, EMB_F32);
+    s = emb_lookup(t->m->out, EMB_F32, vocab, dim, pt->tgt + off, EMB_I32, n, pt->rows, EMB_F32);
     if (s != EMB_OK)
         fail("fetching the target rows", s);
-    int64_t off = 0;
-    for (int64_t i = a; i < b; i++) {
-        const int64_t n = pt->len[i - a];
+    for (int64_t c = i, q = 0; c < j; c++) {
+        const int64_t m = pt->len[c - a];
         double loss = 0;
         int32_t pairs = 0;
-        if (n > 0) {
-            s = emb_scan(pt->rows + off * dim, EMB_F32, n, dim, t->h + i * dim, EMB_METRIC_DOT,
-                         pt->score + off);
+        if (m > 0) {
+            s = emb_scan(pt->rows + q * dim, EMB_F32, m, dim, t->h + c * dim, EMB_METRIC_DOT,
+                         pt->score + off + q);
             if (s != EMB_OK)
                 fail("scoring the targets", s);
         }
-        for (int64_t k = off; k < off + n; k++) { /* the loss: in target order */
+        for (int64_t k = off + q; k < off + q + m; k++) { /* the loss: in target order */
             const float x = pt->score[k];
             const int lab = pt->label[k];
             const int idx = w2v_table_index(x), mirror = w2v_table_index(-x);
@@ -214,13 +237,13 @@ static void phase1(trainer *t, part *pt, int64_t i0, int64_t a, int64_t b)
             loss += iy >= 0 ? t->tab.nlogsig[iy] : y > 0 ? 0.0 : -(double)y;
             pairs += lab;
         }
-        t->loss[i] = loss;
-        t->pairs[i] = pairs;
-        off += n;
+        t->loss[c] = loss;
+        t->pairs[c] = pairs;
+        q += m;
     }
-    emb_bags bags = {b - a, NULL, pt->len, EMB_I32, 0, pt->coef, EMB_NO_PADDING};
-    s = emb_bag(pt->rows, EMB_F32, pt->ntgt, dim, t->iota, EMB_I32, pt->ntgt, &bags, EMB_BAG_SUM,
-                t->e + a * dim, NULL);
+    emb_bags bags = {j - i, NULL, pt->len + (i - a), EMB_I32, 0, pt->coef + off, EMB_NO_PADDING};
+    s = emb_bag(pt->rows, EMB_F32, n, dim, t->iota, EMB_I32, n, &bags, EMB_BAG_SUM, t->e + i * dim,
+                NULL);
     if (s != EMB_OK)
         fail("summing the center gradients", s);
 }
@@ -349,9 +372,13 @@ static int trainer_alloc(trainer *t)
     const int64_t V = t->c->vocab, N = t->c->nids, B = p->batch, dim = p->dim;
     t->per_center = 2 * (int64_t)p->window * (1 + (int64_t)p->negative);
     const int64_t cap = ((B + p->threads - 1) / p->threads) * t->per_center; /* one part's targets */
+    t->group_targets = (int64_t)(128 * 1024 / sizeof(float)) / dim;
+    if (t->group_targets < t->per_center)
+        t->group_targets = t->per_center;
+    const int64_t group = t->group_targets;
     const int64_t all = B * t->per_center; /* phase 2: a thread may own every target */
     t->keep = malloc((size_t)V * sizeof *t->keep);
-    t->iota = malloc((size_t)cap * sizeof *t->iota);
+    t->iota = malloc((size_t)group * sizeof *t->iota);
     t->kept = malloc((size_t)N * sizeof *t->kept);
     t->kept_pos = malloc((size_t)N * sizeof *t->kept_pos);
     t->before = malloc((size_t)N);
@@ -370,7 +397,7 @@ static int trainer_alloc(trainer *t)
         pt->label = malloc((size_t)cap);
         pt->coef = malloc((size_t)cap * sizeof *pt->coef);
         pt->score = malloc((size_t)cap * sizeof *pt->score);
-        pt->rows = malloc((size_t)(cap * dim) * sizeof *pt->rows);
+        pt->rows = malloc((size_t)(group * dim) * sizeof *pt->rows);
         pt->len = malloc((size_t)B * sizeof *pt->len);
         pt->own_ids = malloc((size_t)all * sizeof *pt->own_ids);
         pt->own_w = malloc((size_t)all * sizeof *pt->own_w);
@@ -381,7 +408,7 @@ static int trainer_alloc(trainer *t)
             !pt->own_ids || !pt->own_w || !pt->own_len || !pt->own_centers || !pt->own_center_len)
             return -1;
     }
-    for (int64_t i = 0; i < cap; i++)
+    for (int64_t i = 0; i < group; i++)
         t->iota[i] = (int32_t)i;
     return w2v_alias_init(&t->neg, t->c->count, V);
 }

@@ -10,3 +10,7 @@ tools_embsimd_word2vec_SOURCES = tools/embsimd_word2vec.c \
 	tools/w2v_train.c tools/w2v_train.h
 tools_embsimd_word2vec_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
 tools_embsimd_word2vec_LDADD = src/libembsimd.la $(PTHREAD_LIBS) -lm
+
+# The quick run on a slice: digests across implementations and threads.
+EXTRA_DIST += tools/test_word2vec.sh
+TESTS += tools/test_word2vec.sh
