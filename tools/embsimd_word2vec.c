@@ -105,11 +105,23 @@ static double parse_real(const char *opt, const char *v, double lo, double hi)
     return x;
 }
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double now(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
+}
+
+/* CPU seconds of every thread of the process: on a shared machine, wall
+ * time also counts the time other programs held the CPUs. */
+static double cpu_now(void)
+{
+    return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* ---- what the hooks see ---------------------------------------------------- */
@@ -122,12 +134,18 @@ typedef struct run {
     double start, last_print;
     double hook_s;   /* time in the epoch hook (evaluation, snapshots): not training */
     double epoch_start_train; /* training seconds when the epoch began */
+    double cpu_start, hook_cpu, epoch_start_cpu; /* the same in CPU seconds */
 } run;
 
 /* Training seconds so far: wall time less the hooks'. */
 static double train_s(const run *r)
 {
     return now() - r->start - r->hook_s;
+}
+
+static double train_cpu(const run *r)
+{
+    return cpu_now() - r->cpu_start - r->hook_cpu;
 }
 
 /* Corpus words (all, in the vocabulary or not, as gensim's raw words) per
@@ -167,13 +185,15 @@ static void snapshot(const run *r, const char *what, int epoch, const float *tab
 static void on_epoch(void *ctx, const w2v_status *s, const w2v_model *m)
 {
     run *r = ctx;
-    const double t0 = now();
+    const double t0 = now(), c0 = cpu_now();
     const int e = s->epoch + 1; /* 0: initialisation */
     if (e > 0) {
         const double secs = train_s(r) - r->epoch_start_train;
-        printf("epoch %d loss %.6f pairs %" PRId64 " centers %" PRId64 " seconds %.3f words/s %.0f\n",
+        const double cpu = train_cpu(r) - r->epoch_start_cpu;
+        printf("epoch %d loss %.6f pairs %" PRId64 " centers %" PRId64
+               " seconds %.3f words/s %.0f cpu-seconds %.3f\n",
                e, s->pairs ? s->loss / (double)s->pairs : 0.0, s->pairs, s->centers, secs,
-               words_per_s(r, r->c->nids, secs));
+               words_per_s(r, r->c->nids, secs), cpu);
     }
     w2v_classes cl;
     w2v_classes_measure(&cl, r->c, m->in, m->dim);
@@ -185,7 +205,9 @@ static void on_epoch(void *ctx, const w2v_status *s, const w2v_model *m)
         snapshot(r, ".out", e, m->out);
     }
     r->hook_s += now() - t0;
+    r->hook_cpu += cpu_now() - c0;
     r->epoch_start_train = train_s(r);
+    r->epoch_start_cpu = train_cpu(r);
 }
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -280,16 +302,18 @@ int main(int argc, char **argv)
     printf("implementation: %s, threads %d\n", emb_impl_active(), p.threads);
     fflush(stdout);
 
-    run r = {&c, &p, snapshots, progress_s, 0, 0, 0, 0};
+    run r = {&c, &p, snapshots, progress_s, 0, 0, 0, 0, 0, 0, 0};
     r.start = r.last_print = now();
+    r.cpu_start = cpu_now();
     w2v_hooks hooks = {&r, on_batch, on_epoch};
     w2v_model m;
     if (w2v_train(&m, &c, &p, &hooks, err, sizeof err) != 0)
         die("%s", err);
-    const double secs = train_s(&r);
+    const double secs = train_s(&r), cpu = train_cpu(&r);
     printf("trained: %.3f s, %.0f words/s (corpus words x epochs / training seconds; reading and "
-           "evaluation excluded)\n",
-           secs, words_per_s(&r, (int64_t)p.epochs * c.nids, secs));
+           "evaluation excluded); %.3f CPU s, %.0f words per CPU second\n",
+           secs, words_per_s(&r, (int64_t)p.epochs * c.nids, secs), cpu,
+           words_per_s(&r, (int64_t)p.epochs * c.nids, cpu));
     const size_t bytes = (size_t)(c.vocab * p.dim) * sizeof(float);
     uint64_t h = w2v_fnv1a(W2V_FNV_START, m.in, bytes);
     h = w2v_fnv1a(h, m.out, bytes);

@@ -43,12 +43,12 @@ void w2v_tables_init(w2v_tables *t)
 int w2v_alias_init(w2v_alias *a, const int64_t *count, int64_t n)
 {
     a->n = n;
-    a->prob = malloc((size_t)n * sizeof *a->prob);
-    a->alias = malloc((size_t)n * sizeof *a->alias);
+    a->bin = malloc((size_t)n * sizeof *a->bin);
+    uint64_t *prob = malloc((size_t)n * sizeof *prob);
     int64_t *small = malloc((size_t)n * sizeof *small), *large = malloc((size_t)n * sizeof *large);
     double *w = malloc((size_t)n * sizeof *w);
-    if (a->prob == NULL || a->alias == NULL || small == NULL || large == NULL || w == NULL) {
-        free(small), free(large), free(w);
+    if (a->bin == NULL || prob == NULL || small == NULL || large == NULL || w == NULL) {
+        free(prob), free(small), free(large), free(w);
         w2v_alias_free(a);
         return -1;
     }
@@ -58,50 +58,56 @@ int w2v_alias_init(w2v_alias *a, const int64_t *count, int64_t n)
         w[i] = sqrt(c) * sqrt(sqrt(c));
         sum += w[i];
     }
-    /* Integer weights (floor, at least 1) summing to at most 2^31 + n, so that
-     * u = (32 random bits * total) >> 32 fits in 64 bits. */
-    a->total = 0;
+    /* Integer weights (floor, at least 1) summing to total <= 2^31 + n, so
+     * that a bin's share below (at most total) shifted left by 32 fits. */
+    uint64_t total = 0;
     for (int64_t i = 0; i < n; i++) {
         uint64_t wi = (uint64_t)(w[i] / sum * 2147483648.0);
         if (wi == 0)
             wi = 1;
-        a->prob[i] = wi * (uint64_t)n; /* bin i's share, in units where a bin holds total */
-        a->total += wi;
+        prob[i] = wi * (uint64_t)n; /* bin i's share, in units where a bin holds total */
+        total += wi;
     }
     /* Vose: fill each small bin from a large one; both lists are stacks
      * pushed in word order, so the table is a function of the counts. */
     int64_t ns = 0, nl = 0;
     for (int64_t i = 0; i < n; i++) {
-        a->alias[i] = (int32_t)i;
-        if (a->prob[i] < a->total)
+        a->bin[i].alias = (int32_t)i;
+        if (prob[i] < total)
             small[ns++] = i;
         else
             large[nl++] = i;
     }
     while (ns > 0 && nl > 0) {
         const int64_t s = small[--ns], l = large[nl - 1];
-        a->alias[s] = (int32_t)l;
-        a->prob[l] -= a->total - a->prob[s];
-        if (a->prob[l] < a->total) {
+        a->bin[s].alias = (int32_t)l;
+        prob[l] -= total - prob[s];
+        if (prob[l] < total) {
             nl--;
             small[ns++] = l;
         }
     }
-    /* What is left holds exactly a bin (up to the floors' rounding): keep it. */
+    /* Exact integers: what is left holds exactly a bin. */
     while (nl > 0)
-        a->prob[large[--nl]] = a->total;
+        prob[large[--nl]] = total;
     while (ns > 0)
-        a->prob[small[--ns]] = a->total;
-    free(small), free(large), free(w);
+        prob[small[--ns]] = total;
+    /* In 32-bit units: keep = floor(share * 2^32 / total); a full bin
+     * (2^32) is its own alias, so capping it at 2^32 - 1 changes nothing. */
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t k = (prob[i] << 32) / total;
+        a->bin[i].keep = k > 0xffffffffu ? 0xffffffffu : (uint32_t)k;
+        if (prob[i] == total)
+            a->bin[i].alias = (int32_t)i;
+    }
+    free(prob), free(small), free(large), free(w);
     return 0;
 }
 
 void w2v_alias_free(w2v_alias *a)
 {
-    free(a->prob);
-    free(a->alias);
-    a->prob = NULL;
-    a->alias = NULL;
+    free(a->bin);
+    a->bin = NULL;
 }
 
 uint64_t w2v_fnv1a(uint64_t h, const void *p, size_t n)

@@ -75,11 +75,14 @@ static inline int w2v_table_index(float f)
  * and gensim do; count^0.75 = sqrt(c) * sqrt(sqrt(c)) (correctly rounded
  * square roots), scaled to integer weights summing to at most 2^31, then
  * Vose's alias table built in integers. */
+typedef struct w2v_bin {
+    uint32_t keep;    /* the bin draws its own word when 32 random bits < keep ... */
+    int32_t alias;    /* ... else this one (a full bin is its own alias) */
+} w2v_bin;
+
 typedef struct w2v_alias {
     int64_t n;
-    uint64_t total;   /* the sum of the integer weights: each bin holds that much */
-    uint64_t *prob;   /* bin i keeps i when u < prob[i], u uniform in [0, total) */
-    int32_t *alias;   /* ... else draws alias[i] */
+    w2v_bin *bin;     /* one 8-byte load per draw */
 } w2v_alias;
 
 /* 0 or -1 (out of memory, nothing allocated). */
@@ -88,9 +91,9 @@ void w2v_alias_free(w2v_alias *a);
 
 static inline int32_t w2v_alias_draw(const w2v_alias *a, uint64_t r)
 {
-    const uint64_t bin = ((r >> 32) * (uint64_t)a->n) >> 32;
-    const uint64_t u = ((r & 0xffffffffu) * a->total) >> 32;
-    return u < a->prob[bin] ? (int32_t)bin : a->alias[bin];
+    const uint64_t i = ((r >> 32) * (uint64_t)a->n) >> 32;
+    const w2v_bin b = a->bin[i];
+    return (uint32_t)r < b.keep ? (int32_t)i : b.alias;
 }
 
 /* FNV-1a, 64 bits, over n bytes, continuing from h (start: W2V_FNV_START). */

@@ -7,7 +7,7 @@
  *      its targets' rows), turn the scores into coefficients sigma(x) - label
  *      through the sigmoid table, and sum each center's gradient from its
  *      targets' rows (emb_bag, weighted by the coefficients);
- *   2. write, the table rows split between the threads by row % threads:
+ *   2. write, the table rows split between the threads by a hash of the row:
  *      each thread applies, in token order, the updates of the rows it owns
  *      (emb_bag_update, SGD: the context rows from the center rows weighted
  *      by the coefficients; the center rows from their summed gradients).
@@ -19,7 +19,6 @@
 #include "config.h"
 
 #include <math.h>
-#include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,27 +29,54 @@
 #include "w2v_math.h"
 #include "w2v_train.h"
 
-/* ---- a barrier that spins a little, then yields ---------------------------- */
+/* ---- a barrier that spins a little, then sleeps ---------------------------- */
 
+/* Phases last about a millisecond; a sleeping thread's wake-up costs tens
+ * of microseconds, so a waiter first spins a while. It then sleeps rather
+ * than spin on: on a loaded machine its spinning would take the CPU the
+ * thread it waits for needs. */
 typedef struct barrier {
     atomic_int arrived;
     atomic_int generation;
-    int n;
+    int n, sleepers;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
 } barrier;
+
+#define BARRIER_SPINS 4000 /* with a pause each: some 20-50 us */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
 
 static void barrier_wait(barrier *b)
 {
     const int g = atomic_load(&b->generation);
     if (atomic_fetch_add(&b->arrived, 1) == b->n - 1) {
         atomic_store(&b->arrived, 0);
+        pthread_mutex_lock(&b->lock);
         atomic_fetch_add(&b->generation, 1);
+        if (b->sleepers > 0)
+            pthread_cond_broadcast(&b->wake);
+        pthread_mutex_unlock(&b->lock);
         return;
     }
-    /* Phases last a millisecond or so; a blocking barrier's wake-up costs
-     * tens of microseconds. Yield after a while: the CPUs may be shared. */
-    for (int spins = 0; atomic_load(&b->generation) == g; spins++)
-        if (spins > 4000)
-            sched_yield();
+    for (int spins = 0; spins < BARRIER_SPINS; spins++) {
+        if (atomic_load(&b->generation) != g)
+            return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&b->lock);
+    b->sleepers++;
+    while (atomic_load(&b->generation) == g)
+        pthread_cond_wait(&b->wake, &b->lock);
+    b->sleepers--;
+    pthread_mutex_unlock(&b->lock);
 }
 
 /* ---- the shared state -------------------------------------------------------- */
@@ -250,6 +276,13 @@ static void score_group(trainer *t, part *pt, int64_t i, int64_t j, int64_t a, i
 
 /* ---- phase 2: each thread its own rows ----------------------------------------------- */
 
+/* The thread that owns row r in phase 2: a multiplicative hash spread
+ * over the threads (no division on the per-target path). */
+static inline int owner(int32_t r, int T)
+{
+    return (int)(((uint64_t)((uint32_t)r * 2654435761u) * (uint64_t)T) >> 32);
+}
+
 static void phase2(trainer *t, int k, int64_t i0, int64_t nb, const int64_t *split, float alpha)
 {
     const int T = t->p->threads;
@@ -263,7 +296,7 @@ static void phase2(trainer *t, int k, int64_t i0, int64_t nb, const int64_t *spl
         for (int64_t i = split[j]; i < split[j + 1]; i++) {
             int32_t mine = 0;
             for (int64_t q = off; q < off + pt->len[i - split[j]]; q++)
-                if (pt->coef[q] != 0.0f && pt->tgt[q] % T == k) {
+                if (pt->coef[q] != 0.0f && owner(pt->tgt[q], T) == k) {
                     me->own_ids[n_own] = pt->tgt[q];
                     me->own_w[n_own++] = pt->coef[q];
                     mine++;
@@ -273,7 +306,7 @@ static void phase2(trainer *t, int k, int64_t i0, int64_t nb, const int64_t *spl
         }
     }
     for (int64_t i = 0; i < nb; i++) {
-        const int mine = t->kept[i0 + i] % T == k;
+        const int mine = owner(t->kept[i0 + i], T) == k;
         me->own_center_len[i] = mine;
         if (mine)
             me->own_centers[n_cent++] = t->kept[i0 + i];
@@ -448,6 +481,8 @@ int w2v_train(w2v_model *m, const w2v_corpus *c, const w2v_params *p, const w2v_
     /* The library's own threads stay off: this loop's threads split the work. */
     emb_set_num_threads(1);
     t.bar.n = p->threads;
+    pthread_mutex_init(&t.bar.lock, NULL);
+    pthread_cond_init(&t.bar.wake, NULL);
     if (hooks && hooks->epoch) {
         t.st = (w2v_status){-1, 0, 0, 0, p->alpha, 0, 0};
         hooks->epoch(hooks->ctx, &t.st, m);
