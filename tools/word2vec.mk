@@ -1,6 +1,6 @@
 # tools/word2vec.mk - embsimd-word2vec (docs/word2vec.md), included from
 # tools/tools.mk.
-EXTRA_DIST += tools/word2vec.mk
+EXTRA_DIST += tools/word2vec.mk docs/word2vec.md
 
 bin_PROGRAMS += tools/embsimd-word2vec
 tools_embsimd_word2vec_SOURCES = tools/embsimd_word2vec.c \
