@@ -43,7 +43,7 @@ typedef struct barrier {
     pthread_cond_t wake;
 } barrier;
 
-#define BARRIER_SPINS 4000 /* with a pause each: some 20-50 us */
+#define BARRIER_SPINS 500 /* with a pause each: some 5-10 us */
 
 static inline void cpu_relax(void)
 {
