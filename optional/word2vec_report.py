@@ -136,9 +136,11 @@ def eval_loss(model, words, pairs, neg):
     return float(np.mean(np.logaddexp(0, -pos) + np.logaddexp(0, negs).sum(1)))
 
 
-def class_cosines(model, classes, words, pairs):
-    """Mean cosine within each class (all its pairs) and over random pairs."""
-    m = unit(model.vin.astype(np.float64))
+def class_cosines(model, classes, words, pairs, centered=False):
+    """Mean cosine within each class (all its pairs) and over random pairs;
+    centered: after subtracting the mean word vector of the vocabulary."""
+    v = model.vin.astype(np.float64)
+    m = unit(v - v.mean(0) if centered else v)
     res, allc = {}, []
     for name, ws in classes:
         ids = [model.index[w] for w in ws if w in model.index]
@@ -320,7 +322,8 @@ def main():
         for name, mm in (("ours", ours_m[e]), ("gensim", gen_m[e])):
             r[name] = dict(analogy=analogy(mm, questions, shared),
                            loss=eval_loss(mm, words, pairs, neg),
-                           classes=class_cosines(mm, classes, words, rpairs))
+                           classes=class_cosines(mm, classes, words, rpairs),
+                           centered=class_cosines(mm, classes, words, rpairs, True))
         rows.append(r)
     say("evaluated every epoch")
 
@@ -432,18 +435,24 @@ unset multiplot
     w("Mean cosine over all pairs within each class (`embsimd-word2vec --list-classes`) and "
       f"over {len(rpairs)} fixed random pairs of the {top} most frequent words; ours / gensim.\n")
     names = [n for n, _ in classes]
-    w("| epoch | " + " | ".join(names) + " | all classes | random pairs |")
-    w("| --- " * (len(names) + 3) + "|")
-    for e, r in enumerate(rows):
-        co, cg = r["ours"]["classes"], r["gensim"]["classes"]
-        w(f"| {e} | " + " | ".join(f"{co[0][n]:.2f} / {cg[0][n]:.2f}" for n in names) +
-          f" | {co[1]:.2f} / {cg[1]:.2f} | {co[2]:.2f} / {cg[2]:.2f} |")
-    above = [n for n in names if fin["ours"]["classes"][0][n] > fin["ours"]["classes"][2]]
-    w(f"\nAfter training, {len(above)} of {len(names)} classes of embsimd-word2vec sit above "
-      "the random pairs" + (f" (not: {', '.join(n for n in names if n not in above)})"
-                            if len(above) < len(names) else "") +
-      ". Random pairs are far from 0 in both models: skip-gram's word vectors share a "
-      "common direction, strongest on a corpus this small.\n")
+
+    def class_table(key):
+        w("| epoch | " + " | ".join(names) + " | all classes | random pairs |")
+        w("| --- " * (len(names) + 3) + "|")
+        for e, r in enumerate(rows):
+            co, cg = r["ours"][key], r["gensim"][key]
+            w(f"| {e} | " + " | ".join(f"{co[0][n]:.2f} / {cg[0][n]:.2f}" for n in names) +
+              f" | {co[1]:.2f} / {cg[1]:.2f} | {co[2]:.2f} / {cg[2]:.2f} |")
+        above = [n for n in names if fin["ours"][key][0][n] > fin["ours"][key][2]]
+        w(f"\nAfter training, {len(above)} of {len(names)} classes of embsimd-word2vec sit "
+          "above the random pairs" + (f" (not: {', '.join(n for n in names if n not in above)})"
+                                      if len(above) < len(names) else "") + ".\n")
+
+    class_table("classes")
+    w("Random pairs are far from 0 in both models: skip-gram's word vectors share a common "
+      "direction, strongest on a corpus this small. The same cosines after subtracting "
+      "each model's mean word vector (over its vocabulary) from every vector:\n")
+    class_table("centered")
     w("## Nearest words, king - man + woman, the lecture's distances\n")
     w("embsimd-word2vec, through `embsimd-similar` on its tables (initialisation, then after "
       "training):\n")

@@ -50,7 +50,8 @@ double w2v_log(double y);
 
 /* word2vec's and gensim's sigmoid table: MAX_EXP 6, 1000 entries,
  * entry i = sigma(x), x = (i / 1000 * 2 - 1) * 6, looked up at
- * (int)((f + 6) * (1000 / 6 / 2)) for -6 < f < 6. */
+ * (int)((f + 6) * (1000 / 6 / 2)) for -6 < f < 6, in double as gensim does
+ * (word2vec.c divides in integers: 83, not 83.33). */
 #define W2V_MAX_EXP 6
 #define W2V_EXP_TABLE 1000
 
@@ -66,7 +67,7 @@ static inline int w2v_table_index(float f)
 {
     if (!(f > -W2V_MAX_EXP && f < W2V_MAX_EXP))
         return -1;
-    return (int)((f + W2V_MAX_EXP) * (W2V_EXP_TABLE / W2V_MAX_EXP / 2));
+    return (int)(((double)f + W2V_MAX_EXP) * ((double)W2V_EXP_TABLE / W2V_MAX_EXP / 2));
 }
 
 /* ---- the negative sampler ------------------------------------------------ */
