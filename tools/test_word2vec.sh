@@ -69,6 +69,7 @@ grep '^classes epoch 3 ' "$dir/reference.txt" | awk '{
 }' || fail "days and months are not closer than random pairs: $(grep '^classes epoch 3' "$dir/reference.txt")"
 
 # embsimd-similar reads the table.
+# shellcheck disable=SC2086
 $LIBTOOL --mode=execute ${TEST_WRAPPER:-} ./tools/embsimd-similar --top=3 "$dir/table.emb" near monday \
     >"$dir/near.txt" || fail "embsimd-similar could not read the table"
 grep -q 'monday' "$dir/near.txt" || fail "embsimd-similar: $(cat "$dir/near.txt")"
