@@ -1,102 +1,65 @@
 /* w2v_train.c - skip-gram with negative sampling, each batch in two
  * phases on embsimd's public ops (docs/word2vec.md "The schedule"):
  *
- *   1. read only, the batch's centers split between the threads: make each
+ *   1. read only, one job per chunk of W2V_CHUNK centers: make each
  *      center's targets (its context words and their negatives), fetch the
  *      rows (emb_lookup), score them (emb_scan of the center's row against
  *      its targets' rows), turn the scores into coefficients sigma(x) - label
- *      through the sigmoid table, and sum each center's gradient from its
- *      targets' rows (emb_bag, weighted by the coefficients);
- *   2. write, the table rows split between the threads by a hash of the row:
- *      each thread applies, in token order, the updates of the rows it owns
- *      (emb_bag_update, SGD: the context rows from the center rows weighted
- *      by the coefficients; the center rows from their summed gradients).
+ *      through the sigmoid table, sum each center's gradient from its
+ *      targets' rows (emb_bag, weighted by the coefficients), and sort the
+ *      updates by the row group of their row (stable: token order kept);
+ *   2. write, one job per row group (a fixed hash of the row id): apply, in
+ *      token order, the updates of the group's rows (emb_bag_update, SGD:
+ *      the context rows from the center rows weighted by the coefficients;
+ *      the center rows from their summed gradients).
  *
- * Phase 1 reads the state before the batch and writes only its own part
- * of the batch's buffers, laid out by center, not by thread; in phase 2
- * every row is updated by one thread, in token order. So the tables do
- * not depend on the thread count, and no two threads write a row. */
+ * Phase 1 reads the state before the batch and writes only its chunk's
+ * buffers; in phase 2 every row is updated by one job, in token order. The
+ * jobs are claimed by whichever thread is free (tools/w2v_jobs.c): which
+ * thread ran a job never shows in the tables, and no two threads write a
+ * row or read one being written. */
 #include "config.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "embsimd.h"
+#include "w2v_jobs.h"
 #include "w2v_math.h"
 #include "w2v_train.h"
 
-/* ---- a barrier that spins a little, then sleeps ---------------------------- */
+/* Centers per phase 1 job, and row groups (phase 2 jobs) per batch: fixed,
+ * so that nothing depends on the thread count; 8 groups keep up to 8
+ * threads busy in phase 2 for 16 library calls a batch. */
+#define W2V_CHUNK 16
+#define W2V_ROW_GROUPS 8
 
-/* Phases last about a millisecond; a sleeping thread's wake-up costs tens
- * of microseconds, so a waiter first spins a while. It then sleeps rather
- * than spin on: on a loaded machine its spinning would take the CPU the
- * thread it waits for needs. */
-typedef struct barrier {
-    atomic_int arrived;
-    atomic_int generation;
-    int n, sleepers;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-} barrier;
-
-#define BARRIER_SPINS 500 /* with a pause each: some 5-10 us */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
-
-static void barrier_wait(barrier *b)
-{
-    const int g = atomic_load(&b->generation);
-    if (atomic_fetch_add(&b->arrived, 1) == b->n - 1) {
-        atomic_store(&b->arrived, 0);
-        pthread_mutex_lock(&b->lock);
-        atomic_fetch_add(&b->generation, 1);
-        if (b->sleepers > 0)
-            pthread_cond_broadcast(&b->wake);
-        pthread_mutex_unlock(&b->lock);
-        return;
-    }
-    for (int spins = 0; spins < BARRIER_SPINS; spins++) {
-        if (atomic_load(&b->generation) != g)
-            return;
-        cpu_relax();
-    }
-    pthread_mutex_lock(&b->lock);
-    b->sleepers++;
-    while (atomic_load(&b->generation) == g)
-        pthread_cond_wait(&b->wake, &b->lock);
-    b->sleepers--;
-    pthread_mutex_unlock(&b->lock);
-}
-
-/* ---- the shared state -------------------------------------------------------- */
-
-/* One thread's phase 1 buffers: its centers' targets, contiguous in center
- * order, and what phase 2 hands the library for the rows it owns. */
-typedef struct part {
-    int32_t *tgt;      /* targets of the part's centers, in center order */
+/* Phase 1's output for one chunk of the batch's centers. */
+typedef struct chunk {
+    int32_t *tgt;      /* targets of the chunk's centers, in center order */
     uint8_t *label;    /* 1: a context word, 0: a negative */
     float *coef;       /* sigma(score) - label; 0 when |score| >= 6 (no update) */
     float *score;
-    float *rows;       /* the targets' context rows (emb_lookup) */
-    int32_t *len;      /* targets per center of the part */
+    int32_t *len;      /* targets per center */
     int64_t ntgt;
-    int32_t *own_ids;  /* phase 2: this thread's rows' updates, token order */
+    /* the updates (coef != 0) by row group, token order within a group */
+    int32_t *g_ids;
+    float *g_w;
+    int32_t *g_center; /* the center's index in the batch */
+    int64_t g_off[W2V_ROW_GROUPS + 1];
+} chunk;
+
+/* One thread's working memory. */
+typedef struct scratch {
+    float *rows;       /* a group of fetched target rows */
+    int32_t *own_ids;  /* phase 2: a row group's updates, token order */
     float *own_w;
-    int32_t *own_len;  /* per center of the whole batch */
+    int32_t *own_len;  /* per center of the batch */
     int32_t *own_centers;
     int32_t *own_center_len;
-} part;
+} scratch;
 
 typedef struct trainer {
     const w2v_corpus *c;
@@ -106,7 +69,7 @@ typedef struct trainer {
     w2v_tables tab;
     w2v_alias neg;
     uint64_t *keep;    /* per word: kept when 32 random bits < keep[w] (2^32: always) */
-    int32_t *iota;     /* 0, 1, 2, ...: emb_bag's ids into a part's fetched rows */
+    int32_t *iota;     /* 0, 1, 2, ...: emb_bag's ids into the fetched rows */
     int64_t per_center; /* the most targets a center can have */
     int64_t group_targets; /* targets fetched at a time: about 128 KiB of rows */
     /* this epoch's subsampled text */
@@ -115,26 +78,30 @@ typedef struct trainer {
     uint8_t *before, *after; /* context words available on each side, capped at window */
     int64_t nkept;
     /* the batch */
+    int64_t i0, nb;    /* its first center (kept index) and its size */
+    int nchunks;
+    float alpha;
     float *h;          /* batch x dim: the centers' rows */
     float *e;          /* batch x dim: the centers' summed gradients */
     double *loss;      /* per center, summed over its targets in order */
     int32_t *pairs;    /* per center */
-    part *parts;
-    barrier bar;
+    chunk *chunks;
+    scratch *scratch;
     w2v_status st;
 } trainer;
 
-typedef struct worker_arg {
-    trainer *t;
-    int k;
-} worker_arg;
-
 /* A library call that fails here is a bug of this file (every input is
- * made valid above), and the other threads wait at a barrier: stop. */
+ * made valid above), and other threads are in the middle of a phase: stop. */
 static _Noreturn void fail(const char *what, emb_status s)
 {
     fprintf(stderr, "embsimd-word2vec: %s: %s: %s\n", what, emb_strerror(s), emb_last_error());
     exit(3);
+}
+
+/* The row group of row r: a multiplicative hash (no division per target). */
+static inline int row_group(int32_t r)
+{
+    return (int)(((uint64_t)((uint32_t)r * 2654435761u) * W2V_ROW_GROUPS) >> 32);
 }
 
 /* ---- the epoch's text ---------------------------------------------------------- */
@@ -165,11 +132,11 @@ static void subsample(trainer *t, int epoch)
 
 /* ---- phase 1: read only ---------------------------------------------------------- */
 
-/* Center g's targets into the part, from its stream (after the keep draw):
+/* Center g's targets into the chunk, from its stream (after the keep draw):
  * the reduced window b (1 .. window, as gensim's), then for each context
  * word in position order the word itself and `negative` draws, a draw
  * equal to the context word skipped (word2vec's and gensim's rule). */
-static void make_targets(trainer *t, part *pt, int64_t g)
+static void make_targets(trainer *t, chunk *pt, int64_t g)
 {
     const w2v_params *p = t->p;
     w2v_rng r = w2v_stream(p->seed, t->st.epoch, t->kept_pos[g]);
@@ -192,42 +159,9 @@ static void make_targets(trainer *t, part *pt, int64_t g)
     }
 }
 
-static void score_group(trainer *t, part *pt, int64_t i, int64_t j, int64_t a, int64_t off,
-                        int64_t n);
-
-/* Centers [a, b) of the batch starting at kept index i0. */
-static void phase1(trainer *t, part *pt, int64_t i0, int64_t a, int64_t b)
-{
-    const int64_t dim = t->m->dim, vocab = t->m->vocab;
-    emb_status s;
-    pt->ntgt = 0;
-    for (int64_t i = a; i < b; i++) {
-        const int64_t n0 = pt->ntgt;
-        make_targets(t, pt, i0 + i);
-        pt->len[i - a] = (int32_t)(pt->ntgt - n0);
-    }
-    if (b == a)
-        return;
-    s = emb_lookup(t->m->in, EMB_F32, vocab, dim, t->kept + i0 + a, EMB_I32, b - a, t->h + a * dim,
-                   EMB_F32);
-    if (s != EMB_OK)
-        fail("fetching the center rows", s);
-    /* Groups of centers whose fetched rows stay in the L2 cache from the
-     * fetch to the scan and the weighted sum. */
-    int64_t i = a, off = 0;
-    while (i < b) {
-        int64_t j = i, n = 0;
-        while (j < b && (j == i || n + pt->len[j - a] <= t->group_targets))
-            n += pt->len[j++ - a];
-        score_group(t, pt, i, j, a, off, n);
-        off += n;
-        i = j;
-    }
-}
-
-/* Centers [i, j) of the part starting at center a: their n targets from
+/* Centers [i, j) of the chunk starting at center a: their n targets from
  * pt->tgt + off fetched, scored, turned into coefficients and summed. */
-static void score_group(trainer *t, part *pt, int64_t i, int64_t j, int64_t a, int64_t off,
+static void score_group(trainer *t, chunk *pt, scratch *sc, int64_t i, int64_t j, int64_t a, int64_t off,
                         int64_t n)
 {
     const int64_t dim = t->m->dim, vocab = t->m->vocab;
@@ -238,7 +172,7 @@ static void score_group(trainer *t, part *pt, int64_t i, int64_t j, int64_t a, i
             t->loss[c] = 0, t->pairs[c] = 0;
         return;
     }
-    s = emb_lookup(t->m->out, EMB_F32, vocab, dim, pt->tgt + off, EMB_I32, n, pt->rows, EMB_F32);
+    s = emb_lookup(t->m->out, EMB_F32, vocab, dim, pt->tgt + off, EMB_I32, n, sc->rows, EMB_F32);
     if (s != EMB_OK)
         fail("fetching the target rows", s);
     for (int64_t c = i, q = 0; c < j; c++) {
@@ -246,7 +180,7 @@ static void score_group(trainer *t, part *pt, int64_t i, int64_t j, int64_t a, i
         double loss = 0;
         int32_t pairs = 0;
         if (m > 0) {
-            s = emb_scan(pt->rows + q * dim, EMB_F32, m, dim, t->h + c * dim, EMB_METRIC_DOT,
+            s = emb_scan(sc->rows + q * dim, EMB_F32, m, dim, t->h + c * dim, EMB_METRIC_DOT,
                          pt->score + off + q);
             if (s != EMB_OK)
                 fail("scoring the targets", s);
@@ -268,70 +202,110 @@ static void score_group(trainer *t, part *pt, int64_t i, int64_t j, int64_t a, i
         q += m;
     }
     emb_bags bags = {j - i, NULL, pt->len + (i - a), EMB_I32, 0, pt->coef + off, EMB_NO_PADDING};
-    s = emb_bag(pt->rows, EMB_F32, n, dim, t->iota, EMB_I32, n, &bags, EMB_BAG_SUM, t->e + i * dim,
+    s = emb_bag(sc->rows, EMB_F32, n, dim, t->iota, EMB_I32, n, &bags, EMB_BAG_SUM, t->e + i * dim,
                 NULL);
     if (s != EMB_OK)
         fail("summing the center gradients", s);
 }
 
-/* ---- phase 2: each thread its own rows ----------------------------------------------- */
-
-/* The thread that owns row r in phase 2: a multiplicative hash spread
- * over the threads (no division on the per-target path). */
-static inline int owner(int32_t r, int T)
+/* Phase 1, chunk c of the batch. */
+static void phase1(void *ctx, int k, int c)
 {
-    return (int)(((uint64_t)((uint32_t)r * 2654435761u) * (uint64_t)T) >> 32);
+    trainer *t = ctx;
+    chunk *ch = &t->chunks[c];
+    scratch *sc = &t->scratch[k];
+    const int64_t dim = t->m->dim, vocab = t->m->vocab, i0 = t->i0;
+    const int64_t a = (int64_t)c * W2V_CHUNK;
+    const int64_t b = a + W2V_CHUNK < t->nb ? a + W2V_CHUNK : t->nb;
+    ch->ntgt = 0;
+    for (int64_t i = a; i < b; i++) {
+        const int64_t n0 = ch->ntgt;
+        make_targets(t, ch, i0 + i);
+        ch->len[i - a] = (int32_t)(ch->ntgt - n0);
+    }
+    emb_status s = emb_lookup(t->m->in, EMB_F32, vocab, dim, t->kept + i0 + a, EMB_I32, b - a,
+                              t->h + a * dim, EMB_F32);
+    if (s != EMB_OK)
+        fail("fetching the center rows", s);
+    /* Groups of centers whose fetched rows stay in the L2 cache from the
+     * fetch to the scan and the weighted sum. */
+    int64_t i = a, off = 0;
+    while (i < b) {
+        int64_t j = i, n = 0;
+        while (j < b && (j == i || n + ch->len[j - a] <= t->group_targets))
+            n += ch->len[j++ - a];
+        score_group(t, ch, sc, i, j, a, off, n);
+        off += n;
+        i = j;
+    }
+    /* The updates by row group: a stable counting sort. */
+    int64_t count[W2V_ROW_GROUPS] = {0};
+    for (int64_t q = 0; q < ch->ntgt; q++)
+        if (ch->coef[q] != 0.0f)
+            count[row_group(ch->tgt[q])]++;
+    ch->g_off[0] = 0;
+    for (int g = 0; g < W2V_ROW_GROUPS; g++)
+        ch->g_off[g + 1] = ch->g_off[g] + count[g];
+    int64_t at[W2V_ROW_GROUPS];
+    memcpy(at, ch->g_off, sizeof at);
+    for (int64_t q = 0, ci = a, left = ch->len[0]; q < ch->ntgt; q++) {
+        while (left == 0)
+            left = ch->len[++ci - a];
+        left--;
+        if (ch->coef[q] == 0.0f)
+            continue;
+        const int64_t d = at[row_group(ch->tgt[q])]++;
+        ch->g_ids[d] = ch->tgt[q];
+        ch->g_w[d] = ch->coef[q];
+        ch->g_center[d] = (int32_t)ci;
+    }
 }
 
-static void phase2(trainer *t, int k, int64_t i0, int64_t nb, const int64_t *split, float alpha)
+/* ---- phase 2: one row group -------------------------------------------------------- */
+
+static void phase2(void *ctx, int k, int g)
 {
-    const int T = t->p->threads;
-    const int64_t dim = t->m->dim, vocab = t->m->vocab;
-    part *me = &t->parts[k];
+    trainer *t = ctx;
+    scratch *sc = &t->scratch[k];
+    const int64_t dim = t->m->dim, vocab = t->m->vocab, nb = t->nb;
     int64_t n_own = 0, n_cent = 0;
-    /* The parts in thread order are the batch in center order. */
-    for (int j = 0; j < T; j++) {
-        const part *pt = &t->parts[j];
-        int64_t off = 0;
-        for (int64_t i = split[j]; i < split[j + 1]; i++) {
-            int32_t mine = 0;
-            for (int64_t q = off; q < off + pt->len[i - split[j]]; q++)
-                if (pt->coef[q] != 0.0f && owner(pt->tgt[q], T) == k) {
-                    me->own_ids[n_own] = pt->tgt[q];
-                    me->own_w[n_own++] = pt->coef[q];
-                    mine++;
-                }
-            me->own_len[i] = mine;
-            off += pt->len[i - split[j]];
+    memset(sc->own_len, 0, (size_t)nb * sizeof *sc->own_len);
+    /* The chunks in order are the batch in token order. */
+    for (int c = 0; c < t->nchunks; c++) {
+        const chunk *ch = &t->chunks[c];
+        for (int64_t q = ch->g_off[g]; q < ch->g_off[g + 1]; q++) {
+            sc->own_ids[n_own] = ch->g_ids[q];
+            sc->own_w[n_own++] = ch->g_w[q];
+            sc->own_len[ch->g_center[q]]++;
         }
     }
     for (int64_t i = 0; i < nb; i++) {
-        const int mine = owner(t->kept[i0 + i], T) == k;
-        me->own_center_len[i] = mine;
+        const int mine = row_group(t->kept[t->i0 + i]) == g;
+        sc->own_center_len[i] = mine;
         if (mine)
-            me->own_centers[n_cent++] = t->kept[i0 + i];
+            sc->own_centers[n_cent++] = t->kept[t->i0 + i];
     }
     /* SGD: W = fmaf(-alpha, g, W), g = coef * center row (context rows) or
      * the summed gradient (center rows). */
-    const emb_step step = {EMB_OPT_SGD, alpha, 0.0f, NULL, 0};
+    const emb_step step = {EMB_OPT_SGD, t->alpha, 0.0f, NULL, 0};
     emb_status s;
     if (n_own > 0) {
-        emb_bags bags = {nb, NULL, me->own_len, EMB_I32, 0, me->own_w, EMB_NO_PADDING};
-        s = emb_bag_update(t->m->out, EMB_F32, vocab, dim, me->own_ids, EMB_I32, n_own, &bags,
+        emb_bags bags = {nb, NULL, sc->own_len, EMB_I32, 0, sc->own_w, EMB_NO_PADDING};
+        s = emb_bag_update(t->m->out, EMB_F32, vocab, dim, sc->own_ids, EMB_I32, n_own, &bags,
                            EMB_BAG_SUM, t->h, &step);
         if (s != EMB_OK)
             fail("updating the context rows", s);
     }
     if (n_cent > 0) {
-        emb_bags bags = {nb, NULL, me->own_center_len, EMB_I32, 0, NULL, EMB_NO_PADDING};
-        s = emb_bag_update(t->m->in, EMB_F32, vocab, dim, me->own_centers, EMB_I32, n_cent, &bags,
+        emb_bags bags = {nb, NULL, sc->own_center_len, EMB_I32, 0, NULL, EMB_NO_PADDING};
+        s = emb_bag_update(t->m->in, EMB_F32, vocab, dim, sc->own_centers, EMB_I32, n_cent, &bags,
                            EMB_BAG_SUM, t->e, &step);
         if (s != EMB_OK)
             fail("updating the center rows", s);
     }
 }
 
-/* ---- the loop, run by every thread -------------------------------------------------- */
+/* ---- the loop ---------------------------------------------------------------------- */
 
 static float alpha_at(const trainer *t, int epoch, int64_t pos)
 {
@@ -342,58 +316,52 @@ static float alpha_at(const trainer *t, int epoch, int64_t pos)
     return (float)(a > t->p->min_alpha ? a : t->p->min_alpha);
 }
 
-static void *run(void *arg)
+static void train_epochs(trainer *t, w2v_jobs *jobs)
 {
-    trainer *t = ((worker_arg *)arg)->t;
-    const int k = ((worker_arg *)arg)->k, T = t->p->threads;
-    int64_t split[EMB_MAX_THREADS + 1];
     for (int epoch = 0; epoch < t->p->epochs; epoch++) {
-        if (k == 0) {
-            subsample(t, epoch);
-            t->st = (w2v_status){epoch, 0, t->nkept, (int64_t)epoch * t->c->nids, 0, 0, 0};
-        }
-        barrier_wait(&t->bar);
+        subsample(t, epoch);
+        t->st = (w2v_status){epoch, 0, t->nkept, (int64_t)epoch * t->c->nids, 0, 0, 0};
         for (int64_t i0 = 0; i0 < t->nkept; i0 += t->p->batch) {
-            const int64_t nb = t->nkept - i0 < t->p->batch ? t->nkept - i0 : t->p->batch;
-            for (int j = 0; j <= T; j++)
-                split[j] = nb * j / T;
-            const float alpha = alpha_at(t, epoch, t->kept_pos[i0]);
-            phase1(t, &t->parts[k], i0, split[k], split[k + 1]);
-            barrier_wait(&t->bar);
-            phase2(t, k, i0, nb, split, alpha);
-            if (k == 0) { /* the loss in center order: the same sum for any thread count */
-                for (int64_t i = 0; i < nb; i++) {
-                    t->st.loss += t->loss[i];
-                    t->st.pairs += t->pairs[i];
-                }
-                t->st.done = i0 + nb;
-                t->st.alpha = alpha;
-                const int64_t next = i0 + nb < t->nkept ? t->kept_pos[i0 + nb] : t->c->nids;
-                t->st.words = (int64_t)epoch * t->c->nids + next;
+            t->i0 = i0;
+            t->nb = t->nkept - i0 < t->p->batch ? t->nkept - i0 : t->p->batch;
+            t->nchunks = (int)((t->nb + W2V_CHUNK - 1) / W2V_CHUNK);
+            t->alpha = alpha_at(t, epoch, t->kept_pos[i0]);
+            w2v_jobs_run(jobs, phase1, t->nchunks);
+            w2v_jobs_run(jobs, phase2, W2V_ROW_GROUPS);
+            for (int64_t i = 0; i < t->nb; i++) { /* the loss in center order */
+                t->st.loss += t->loss[i];
+                t->st.pairs += t->pairs[i];
             }
-            barrier_wait(&t->bar);
-            if (k == 0 && t->hooks && t->hooks->batch)
+            t->st.done = i0 + t->nb;
+            t->st.alpha = t->alpha;
+            const int64_t next = i0 + t->nb < t->nkept ? t->kept_pos[i0 + t->nb] : t->c->nids;
+            t->st.words = (int64_t)epoch * t->c->nids + next;
+            if (t->hooks && t->hooks->batch)
                 t->hooks->batch(t->hooks->ctx, &t->st);
         }
-        if (k == 0 && t->hooks && t->hooks->epoch)
+        if (t->hooks && t->hooks->epoch)
             t->hooks->epoch(t->hooks->ctx, &t->st, t->m);
-        barrier_wait(&t->bar);
     }
-    return NULL;
 }
 
 /* ---- set-up ---------------------------------------------------------------------- */
 
 static void trainer_free(trainer *t)
 {
-    if (t->parts != NULL)
-        for (int k = 0; k < t->p->threads; k++) {
-            part *pt = &t->parts[k];
-            free(pt->tgt), free(pt->label), free(pt->coef), free(pt->score), free(pt->rows);
-            free(pt->len), free(pt->own_ids), free(pt->own_w), free(pt->own_len);
-            free(pt->own_centers), free(pt->own_center_len);
+    const int64_t nchunks = (t->p->batch + W2V_CHUNK - 1) / W2V_CHUNK;
+    if (t->chunks != NULL)
+        for (int64_t c = 0; c < nchunks; c++) {
+            chunk *ch = &t->chunks[c];
+            free(ch->tgt), free(ch->label), free(ch->coef), free(ch->score), free(ch->len);
+            free(ch->g_ids), free(ch->g_w), free(ch->g_center);
         }
-    free(t->parts);
+    if (t->scratch != NULL)
+        for (int k = 0; k < t->p->threads; k++) {
+            scratch *sc = &t->scratch[k];
+            free(sc->rows), free(sc->own_ids), free(sc->own_w), free(sc->own_len);
+            free(sc->own_centers), free(sc->own_center_len);
+        }
+    free(t->chunks), free(t->scratch);
     w2v_alias_free(&t->neg);
     free(t->keep), free(t->iota), free(t->kept), free(t->kept_pos), free(t->before);
     free(t->after), free(t->h), free(t->e), free(t->loss), free(t->pairs);
@@ -403,13 +371,14 @@ static int trainer_alloc(trainer *t)
 {
     const w2v_params *p = t->p;
     const int64_t V = t->c->vocab, N = t->c->nids, B = p->batch, dim = p->dim;
+    const int64_t nchunks = (B + W2V_CHUNK - 1) / W2V_CHUNK;
     t->per_center = 2 * (int64_t)p->window * (1 + (int64_t)p->negative);
-    const int64_t cap = ((B + p->threads - 1) / p->threads) * t->per_center; /* one part's targets */
+    const int64_t cap = W2V_CHUNK * t->per_center; /* one chunk's targets */
+    const int64_t all = B * t->per_center;         /* phase 2: a group may own every target */
     t->group_targets = (int64_t)(128 * 1024 / sizeof(float)) / dim;
     if (t->group_targets < t->per_center)
         t->group_targets = t->per_center;
     const int64_t group = t->group_targets;
-    const int64_t all = B * t->per_center; /* phase 2: a thread may own every target */
     t->keep = malloc((size_t)V * sizeof *t->keep);
     t->iota = malloc((size_t)group * sizeof *t->iota);
     t->kept = malloc((size_t)N * sizeof *t->kept);
@@ -420,25 +389,35 @@ static int trainer_alloc(trainer *t)
     t->e = malloc((size_t)(B * dim) * sizeof *t->e);
     t->loss = malloc((size_t)B * sizeof *t->loss);
     t->pairs = malloc((size_t)B * sizeof *t->pairs);
-    t->parts = calloc((size_t)p->threads, sizeof *t->parts);
+    t->chunks = calloc((size_t)nchunks, sizeof *t->chunks);
+    t->scratch = calloc((size_t)p->threads, sizeof *t->scratch);
     if (!t->keep || !t->iota || !t->kept || !t->kept_pos || !t->before || !t->after || !t->h ||
-        !t->e || !t->loss || !t->pairs || !t->parts)
+        !t->e || !t->loss || !t->pairs || !t->chunks || !t->scratch)
         return -1;
+    for (int64_t c = 0; c < nchunks; c++) {
+        chunk *ch = &t->chunks[c];
+        ch->tgt = malloc((size_t)cap * sizeof *ch->tgt);
+        ch->label = malloc((size_t)cap);
+        ch->coef = malloc((size_t)cap * sizeof *ch->coef);
+        ch->score = malloc((size_t)cap * sizeof *ch->score);
+        ch->len = malloc(W2V_CHUNK * sizeof *ch->len);
+        ch->g_ids = malloc((size_t)cap * sizeof *ch->g_ids);
+        ch->g_w = malloc((size_t)cap * sizeof *ch->g_w);
+        ch->g_center = malloc((size_t)cap * sizeof *ch->g_center);
+        if (!ch->tgt || !ch->label || !ch->coef || !ch->score || !ch->len || !ch->g_ids ||
+            !ch->g_w || !ch->g_center)
+            return -1;
+    }
     for (int k = 0; k < p->threads; k++) {
-        part *pt = &t->parts[k];
-        pt->tgt = malloc((size_t)cap * sizeof *pt->tgt);
-        pt->label = malloc((size_t)cap);
-        pt->coef = malloc((size_t)cap * sizeof *pt->coef);
-        pt->score = malloc((size_t)cap * sizeof *pt->score);
-        pt->rows = malloc((size_t)(group * dim) * sizeof *pt->rows);
-        pt->len = malloc((size_t)B * sizeof *pt->len);
-        pt->own_ids = malloc((size_t)all * sizeof *pt->own_ids);
-        pt->own_w = malloc((size_t)all * sizeof *pt->own_w);
-        pt->own_len = malloc((size_t)B * sizeof *pt->own_len);
-        pt->own_centers = malloc((size_t)B * sizeof *pt->own_centers);
-        pt->own_center_len = malloc((size_t)B * sizeof *pt->own_center_len);
-        if (!pt->tgt || !pt->label || !pt->coef || !pt->score || !pt->rows || !pt->len ||
-            !pt->own_ids || !pt->own_w || !pt->own_len || !pt->own_centers || !pt->own_center_len)
+        scratch *sc = &t->scratch[k];
+        sc->rows = malloc((size_t)(group * dim) * sizeof *sc->rows);
+        sc->own_ids = malloc((size_t)all * sizeof *sc->own_ids);
+        sc->own_w = malloc((size_t)all * sizeof *sc->own_w);
+        sc->own_len = malloc((size_t)B * sizeof *sc->own_len);
+        sc->own_centers = malloc((size_t)B * sizeof *sc->own_centers);
+        sc->own_center_len = malloc((size_t)B * sizeof *sc->own_center_len);
+        if (!sc->rows || !sc->own_ids || !sc->own_w || !sc->own_len || !sc->own_centers ||
+            !sc->own_center_len)
             return -1;
     }
     for (int64_t i = 0; i < group; i++)
@@ -480,26 +459,19 @@ int w2v_train(w2v_model *m, const w2v_corpus *c, const w2v_params *p, const w2v_
     }
     /* The library's own threads stay off: this loop's threads split the work. */
     emb_set_num_threads(1);
-    t.bar.n = p->threads;
-    pthread_mutex_init(&t.bar.lock, NULL);
-    pthread_cond_init(&t.bar.wake, NULL);
+    w2v_jobs *jobs = w2v_jobs_start(p->threads, &t);
+    if (jobs == NULL) {
+        snprintf(err, errlen, "cannot start %d threads", p->threads);
+        trainer_free(&t);
+        w2v_model_free(m);
+        return -1;
+    }
     if (hooks && hooks->epoch) {
         t.st = (w2v_status){-1, 0, 0, 0, p->alpha, 0, 0};
         hooks->epoch(hooks->ctx, &t.st, m);
     }
-    pthread_t tid[EMB_MAX_THREADS];
-    worker_arg args[EMB_MAX_THREADS];
-    for (int k = 0; k < p->threads; k++)
-        args[k] = (worker_arg){&t, k};
-    for (int k = 1; k < p->threads; k++)
-        if (pthread_create(&tid[k], NULL, run, &args[k]) != 0) {
-            snprintf(err, errlen, "cannot start thread %d of %d", k + 1, p->threads);
-            fprintf(stderr, "embsimd-word2vec: %s\n", err);
-            exit(3); /* the threads started wait for it at a barrier */
-        }
-    run(&args[0]);
-    for (int k = 1; k < p->threads; k++)
-        pthread_join(tid[k], NULL);
+    train_epochs(&t, jobs);
+    w2v_jobs_stop(jobs);
     trainer_free(&t);
     return 0;
 }

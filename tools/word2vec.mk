@@ -7,7 +7,8 @@ tools_embsimd_word2vec_SOURCES = tools/embsimd_word2vec.c \
 	tools/w2v_corpus.c tools/w2v_corpus.h \
 	tools/w2v_eval.c tools/w2v_eval.h \
 	tools/w2v_math.c tools/w2v_math.h \
-	tools/w2v_train.c tools/w2v_train.h
+	tools/w2v_train.c tools/w2v_train.h \
+	tools/w2v_jobs.c tools/w2v_jobs.h
 tools_embsimd_word2vec_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
 tools_embsimd_word2vec_LDADD = src/libembsimd.la $(PTHREAD_LIBS) -lm
 
