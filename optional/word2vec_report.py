@@ -363,7 +363,8 @@ unset multiplot
     subprocess.run(["gnuplot"], input=gp, text=True, check=True)
 
     final_table = os.path.join(snapdir, f"epoch-{E}.emb")
-    sim = lambda *a: sh([similar, "--top=5"] + list(a)).rstrip()  # noqa: E731
+    def sim(table, *a):
+        return sh([similar, "--top=5", os.path.relpath(table)] + list(a)).rstrip()
     probes = [p for p in PROBES if p in sset]
     near_before = sim(os.path.join(snapdir, "epoch-0.emb"), "near", *probes)
     near_after = sim(final_table, "near", *probes)
@@ -420,9 +421,10 @@ unset multiplot
       f"{o128['wps'] / g128['wps']:.2f} | (not a target) | | {o128['cpu_wps']:.0f} | "
       f"{g128['cpu_wps']:.0f} | {o128['cpu_wps'] / g128['cpu_wps']:.2f} |")
     w("")
-    w("The last row is one more epoch at dim 128, the same work per element as dim 100 for "
-      "gensim but not for embsimd's kernels, whose tail path for rows that are not a whole "
-      "number of 32-element pieces is slow (docs/word2vec.md).\n")
+    w("The last row is one more epoch at dim 128. gensim's time per element is about the same "
+      "at dim 100 and 128; embsimd's kernels take longer per element at 100, whose rows are "
+      "not a whole number of 32-element pieces: their tail path is slow "
+      "(docs/word2vec.md).\n")
     w(f"Trained table digest (FNV-1a 64 of both tables) for " + ", ".join(
         f"T={t}: `{ours[t]['digest']}`" for t in threads) +
       (": **identical**." if len(digests) == 1 else ": **DIFFERENT** (a bug).") +
