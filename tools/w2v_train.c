@@ -1,7 +1,7 @@
 /* w2v_train.c - skip-gram with negative sampling, each batch in two
  * phases on embsimd's public ops (docs/word2vec.md "The schedule"):
  *
- *   1. read only, one job per chunk of W2V_CHUNK centers: make each
+ *   1. read only, one job per chunk of centers: make each
  *      center's targets (its context words and their negatives), fetch the
  *      rows (emb_lookup), score them (emb_scan of the center's row against
  *      its targets' rows), turn the scores into coefficients sigma(x) - label
@@ -30,11 +30,13 @@
 #include "w2v_math.h"
 #include "w2v_train.h"
 
-/* Centers per phase 1 job, and row groups (phase 2 jobs) per batch: fixed,
- * so that nothing depends on the thread count; 8 groups keep up to 8
- * threads busy in phase 2 for 16 library calls a batch. */
+/* Centers per phase 1 job and row groups (phase 2 jobs) per batch. Neither
+ * changes a bit of the result (a center's arithmetic does not depend on
+ * its chunk, nor a row's order of updates on its group), so they follow
+ * the thread count: one of each on one thread (two library calls a batch
+ * in phase 2), else chunks of 16 centers and 4 row groups a thread. */
 #define W2V_CHUNK 16
-#define W2V_ROW_GROUPS 8
+#define W2V_MAX_GROUPS 64
 
 /* Phase 1's output for one chunk of the batch's centers. */
 typedef struct chunk {
@@ -43,12 +45,12 @@ typedef struct chunk {
     float *coef;       /* sigma(score) - label; 0 when |score| >= 6 (no update) */
     float *score;
     int32_t *len;      /* targets per center */
-    int64_t ntgt;
+    int64_t ncenters, ntgt;
     /* the updates (coef != 0) by row group, token order within a group */
     int32_t *g_ids;
     float *g_w;
     int32_t *g_center; /* the center's index in the batch */
-    int64_t g_off[W2V_ROW_GROUPS + 1];
+    int64_t g_off[W2V_MAX_GROUPS + 1];
 } chunk;
 
 /* One thread's working memory. */
@@ -80,6 +82,8 @@ typedef struct trainer {
     /* the batch */
     int64_t i0, nb;    /* its first center (kept index) and its size */
     int nchunks;
+    int64_t chunk_centers; /* centers per chunk */
+    int ngroups;       /* row groups */
     float alpha;
     float *h;          /* batch x dim: the centers' rows */
     float *e;          /* batch x dim: the centers' summed gradients */
@@ -98,10 +102,11 @@ static _Noreturn void fail(const char *what, emb_status s)
     exit(3);
 }
 
-/* The row group of row r: a multiplicative hash (no division per target). */
-static inline int row_group(int32_t r)
+/* The row group of row r of n: a multiplicative hash (no division per
+ * target). */
+static inline int row_group(int32_t r, int n)
 {
-    return (int)(((uint64_t)((uint32_t)r * 2654435761u) * W2V_ROW_GROUPS) >> 32);
+    return (int)(((uint64_t)((uint32_t)r * 2654435761u) * (uint64_t)n) >> 32);
 }
 
 /* ---- the epoch's text ---------------------------------------------------------- */
@@ -215,9 +220,10 @@ static void phase1(void *ctx, int k, int c)
     chunk *ch = &t->chunks[c];
     scratch *sc = &t->scratch[k];
     const int64_t dim = t->m->dim, vocab = t->m->vocab, i0 = t->i0;
-    const int64_t a = (int64_t)c * W2V_CHUNK;
-    const int64_t b = a + W2V_CHUNK < t->nb ? a + W2V_CHUNK : t->nb;
+    const int64_t a = (int64_t)c * t->chunk_centers;
+    const int64_t b = a + t->chunk_centers < t->nb ? a + t->chunk_centers : t->nb;
     ch->ntgt = 0;
+    ch->ncenters = b - a;
     for (int64_t i = a; i < b; i++) {
         const int64_t n0 = ch->ntgt;
         make_targets(t, ch, i0 + i);
@@ -238,23 +244,27 @@ static void phase1(void *ctx, int k, int c)
         off += n;
         i = j;
     }
-    /* The updates by row group: a stable counting sort. */
-    int64_t count[W2V_ROW_GROUPS] = {0};
+    /* The updates by row group: a stable counting sort (one group: phase 2
+     * reads the chunk as it is). */
+    const int ng = t->ngroups;
+    if (ng == 1)
+        return;
+    int64_t count[W2V_MAX_GROUPS] = {0};
     for (int64_t q = 0; q < ch->ntgt; q++)
         if (ch->coef[q] != 0.0f)
-            count[row_group(ch->tgt[q])]++;
+            count[row_group(ch->tgt[q], ng)]++;
     ch->g_off[0] = 0;
-    for (int g = 0; g < W2V_ROW_GROUPS; g++)
+    for (int g = 0; g < ng; g++)
         ch->g_off[g + 1] = ch->g_off[g] + count[g];
-    int64_t at[W2V_ROW_GROUPS];
-    memcpy(at, ch->g_off, sizeof at);
+    int64_t at[W2V_MAX_GROUPS];
+    memcpy(at, ch->g_off, (size_t)ng * sizeof *at);
     for (int64_t q = 0, ci = a, left = ch->len[0]; q < ch->ntgt; q++) {
         while (left == 0)
             left = ch->len[++ci - a];
         left--;
         if (ch->coef[q] == 0.0f)
             continue;
-        const int64_t d = at[row_group(ch->tgt[q])]++;
+        const int64_t d = at[row_group(ch->tgt[q], ng)]++;
         ch->g_ids[d] = ch->tgt[q];
         ch->g_w[d] = ch->coef[q];
         ch->g_center[d] = (int32_t)ci;
@@ -273,14 +283,24 @@ static void phase2(void *ctx, int k, int g)
     /* The chunks in order are the batch in token order. */
     for (int c = 0; c < t->nchunks; c++) {
         const chunk *ch = &t->chunks[c];
-        for (int64_t q = ch->g_off[g]; q < ch->g_off[g + 1]; q++) {
-            sc->own_ids[n_own] = ch->g_ids[q];
-            sc->own_w[n_own++] = ch->g_w[q];
-            sc->own_len[ch->g_center[q]]++;
+        if (t->ngroups > 1) {
+            for (int64_t q = ch->g_off[g]; q < ch->g_off[g + 1]; q++) {
+                sc->own_ids[n_own] = ch->g_ids[q];
+                sc->own_w[n_own++] = ch->g_w[q];
+                sc->own_len[ch->g_center[q]]++;
+            }
+            continue;
         }
+        for (int64_t i = 0, q = 0; i < ch->ncenters; i++) /* one group: every update */
+            for (const int64_t end = q + ch->len[i]; q < end; q++)
+                if (ch->coef[q] != 0.0f) {
+                    sc->own_ids[n_own] = ch->tgt[q];
+                    sc->own_w[n_own++] = ch->coef[q];
+                    sc->own_len[(int64_t)c * t->chunk_centers + i]++;
+                }
     }
     for (int64_t i = 0; i < nb; i++) {
-        const int mine = row_group(t->kept[t->i0 + i]) == g;
+        const int mine = row_group(t->kept[t->i0 + i], t->ngroups) == g;
         sc->own_center_len[i] = mine;
         if (mine)
             sc->own_centers[n_cent++] = t->kept[t->i0 + i];
@@ -324,10 +344,10 @@ static void train_epochs(trainer *t, w2v_jobs *jobs)
         for (int64_t i0 = 0; i0 < t->nkept; i0 += t->p->batch) {
             t->i0 = i0;
             t->nb = t->nkept - i0 < t->p->batch ? t->nkept - i0 : t->p->batch;
-            t->nchunks = (int)((t->nb + W2V_CHUNK - 1) / W2V_CHUNK);
+            t->nchunks = (int)((t->nb + t->chunk_centers - 1) / t->chunk_centers);
             t->alpha = alpha_at(t, epoch, t->kept_pos[i0]);
             w2v_jobs_run(jobs, phase1, t->nchunks);
-            w2v_jobs_run(jobs, phase2, W2V_ROW_GROUPS);
+            w2v_jobs_run(jobs, phase2, t->ngroups);
             for (int64_t i = 0; i < t->nb; i++) { /* the loss in center order */
                 t->st.loss += t->loss[i];
                 t->st.pairs += t->pairs[i];
@@ -348,9 +368,8 @@ static void train_epochs(trainer *t, w2v_jobs *jobs)
 
 static void trainer_free(trainer *t)
 {
-    const int64_t nchunks = (t->p->batch + W2V_CHUNK - 1) / W2V_CHUNK;
-    if (t->chunks != NULL)
-        for (int64_t c = 0; c < nchunks; c++) {
+    if (t->chunks != NULL) /* allocated after chunk_centers was set */
+        for (int64_t c = 0; c < (t->p->batch + t->chunk_centers - 1) / t->chunk_centers; c++) {
             chunk *ch = &t->chunks[c];
             free(ch->tgt), free(ch->label), free(ch->coef), free(ch->score), free(ch->len);
             free(ch->g_ids), free(ch->g_w), free(ch->g_center);
@@ -371,9 +390,12 @@ static int trainer_alloc(trainer *t)
 {
     const w2v_params *p = t->p;
     const int64_t V = t->c->vocab, N = t->c->nids, B = p->batch, dim = p->dim;
-    const int64_t nchunks = (B + W2V_CHUNK - 1) / W2V_CHUNK;
+    t->chunk_centers = p->threads == 1 ? B : W2V_CHUNK;
+    t->ngroups = p->threads == 1 ? 1 : 4 * p->threads < W2V_MAX_GROUPS ? 4 * p->threads
+                                                                       : W2V_MAX_GROUPS;
+    const int64_t nchunks = (B + t->chunk_centers - 1) / t->chunk_centers;
     t->per_center = 2 * (int64_t)p->window * (1 + (int64_t)p->negative);
-    const int64_t cap = W2V_CHUNK * t->per_center; /* one chunk's targets */
+    const int64_t cap = t->chunk_centers * t->per_center; /* one chunk's targets */
     const int64_t all = B * t->per_center;         /* phase 2: a group may own every target */
     t->group_targets = (int64_t)(128 * 1024 / sizeof(float)) / dim;
     if (t->group_targets < t->per_center)
@@ -400,7 +422,7 @@ static int trainer_alloc(trainer *t)
         ch->label = malloc((size_t)cap);
         ch->coef = malloc((size_t)cap * sizeof *ch->coef);
         ch->score = malloc((size_t)cap * sizeof *ch->score);
-        ch->len = malloc(W2V_CHUNK * sizeof *ch->len);
+        ch->len = malloc((size_t)t->chunk_centers * sizeof *ch->len);
         ch->g_ids = malloc((size_t)cap * sizeof *ch->g_ids);
         ch->g_w = malloc((size_t)cap * sizeof *ch->g_w);
         ch->g_center = malloc((size_t)cap * sizeof *ch->g_center);
