@@ -22,3 +22,7 @@ tools_embsimd_tune_LDADD = src/libembsimd.la verify/libgen.la -lm
 # Its interface and a tiny real run whose file the library then reads.
 EXTRA_DIST += tools/test_tune.sh
 TESTS += tools/test_tune.sh
+
+# embsimd-word2vec: word2vec trained with the library's ops, its quick test
+# and the comparison with gensim (make word2vec-report).
+include $(top_srcdir)/tools/word2vec.mk
