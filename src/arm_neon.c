@@ -379,5 +379,9 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
 #define EMB_ISA_POS_ATTRS
 #define EMB_ISA_POS_NEEDS 0
 #define EMB_ISA_OWN(X)
+/* A bag's sum in registers: 8 vectors of 8 floats, 16 of the 32 q
+ * registers (the loads need their own). */
+#define EMB_BAG_VEC_FLOATS 8
+#define EMB_BAG_REG_VECS 8
 #include "isa_kernels.h"
 #endif /* EMB_HAVE_NEON */

@@ -203,98 +203,226 @@ static inline size_t emb_bag_rows_ahead(size_t in_row)
     return rows;
 }
 
-/* Hints `lines` lines of token f's row from its byte `from` (f = the
- * current token + ahead; ahead 0: none), non-temporally on a far table
- * (EMB_KF_FAR). */
+/* A hint for the line at p: `locality` as __builtin_prefetch takes it, 3
+ * (PREFETCHT0 on x86: into L1), 2 (PREFETCHT1: into L2) or 0
+ * (PREFETCHNTA: a far table's rows, met once). A constant after inlining,
+ * so one instruction. */
+#define EMB_BAG_PREFETCH(p, locality)                                                          \
+    do {                                                                                       \
+        if ((locality) == 0)                                                                   \
+            __builtin_prefetch((const void *)(p), 0, 0);                                       \
+        else if ((locality) == 2)                                                              \
+            __builtin_prefetch((const void *)(p), 0, 2);                                       \
+        else                                                                                   \
+            __builtin_prefetch((const void *)(p), 0, 3);                                       \
+    } while (0)
+
+/* The locality of a call's bag hints: the schedule's bag_hint_level 2
+ * hints into L2 on every table; level 1 into L1, or non-temporally on a
+ * far table (EMB_KF_FAR), as the lookup does. Into L2, the hints of the
+ * rows ahead do not hold L1's few miss buffers, which the loads of the
+ * current rows need. AMD EPYC Zen 4 (family 25 model 17, KVM, 2 vCPUs,
+ * 32 MiB L3), f32, 1 thread, GB/s, level 2 against level 1, two
+ * alternating runs each: 50257 x 768 bags of 1 18.2-20.1 vs 11.8-13.4,
+ * bags of 20 33.8-36.4 vs 29.1-31.2; 1000000 x 128 (a far table) bags of
+ * 1 14.4-15.9 vs 9.9-11.3 (NTA) and 11.1-11.4 (T0), bags of 20 21.7-21.9
+ * vs 10.9-15.1 and 16.9-18.6; 32000 x 128 bags of 1 24.6-27.0 vs
+ * 24.3-26.0, bags of 20 50.6-51.3 vs 52.0-53.7. A Caffe2-shaped probe loop
+ * (16 rows ahead, bags of 1, 1000000 x 128): 44-45 ns a row with
+ * PREFETCHT1 against 56-61 with PREFETCHT0. */
+static inline int emb_bag_locality(unsigned flags)
+{
+    if (emb_loops()->bag_hint_level == 2)
+        return 2;
+    return (flags & EMB_KF_FAR) ? 0 : 3;
+}
+
+/* Hints `lines` lines of token f's row from its byte `from`, and one more
+ * when `extra` is set (f = the current token + ahead; ahead 0: none).
+ * Where `lines` and `locality` are constants the hints are straight-line
+ * code, not a loop: on bags of one a rolled loop of 8 hints was a fifth of
+ * the instructions. */
 static inline __attribute__((always_inline)) void
 emb_bag_hint(const uint8_t *table, const emb_bag_call *c, int ids64, size_t f, size_t ahead,
-             size_t in_row, size_t from, size_t lines, int far)
+             size_t in_row, size_t from, size_t lines, int extra, int locality)
 {
     if (ahead == 0 || f >= c->n)
         return;
-    const uint8_t *row = table + emb_id(c->ids, ids64, f) * in_row + from;
-    if (far)
-        EMB_PREFETCH_ROW(row, lines, 0);
-    else
-        EMB_PREFETCH_ROW(row, lines, 3);
+    const uintptr_t first =
+        (uintptr_t)(table + emb_id(c->ids, ids64, f) * in_row + from) & ~(uintptr_t)63;
+#pragma GCC unroll 16
+    for (size_t l = 0; l < lines; l++)
+        EMB_BAG_PREFETCH(first + 64 * l, locality);
+    if (extra)
+        EMB_BAG_PREFETCH(first + 64 * lines, locality);
 }
 
-/* An unweighted f32 sum of tokens [s, e) into o, EMB_BAG_REG_FLOATS
- * columns at a time held in registers across the bag's tokens (one load
- * and one add per vector and token, where adding into o in memory also
- * loads and stores it); the columns past the last whole group are added
- * into o. Each element still starts at +0 and adds its tokens in token
- * order: the bits of the row-at-a-time loop. (The +0 start is an add,
- * not a copy of the first row: x + 0 is not x for -0 and a signalling
- * NaN.) Each group's pass hints the same columns of the row `ahead`
- * tokens on: a long row's hints are spread over its groups, as the
- * lookup's rows in flight spread theirs, not sent in one burst that
- * would queue on the core's few outstanding misses. Returns the count of
- * non-padding tokens. */
-#ifndef EMB_BAG_REG_FLOATS
-#define EMB_BAG_REG_FLOATS 64
+/* An unweighted f32 sum of tokens [s, e) into o, a group of columns at a
+ * time held in registers across the bag's tokens (one load and one add per
+ * vector and token, where adding into o in memory also loads and stores
+ * it); the columns past the last whole vector are added into o. Each
+ * element still starts at +0 and adds its tokens in token order: the bits
+ * of the row-at-a-time loop. (The +0 start is an add, not a copy of the
+ * first row: x + 0 is not x for -0 and a signalling NaN.) Each group's
+ * pass hints the same columns of the row `ahead` tokens on: a long row's
+ * hints are spread over its groups, as the lookup's rows in flight spread
+ * theirs, not sent in one burst that would queue on the core's few
+ * outstanding misses.
+ *
+ * The widest group is EMB_BAG_REG_VECS vectors of EMB_BAG_VEC_FLOATS (an
+ * ISA sets both before including this file: 16 ymm registers of AVX2, 16
+ * zmm of AVX-512's 32), so a row of up to that many floats is one pass of
+ * the tokens and the narrower remainder takes groups of 8, 4, 2 and 1
+ * vectors. Per token that is a load and an add a vector, the id and the
+ * hints: on bags of one, where the per-token work is all there is, the
+ * former fixed 64-float groups cost two passes and 172 instructions a
+ * 128-float bag (callgrind, AVX2) and ran at 0.6-0.7x PyTorch's Caffe2
+ * kernel; a narrow loop also keeps fewer bags in the out-of-order window
+ * when the rows arrive late. */
+#ifndef EMB_BAG_VEC_FLOATS
+#define EMB_BAG_VEC_FLOATS 8
 #endif
-/* One group of columns [j, j + cols) of the sum over tokens [s, e): held
- * in registers when whole (cols = EMB_BAG_REG_FLOATS), added into o in
- * memory when it is the partial last group. `whole` is a constant at each
- * call, so each is its own loop. Returns the count of non-padding tokens
- * (every group counts the same). */
+#ifndef EMB_BAG_REG_VECS
+#define EMB_BAG_REG_VECS 16
+#endif
+typedef float emb_bag_vec __attribute__((vector_size(EMB_BAG_VEC_FLOATS * sizeof(float))));
+
+/* One group of V vectors, columns [j, j + V * EMB_BAG_VEC_FLOATS), of the
+ * sum over tokens [s, e), held in registers (V > 0, a constant at each
+ * call: each group width is its own loop), or with V = 0 the remaining
+ * `cols` columns added into o in memory. Returns the count of non-padding
+ * tokens (every group counts the same). */
 static inline __attribute__((always_inline)) size_t
 emb_bag_sum_group(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
-                  size_t s, size_t e, float *o, size_t j, size_t cols, int whole, size_t ahead,
-                  size_t hint_lines, int far)
+                  size_t s, size_t e, float *o, size_t j, size_t cols, const int V, size_t ahead,
+                  size_t hint_lines, int extra_line, int locality)
 {
-    enum { V = EMB_BAG_REG_FLOATS / 8 };
     const size_t dim = c->dim, in_row = dim * sizeof(float);
-    emb_bag_v8 acc[V];
-#pragma GCC unroll 16
+    emb_bag_vec acc[EMB_BAG_REG_VECS];
+#pragma GCC unroll 32
     for (int v = 0; v < V; v++)
-        acc[v] = (emb_bag_v8){0};
-    if (!whole)
+        acc[v] = (emb_bag_vec){0};
+    if (V == 0)
         memset(o + j, 0, cols * sizeof(float));
     size_t cnt = 0;
     for (size_t t = s; t < e; t++) {
         emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, j * sizeof(float), hint_lines,
-                     far);
+                     extra_line, locality);
         const size_t id = emb_id(c->ids, ids64, t);
         if (id == c->pad)
             continue;
         cnt++;
-        if (!whole) {
+        if (V == 0) {
             K.add_f32(o, table + id * in_row, j, cols, dim);
             continue;
         }
         const float *row = (const float *)(table + id * in_row) + j;
-#pragma GCC unroll 16
+#pragma GCC unroll 32
         for (int v = 0; v < V; v++) {
-            emb_bag_v8 x;
-            memcpy(&x, row + 8 * v, sizeof x);
+            emb_bag_vec x;
+            memcpy(&x, row + EMB_BAG_VEC_FLOATS * v, sizeof x);
             acc[v] = acc[v] + x;
         }
     }
-    if (whole)
-#pragma GCC unroll 16
-        for (int v = 0; v < V; v++) /* vector by vector: the array stays in registers */
-            memcpy(o + j + 8 * v, &acc[v], sizeof acc[v]);
+#pragma GCC unroll 32
+    for (int v = 0; v < V; v++) /* vector by vector: the array stays in registers */
+        memcpy(o + j + EMB_BAG_VEC_FLOATS * v, &acc[v], sizeof acc[v]);
     return cnt;
 }
 
+/* Whether a row's columns start mid-line (then each group's columns may
+ * end in one more line than they fill). */
+static inline int emb_bag_off_line(const uint8_t *table, size_t dim)
+{
+    return !((uintptr_t)table % 64 == 0 && dim * sizeof(float) % 64 == 0);
+}
+
+/* The sum of tokens [s, e) for any dim: the widest groups first, then one
+ * each of 8, 4, 2 and 1 vectors as the remainder needs, then the columns
+ * past the last whole vector in memory. */
 static inline __attribute__((always_inline)) size_t
 emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
-                     size_t s, size_t e, float *o, size_t ahead, int far)
+                     size_t s, size_t e, float *o, size_t ahead, int off_line, int locality)
 {
-    enum { G = EMB_BAG_REG_FLOATS };
-    const size_t dim = c->dim, in_row = dim * sizeof(float);
-    /* Columns that start mid-line end in one more line. */
-    const size_t off_line = !((uintptr_t)table % 64 == 0 && in_row % 64 == 0);
+    enum { W = EMB_BAG_VEC_FLOATS, R = EMB_BAG_REG_VECS };
+    const size_t dim = c->dim;
+#define EMB_BAG_GROUP(vecs)                                                                    \
+    emb_bag_sum_group(K, table, c, ids64, s, e, o, j, (vecs) * W, (vecs), ahead,             \
+                      (vecs) * W * sizeof(float) / 64, off_line, locality)
     size_t cnt = 0, j = 0;
-    for (; j + G <= dim; j += G)
-        cnt = emb_bag_sum_group(K, table, c, ids64, s, e, o, j, G, 1, ahead,
-                                G * sizeof(float) / 64 + off_line, far);
+    for (; j + R * W <= dim; j += R * W)
+        cnt = EMB_BAG_GROUP(R);
+    if (R > 8 && j + 8 * W <= dim)
+        cnt = EMB_BAG_GROUP(R > 8 ? 8 : R), j += 8 * W;
+    if (R > 4 && j + 4 * W <= dim)
+        cnt = EMB_BAG_GROUP(R > 4 ? 4 : R), j += 4 * W;
+    if (R > 2 && j + 2 * W <= dim)
+        cnt = EMB_BAG_GROUP(R > 2 ? 2 : R), j += 2 * W;
+    if (R > 1 && j + W <= dim)
+        cnt = EMB_BAG_GROUP(1), j += W;
+#undef EMB_BAG_GROUP
     if (j < dim)
         cnt = emb_bag_sum_group(K, table, c, ids64, s, e, o, j, dim - j, 0, ahead,
-                                ((dim - j) * sizeof(float) + 63) / 64 + off_line, far);
+                                ((dim - j) * sizeof(float) + 63) / 64, off_line, locality);
     return cnt;
+}
+
+/* Bags [b0, b1) of an unweighted f32 sum or mean. V > 0: the row is
+ * exactly V vectors, one group, every per-bag decision made at compile
+ * time (the widths models use: 64, 128, 256 floats); V = 0: any dim. */
+static inline __attribute__((always_inline)) void
+emb_bag_rows_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
+                  int mode, size_t b0, size_t b1, size_t t0, float *out, size_t ahead, int locality,
+                  const int V)
+{
+    const size_t dim = c->dim;
+    const int off_line = emb_bag_off_line(table, dim);
+    size_t start = t0;
+    for (size_t b = b0; b < b1; b++) {
+        const size_t end = emb_bag_end(c, b, start);
+        float *o = out + b * dim;
+        const size_t cnt =
+            V ? emb_bag_sum_group(K, table, c, ids64, start, end, o, 0, dim, V, ahead,
+                                  V * EMB_BAG_VEC_FLOATS * sizeof(float) / 64, off_line, locality)
+              : emb_bag_sum_f32_regs(K, table, c, ids64, start, end, o, ahead, off_line, locality);
+        if (cnt == 0) /* empty, or padding only: +0 */
+            memset(o, 0, dim * sizeof(float));
+        if (mode == EMB_BAG_MEAN && cnt > 0)
+            emb_div_floats(o, dim, (float)cnt);
+        start = end;
+    }
+}
+
+/* The same, a row width of one group and the hint chosen once a call (a
+ * constant hint is a prefetch with a displacement; a variable one cost a
+ * register and a branch a line). */
+static inline __attribute__((always_inline)) void
+emb_bag_rows_regs_width(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c,
+                        int ids64, int mode, size_t b0, size_t b1, size_t t0, float *out,
+                        size_t ahead, const int locality)
+{
+    enum { W = EMB_BAG_VEC_FLOATS, R = EMB_BAG_REG_VECS };
+    if (c->dim == R * W)
+        emb_bag_rows_regs(K, table, c, ids64, mode, b0, b1, t0, out, ahead, locality, R);
+    else if (R > 8 && c->dim == 8 * W)
+        emb_bag_rows_regs(K, table, c, ids64, mode, b0, b1, t0, out, ahead, locality, R > 8 ? 8 : R);
+    else if (R > 4 && c->dim == 4 * W)
+        emb_bag_rows_regs(K, table, c, ids64, mode, b0, b1, t0, out, ahead, locality, R > 4 ? 4 : R);
+    else
+        emb_bag_rows_regs(K, table, c, ids64, mode, b0, b1, t0, out, ahead, locality, 0);
+}
+
+static inline __attribute__((always_inline)) void
+emb_bag_rows_regs_any(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
+                      int mode, size_t b0, size_t b1, size_t t0, float *out, size_t ahead,
+                      int locality)
+{
+    if (locality == 0)
+        emb_bag_rows_regs_width(K, table, c, ids64, mode, b0, b1, t0, out, ahead, 0);
+    else if (locality == 2)
+        emb_bag_rows_regs_width(K, table, c, ids64, mode, b0, b1, t0, out, ahead, 2);
+    else
+        emb_bag_rows_regs_width(K, table, c, ids64, mode, b0, b1, t0, out, ahead, 3);
 }
 
 /* Bags [b0, b1): the tokens in order, each row prefetched a few tokens
@@ -310,19 +438,20 @@ emb_bag_rows_w(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int
     const size_t in_row = emb_row_size(K.in, dim);
     const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_bag_rows_ahead(in_row) : 0;
     const size_t lines = emb_row_lines(table, in_row);
-    const int far = (flags & EMB_KF_FAR) != 0;
+    const int locality = emb_bag_locality(flags);
+    /* Constant in each instantiation: one of the two loops is compiled. */
+    if (mode != EMB_BAG_MAX && !weighted && K.in == EMB_F32) {
+        emb_bag_rows_regs_any(K, table, c, ids64, mode, b0, b1, t0, out, ahead, locality);
+        return;
+    }
     size_t start = t0;
     for (size_t b = b0; b < b1; b++) {
         const size_t end = emb_bag_end(c, b, start);
         float *o = out + b * dim;
         int64_t *a = argmax != NULL ? argmax + b * dim : NULL;
-        /* Constant in each instantiation: one of the two loops is compiled. */
-        const int in_registers = mode != EMB_BAG_MAX && !weighted && K.in == EMB_F32;
         size_t cnt = 0;
-        if (in_registers)
-            cnt = emb_bag_sum_f32_regs(K, table, c, ids64, start, end, o, ahead, far);
-        for (size_t t = start; !in_registers && t < end; t++) {
-            emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, 0, lines, far);
+        for (size_t t = start; t < end; t++) {
+            emb_bag_hint(table, c, ids64, t + ahead, ahead, in_row, 0, lines, 0, locality);
             const size_t id = emb_id(c->ids, ids64, t);
             if (id == c->pad)
                 continue;

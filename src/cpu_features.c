@@ -239,7 +239,7 @@ static void quote_env(char *buf, size_t size, const char *s)
  * parts, 12 MiB; Emerald Rapids, 5 MiB; client parts with few cores), and
  * only when neither sysfs nor CPUID's cache leaves answered.
  * Erring high is the cheaper side: the kernels switch prefetch and
- * streaming on at half the LLC, and a figure too high only withholds them
+ * streaming on at 3/8 and 5/8 of the LLC, and a figure too high only withholds them
  * from tables a little past that (a 5-10 % gain forgone, docs/tuning.md,
  * "Kernel tuning"), where one too low turns them on for cache-resident tables
  * (a 15-25 % loss). */

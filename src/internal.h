@@ -242,6 +242,8 @@ typedef struct emb_loop_schedule {
     size_t prefetch_llc_eighths; /* prefetch from tables of this many eighths of the LLC */
     size_t far_llc_multiple;   /* the far (NTA) hint from tables this many times the LLC */
     size_t bag_ahead_multiple; /* a bag hints this many times the lookup's distance ahead */
+    size_t bag_hint_level;     /* the cache level a bag's hints fill: 1 (L1,
+                                  or NTA from far tables), 2 (L2 from any) */
 } emb_loop_schedule;
 
 typedef struct emb_schedule {

@@ -5,6 +5,9 @@
 
 #include <string.h>
 
+/* Baseline SSE2 has 16 xmm registers: a bag's sum holds 64 floats in them. */
+#define EMB_BAG_VEC_FLOATS 8
+#define EMB_BAG_REG_VECS 8
 #include "bag_loops.h"
 #include "internal.h"
 #include "row_loops.h"

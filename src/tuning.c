@@ -66,18 +66,33 @@
  *   of output from a 154 MB table and near 8.5 MiB from a 3 MB one, with
  *   16 MiB of LLC; 5/8 of it costs at most about 6 % on either side of
  *   both (schedule.c has the figures).
- * - prefetch_llc_eighths 4: a table of half the LLC or less stays cached
- *   between calls, and hints only cost issue slots there.
+ * - prefetch_llc_eighths 3: from 3/8 of the LLC a table's rows no longer
+ *   come back from it in time. AMD EPYC Zen 4 (family 25 model 17, KVM,
+ *   2 vCPUs, 32 MiB L3, AVX-512 library, 1 thread, 2026-12-05), f32,
+ *   D = 128, GB/s with prefetch vs without: 32000 rows (16 MB), bags of 1
+ *   18.2-19.8 vs 7.3-7.6, bags of 20 37.1-40.5 vs 28.0, lookup 21.6-22.2
+ *   vs 15.2-16.4; 24576 rows (12 MB) bags of 1 24.4-24.9 vs 4.9-14.2. At
+ *   8 MB it was mixed (16384 x 128 bags of 1 20.1-30.7 vs 18.1-20.1, but
+ *   2730 x 768: bags of 20 66 vs 76, grad 32-33 vs 39) and below it a loss
+ *   (1000 x 768 and 256 x 64: grad 35 vs 44 and 39-40 vs 54-55), so the
+ *   threshold sits between 8 and 12 MB there. The former 4/8 (half the
+ *   LLC) was an assumption that the table stays cached between calls; an
+ *   L3 shared with other tenants and filled by the call's own output does
+ *   not keep it. On Zen 2's 16 MiB L3, 3/8 is 6 MiB.
  * - far_llc_multiple 8: the non-temporal hint for tables eight times the
  *   LLC, whose rows a call will not meet again (internal.h, EMB_KF_FAR).
  * - bag_ahead_multiple 2: bags hint twice the lookup's distance: 32000 x
  *   128, bags of 20 and 100, 21.4-23.3 to 24.0-26.4 GB/s; DRAM and GPT-2
- *   tables unchanged (bag_loops.h). */
+ *   tables unchanged (bag_loops.h).
+ * - bag_hint_level 2: bags hint into L2 (PREFETCHT1), far tables too: on
+ *   AMD EPYC Zen 4 (family 25 model 17, 2026-12-05) 1.4-1.6x at 50257 x
+ *   768 and 1000000 x 128 bags of 1, within 5 % elsewhere (bag_loops.h,
+ *   emb_bag_locality, has the figures). */
 #define EMB_LOOP_DEFAULTS                                                                      \
     {                                                                                          \
         .prefetch_bytes = 4096, .prefetch_rows_max = 32, .prefetch_budget = (size_t)32 << 10,  \
-        .in_flight_min_dim = 256, .stream_llc_eighths = 5, .prefetch_llc_eighths = 4,          \
-        .far_llc_multiple = 8, .bag_ahead_multiple = 2,                                        \
+        .in_flight_min_dim = 256, .stream_llc_eighths = 5, .prefetch_llc_eighths = 3,          \
+        .far_llc_multiple = 8, .bag_ahead_multiple = 2, .bag_hint_level = 2,                   \
     }
 
 #define EMB_SCHEDULE_DEFAULTS {.part_min_bytes = EMB_DEFAULT_PART_MIN_BYTES, .loops = EMB_LOOP_DEFAULTS}
@@ -100,6 +115,7 @@ static const loop_item loop_items[] = {
     LOOP_ITEM("prefetch.llc_eighths", prefetch_llc_eighths, 0, (size_t)1 << 20),
     LOOP_ITEM("far.llc_multiple", far_llc_multiple, 1, (size_t)1 << 20),
     LOOP_ITEM("bag.ahead_multiple", bag_ahead_multiple, 1, 64),
+    LOOP_ITEM("bag.hint_level", bag_hint_level, 1, 2),
 };
 enum { N_LOOP_ITEMS = sizeof loop_items / sizeof loop_items[0] };
 

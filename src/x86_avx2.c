@@ -461,5 +461,9 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
 #define EMB_ISA_POS_ATTRS F16C
 #define EMB_ISA_POS_NEEDS EMB_CPU_F16C
 #define EMB_ISA_OWN(X)
+/* A bag's sum in registers: all 16 ymm (the adds take the row from
+ * memory), a 128-float row in one pass. */
+#define EMB_BAG_VEC_FLOATS 8
+#define EMB_BAG_REG_VECS 16
 #include "isa_kernels.h"
 #endif /* EMB_HAVE_AVX2 */

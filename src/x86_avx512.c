@@ -490,5 +490,8 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
 #define EMB_ISA_POS_NEEDS 0
 /* The f32 lookup's short rows are written by hand (lookup_f32_f32 above). */
 #define EMB_ISA_OWN(X) X(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32)
+/* A bag's sum in registers: 16 zmm of the 32, a 256-float row in one pass. */
+#define EMB_BAG_VEC_FLOATS 16
+#define EMB_BAG_REG_VECS 16
 #include "isa_kernels.h"
 #endif /* EMB_HAVE_AVX512 */

@@ -426,13 +426,17 @@ START_TEST(bag_matches_its_definition)
     const emb_kernel *k = kernel_of(_i);
     gen_rng r = gen_seed(0xBA6000 + (uint64_t)(_i % KERNEL_SLOTS));
     /* Element types: a tail alone, a short row, rows either side of the
-     * register groups; blocked ones: 1, 2, 3 and 5 blocks. */
+     * register groups, each width with a loop of its own (32, 64, 128 and
+     * 256 floats: one group of 2 to 16 vectors of AVX2 or AVX-512) and a
+     * chain of every narrower group with a tail (248 = 128 + 64 + 32 + 16
+     * + 8, 200 = 128 + 64 + 8); blocked ones: 1, 2, 3 and 5 blocks. */
     const int64_t block = dim_for_types(k->in, EMB_F32, 1);
-    const int64_t dims[] = {block > 1 ? block : 1, block > 1 ? 2 * block : 7,
-                            block > 1 ? 3 * block : 130, block > 1 ? 5 * block : 160};
+    const int64_t elem_dims[] = {1, 7, 130, 160, 32, 64, 128, 248, 200};
+    const int64_t block_dims[] = {block, 2 * block, 3 * block, 5 * block};
     variant v;
+    /* 9 and the 4 modes are coprime: every width meets every mode. */
     for (int c = 0; next_variant(c, &v); c++)
-        check_bag_variant(k, &v, 50, dims[c % 4], 13, 5, &r);
+        check_bag_variant(k, &v, 50, block > 1 ? block_dims[c % 4] : elem_dims[c % 9], 13, 5, &r);
     /* Large enough that 2 and 3 threads split the bags (256 KiB a part);
      * 256 is a dim of every type. */
     for (int c = 0; next_variant(c, &v); c += 5)

@@ -4,9 +4,10 @@
 # under tuning files that push every loop constant to an extreme: prefetch
 # on every table and as far as it goes, prefetch off, rows in flight for
 # every row and for none, streaming stores on every output and on none, the
-# far hint on every table (a 64 KiB LLC), a second thread from the first
-# byte. Each run must pass, and its canonical digest must equal the
-# defaults' run's: one code path that computed otherwise would move it.
+# far hint on every table (a 64 KiB LLC), bag hints into L1 as well as L2,
+# a second thread from the first byte. Each run must pass, and its canonical
+# digest must equal the defaults' run's: one code path that computed
+# otherwise would move it.
 # Under an emulator (EMBSIMD_VERIFY_EMULATED=1) the grid and digests only,
 # for the schedules that change which loop runs. (It found a real bug:
 # AVX-512's streaming row copy faulted on 16-bit rows of odd dims.)
@@ -63,9 +64,10 @@ check() { # name, llc, items...
     echo "schedule $name: passed, digest $got"
 }
 check prefetch-off "$llc" "prefetch.llc_eighths 0" "prefetch.bytes 0"
-check in-flight-all "$llc" "prefetch.llc_eighths 0" "in_flight.min_dim 1"
+check in-flight-all "$llc" "prefetch.llc_eighths 0" "in_flight.min_dim 1" "bag.hint_level 1"
 check stream-all "$llc" "stream.llc_eighths 0"
-check far-all 65536 "prefetch.llc_eighths 0" "far.llc_multiple 1" "stream.llc_eighths 0"
+check far-all 65536 "prefetch.llc_eighths 0" "far.llc_multiple 1" "stream.llc_eighths 0" \
+    "bag.hint_level 1"
 if [ "$emulated" != 1 ]; then
     check prefetch-max "$llc" "prefetch.llc_eighths 0" "prefetch.bytes 16777216" \
         "prefetch.rows_max 4096" "prefetch.budget 1073741824" "bag.ahead_multiple 64"
