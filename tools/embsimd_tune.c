@@ -356,6 +356,7 @@ static const loop_candidate loop_candidates[] = {
     {"in_flight.min_dim", 128},   {"in_flight.min_dim", 512},
     {"stream.llc_eighths", 3},    {"stream.llc_eighths", 8},
     {"bag.ahead_multiple", 1},    {"bag.ahead_multiple", 4},
+    {"bag.hint_level", 1},
 };
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
