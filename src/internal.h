@@ -213,9 +213,11 @@ extern const emb_kernels emb_kernels_neon;
  * EMBSIMD_IMPL (the error is then already recorded for this thread). */
 const emb_resolved *emb_active_kernels(void);
 
-/* Runs fn(arg, part, nparts) for every part, part 0 on the calling thread,
- * the rest on pool workers; returns when all are done. Falls back to one
- * part on the caller when the pool is busy with another thread's call. */
+/* Runs fn(arg, part, nparts) for every part, each on whichever of the
+ * calling thread and the pool workers claims it first (a part's work and
+ * output depend on its index alone); returns when all are done. Falls back
+ * to one part on the caller when the pool is busy with another thread's
+ * call. */
 typedef void (*emb_part_fn)(void *arg, unsigned part, unsigned nparts);
 void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts);
 

@@ -60,7 +60,6 @@ int emb_get_num_threads(void)
  * (about 100-200 us: back-to-back calls, as in a training loop, find the
  * workers awake) and only then block on a condition variable. */
 #define SPIN_LIMIT 20000
-
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -84,7 +83,15 @@ typedef struct pool {
     _Atomic(emb_part_fn) fn;
     _Atomic(void *) arg;
     atomic_uint nparts;
-    atomic_uint pending; /* worker parts not yet finished */
+    atomic_uint pending; /* parts not yet finished */
+    /* The job's tag (its even generation's low 32 bits) over the index of
+     * the next unclaimed part: whoever is free takes the next part, the
+     * caller included, so a worker that the OS has not scheduled yet (on
+     * a busy machine: another library's spinning threads) delays nothing.
+     * A part's output depends on its index alone, never on the thread that
+     * runs it. The tag keeps a worker that read an old job from claiming a
+     * part of the next one. */
+    atomic_ullong claim;
 } pool;
 
 /* The atomics start at zero (static storage); only the pthread objects
@@ -97,9 +104,38 @@ typedef struct pool {
 static pool the_pool = POOL_INITIALIZER;
 
 typedef struct worker_arg {
-    unsigned index;           /* handles part index + 1; the caller does part 0 */
+    unsigned index;
     unsigned long first_seen; /* the generation before its first job */
 } worker_arg;
+
+/* The next part of job `tag` for whoever asks, or nparts: none left (or
+ * the job is no longer the current one). */
+static unsigned claim_part(pool *pl, unsigned long tag, unsigned nparts)
+{
+    unsigned long long w = atomic_load_explicit(&pl->claim, memory_order_acquire);
+    for (;;) {
+        const unsigned index = (unsigned)(w & 0xFFFFFFFFu);
+        if ((w >> 32) != (tag & 0xFFFFFFFFu) || index >= nparts)
+            return nparts;
+        if (atomic_compare_exchange_weak(&pl->claim, &w, w + 1))
+            return index;
+    }
+}
+
+/* Runs parts of the job until none is left; signals the caller when the
+ * last one of all finishes. */
+static void run_parts(pool *pl, unsigned long tag, emb_part_fn fn, void *arg, unsigned nparts)
+{
+    unsigned part;
+    while ((part = claim_part(pl, tag, nparts)) < nparts) {
+        fn(arg, part, nparts);
+        if (atomic_fetch_sub(&pl->pending, 1) == 1) {
+            pthread_mutex_lock(&pl->lock);
+            pthread_cond_signal(&pl->done);
+            pthread_mutex_unlock(&pl->lock);
+        }
+    }
+}
 
 static worker_arg worker_args[EMB_MAX_THREADS];
 
@@ -121,7 +157,6 @@ static unsigned long wait_for_job(pool *pl, unsigned long seen)
 static void *worker_main(void *p)
 {
     const worker_arg *me = p;
-    const unsigned part = me->index + 1;
     pool *pl = &the_pool;
     /* Not pl->generation: the job this worker was started for may already
      * have been posted by the time it runs. */
@@ -146,14 +181,7 @@ static void *worker_main(void *p)
             nparts = atomic_load(&pl->nparts);
         } while (atomic_load(&pl->generation) != g);
         seen = g;
-        if (part >= nparts)
-            continue;
-        fn(arg, part, nparts);
-        if (atomic_fetch_sub(&pl->pending, 1) == 1) {
-            pthread_mutex_lock(&pl->lock);
-            pthread_cond_signal(&pl->done);
-            pthread_mutex_unlock(&pl->lock);
-        }
+        run_parts(pl, g, fn, arg, nparts);
     }
     return NULL;
 }
@@ -207,17 +235,18 @@ void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts)
         return;
     }
     /* Odd while the job is written (worker_main's snapshot says why). */
-    atomic_fetch_add(&pl->generation, 1);
+    const unsigned long tag = atomic_fetch_add(&pl->generation, 1) + 2;
     atomic_store(&pl->fn, fn);
     atomic_store(&pl->arg, arg);
     atomic_store(&pl->nparts, nparts);
-    atomic_store(&pl->pending, nparts - 1);
+    atomic_store(&pl->pending, nparts);
+    atomic_store(&pl->claim, (unsigned long long)(tag & 0xFFFFFFFFu) << 32);
     pthread_mutex_lock(&pl->lock);
     atomic_fetch_add(&pl->generation, 1);
     pthread_cond_broadcast(&pl->wake);
     pthread_mutex_unlock(&pl->lock);
 
-    fn(arg, 0, nparts);
+    run_parts(pl, tag, fn, arg, nparts);
 
     int spin = 0;
     while (atomic_load_explicit(&pl->pending, memory_order_acquire) != 0 && spin++ < SPIN_LIMIT)
