@@ -269,17 +269,21 @@ EMB_ROW_PRIMITIVE void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
 {
     (void)dim;
     float *d = (float *)dst + j;
-    const __m512i low4 = _mm512_set1_epi32(15), eight = _mm512_set1_epi32(8);
+    /* The block's 16 possible values (float)(q - 8) * d, one rounded
+     * multiply each as the definition, looked up by each nibble q: VPERMPS
+     * reads the low 4 bits of each index, so the low nibble needs no mask,
+     * and one lookup stands for a subtraction, a conversion and a
+     * multiply, with the same bits. */
+    const __m512 values = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
     for (size_t k = 0; k < count; k += EMB_QBLOCK) {
         const uint8_t *block = src + (j + k) / EMB_QBLOCK * EMB_Q4_0_BYTES;
         const __m512 vd = block_scale(block);
         /* qs[0..15] as int32: x[j] from the low nibble, x[j + 16] from the
-         * high one, each minus 8 (in [-8, 7]). */
+         * high one. */
         const __m512i qs = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(block + 2)));
-        const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(qs, low4), eight);
-        const __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(qs, 4), eight);
-        STORE16(stream, d + k, scale16_i32(lo, vd));
-        STORE16(stream, d + k + 16, scale16_i32(hi, vd));
+        const __m512 lut = _mm512_mul_ps(values, vd); /* (float)(q - 8) * d, q = 0..15 */
+        STORE16(stream, d + k, _mm512_permutexvar_ps(qs, lut));
+        STORE16(stream, d + k + 16, _mm512_permutexvar_ps(_mm512_srli_epi32(qs, 4), lut));
     }
 }
 
@@ -350,7 +354,7 @@ EMB_ROW_PRIMITIVE void q4_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
 {
     (void)dim;
     float *d = (float *)dst + j;
-    const __m512i low4 = _mm512_set1_epi32(15);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (size_t k = 0; k < count; k += EMB_QK_K) {
         const uint8_t *block = src + (j + k) / EMB_QK_K * EMB_Q4_K_BYTES;
         float dm[16];
@@ -360,15 +364,22 @@ EMB_ROW_PRIMITIVE void q4_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
          * straight from memory give sixteen elements of each. */
         for (int g = 0; g < 4; g++) {
             const uint8_t *qs = block + 16 + 32 * g;
-            const __m512 dsc_lo = _mm512_set1_ps(dm[2 * g]), dsc_hi = _mm512_set1_ps(dm[2 * g + 1]);
-            const __m512 mn_lo = _mm512_set1_ps(dm[8 + 2 * g]), mn_hi = _mm512_set1_ps(dm[9 + 2 * g]);
+            /* A sub-block's 16 possible values, the definition's
+             * expression for q = 0..15: each element is then one VPERMPS
+             * of its nibble (which reads the low 4 bits of each lane, so
+             * the low nibbles need no mask), the same bits as computing it
+             * element by element. */
+            const __m512 lut_lo = q4_K_elems16(iota, _mm512_set1_ps(dm[2 * g]),
+                                               _mm512_set1_ps(dm[8 + 2 * g]));
+            const __m512 lut_hi = q4_K_elems16(iota, _mm512_set1_ps(dm[2 * g + 1]),
+                                               _mm512_set1_ps(dm[9 + 2 * g]));
             float *o = d + k + 64 * g;
             for (int h = 0; h < 2; h++) {
                 const __m512i q =
                     _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16 * h)));
-                STORE16(stream, o + 16 * h, q4_K_elems16(_mm512_and_si512(q, low4), dsc_lo, mn_lo));
+                STORE16(stream, o + 16 * h, _mm512_permutexvar_ps(q, lut_lo));
                 STORE16(stream, o + 32 + 16 * h,
-                        q4_K_elems16(_mm512_srli_epi32(q, 4), dsc_hi, mn_hi));
+                        _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut_hi));
             }
         }
     }
