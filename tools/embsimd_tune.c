@@ -56,7 +56,7 @@ static void usage(FILE *f)
             "defaults, which implementation's code runs each lookup and gradient kernel\n"
             "fastest, from what size a call gains from a second thread, and the loops'\n"
             "constants (prefetch distance, rows in flight, the streaming threshold,\n"
-            "how far ahead bags hint); keeps a\n"
+            "how far ahead bags hint and into which cache); keeps a\n"
             "choice only where it wins beyond noise (median paired ratio below %.2f,\n"
             "faster in %.0f %% of the rounds, and nowhere slower than %.2fx); writes the\n"
             "tuning file the library reads on first use. Results never change: every\n"
