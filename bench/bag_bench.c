@@ -58,7 +58,6 @@ typedef struct ref_part {
     size_t bytes;
     const int32_t *ids;
     size_t n, row;
-    int far;
     uint64_t sink;
 } ref_part;
 
@@ -71,9 +70,8 @@ static void *copy_thread(void *arg)
 
 /* The rows XORed a line at a time (four 16-byte loads, four chains, so
  * the loads, not the XORs, set the pace) into a value that is kept, each
- * row hinted 8 rows ahead (as the bag loop hints 512-byte rows;
- * non-temporally on a table 8 times the LLC, as it does). Rows here are
- * whole lines. */
+ * row hinted 16 rows ahead into L2 (as the bag loop hints 512-byte rows by
+ * default: bag_loops.h, emb_bag_locality). Rows here are whole lines. */
 typedef uint64_t line_part __attribute__((vector_size(16)));
 
 static void *read_thread(void *arg)
@@ -81,14 +79,10 @@ static void *read_thread(void *arg)
     ref_part *c = arg;
     line_part x0 = {0}, x1 = {0}, x2 = {0}, x3 = {0};
     for (size_t i = 0; i < c->n; i++) {
-        if (i + 8 < c->n) {
-            const uint8_t *next = c->src + (size_t)c->ids[i + 8] * c->row;
-            for (size_t l = 0; l < c->row; l += 64) {
-                if (c->far)
-                    __builtin_prefetch(next + l, 0, 0);
-                else
-                    __builtin_prefetch(next + l, 0, 3);
-            }
+        if (i + 16 < c->n) {
+            const uint8_t *next = c->src + (size_t)c->ids[i + 16] * c->row;
+            for (size_t l = 0; l < c->row; l += 64)
+                __builtin_prefetch(next + l, 0, 2);
         }
         const uint8_t *r = c->src + (size_t)c->ids[i] * c->row;
         for (size_t k = 0; k + 64 <= c->row; k += 64) {
@@ -214,7 +208,6 @@ int main(int argc, char **argv)
         if ((quick && vocab > 100000) || (only_vocab && vocab != only_vocab))
             continue;
         const size_t row = (size_t)dim * sizeof(float);
-        const int far = (size_t)vocab * row / 8 >= llc; /* as the library decides */
         float *table = big_alloc((size_t)vocab * row);
         float *h = calloc((size_t)vocab, sizeof(float));
         if (table == NULL || h == NULL) {
@@ -275,14 +268,14 @@ int main(int argc, char **argv)
                     tb[rep] = (now() - t0) / calls;
                     t0 = now();
                     for (int c = 0; c < calls; c++, k = (k + 1) % batches) {
-                        const ref_part copy = {dst, src + k * call_bytes, call_bytes, NULL, 0, 0, 0, 0};
+                        const ref_part copy = {dst, src + k * call_bytes, call_bytes, NULL, 0, 0, 0};
                         run_parts(copy_thread, &copy, T);
                     }
                     tc[rep] = (now() - t0) / calls;
                     t0 = now();
                     for (int c = 0; c < calls; c++, k = (k + 1) % batches) {
                         const ref_part read = {NULL, (const uint8_t *)table, 0, ids + k * (size_t)n,
-                                               (size_t)n, row, far, 0};
+                                               (size_t)n, row, 0};
                         read_sink = run_parts(read_thread, &read, T);
                     }
                     tr[rep] = (now() - t0) / calls;
