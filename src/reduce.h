@@ -98,9 +98,14 @@ static inline __attribute__((always_inline)) void emb_v32_add_term(emb_v32 *s,
  * above. (A 128-byte vector has no machine mode: GCC 12 keeps it in memory
  * and copies it through the stack on every add, which made a scan of a
  * table several times slower than its memory read.) */
-#if defined(__AVX512F__)
-#define EMB_REDUCE_PIECE 16
-#elif defined(__AVX__)
+#if defined(__AVX__)
+/* AVX-512 builds too: on AMD EPYC Zen 4 (2 x 256-bit units; KVM, 2 vCPUs,
+ * 2026-12-05) the f32 dot-product scan of 16 rows took 7.5-8.2 / 9.6-9.8
+ * / 9.4-11.0 / 14.3-14.7 / 37.4-38.0 ns a row at D = 96 / 100 / 128 / 256
+ * / 768 with 8-lane pieces, against 10.3 / 13.7 / 11.4-11.5 / 16.8-16.9 /
+ * 45.1-45.3 with 16-lane ones (AVX2's own: 8.3 / 10.1-10.3 / 9.4 / 14.6-
+ * 14.8 / 37.6-38.0): the fold of 16-lane sums crosses 256-bit halves, and
+ * the adds gain nothing. The order is the 32 sums' either way. */
 #define EMB_REDUCE_PIECE 8
 #else
 #define EMB_REDUCE_PIECE 4
@@ -109,11 +114,19 @@ typedef float emb_vp __attribute__((vector_size(EMB_REDUCE_PIECE * sizeof(float)
 typedef unsigned emb_up __attribute__((vector_size(EMB_REDUCE_PIECE * sizeof(float))));
 enum { EMB_REDUCE_PIECES = EMB_REDUCE_LANES / EMB_REDUCE_PIECE };
 
-static inline __attribute__((always_inline)) emb_vp emb_vp_term(emb_reduce_term kind,
-                                                                const float *x, const float *y)
+/* {0, 1, ..., EMB_REDUCE_PIECE - 1} */
+static inline __attribute__((always_inline)) emb_up emb_up_iota(void)
 {
-    emb_vp a, b;
-    memcpy(&a, x, sizeof a);
+    emb_up v;
+    for (unsigned l = 0; l < EMB_REDUCE_PIECE; l++)
+        v[l] = l;
+    return v;
+}
+
+/* The term of one piece's lanes a (and b for the two-operand kinds). */
+static inline __attribute__((always_inline)) emb_vp emb_vp_term_of(emb_reduce_term kind, emb_vp a,
+                                                                   emb_vp b)
+{
     switch (kind) {
     case EMB_TERM_SQUARE:
         return a * a;
@@ -125,15 +138,23 @@ static inline __attribute__((always_inline)) emb_vp emb_vp_term(emb_reduce_term 
         return a;
     }
     case EMB_TERM_PRODUCT:
-        memcpy(&b, y, sizeof b);
         return a * b;
     case EMB_TERM_SQ_DIFF: {
-        memcpy(&b, y, sizeof b);
         const emb_vp d = a - b;
         return d * d;
     }
     }
     return a;
+}
+
+static inline __attribute__((always_inline)) emb_vp emb_vp_term(emb_reduce_term kind,
+                                                                const float *x, const float *y)
+{
+    emb_vp a, b = {0};
+    memcpy(&a, x, sizeof a);
+    if (kind == EMB_TERM_PRODUCT || kind == EMB_TERM_SQ_DIFF)
+        memcpy(&b, y, sizeof b);
+    return emb_vp_term_of(kind, a, b);
 }
 
 /* The canonical sum of term(x[j], y[j]) over j < n; y is read only by the
@@ -154,8 +175,38 @@ static inline __attribute__((always_inline)) float emb_reduce_f32(emb_reduce_ter
             s[k] = s[k] + emb_vp_term(kind, x + j + k * EMB_REDUCE_PIECE,
                                       two ? y + j + k * EMB_REDUCE_PIECE : NULL);
     }
-    if (j < n) {
-        /* Padding lanes: 0*0, |0|, (0-0)^2 are +0 terms. */
+    if (j < n && n >= EMB_REDUCE_PIECE) {
+        /* The tail's whole pieces straight from the row; its partial piece
+         * from the row's last EMB_REDUCE_PIECE elements, rotated down to
+         * lane 0 and the lanes past the row zeroed (0*0, |0|, (0-0)^2 are
+         * +0 terms); the pieces past the row not at all (adding +0 changes
+         * no running sum). The values and order are the padded row's; a
+         * copy through a zeroed stack buffer instead cost two thirds of
+         * the scan of 100-float rows (its loads waited on the copy's
+         * stores). */
+        const size_t rem = n - j;
+#pragma GCC unroll 8
+        for (int k = 0; k < EMB_REDUCE_PIECES; k++) {
+            const size_t at = (size_t)k * EMB_REDUCE_PIECE;
+            if (at + EMB_REDUCE_PIECE <= rem) {
+                s[k] = s[k] + emb_vp_term(kind, x + j + at, two ? y + j + at : NULL);
+            } else if (at < rem) {
+                const emb_up lane = emb_up_iota();
+                const unsigned c = (unsigned)(rem - at);
+                const emb_up from = (lane + (EMB_REDUCE_PIECE - c)) & (EMB_REDUCE_PIECE - 1);
+                const emb_up keep = lane < c;
+                emb_vp a, b = {0};
+                memcpy(&a, x + n - EMB_REDUCE_PIECE, sizeof a);
+                a = (emb_vp)((emb_up)__builtin_shuffle(a, from) & keep);
+                if (two) {
+                    memcpy(&b, y + n - EMB_REDUCE_PIECE, sizeof b);
+                    b = (emb_vp)((emb_up)__builtin_shuffle(b, from) & keep);
+                }
+                s[k] = s[k] + emb_vp_term_of(kind, a, b);
+            }
+        }
+    } else if (j < n) {
+        /* A row shorter than a piece: padded through a buffer. */
         float xl[EMB_REDUCE_LANES] = {0}, yl[EMB_REDUCE_LANES] = {0};
         memcpy(xl, x + j, (n - j) * sizeof(float));
         if (two)
