@@ -304,7 +304,8 @@ def main():
         say(f"gensim T={t}: {gens[t]['wps']:.0f} words/s")
     digests = {ours[t]["digest"] for t in threads}
     # The kernels' tail: a row of 100 is not a whole number of 32-element
-    # pieces. One epoch at 1 thread with dim 128 shows what that costs.
+    # pieces. One epoch at 1 thread with dim 128 shows what that costs
+    # (elements a second at both dims).
     o128 = run_ours(tool, args.corpus, 1, 1, args.max_words, dim=128)
     g128 = run_gensim(corpus_txt, 1, 1, 1, keep=False, dim=128)
     say(f"dim 128, 1 epoch, T=1: ours {o128['wps']:.0f}, gensim {g128['wps']:.0f} words/s")
@@ -421,9 +422,12 @@ unset multiplot
       f"{o128['wps'] / g128['wps']:.2f} | (not a target) | | {o128['cpu_wps']:.0f} | "
       f"{g128['cpu_wps']:.0f} | {o128['cpu_wps'] / g128['cpu_wps']:.2f} |")
     w("")
-    w("The last row is one more epoch at dim 128. gensim's time per element is about the same "
-      "at dim 100 and 128; embsimd's kernels take longer per element at 100, whose rows are "
-      "not a whole number of 32-element pieces: their tail path is slow "
+    d100, t1 = SETTINGS["dim"], threads[0]
+    w("The last row is one more epoch at dim 128, whose rows are a whole number of the "
+      "kernels' 32-element pieces (100 is not: a tail). Words/s times the dim, millions of "
+      f"elements a second at 1 thread: embsimd-word2vec {ours[t1]['wps'] * d100 / 1e6:.1f} at "
+      f"{d100} and {o128['wps'] * 128 / 1e6:.1f} at 128, gensim "
+      f"{gens[t1]['wps'] * d100 / 1e6:.1f} and {g128['wps'] * 128 / 1e6:.1f} "
       "(docs/word2vec.md).\n")
     w(f"Trained table digest (FNV-1a 64 of both tables) for " + ", ".join(
         f"T={t}: `{ours[t]['digest']}`" for t in threads) +
