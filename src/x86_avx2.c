@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "row_loops.h"
+#include "x86_copy.h"
 #include "x86_q6k.h"
 
 /* maskload/maskstore take a per-lane sign-bit mask; a sliding window over
@@ -19,37 +20,6 @@ static inline __m256i tail_mask(size_t rem)
     return _mm256_loadu_si256((const __m256i *)(tail_window + 8 - rem));
 }
 
-/* Each piece loads all its vectors before storing any: a store followed by
- * a load that matches it in the low 12 bits (4K aliasing) makes the load
- * wait, and rows gathered from random table offsets hit that often (see
- * x86_avx512.c for the measurement). A piece of 8 <= r <= 64 floats is
- * covered by its first k and last k vectors (k = 1, 2, 4), overlapping in
- * the middle, instead of masks: every byte touched lies inside the row.
- * Sixteen YMM registers hold at most one 64-float piece at a time. */
-#define LOAD_FIRST_LAST(k)                                                   \
-    __m256 v[2 * (k)];                                                       \
-    _Pragma("GCC unroll 4")                                                  \
-    for (int q = 0; q < (k); q++) {                                          \
-        v[q] = _mm256_loadu_ps(s + 8 * q);                                   \
-        v[(k) + q] = _mm256_loadu_ps(s + r - 8 * ((k) - q));                 \
-    }                                                                        \
-    _Pragma("GCC unroll 4")                                                  \
-    for (int q = 0; q < (k); q++) {                                          \
-        _mm256_storeu_ps(d + 8 * q, v[q]);                                   \
-        _mm256_storeu_ps(d + r - 8 * ((k) - q), v[(k) + q]);                 \
-    }
-
-static inline __attribute__((always_inline)) void copy_8_to_64(float *d, const float *s, size_t r)
-{
-    if (r <= 16) {
-        LOAD_FIRST_LAST(1)
-    } else if (r <= 32) {
-        LOAD_FIRST_LAST(2)
-    } else {
-        LOAD_FIRST_LAST(4)
-    }
-}
-
 EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
 {
     if (dim < 8) {
@@ -59,14 +29,7 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
         _mm256_maskstore_ps(dst, m, _mm256_maskload_ps(src, m));
         return;
     }
-    size_t j = 0;
-    for (; dim - j > 64; j += 64)
-        copy_8_to_64(dst + j, src + j, 64);
-    /* A remainder under 8 floats is copied as the row's last 8, which
-     * rewrites a few already-copied floats with the same bits. */
-    if (dim - j < 8)
-        j = dim - 8;
-    copy_8_to_64(dst + j, src + j, dim - j);
+    emb_x86_copy_row_8(dst, src, dim);
 }
 
 /* Non-temporal stores need aligned addresses: 32 bytes for a YMM, 16 for

@@ -8,45 +8,12 @@
 
 #include "internal.h"
 #include "row_loops.h"
+#include "x86_copy.h"
 #include "x86_q6k.h"
 
 static inline __mmask16 first_lanes(size_t rem)
 {
     return _cvtu32_mask16((1u << rem) - 1u);
-}
-
-/* Each piece loads all its vectors before storing any. A store followed
- * by a load whose address matches it in the low 12 bits (4K aliasing)
- * makes the load wait, and rows gathered from random table offsets hit
- * that often: alternating loads and stores measured 1.6-1.8x slower than
- * this at D = 64..256 on a cache-resident table. A piece of 16 <= r <= 256
- * floats is covered by its first k and last k vectors (k = 1, 2, 4, 8),
- * overlapping in the middle, instead of masks: every byte read or written
- * still lies inside the row. */
-#define LOAD_FIRST_LAST(k)                                                   \
-    __m512 v[2 * (k)];                                                       \
-    _Pragma("GCC unroll 8")                                                  \
-    for (int q = 0; q < (k); q++) {                                          \
-        v[q] = _mm512_loadu_ps(s + 16 * q);                                  \
-        v[(k) + q] = _mm512_loadu_ps(s + r - 16 * ((k) - q));                \
-    }                                                                        \
-    _Pragma("GCC unroll 8")                                                  \
-    for (int q = 0; q < (k); q++) {                                          \
-        _mm512_storeu_ps(d + 16 * q, v[q]);                                  \
-        _mm512_storeu_ps(d + r - 16 * ((k) - q), v[(k) + q]);                \
-    }
-
-static inline __attribute__((always_inline)) void copy_16_to_256(float *d, const float *s, size_t r)
-{
-    if (r <= 32) {
-        LOAD_FIRST_LAST(1)
-    } else if (r <= 64) {
-        LOAD_FIRST_LAST(2)
-    } else if (r <= 128) {
-        LOAD_FIRST_LAST(4)
-    } else {
-        LOAD_FIRST_LAST(8)
-    }
 }
 
 EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
@@ -58,14 +25,7 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
         _mm512_mask_storeu_ps(dst, k, _mm512_maskz_loadu_ps(k, src));
         return;
     }
-    size_t j = 0;
-    for (; dim - j > 256; j += 256)
-        copy_16_to_256(dst + j, src + j, 256);
-    /* A remainder under 16 floats is copied as the row's last 16, which
-     * rewrites a few already-copied floats with the same bits. */
-    if (dim - j < 16)
-        j = dim - 16;
-    copy_16_to_256(dst + j, src + j, dim - j);
+    emb_x86_copy_row_8(dst, src, dim); /* x86_copy.h: 256-bit moves on purpose */
 }
 
 /* Non-temporal stores need 64-byte aligned addresses; the row's unaligned
@@ -87,13 +47,14 @@ EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
         const __mmask16 k = first_lanes(j);
         _mm512_mask_storeu_ps(dst, k, _mm512_maskz_loadu_ps(k, src));
     }
-    for (; j + 64 <= dim; j += 64) {
-        const __m512 a = _mm512_loadu_ps(src + j), b = _mm512_loadu_ps(src + j + 16);
-        const __m512 c = _mm512_loadu_ps(src + j + 32), d = _mm512_loadu_ps(src + j + 48);
-        _mm512_stream_ps(dst + j, a);
-        _mm512_stream_ps(dst + j + 16, b);
-        _mm512_stream_ps(dst + j + 32, c);
-        _mm512_stream_ps(dst + j + 48, d);
+    for (; j + 64 <= dim; j += 64) { /* 256-bit moves: x86_copy.h says why */
+        __m256 v[8];
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++)
+            v[q] = _mm256_loadu_ps(src + j + 8 * q);
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++)
+            _mm256_stream_ps(dst + j + 8 * q, v[q]);
     }
     for (; j + 16 <= dim; j += 16)
         _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
