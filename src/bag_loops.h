@@ -348,7 +348,7 @@ emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *
     const size_t dim = c->dim;
 #define EMB_BAG_GROUP(vecs)                                                                    \
     emb_bag_sum_group(K, table, c, ids64, s, e, o, j, (vecs) * W, (vecs), ahead,             \
-                      (vecs) * W * sizeof(float) / 64, off_line, locality)
+                      ((vecs) * W * sizeof(float) + 63) / 64, off_line, locality)
     size_t cnt = 0, j = 0;
     for (; j + R * W <= dim; j += R * W)
         cnt = EMB_BAG_GROUP(R);
@@ -369,7 +369,8 @@ emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *
 
 /* Bags [b0, b1) of an unweighted f32 sum or mean. V > 0: the row is
  * exactly V vectors, one group, every per-bag decision made at compile
- * time (the widths models use: 64, 128, 256 floats); V = 0: any dim. */
+ * time (the widths models use: 32 to 256 floats, as the ISA's registers
+ * allow); V = 0: any dim. */
 static inline __attribute__((always_inline)) void
 emb_bag_rows_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
                   int mode, size_t b0, size_t b1, size_t t0, float *out, size_t ahead, int locality,
@@ -383,7 +384,8 @@ emb_bag_rows_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, 
         float *o = out + b * dim;
         const size_t cnt =
             V ? emb_bag_sum_group(K, table, c, ids64, start, end, o, 0, dim, V, ahead,
-                                  V * EMB_BAG_VEC_FLOATS * sizeof(float) / 64, off_line, locality)
+                                  (V * EMB_BAG_VEC_FLOATS * sizeof(float) + 63) / 64, off_line,
+                                  locality)
               : emb_bag_sum_f32_regs(K, table, c, ids64, start, end, o, ahead, off_line, locality);
         if (cnt == 0) /* empty, or padding only: +0 */
             memset(o, 0, dim * sizeof(float));
