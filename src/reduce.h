@@ -123,6 +123,27 @@ static inline __attribute__((always_inline)) emb_up emb_up_iota(void)
     return v;
 }
 
+/* Lane l of the result is lane from[l] of a. GCC's variable shuffle
+ * becomes one permute; clang has no variable form (its
+ * __builtin_shufflevector takes constant lanes), so there the lanes are
+ * gathered one by one: the same values, a slower tail. */
+static inline __attribute__((always_inline)) emb_vp emb_vp_permute(emb_vp a, emb_up from)
+{
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shuffle)
+#define EMB_HAVE_VARIABLE_SHUFFLE 1
+#endif
+#endif
+#ifdef EMB_HAVE_VARIABLE_SHUFFLE
+    return __builtin_shuffle(a, from);
+#else
+    emb_vp r;
+    for (unsigned l = 0; l < EMB_REDUCE_PIECE; l++)
+        r[l] = a[from[l]];
+    return r;
+#endif
+}
+
 /* The term of one piece's lanes a (and b for the two-operand kinds). */
 static inline __attribute__((always_inline)) emb_vp emb_vp_term_of(emb_reduce_term kind, emb_vp a,
                                                                    emb_vp b)
@@ -197,10 +218,10 @@ static inline __attribute__((always_inline)) float emb_reduce_f32(emb_reduce_ter
                 const emb_up keep = lane < c;
                 emb_vp a, b = {0};
                 memcpy(&a, x + n - EMB_REDUCE_PIECE, sizeof a);
-                a = (emb_vp)((emb_up)__builtin_shuffle(a, from) & keep);
+                a = (emb_vp)((emb_up)emb_vp_permute(a, from) & keep);
                 if (two) {
                     memcpy(&b, y + n - EMB_REDUCE_PIECE, sizeof b);
-                    b = (emb_vp)((emb_up)__builtin_shuffle(b, from) & keep);
+                    b = (emb_vp)((emb_up)emb_vp_permute(b, from) & keep);
                 }
                 s[k] = s[k] + emb_vp_term_of(kind, a, b);
             }
