@@ -382,7 +382,9 @@ EMB_DEFINE_ADD_PRIMITIVE(add_row)
  * after the vector loop, and the fused loop's pieces are at most 128 long. A
  * false positive of -Waggressive-loop-optimizations, silenced here only. */
 #pragma GCC diagnostic push
+#ifndef __clang__ /* clang has no such warning, and warns of its name */
 #pragma GCC diagnostic ignored "-Waggressive-loop-optimizations"
+#endif
 ADD_WIDENED(, add_bf16, EMB_BF16, widen8_bf16)
 ADD_WIDENED(F16C, add_f16, EMB_F16, widen8_f16)
 #pragma GCC diagnostic pop
