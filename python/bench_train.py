@@ -25,7 +25,14 @@ ratios from the same run. After 10 steps the parameters of sparse and
 each sparse embsimd variant are compared bit for bit (docs/python.md
 predicts them equal), and dense / embsimd-dense likewise.
 
-  python/bench_train.py [--steps 30] [--check-after 10] [--threads 1,2]
+A thread count with a "p" (the default list is 1,2,2p) runs in a child
+process with OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP threads then sleep
+at the end of each parallel region instead of spinning for milliseconds on
+the cores the library's pool needs (libgomp reads the variable once, when
+it loads, hence the child). Every variant of that column, the baseline
+included, runs under it.
+
+  python/bench_train.py [--steps 30] [--check-after 10] [--threads 1,2,2p]
                         [--out results/python.md]
 """
 
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -169,6 +177,30 @@ def context() -> List[str]:
     ]
 
 
+def label(spec: str) -> str:
+    return "T=%s, OMP passive" % spec[:-1] if spec.endswith("p") else "T=" + spec
+
+
+def run_spec(spec: str, args) -> Tuple[Dict[str, List[float]], List[str]]:
+    """run() here, or for "Np" in a child with OMP_WAIT_POLICY=PASSIVE."""
+    if not spec.endswith("p"):
+        return run(int(spec), args)
+    out = "%s.%d.json" % (os.path.abspath(args.out or "bench_train"), os.getpid())
+    argv = [sys.executable, os.path.abspath(__file__), "--threads", spec[:-1], "--times-json", out]
+    for name in ("vocab", "npos", "dim", "batch", "seq", "lr", "steps", "check_after",
+                 "warmup", "loss"):
+        argv += ["--" + name.replace("_", "-"), str(getattr(args, name))]
+    print("%s: a child process with OMP_WAIT_POLICY=PASSIVE" % label(spec), file=sys.stderr)
+    try:
+        subprocess.run(argv, check=True, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
+        with open(out) as f:
+            got = json.load(f)
+    finally:
+        if os.path.exists(out):
+            os.remove(out)
+    return got["times"], got["verdicts"]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--vocab", type=int, default=50257)
@@ -181,12 +213,16 @@ def main() -> int:
     ap.add_argument("--check-after", type=int, default=10,
                     help="compare the parameters after this many steps (default 10)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed first steps (default 2)")
-    ap.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
+    ap.add_argument("--threads", default="1,2,2p",
+                    help="thread counts; Np runs T=N with OMP_WAIT_POLICY=PASSIVE in a child "
+                         "process (default 1,2,2p)")
+    ap.add_argument("--times-json", help=argparse.SUPPRESS)  # a child's result, for its parent
     ap.add_argument("--loss", choices=("dot", "mul-sum"), default="dot",
                     help="the stand-in loss sum(h * C): torch.dot of the flattened tensors "
                          "(default) or (h * C).sum(); the gradient is C either way")
     ap.add_argument("--out", help="write the markdown report here (default: stdout only)")
     args = ap.parse_args()
+    load_before = os.getloadavg()
     lines = ["# GPT-2's embedding layer, one training step (python/bench_train.py)", "",
              "Forward + backward + optimizer step of h = wte(ids) + wpe(pos), wte %d x %d, "
              "wpe %d x %d fp32, batch %d x %d tokens (uniform random ids, 3 batches in turn), "
@@ -197,33 +233,46 @@ def main() -> int:
                 "torch.dot(h.flatten(), C.flatten())" if args.loss == "dot" else
                 "(h * C).sum()", args.lr, args.steps, args.warmup), ""]
     lines += ["- " + c for c in context()]
-    lines += ["", "| variant | " + " | ".join("T=%s ms/step" % t for t in args.threads.split(","))
-              + " |", "| --- |" + " --- |" * len(args.threads.split(","))]
-    med: Dict[Tuple[str, int], float] = {}
+    specs = args.threads.split(",")
+    for spec in specs:
+        if not re.fullmatch(r"[1-9][0-9]*p?", spec):
+            ap.error("--threads: %r is not a thread count (N, or Np for OMP_WAIT_POLICY=PASSIVE)"
+                     % spec)
+    if args.times_json:
+        times, v = run(int(specs[0]), args)
+        with open(args.times_json, "w") as f:
+            json.dump({"times": times, "verdicts": v}, f)
+        return 0
+    lines += ["", "| variant | " + " | ".join("%s ms/step" % label(s) for s in specs)
+              + " |", "| --- |" + " --- |" * len(specs)]
+    med: Dict[Tuple[str, str], float] = {}
     rows: Dict[str, List[str]] = {v: [] for v in VARIANTS}
     verdicts: List[str] = []
-    for t in (int(x) for x in args.threads.split(",")):
-        times, v = run(t, args)
-        verdicts += ["T=%d: %s" % (t, x) for x in v]
+    for spec in specs:
+        times, v = run_spec(spec, args)
+        verdicts += ["%s: %s" % (label(spec), x) for x in v]
         for name in VARIANTS:
-            med[name, t] = statistics.median(times[name])
-            rows[name].append("%.1f (%.1f)" % (1e3 * med[name, t], 1e3 * min(times[name])))
+            med[name, spec] = statistics.median(times[name])
+            rows[name].append("%.1f (%.1f)" % (1e3 * med[name, spec], 1e3 * min(times[name])))
     lines += ["| %s | %s |" % (v, " | ".join(rows[v])) for v in VARIANTS]
     lines += ["", "Ratios (median step time of the baseline / the variant's, same run):", ""]
-    for t in (int(x) for x in args.threads.split(",")):
+    for spec in specs:
         for v in ("embsimd", "embsimd-fused", "embsimd-layer"):
-            lines.append("- T=%d %s: %.2fx dense, %.2fx sparse + SGD" % (
-                t, v, med["dense", t] / med[v, t], med["sparse", t] / med[v, t]))
+            lines.append("- %s %s: %.2fx dense, %.2fx sparse + SGD" % (
+                label(spec), v, med["dense", spec] / med[v, spec],
+                med["sparse", spec] / med[v, spec]))
     lines += ["", "Exactness (torch.equal on the bits of both tables):", ""]
     lines += ["- " + v for v in verdicts]
-    load = os.getloadavg()
-    lines.append("- load average after the run: %s" % " ".join("%.2f" % x for x in load))
-    if load[0] > 0.5 * (os.cpu_count() or 1):
-        lines += ["", "**A noisy machine**: the load average exceeded half the %d CPUs, so "
-                  "other processes shared the cores with this run (the T=2 figures most: two "
-                  "threads then compete with them for both cores). Compare ratios within the "
-                  "run, not absolute times across runs; rerun on a quiet machine before "
-                  "citing." % (os.cpu_count() or 1)]
+    lines.append("- load average after the run: %s (this run's own threads included)"
+                 % " ".join("%.2f" % x for x in os.getloadavg()))
+    # The load before the run tells whether other processes were running;
+    # the one after counts this run's own two-thread steps too.
+    if load_before[0] > 0.5 * (os.cpu_count() or 1):
+        lines += ["", "**A noisy machine**: the load average before the run exceeded half the "
+                  "%d CPUs, so other processes shared the cores with this run (the T=2 figures "
+                  "most: two threads then compete with them for both cores). Compare ratios "
+                  "within the run, not absolute times across runs; rerun on a quiet machine "
+                  "before citing." % (os.cpu_count() or 1)]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

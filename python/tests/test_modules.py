@@ -248,7 +248,8 @@ def test_token_position_embedding_is_two_lookups_added(sparse):
 
 
 def test_bench_train_smoke(tmp_path):
-    """python/bench_train.py on a tiny layer: every variant runs, and the
+    """python/bench_train.py on a tiny layer: every variant runs, in this
+    process and in the OMP_WAIT_POLICY=PASSIVE child ("1p"), and the
     parameters docs/python.md predicts equal are (its exit status)."""
     import os
     import subprocess
@@ -256,10 +257,17 @@ def test_bench_train_smoke(tmp_path):
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench_train.py")
     r = subprocess.run([sys.executable, script, "--vocab", "300", "--npos", "16", "--dim", "32",
                         "--batch", "2", "--seq", "16", "--steps", "3", "--warmup", "1",
-                        "--threads", "1", "--out", str(tmp_path / "r.md")],
+                        "--threads", "1,1p", "--out", str(tmp_path / "r.md")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "DIFFER" not in (tmp_path / "r.md").read_text()
+    report = (tmp_path / "r.md").read_text()
+    assert "DIFFER" not in report
+    assert "| T=1 ms/step | T=1, OMP passive ms/step |" in report
+    assert "T=1, OMP passive: sparse vs embsimd-layer after 3 steps: bit-identical" in report
+    assert not list(tmp_path.glob("*.json")), "the child's result file was left behind"
+    bad = subprocess.run([sys.executable, script, "--threads", "2x"], capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 2 and "'2x' is not a thread count" in bad.stderr
 
 
 @pytest.mark.parametrize("mode,weighted", [("sum", False), ("sum", True), ("mean", False)])
