@@ -54,7 +54,10 @@ def active_impl() -> Optional[str]:
 def set_num_threads(n: int) -> None:
     """Threads later calls may use, process-wide; n <= 0 restores the default
     ($EMBSIMD_NUM_THREADS, else the online CPUs). Results are the same bits
-    for every thread count."""
+    for every thread count. Beside PyTorch with n > 1, start Python with
+    OMP_WAIT_POLICY=PASSIVE so that PyTorch's OpenMP threads do not spin on
+    the cores the library's threads need (docs/python.md, "The training
+    step")."""
     _lib.check(_lib.lib.emb_set_num_threads(int(n)))
 
 
