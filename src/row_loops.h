@@ -183,8 +183,21 @@ emb_lookup_rows_w(emb_lookup_loop L, const uint8_t *table, size_t dim, const voi
 {
     const size_t in_row = emb_row_size(L.in, dim);
     if (!(flags & EMB_KF_PREFETCH)) {
+        /* A table in cache still waits on each row's first lines: a
+         * quantized row is a few lines the hardware prefetcher has not
+         * learnt before the row is done, and its dequantizing work keeps
+         * the loads from running ahead. A hint a couple of rows ahead
+         * covers that (tuning.c has the figures); the f32 and 16-bit
+         * copies only lost by it, and streaming outputs are too large for
+         * it to matter. */
+        const emb_loop_schedule *S = emb_loops();
+        const int quantized = emb_row_size(L.in, 256) < 2 * 256; /* under 2 bytes an element */
+        const size_t ahead =
+            quantized && dim >= S->cached_ahead_min_dim ? S->cached_ahead_rows : 0;
         if (flags & EMB_KF_STREAM)
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert_stream);
+        else if (ahead != 0)
+            emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, ahead, L.convert);
         else
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert);
     } else if (dim < emb_loops()->in_flight_min_dim) {

@@ -2,7 +2,8 @@
 # verify/test_extreme_schedules.sh - bits never depend on the schedule. The
 # verifier's grid (C), digests (E), layer (F), scan (G) and bags (H) run
 # under tuning files that push every loop constant to an extreme: prefetch
-# on every table and as far as it goes, prefetch off, rows in flight for
+# on every table and as far as it goes, prefetch off, hints 64 rows ahead
+# in every lookup from a cached quantized table, rows in flight for
 # every row and for none, streaming stores on every output and on none, the
 # far hint on every table (a 64 KiB LLC), bag hints into L1 as well as L2,
 # a second thread from the first byte. Each run must pass, and its canonical
@@ -63,7 +64,7 @@ check() { # name, llc, items...
         { echo "FAIL: schedule $name: canonical digest $got, the defaults' $want"; exit 1; }
     echo "schedule $name: passed, digest $got"
 }
-check prefetch-off "$llc" "prefetch.llc_eighths 0" "prefetch.bytes 0"
+check prefetch-off "$llc" "prefetch.llc_eighths 0" "prefetch.bytes 0" "cached.ahead_rows 0"
 check in-flight-all "$llc" "prefetch.llc_eighths 0" "in_flight.min_dim 1" "bag.hint_level 1"
 check stream-all "$llc" "stream.llc_eighths 0"
 check far-all 65536 "prefetch.llc_eighths 0" "far.llc_multiple 1" "stream.llc_eighths 0" \
@@ -71,6 +72,7 @@ check far-all 65536 "prefetch.llc_eighths 0" "far.llc_multiple 1" "stream.llc_ei
 if [ "$emulated" != 1 ]; then
     check prefetch-max "$llc" "prefetch.llc_eighths 0" "prefetch.bytes 16777216" \
         "prefetch.rows_max 4096" "prefetch.budget 1073741824" "bag.ahead_multiple 64"
+    check cached-ahead-all "$llc" "cached.ahead_rows 64" "cached.ahead_min_dim 1"
     check in-flight-none "$llc" "prefetch.llc_eighths 0" "in_flight.min_dim 1099511627776"
     check stream-none "$llc" "stream.llc_eighths 1048576"
     check threads-always "$llc" "threads.min_bytes 0"
