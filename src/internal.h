@@ -249,6 +249,7 @@ typedef struct emb_loop_schedule {
     size_t cached_ahead_rows;  /* lookups from quantized tables that stay in
                                   cache hint the row this many ahead; 0: none */
     size_t cached_ahead_min_dim; /* ... for rows of at least this many elements */
+    size_t cached_ahead_min_bytes; /* ... into an output of at least this many bytes */
 } emb_loop_schedule;
 
 typedef struct emb_schedule {

@@ -189,11 +189,13 @@ emb_lookup_rows_w(emb_lookup_loop L, const uint8_t *table, size_t dim, const voi
          * the loads from running ahead. A hint a couple of rows ahead
          * covers that (tuning.c has the figures); the f32 and 16-bit
          * copies only lost by it, and streaming outputs are too large for
-         * it to matter. */
+         * it to matter; a small call's table and output stay in L2. */
         const emb_loop_schedule *S = emb_loops();
         const int quantized = emb_row_size(L.in, 256) < 2 * 256; /* under 2 bytes an element */
-        const size_t ahead =
-            quantized && dim >= S->cached_ahead_min_dim ? S->cached_ahead_rows : 0;
+        const size_t ahead = quantized && dim >= S->cached_ahead_min_dim &&
+                                     n * emb_row_size(L.out, dim) >= S->cached_ahead_min_bytes
+                                 ? S->cached_ahead_rows
+                                 : 0;
         if (flags & EMB_KF_STREAM)
             emb_lookup_one_by_one(L, table, dim, ids, ids64, n, out, 0, L.convert_stream);
         else if (ahead != 0)

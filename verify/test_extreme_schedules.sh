@@ -72,7 +72,8 @@ check far-all 65536 "prefetch.llc_eighths 0" "far.llc_multiple 1" "stream.llc_ei
 if [ "$emulated" != 1 ]; then
     check prefetch-max "$llc" "prefetch.llc_eighths 0" "prefetch.bytes 16777216" \
         "prefetch.rows_max 4096" "prefetch.budget 1073741824" "bag.ahead_multiple 64"
-    check cached-ahead-all "$llc" "cached.ahead_rows 64" "cached.ahead_min_dim 1"
+    check cached-ahead-all "$llc" "cached.ahead_rows 64" "cached.ahead_min_dim 1" \
+        "cached.ahead_min_bytes 0"
     check in-flight-none "$llc" "prefetch.llc_eighths 0" "in_flight.min_dim 1099511627776"
     check stream-none "$llc" "stream.llc_eighths 1048576"
     check threads-always "$llc" "threads.min_bytes 0"
