@@ -127,13 +127,13 @@ static inline __attribute__((always_inline)) emb_up emb_up_iota(void)
  * becomes one permute; clang has no variable form (its
  * __builtin_shufflevector takes constant lanes), so there the lanes are
  * gathered one by one: the same values, a slower tail. */
-static inline __attribute__((always_inline)) emb_vp emb_vp_permute(emb_vp a, emb_up from)
-{
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_shuffle)
 #define EMB_HAVE_VARIABLE_SHUFFLE 1
 #endif
 #endif
+static inline __attribute__((always_inline)) emb_vp emb_vp_permute(emb_vp a, emb_up from)
+{
 #ifdef EMB_HAVE_VARIABLE_SHUFFLE
     return __builtin_shuffle(a, from);
 #else

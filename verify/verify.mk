@@ -121,19 +121,18 @@ fuzz-build: config.h
 	rm -rf $(FUZZ_OBJDIR) && $(MKDIR_P) $(FUZZ_OBJDIR)
 	@set -e; objs=""; pids=""; \
 	object() { echo $(FUZZ_OBJDIR)/`echo "$$1" | sed 's|/|_|g; s|\.c$$|.o|'`; }; \
-	compile() { src=$$1; shift; \
+	build() { src=$$1; shift; \
 	  echo "  FUZZCC   $$src"; \
 	  $(FUZZ_CC) $(FUZZ_CFLAGS) "$$@" -I$(top_builddir) -I$(top_srcdir)/src \
 	    -I$(top_srcdir)/verify -c "$(top_srcdir)/$$src" -o "`object $$src`"; }; \
-	background() { compile "$$@" & pids="$$pids $$!"; objs="$$objs `object $$1`"; }; \
+	compile() { objs="$$objs `object $$1`"; build "$$@"; }; \
+	background() { objs="$$objs `object $$1`"; build "$$@" & pids="$$pids $$!"; }; \
 	for f in $(src_libembsimd_avx512_la_SOURCES); do background $$f $(CFLAGS_AVX512); done; \
-	for f in $(src_libembsimd_avx2_la_SOURCES); do compile $$f $(CFLAGS_AVX2); \
-	  objs="$$objs `object $$f`"; done; \
+	for f in $(src_libembsimd_avx2_la_SOURCES); do compile $$f $(CFLAGS_AVX2); done; \
 	for f in $(src_libembsimd_la_SOURCES) verify/gen.c verify/reference.c verify/fuzz_layer.c \
 	    verify/fuzz_embsimd.c; do \
-	  case $$f in *.c) compile $$f; objs="$$objs `object $$f`";; esac; done; \
-	for f in $(src_libembsimd_neon_la_SOURCES); do compile $$f $(CFLAGS_NEON); \
-	  objs="$$objs `object $$f`"; done; \
+	  case $$f in *.c) compile $$f;; esac; done; \
+	for f in $(src_libembsimd_neon_la_SOURCES); do compile $$f $(CFLAGS_NEON); done; \
 	for p in $$pids; do wait $$p; done; \
 	echo "  FUZZLD   verify/fuzz_embsimd"; \
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o verify/fuzz_embsimd $$objs $(PTHREAD_LIBS) -lpthread -lm
