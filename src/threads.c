@@ -122,19 +122,23 @@ static unsigned claim_part(pool *pl, unsigned long tag, unsigned nparts)
     }
 }
 
-/* Runs parts of the job until none is left; signals the caller when the
- * last one of all finishes. */
+/* Runs one part; signals the caller when the last one of all finishes. */
+static void run_part(pool *pl, emb_part_fn fn, void *arg, unsigned part, unsigned nparts)
+{
+    fn(arg, part, nparts);
+    if (atomic_fetch_sub(&pl->pending, 1) == 1) {
+        pthread_mutex_lock(&pl->lock);
+        pthread_cond_signal(&pl->done);
+        pthread_mutex_unlock(&pl->lock);
+    }
+}
+
+/* Runs parts of the job until none is left. */
 static void run_parts(pool *pl, unsigned long tag, emb_part_fn fn, void *arg, unsigned nparts)
 {
     unsigned part;
-    while ((part = claim_part(pl, tag, nparts)) < nparts) {
-        fn(arg, part, nparts);
-        if (atomic_fetch_sub(&pl->pending, 1) == 1) {
-            pthread_mutex_lock(&pl->lock);
-            pthread_cond_signal(&pl->done);
-            pthread_mutex_unlock(&pl->lock);
-        }
-    }
+    while ((part = claim_part(pl, tag, nparts)) < nparts)
+        run_part(pl, fn, arg, part, nparts);
 }
 
 static worker_arg worker_args[EMB_MAX_THREADS];
@@ -240,12 +244,20 @@ void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts)
     atomic_store(&pl->arg, arg);
     atomic_store(&pl->nparts, nparts);
     atomic_store(&pl->pending, nparts);
-    atomic_store(&pl->claim, (unsigned long long)(tag & 0xFFFFFFFFu) << 32);
+    atomic_store(&pl->claim, (unsigned long long)(tag & 0xFFFFFFFFu) << 32 | 1u);
     pthread_mutex_lock(&pl->lock);
     atomic_fetch_add(&pl->generation, 1);
     pthread_cond_broadcast(&pl->wake);
     pthread_mutex_unlock(&pl->lock);
 
+    /* Part 0 is the caller's, the others go to whoever claims them (the
+     * claim starts at 1): the gradients and bag gradients split rows by
+     * owner, and a part that moves between cores from one call to the next
+     * finds its rows in the other core's cache. Claimed by the first free
+     * thread, part 0 went to the worker about as often as to the caller;
+     * on Zen 4 (2 vCPUs, 1 MiB table, 128 floats, ids changing each call)
+     * the two-thread gradient took a median 99-101 us against 104-114. */
+    run_part(pl, fn, arg, 0, nparts);
     run_parts(pl, tag, fn, arg, nparts);
 
     int spin = 0;
