@@ -324,7 +324,7 @@ def main():
     ap.add_argument("--lib", help="libembsimd.so (default: ./src/.libs/libembsimd.so)")
     ap.add_argument("--build-dir", help="the build tree holding src/.libs/libembsimd.so")
     ap.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
-    ap.add_argument("--reps", type=int, default=15, help="timed rounds (default 15)")
+    ap.add_argument("--reps", type=int, default=31, help="timed rounds (default 31)")
     ap.add_argument("--quick", action="store_true",
                     help="a small shape, exactness checks only (what make check runs)")
     ap.add_argument("--results", default=None, help="write DIR/peers-layer.md")
