@@ -254,9 +254,10 @@ void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts)
      * claim starts at 1): the gradients and bag gradients split rows by
      * owner, and a part that moves between cores from one call to the next
      * finds its rows in the other core's cache. Claimed by the first free
-     * thread, part 0 went to the worker about as often as to the caller;
-     * on Zen 4 (2 vCPUs, 1 MiB table, 128 floats, ids changing each call)
-     * the two-thread gradient took a median 99-101 us against 104-114. */
+     * thread, part 0 could go to a worker still spinning from the call
+     * before while the caller was posting the job; on Zen 4 (2 vCPUs,
+     * 1 MiB table, 128 floats, ids changing each call) the two-thread
+     * gradient took a median 99-101 us this way against 104-114. */
     run_part(pl, fn, arg, 0, nparts);
     run_parts(pl, tag, fn, arg, nparts);
 
