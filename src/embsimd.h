@@ -535,9 +535,10 @@ emb_status emb_init(void *rows, emb_type type, int64_t first_row, int64_t nrows,
                     emb_init_dist dist, float scale, uint64_t seed);
 
 /** The schedule in force and where it came from: "defaults (...: no
- *  tuning file for this CPU: ...): threads from 256 KiB a thread", or
- *  "tuned (PATH, made ...): threads from 512 KiB a thread; lookup/f32->f32
- *  runs avx2's code". A schedule chooses speed only, never bits. The file
+ *  tuning file for this CPU: ...): threads from 64 KiB a thread while one
+ *  is awake, 16384 KiB to wake one", or "tuned (PATH, made ...): threads
+ *  from 32 KiB a thread while one is awake, ...; lookup/f32->f32 runs
+ *  avx2's code". A schedule chooses speed only, never bits. The file
  *  embsimd-tune writes for this CPU is read on first use;
  *  EMBSIMD_TUNING=PATH names another, EMBSIMD_TUNING=off keeps the
  *  defaults; a file made on another CPU is ignored, and this says why. */

@@ -253,14 +253,16 @@ typedef struct emb_loop_schedule {
 } emb_loop_schedule;
 
 typedef struct emb_schedule {
-    size_t part_min_bytes; /* a thread's share below which a call stays on one thread */
+    size_t part_min_bytes; /* a thread's share below which a call stays on one
+                              thread, when workers are awake (threads.c) */
+    size_t wake_min_bytes; /* ... when they must be woken first */
     char kernel_impl[EMB_KERNEL_SLOTS][16];
     emb_loop_schedule loops;
 } emb_schedule;
 const emb_schedule *emb_schedule_current(void);
 /* The loop constants in force: read once per kernel call. */
 static inline const emb_loop_schedule *emb_loops(void) { return &emb_schedule_current()->loops; }
-/* embsimd-tune's probe of the thread break-even: sets the value in force
+/* embsimd-tune's probe of the thread break-even: sets both values in force
  * for this process (never from the library itself). */
 void emb_schedule_set_part_min_bytes(size_t bytes);
 /* ... and of the loop constants; each value must be within the range a
@@ -282,6 +284,11 @@ void emb_run(emb_op op, emb_part_fn fn, void *arg, unsigned nparts);
 /* How many parts a call moving `bytes` should be split into: the thread
  * setting, fewer when the parts would be too small to repay a hand-off. */
 unsigned emb_parts_for(size_t bytes, size_t max_parts);
+/* emb_parts_for's rule, for the tests: `awake` workers spinning, shares of
+ * at least `awake_min` bytes for them and of `wake_min` to wake others (0:
+ * any share), `threads` the thread count in force. */
+unsigned emb_parts_choose(size_t bytes, size_t max_parts, size_t threads, size_t awake,
+                          size_t awake_min, size_t wake_min);
 
 /* Records the detail emb_last_error() returns on this thread. */
 #if defined(__GNUC__)

@@ -4,8 +4,10 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -92,6 +94,10 @@ typedef struct pool {
      * runs it. The tag keeps a worker that read an old job from claiming a
      * part of the next one. */
     atomic_ullong claim;
+    /* Workers not blocked in the kernel: spinning for a job or running a
+     * part. Handing a part to one costs a few cache lines; waking one
+     * costs tens of microseconds (emb_parts_for). */
+    atomic_uint awake;
 } pool;
 
 /* The atomics start at zero (static storage); only the pthread objects
@@ -152,8 +158,10 @@ static unsigned long wait_for_job(pool *pl, unsigned long seen)
         cpu_relax();
     }
     pthread_mutex_lock(&pl->lock);
+    atomic_fetch_sub(&pl->awake, 1);
     while ((g = atomic_load(&pl->generation)) == seen)
         pthread_cond_wait(&pl->wake, &pl->lock);
+    atomic_fetch_add(&pl->awake, 1);
     pthread_mutex_unlock(&pl->lock);
     return g;
 }
@@ -215,10 +223,13 @@ static unsigned grow(pool *pl, unsigned want)
         worker_args[pl->workers].first_seen = atomic_load(&pl->generation);
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        atomic_fetch_add(&pl->awake, 1); /* a new worker spins first */
         const int rc = pthread_create(&t, &attr, worker_main, &worker_args[pl->workers]);
         pthread_attr_destroy(&attr);
-        if (rc != 0)
+        if (rc != 0) {
+            atomic_fetch_sub(&pl->awake, 1);
             break;
+        }
         pl->workers++;
     }
     return pl->workers;
@@ -273,16 +284,69 @@ void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts)
     pthread_mutex_unlock(&pl->busy);
 }
 
-unsigned emb_parts_for(size_t bytes, size_t max_parts)
+/* How many parts of at least `min` bytes `bytes` makes (0: no minimum). */
+static size_t shares(size_t bytes, size_t min) { return min == 0 ? SIZE_MAX : bytes / min; }
+
+unsigned emb_parts_choose(size_t bytes, size_t max_parts, size_t threads, size_t awake,
+                          size_t awake_min, size_t wake_min)
 {
-    /* Below this a thread hand-off (a futex wake and a cache-cold start,
-     * tens of microseconds) costs more than the copy it would share: the
-     * schedule's (tuning.c), measured by embsimd-tune where it ran. */
-    const size_t min_bytes_per_part = emb_schedule_current()->part_min_bytes;
-    size_t parts = (size_t)emb_get_num_threads();
-    if (min_bytes_per_part > 0 && parts > bytes / min_bytes_per_part)
-        parts = bytes / min_bytes_per_part;
+    /* As many parts as pay for waking threads, or, if more, one for the
+     * caller and one for each awake worker, as far as those pay. */
+    size_t parts = shares(bytes, wake_min);
+    size_t hot = shares(bytes, awake_min);
+    if (hot > 1 + awake)
+        hot = 1 + awake;
+    if (parts < hot)
+        parts = hot;
+    if (parts > threads)
+        parts = threads;
     if (parts > max_parts)
         parts = max_parts;
     return parts < 1 ? 1u : (unsigned)parts;
+}
+
+/* A run of calls this close together, each large enough to share with an
+ * awake worker, wakes the sleeping ones once: they then stay awake (spin)
+ * between the run's calls. A pair of calls between long pauses, as one
+ * training step may make, never reaches the run, so it never pays a wake
+ * that the next call could not repay. */
+#define BURST_GAP_NS 200000u
+#define BURST_CALLS 8u
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static int in_burst(void)
+{
+    static _Atomic uint64_t last_ns;
+    static atomic_uint run;
+    const uint64_t now = monotonic_ns();
+    const uint64_t before = atomic_exchange(&last_ns, now);
+    if (now - before > BURST_GAP_NS) {
+        atomic_store(&run, 1);
+        return 0;
+    }
+    return atomic_fetch_add(&run, 1) + 1 >= BURST_CALLS;
+}
+
+unsigned emb_parts_for(size_t bytes, size_t max_parts)
+{
+    /* Two break-evens, the schedule's (tuning.c), measured by embsimd-tune
+     * where it ran: a worker that still spins from the last call takes a
+     * part for the price of a few cache lines; one blocked in the kernel
+     * must be woken first, tens of microseconds, as long as a lookup of
+     * a few MiB. */
+    const emb_schedule *S = emb_schedule_current();
+    const size_t threads = (size_t)emb_get_num_threads();
+    if (threads < 2 || max_parts < 2)
+        return 1;
+    size_t awake = atomic_load_explicit(&the_pool.awake, memory_order_relaxed);
+    if (awake < threads - 1 && shares(bytes, S->part_min_bytes) >= 2 && in_burst())
+        awake = threads - 1;
+    return emb_parts_choose(bytes, max_parts, threads, awake, S->part_min_bytes,
+                            S->wake_min_bytes);
 }

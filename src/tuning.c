@@ -15,7 +15,9 @@
  *   embsimd-tuning 1
  *   cpu <this CPU's identity, as emb_cpu_identity() writes it>
  *   made <free text: date, tool, mode>
- *   threads.min_bytes <bytes a thread's share must reach for a second thread>
+ *   threads.min_bytes <bytes a thread's share must reach for a second thread
+ *       that is awake>
+ *   threads.wake_min_bytes <... for one that must be woken>
  *   kernel <kernel name> <implementation>
  *   <loop constant> <whole number>   (loop_items below: prefetch.bytes,
  *       prefetch.rows_max, prefetch.budget, in_flight.min_dim,
@@ -38,11 +40,27 @@
 #include <cpuid.h>
 #endif
 
-/* Below 256 KiB a thread hand-off (a futex wake and a cache-cold start,
- * tens of microseconds) cost more than the copy it would share on AMD
- * Zen 2 (KVM, 2 vCPUs, gcc 12.2 -O2, 2026-11): the default where no
- * tuning file says otherwise. */
-#define EMB_DEFAULT_PART_MIN_BYTES ((size_t)256 << 10)
+/* A thread's share of a call from which a second thread pays, in the two
+ * states the pool finds its workers in (threads.c, emb_parts_for). AMD
+ * EPYC Zen 4 (family 25 model 17, KVM, 2 vCPUs, gcc 12.2 -O2, 2026-12-05),
+ * f32 lookup of 128-float rows from a 16 MB table, int64 ids, two threads
+ * over one (speed, medians of 400 calls timed one by one):
+ * - awake (the worker still spinning from a call less than about 100 us
+ *   before): 1.70-1.87 already at 128 KiB of output a thread (N = 512),
+ *   and embsimd-tune's break-even was 32 KiB a thread; 64 KiB leaves room
+ *   for CPUs whose cores pass lines more slowly.
+ * - asleep (each call 2-5 ms after the last): the wake costs tens of
+ *   microseconds to milliseconds, and the woken vCPU may run slowly for a
+ *   while, as the host decides. Right after calls that kept both vCPUs
+ *   busy (128-float rows, 2 ms): 0.59 at 128 KiB a thread, 0.93 at
+ *   512 KiB, 1.21 at 1 MiB, 1.52 at 2 MiB; 768-float rows, 5 ms: 1.25 at
+ *   1 MiB, 0.69 at 2 MiB, 0.77 at 4 MiB, 1.65-1.79 at 8 MiB. After 5 ms
+ *   pauses only (embsimd-tune, two runs): 0.76-1.05 at calls of 1-16 MiB
+ *   moved (up to 4 MiB of output a thread), 0.80-0.93 at 32 MiB (8 MiB a
+ *   thread). On Zen 2 (KVM, 2026-11) a blocking hand-off took about 50 us.
+ *   16 MiB a thread: above every share seen to lose. */
+#define EMB_DEFAULT_PART_MIN_BYTES ((size_t)64 << 10)
+#define EMB_DEFAULT_WAKE_MIN_BYTES ((size_t)16 << 20)
 
 /* The loops' constants where no tuning file says otherwise. Each was
  * chosen from these measurements (AMD EPYC Zen 2, KVM, 2 vCPUs, 16 MiB L3,
@@ -110,7 +128,11 @@
         .cached_ahead_min_bytes = (size_t)256 << 10,                                           \
     }
 
-#define EMB_SCHEDULE_DEFAULTS {.part_min_bytes = EMB_DEFAULT_PART_MIN_BYTES, .loops = EMB_LOOP_DEFAULTS}
+#define EMB_SCHEDULE_DEFAULTS                                                                  \
+    {                                                                                          \
+        .part_min_bytes = EMB_DEFAULT_PART_MIN_BYTES,                                          \
+        .wake_min_bytes = EMB_DEFAULT_WAKE_MIN_BYTES, .loops = EMB_LOOP_DEFAULTS               \
+    }
 
 /* The tuning file's name of each loop constant, and the values it may
  * take: a distance, cap or threshold of 0 where that means "never" or
@@ -270,14 +292,15 @@ static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *w
         } else if (strncmp(line, "made ", 5) == 0) {
             snprintf(made, made_size, "%.200s", line + 5);
         } else if (sscanf(line, "%63s %127s %63s", key, a, b) == 2 &&
-                   strcmp(key, "threads.min_bytes") == 0) {
+                   (strcmp(key, "threads.min_bytes") == 0 ||
+                    strcmp(key, "threads.wake_min_bytes") == 0)) {
             unsigned long long v;
             if (parse_count(a, &v) != 0) {
-                snprintf(why, why_size, "line %d: threads.min_bytes \"%s\" is not a byte count",
-                         lineno, a);
+                snprintf(why, why_size, "line %d: %s \"%s\" is not a byte count", lineno, key, a);
                 return -1;
             }
-            s->part_min_bytes = (size_t)v;
+            *(strcmp(key, "threads.min_bytes") == 0 ? &s->part_min_bytes : &s->wake_min_bytes) =
+                (size_t)v;
         } else if (sscanf(line, "%63s %127s %63s", key, a, b) == 2 && find_loop_item(key) != NULL) {
             const loop_item *it = find_loop_item(key);
             unsigned long long v;
@@ -313,8 +336,10 @@ static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *w
 
 static void describe_choices(const emb_schedule *s, char *buf, size_t size)
 {
-    size_t used = (size_t)snprintf(buf, size, "threads from %zu KiB a thread",
-                                   s->part_min_bytes >> 10);
+    size_t used = (size_t)snprintf(buf, size,
+                                   "threads from %zu KiB a thread while one is awake, %zu KiB to "
+                                   "wake one",
+                                   s->part_min_bytes >> 10, s->wake_min_bytes >> 10);
     /* the loop constants a file moved from their defaults */
     const emb_schedule d = EMB_SCHEDULE_DEFAULTS;
     emb_loop_schedule L = s->loops, D = d.loops;
@@ -373,6 +398,7 @@ void emb_schedule_set_part_min_bytes(size_t bytes)
 {
     pthread_once(&loaded, load);
     current.part_min_bytes = bytes;
+    current.wake_min_bytes = bytes;
 }
 
 const char *emb_schedule_description(void)

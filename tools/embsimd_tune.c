@@ -54,9 +54,10 @@ static void usage(FILE *f)
             "\n"
             "Measures on this machine, paired in the same run against the library's\n"
             "defaults, which implementation's code runs each lookup and gradient kernel\n"
-            "fastest, from what size a call gains from a second thread, and the loops'\n"
-            "constants (prefetch distance, rows in flight, the streaming threshold,\n"
-            "how far ahead bags hint and into which cache); keeps a\n"
+            "fastest, from what size a call gains from a second thread (one awake, and\n"
+            "one to be woken), and the loops' constants (prefetch distance, rows in\n"
+            "flight, the streaming threshold, how far ahead bags hint and into which\n"
+            "cache); keeps a\n"
             "choice only where it wins beyond noise (median paired ratio below %.2f,\n"
             "faster in %.0f %% of the rounds, and nowhere slower than %.2fx); writes the\n"
             "tuning file the library reads on first use. Results never change: every\n"
@@ -285,60 +286,92 @@ static const char *tune_kernel(int k, const shape *sh, int nshapes, int rounds, 
     return pick < 0 ? NULL : emb_impl_name(cand[pick]);
 }
 
-/* The thread break-even: the f32 lookup of GPT-2's rows at call sizes
- * from 64 KiB to 8 MiB moved, one thread against two with the split
- * forced. The smallest share per thread from which two threads win by 5 %
- * at that size and every larger one; none: calls stay on one thread. */
-static size_t tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_t size)
+/* One call timed after the pool's workers have gone to sleep: a pause
+ * longer than their spin (threads.c) comes first. */
+static double time_after_pause(const job *j)
 {
+    double t[5];
+    for (int c = 0; c < 5; c++) {
+        usleep(5000);
+        const double t0 = now();
+        run_once(j);
+        t[c] = now() - t0;
+    }
+    return median(t, 5);
+}
+
+/* The smallest share per thread from which two threads won by 5 % at that
+ * size and every larger one; SIZE_MAX where they never did. */
+static size_t break_even(const double *ratio, int sizes, size_t threads)
+{
+    int from = sizes;
+    while (from > 0 && ratio[from - 1] < 0.95)
+        from--;
+    return from == sizes ? SIZE_MAX : ((size_t)64 << 10 << from) / threads;
+}
+
+/* The thread break-evens: the f32 lookup of GPT-2's rows at call sizes
+ * from 64 KiB to 32 MiB moved, one thread against two with the split
+ * forced, back to back (the worker awake: threads.min_bytes) and each call
+ * after a pause (the worker to be woken: threads.wake_min_bytes). */
+static void tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_t size,
+                         size_t *awake_min, size_t *wake_min)
+{
+    *awake_min = *wake_min = SIZE_MAX;
     if (emb_get_num_threads() < 2) {
-        snprintf(report, size, "one CPU: every call stays on one thread");
-        return SIZE_MAX;
+        snprintf(report, size, "one CPU: every call stays on one thread\n");
+        return;
     }
     const emb_kernel *K = NULL;
     for (int k = 0; k < emb_kernel_count(); k++)
         if (emb_kernel_at(k)->op == EMB_OP_LOOKUP && emb_kernel_at(k)->in == EMB_F32 &&
             emb_kernel_at(k)->out == EMB_F32)
             K = emb_kernel_at(k);
-    const shape big = {tiny ? 1000 : 50257, 768, tiny ? 64 : 1365, "threads"};
+    const shape big = {tiny ? 1000 : 50257, 768, tiny ? 64 : 5461, "threads"};
     job j;
     if (job_make(&j, K, &big, r) != 0) {
         job_free(&j);
-        snprintf(report, size, "out of memory: default kept");
-        return 0;
+        *awake_min = *wake_min = 0;
+        snprintf(report, size, "out of memory: defaults kept\n");
+        return;
     }
-    const int sizes = tiny ? 2 : 8;
-    double ratio[8];
+    const int sizes = tiny ? 2 : 10;
+    double ratio[2][10];
     const int64_t threads = emb_get_num_threads();
-    size_t used = (size_t)snprintf(report, size, "| bytes per call | 2 threads / 1 |\n| --- | --- |\n");
+    size_t used = (size_t)snprintf(report, size,
+                                   "| bytes per call | 2 threads / 1, back to back | after a pause |\n"
+                                   "| --- | --- | --- |\n");
     for (int s = 0; s < sizes; s++) {
         /* 64 KiB << s moved: n rows read and written */
         j.n = (int64_t)(((size_t)64 << 10 << s) / (2 * 768 * sizeof(float)));
         if (j.n > big.tokens)
             j.n = big.tokens;
-        double rr[1000];
-        for (int round = 0; round < rounds; round++) {
-            double t[2];
-            for (int c = 0; c < 2; c++) {
-                const int two = (c + round) % 2;
-                emb_schedule_set_part_min_bytes(two ? 1 : SIZE_MAX);
-                emb_set_num_threads(two ? (int)threads : 1);
-                t[two] = time_call(&j);
+        for (int paused = 0; paused < 2; paused++) {
+            double rr[1000];
+            for (int round = 0; round < rounds; round++) {
+                double t[2];
+                for (int c = 0; c < 2; c++) {
+                    const int two = (c + round) % 2;
+                    emb_schedule_set_part_min_bytes(two ? 1 : SIZE_MAX);
+                    emb_set_num_threads(two ? (int)threads : 1);
+                    t[two] = paused ? time_after_pause(&j) : time_call(&j);
+                }
+                rr[round] = t[1] / t[0];
             }
-            rr[round] = t[1] / t[0];
+            ratio[paused][s] = median(rr, rounds);
         }
-        ratio[s] = median(rr, rounds);
-        used += (size_t)snprintf(report + used, size - used, "| %zu KiB | %.2f |\n",
-                                 (size_t)(2 * j.n * 768 * sizeof(float)) >> 10, ratio[s]);
+        used += (size_t)snprintf(report + used, size - used, "| %zu KiB | %.2f | %.2f |\n",
+                                 (size_t)(2 * j.n * 768 * sizeof(float)) >> 10, ratio[0][s],
+                                 ratio[1][s]);
     }
     emb_set_num_threads(0);
     job_free(&j);
-    int from = sizes;
-    while (from > 0 && ratio[from - 1] < 0.95)
-        from--;
-    if (from == sizes)
-        return SIZE_MAX;
-    return ((size_t)64 << 10 << from) / (size_t)threads;
+    *awake_min = break_even(ratio[0], sizes, (size_t)threads);
+    *wake_min = break_even(ratio[1], sizes, (size_t)threads);
+    /* Waking a worker never costs less than handing a part to one that is
+     * awake. */
+    if (*wake_min < *awake_min)
+        *wake_min = *awake_min;
 }
 
 /* The loop constants: each candidate value against the default, one
@@ -525,8 +558,9 @@ int main(int argc, char **argv)
     tune_loops(sh, nshapes, o.rounds, &r, chosen, &nchosen, loops_report, sizeof loops_report);
     fprintf(stderr, "\r[threads] the break-even of a second thread%40s", "");
     char threads_report[1024];
-    const size_t min_bytes = tune_threads(o.rounds, &r, o.tiny, threads_report,
-                                          sizeof threads_report);
+    size_t min_bytes, wake_bytes;
+    tune_threads(o.rounds, &r, o.tiny, threads_report, sizeof threads_report, &min_bytes,
+                 &wake_bytes);
     fprintf(stderr, "\r%80s\r", "");
 
     printf("\n| kernel | default code | other code: time / default's, per shape | chosen |\n"
@@ -543,8 +577,12 @@ int main(int argc, char **argv)
            threads_report);
     if (min_bytes == SIZE_MAX)
         printf("a second thread never won by 5 %%: every call stays on one thread\n");
+    else if (wake_bytes == SIZE_MAX)
+        printf("a second thread from %zu KiB a thread while it is awake; never woken for a call\n",
+               min_bytes >> 10);
     else
-        printf("a second thread from %zu KiB a thread\n", min_bytes >> 10);
+        printf("a second thread from %zu KiB a thread while it is awake, from %zu KiB to wake it\n",
+               min_bytes >> 10, wake_bytes >> 10);
 
     char made[128];
     const time_t t = time(NULL);
@@ -574,7 +612,7 @@ int main(int argc, char **argv)
     }
     fprintf(f, "embsimd-tuning 1\ncpu %s\nmade %s by embsimd-tune %s (%s, %d rounds)\n", id, made,
             emb_version(), o.tiny ? "tiny" : o.quick ? "quick" : "default", o.rounds);
-    fprintf(f, "threads.min_bytes %zu\n", min_bytes == SIZE_MAX ? (size_t)SIZE_MAX : min_bytes);
+    fprintf(f, "threads.min_bytes %zu\nthreads.wake_min_bytes %zu\n", min_bytes, wake_bytes);
     for (int i = 0; i < nchosen; i++)
         fprintf(f, "%s\n", chosen[i]);
     if (fclose(f) != 0) {

@@ -36,6 +36,10 @@ grep -q '^| lookup/f32->f32 | ' "$dir/out.txt" || fail "no summary row for looku
 grep -q '^wrote .*/sub/tuning.txt' "$dir/out.txt" || fail "it does not say what it wrote"
 head -n 1 "$dir/sub/tuning.txt" | grep -qx 'embsimd-tuning 1' || fail "the file lacks its header"
 grep -q '^threads.min_bytes [0-9][0-9]*$' "$dir/sub/tuning.txt" || fail "the file lacks threads.min_bytes"
+grep -q '^threads.wake_min_bytes [0-9][0-9]*$' "$dir/sub/tuning.txt" ||
+    fail "the file lacks threads.wake_min_bytes"
+grep -q '^| bytes per call | 2 threads / 1, back to back | after a pause |$' "$dir/out.txt" ||
+    fail "no threads table with both columns"
 EMBSIMD_TUNING="$dir/sub/tuning.txt" run --show >"$dir/show.txt"
 grep -q "^tuned ($dir/sub/tuning.txt, made " "$dir/show.txt" ||
     fail "the library did not take the file as this CPU's: $(cat "$dir/show.txt")"

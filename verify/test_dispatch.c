@@ -419,17 +419,20 @@ static int child_tuning_applies(const char *unused)
     (void)unused;
     char id[512];
     emb_cpu_identity(id, sizeof id);
-    if (write_tuning(id, "threads.min_bytes 1048576\nkernel lookup/f32->f32 scalar\n") != 0)
+    if (write_tuning(id, "threads.min_bytes 1048576\nthreads.wake_min_bytes 2097152\n"
+                         "kernel lookup/f32->f32 scalar\n") != 0)
         return 1;
     setenv("EMBSIMD_TUNING", tuning_path, 1);
     const char *d = emb_schedule_description();
     int failed = 0;
     if (strncmp(d, "tuned (", 7) != 0 || strstr(d, tuning_path) == NULL)
         failed = 2;
-    else if (strstr(d, "threads from 1024 KiB a thread") == NULL ||
+    else if (strstr(d, "threads from 1024 KiB a thread while one is awake, 2048 KiB to wake one") ==
+                 NULL ||
              strstr(d, "lookup/f32->f32 runs scalar's code") == NULL || strstr(d, "made test") == NULL)
         failed = 3;
-    else if (emb_schedule_current()->part_min_bytes != 1048576)
+    else if (emb_schedule_current()->part_min_bytes != 1048576 ||
+             emb_schedule_current()->wake_min_bytes != 2097152)
         failed = 4;
     else if (strcmp(emb_kernel_impl(kernel_index("lookup/f32->f32"), best_index()), "scalar") != 0)
         failed = 5;
@@ -448,7 +451,8 @@ static int child_tuning_ignored(const char *want)
     int failed = 0;
     if (strncmp(d, "defaults (EMBSIMD_TUNING=", 25) != 0 || strstr(d, want) == NULL)
         failed = 1;
-    else if (emb_schedule_current()->part_min_bytes != (size_t)256 << 10)
+    else if (emb_schedule_current()->part_min_bytes != (size_t)64 << 10 ||
+             emb_schedule_current()->wake_min_bytes != (size_t)16 << 20)
         failed = 2; /* nothing of the file was taken */
     else if (strcmp(emb_kernel_impl(kernel_index("lookup/f32->f32"), best_index()),
                     emb_impl_name(best_index())) != 0)
@@ -461,8 +465,9 @@ static int child_tuning_off(const char *unused)
 {
     (void)unused;
     setenv("EMBSIMD_TUNING", "off", 1);
-    return strncmp(emb_schedule_description(), "defaults (EMBSIMD_TUNING=off): threads from 256 KiB",
-                   51) == 0 ? 0 : 1;
+    const char *want = "defaults (EMBSIMD_TUNING=off): threads from 64 KiB a thread while one is "
+                       "awake, 16384 KiB to wake one";
+    return strncmp(emb_schedule_description(), want, strlen(want)) == 0 ? 0 : 1;
 }
 
 START_TEST(tuning_file_applies_or_is_ignored)
@@ -484,9 +489,47 @@ START_TEST(tuning_file_applies_or_is_ignored)
     ck_assert_int_eq(write_tuning(id, "threads.min_bytes -5\n"), 0);
     run_in_child(child_tuning_ignored, "threads.min_bytes \"-5\" is not a byte count",
                  "a tuning file with a negative size");
+    ck_assert_int_eq(write_tuning(id, "threads.min_bytes 1\nthreads.wake_min_bytes 4M\n"), 0);
+    run_in_child(child_tuning_ignored, "line 6: threads.wake_min_bytes \"4M\" is not a byte count",
+                 "a tuning file with a size that is not a whole number");
     snprintf(tuning_path, sizeof tuning_path, "/nonexistent/embsimd-tuning.txt");
     run_in_child(child_tuning_ignored, "cannot read it: No such file or directory",
                  "a tuning file that is not there");
+}
+END_TEST
+
+/* How many parts a call makes (threads.c): awake workers take shares from
+ * the first threshold, sleeping ones are woken only for shares of the
+ * second, and neither the thread count nor the call's own limit is ever
+ * passed. */
+START_TEST(parts_follow_the_workers_state)
+{
+    const size_t K = 1024, M = 1024 * 1024;
+    /* bytes, max parts, threads, awake workers, awake threshold, wake threshold: parts */
+    static const struct {
+        size_t bytes, max_parts, threads, awake, awake_min, wake_min;
+        unsigned want;
+    } cases[] = {
+        {256 * K, 512, 2, 1, 64 * K, 8 * M, 2},  /* awake: shared */
+        {256 * K, 512, 2, 0, 64 * K, 8 * M, 1},  /* asleep: not worth a wake */
+        {64 * K, 512, 2, 1, 64 * K, 8 * M, 1},   /* one share only */
+        {16 * M, 512, 2, 0, 64 * K, 8 * M, 2},   /* worth a wake */
+        {16 * M, 1, 2, 1, 64 * K, 8 * M, 1},     /* the call's own limit */
+        {1 * M, 512, 4, 1, 64 * K, 8 * M, 2},    /* the caller and the one awake worker */
+        {64 * M, 512, 4, 1, 64 * K, 8 * M, 4},   /* large enough to wake the others */
+        {1 * M, 512, 1, 0, 0, 0, 1},             /* one thread */
+        {1, 512, 2, 0, 0, 0, 2},                 /* no thresholds: always shared */
+        {1 * M, 512, 8, 7, 64 * K, 8 * M, 8},    /* every worker awake */
+        {1 * M, 512, 8, 7, 256 * K, 8 * M, 4},   /* as many shares as pay */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(emb_parts_choose(cases[i].bytes, cases[i].max_parts, cases[i].threads,
+                                       cases[i].awake, cases[i].awake_min, cases[i].wake_min) ==
+                          cases[i].want,
+                      "case %zu: %u parts, want %u", i,
+                      emb_parts_choose(cases[i].bytes, cases[i].max_parts, cases[i].threads,
+                                       cases[i].awake, cases[i].awake_min, cases[i].wake_min),
+                      cases[i].want);
 }
 END_TEST
 
@@ -510,6 +553,7 @@ static void add_once(Suite *s)
     tcase_add_test(dispatch, kernel_impl_out_of_range);
     tcase_add_test(dispatch, kernel_override_from_the_environment);
     tcase_add_test(dispatch, tuning_file_applies_or_is_ignored);
+    tcase_add_test(dispatch, parts_follow_the_workers_state);
     suite_add_tcase(s, dispatch);
 }
 

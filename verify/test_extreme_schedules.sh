@@ -76,6 +76,6 @@ if [ "$emulated" != 1 ]; then
         "cached.ahead_min_bytes 0"
     check in-flight-none "$llc" "prefetch.llc_eighths 0" "in_flight.min_dim 1099511627776"
     check stream-none "$llc" "stream.llc_eighths 1048576"
-    check threads-always "$llc" "threads.min_bytes 0"
+    check threads-always "$llc" "threads.min_bytes 0" "threads.wake_min_bytes 0"
 fi
 echo "every extreme schedule gave the defaults' digest $want"
