@@ -127,6 +127,37 @@ def fair_table(rows):
     return out
 
 
+# Two threads over one: never below SCALE_FLOOR, and at least SCALE_WANT where
+# memcpy of the same bytes itself gains SCALE_MEMCPY.
+SCALE_FLOOR, SCALE_WANT, SCALE_MEMCPY = 0.95, 1.5, 1.6
+
+
+def scaling_table(rows):
+    """T=2 over T=1 for embsimd's lookup and gradient at every shape run at
+    both, next to memcpy's, each against the floor and the want above."""
+    out = _header(["V", "D", "N", "ids", "where", "lookup T=1 → T=2, GB/s", "×",
+                   "grad T=1 → T=2, GB/s", "×", "memcpy ×", "meets"])
+    pairs = sorted({s[:3] + s[4:] for s in shapes(rows) if s[3] == 1
+                    and s[:3] + (2,) + s[4:] in set(shapes(rows))})
+    for v, d, n, ids in pairs:
+        one, two = (v, d, n, 1, ids), (v, d, n, 2, ids)
+        c1, c2 = gbs(_copy(rows, one)), gbs(_copy(rows, two))
+        copy_gain = c2 / c1 if c1 and c2 else None
+        cells, short = [], []
+        for group in ("lookup", "grad"):
+            g1, g2 = best(rows, group, one)[0], best(rows, group, two)[0]
+            gain = g2 / g1 if g1 and g2 else None
+            cells += ["%s → %s" % (fmt_gbs(g1), fmt_gbs(g2)),
+                      "—" if gain is None else "%.2f×" % gain]
+            if gain is not None and (gain < SCALE_FLOOR or (
+                    copy_gain is not None and copy_gain >= SCALE_MEMCPY and gain < SCALE_WANT)):
+                short.append(group)
+        out.append(_row(["%d" % v, "%d" % d, "%d" % n, ids, _where(rows, one)] + cells + [
+            "—" if copy_gain is None else "%.2f×" % copy_gain,
+            "yes" if not short else "no: " + ", ".join(short)]))
+    return out
+
+
 def forward_table(rows):
     out = _header(["V", "D", "N", "T", "ids", "where", "embsimd (best impl)",
                    "torch index_select(out=)", "×", "torch F.embedding", "×", "numpy take",
@@ -285,6 +316,11 @@ def write(json_path, md_path, json_ref):
         "## Context", ""] + context_lines(ctx) + [
         "", "## Fair peers: lookup vs index_select(out=), gradient vs index_add_, GB/s", "",
         ] + fair_table(rows) + [
+        "", "## Two threads over one, embsimd", "",
+        "embsimd's best implementation at each thread count, and memcpy's copy of the same "
+        "bytes split in two. Each figure must reach %.2f× at two threads, and %.1f× where "
+        "memcpy itself gains %.1f× or more (*meets*)." % (SCALE_FLOOR, SCALE_WANT, SCALE_MEMCPY),
+        ""] + scaling_table(rows) + [
         "", "## Lookup, every peer, GB/s", "",
         "`F.embedding` also allocates its N×D output on every call; `numpy.take` writes into "
         "a preallocated `out=` on one thread. memcpy: embsimd-bench's copy of the same bytes, "
