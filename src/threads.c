@@ -235,11 +235,14 @@ static unsigned grow(pool *pl, unsigned want)
     return pl->workers;
 }
 
+static void note_kept_end(void); /* emb_parts_for's run of calls kept on one thread */
+
 void emb_parallel(emb_part_fn fn, void *arg, unsigned nparts)
 {
     pool *pl = &the_pool;
     if (nparts <= 1 || pthread_mutex_trylock(&pl->busy) != 0) {
         fn(arg, 0, 1);
+        note_kept_end();
         return;
     }
     const unsigned have = grow(pl, nparts - 1);
@@ -305,13 +308,16 @@ unsigned emb_parts_choose(size_t bytes, size_t max_parts, size_t threads, size_t
     return parts < 1 ? 1u : (unsigned)parts;
 }
 
-/* A run of calls this close together, each large enough to share with an
- * awake worker, wakes the sleeping ones once: they then stay awake (spin)
- * between the run's calls. A pair of calls between long pauses, as one
- * training step may make, never reaches the run, so it never pays a wake
- * that the next call could not repay. */
+/* Calls kept on one thread only because the workers sleep, each starting
+ * within BURST_GAP_NS of the end of the last, form a run; once a run has
+ * lasted BURST_NS, longer than a wake mostly costs, its next call wakes the
+ * workers, which then stay awake (spin) between the run's calls. Back to
+ * back calls of a millisecond wake them at the second call, of a few
+ * microseconds after a few hundred; a lone call or a pair between long
+ * pauses, as one training step may make, never pays a wake that the calls
+ * after it could not repay. */
 #define BURST_GAP_NS 200000u
-#define BURST_CALLS 8u
+#define BURST_NS 500000u
 
 static uint64_t monotonic_ns(void)
 {
@@ -320,17 +326,28 @@ static uint64_t monotonic_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+static _Atomic uint64_t kept_end_ns;   /* when the last call kept on one thread ended */
+static _Atomic uint64_t kept_run_ns;   /* when the run it belongs to began */
+static atomic_int kept_pending;        /* the call now running is one */
+
 static int in_burst(void)
 {
-    static _Atomic uint64_t last_ns;
-    static atomic_uint run;
     const uint64_t now = monotonic_ns();
-    const uint64_t before = atomic_exchange(&last_ns, now);
-    if (now - before > BURST_GAP_NS) {
-        atomic_store(&run, 1);
+    if (now - atomic_load_explicit(&kept_end_ns, memory_order_relaxed) > BURST_GAP_NS) {
+        atomic_store_explicit(&kept_run_ns, now, memory_order_relaxed);
         return 0;
     }
-    return atomic_fetch_add(&run, 1) + 1 >= BURST_CALLS;
+    return now - atomic_load_explicit(&kept_run_ns, memory_order_relaxed) >= BURST_NS;
+}
+
+/* At the end of a call that ran on one thread: the time, if it was kept
+ * there only because the workers slept. */
+static void note_kept_end(void)
+{
+    if (atomic_load_explicit(&kept_pending, memory_order_relaxed)) {
+        atomic_store_explicit(&kept_pending, 0, memory_order_relaxed);
+        atomic_store_explicit(&kept_end_ns, monotonic_ns(), memory_order_relaxed);
+    }
 }
 
 unsigned emb_parts_for(size_t bytes, size_t max_parts)
@@ -345,8 +362,12 @@ unsigned emb_parts_for(size_t bytes, size_t max_parts)
     if (threads < 2 || max_parts < 2)
         return 1;
     size_t awake = atomic_load_explicit(&the_pool.awake, memory_order_relaxed);
-    if (awake < threads - 1 && shares(bytes, S->part_min_bytes) >= 2 && in_burst())
+    const int sleepers_wanted = awake < threads - 1 && shares(bytes, S->part_min_bytes) >= 2;
+    if (sleepers_wanted && in_burst())
         awake = threads - 1;
-    return emb_parts_choose(bytes, max_parts, threads, awake, S->part_min_bytes,
-                            S->wake_min_bytes);
+    const unsigned parts = emb_parts_choose(bytes, max_parts, threads, awake, S->part_min_bytes,
+                                            S->wake_min_bytes);
+    if (sleepers_wanted && parts == 1)
+        atomic_store_explicit(&kept_pending, 1, memory_order_relaxed);
+    return parts;
 }
