@@ -345,10 +345,22 @@ static void bag_step_part(void *arg, unsigned part, unsigned nparts)
 }
 
 /* A part's scratch: the staged gradient row, and for a 16-bit table the
- * row widened to fp32 while it is updated. */
+ * row widened to fp32 while it is updated; whole cache lines, so that the
+ * parts' scratches (one allocation, step_scratch_alloc) share none. Where
+ * the first part's last line was the second's first, the row-wise Adagrad
+ * step at 32000 x 128, bags of 20, ran at two threads in 0.19 ms or 0.73
+ * ms from one process to the next (one thread: 0.39), as malloc placed
+ * the block. */
 static size_t step_scratch_floats(emb_type table_type, size_t dim)
 {
-    return table_type == EMB_F32 ? dim : 2 * dim;
+    const size_t floats = table_type == EMB_F32 ? dim : 2 * dim;
+    const size_t line = 64 / sizeof(float);
+    return (floats + line - 1) / line * line;
+}
+
+static float *step_scratch_alloc(unsigned nparts, size_t part_floats)
+{
+    return aligned_alloc(64, (size_t)nparts * part_floats * sizeof(float));
 }
 
 static int finite_nonneg(float x) { return isfinite(x) && !(x < 0.0f); }
@@ -374,7 +386,7 @@ static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, uint
     int64_t *hash = malloc(cap * sizeof *hash);
     unsigned nparts = emb_parts_for(3 * n * dim * sizeof(float), n);
     const size_t part_floats = step_scratch_floats(s->matrix_type, dim);
-    float *scratch = malloc((size_t)nparts * part_floats * sizeof(float));
+    float *scratch = step_scratch_alloc(nparts, part_floats);
     float *g = NULL;
     emb_status st = EMB_OK;
     if (slot == NULL || rows == NULL || hash == NULL || scratch == NULL) {
@@ -497,7 +509,7 @@ emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64
         return coalesced_step(&s, k, table, dout, step, step_op, kid);
     const unsigned nparts = emb_parts_for(3 * (size_t)n * (size_t)dim * sizeof(float), (size_t)n);
     const size_t part_floats = step_scratch_floats(table_type, (size_t)dim);
-    float *scratch = malloc((size_t)nparts * part_floats * sizeof(float));
+    float *scratch = step_scratch_alloc(nparts, part_floats);
     if (scratch == NULL) {
         emb_set_error("%s: no memory for %u parts of %zu floats of scratch", op, nparts,
                       part_floats);
