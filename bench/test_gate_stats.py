@@ -9,17 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gate_stats as st  # noqa: E402
-
-passed = failed = 0
-
-
-def check(what, cond):
-    global passed, failed
-    print("%s: %s" % ("ok" if cond else "FAILED", what))
-    if cond:
-        passed += 1
-    else:
-        failed += 1
+from checks import check, finish  # noqa: E402
 
 
 # Exact p-values: fully separated samples of 3 and 3 are 1 of C(6,3) = 20
@@ -74,5 +64,4 @@ check("+2.1 % instructions: FAIL", rows[0].failed)
 rows = st.compare_counts({"a": {"instructions": 1000}}, {"a": {"instructions": 1019}}, 0.02, {})
 check("+1.9 % instructions: pass", not rows[0].failed)
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()

@@ -14,6 +14,7 @@ EXTRA_DIST += \
 	bench/peers/peers_run.py \
 	bench/peers/peers_table.py \
 	bench/peers/test_peers_table.py \
+	bench/checks.py \
 	bench/peers/test_torch_embedding.sh \
 	bench/peers/torch_embedding.py \
 	bench/peers/layer_peers.py \

@@ -7,19 +7,10 @@ by make check; prints one line per check and "N passed, N failed"."""
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [here, os.path.dirname(here)]
 import peers_table as pt  # noqa: E402
-
-passed = failed = 0
-
-
-def check(what, cond):
-    global passed, failed
-    print("%s: %s" % ("ok" if cond else "FAILED", what))
-    if cond:
-        passed += 1
-    else:
-        failed += 1
+from checks import check, finish  # noqa: E402
 
 
 def rows_for(v, lookup, grad, memcpy):
@@ -55,5 +46,4 @@ check("the row shows T=1 -> T=2 and the gains", "50.0 → 52.5" in line and "2.0
 only_one = {k: r for k, r in rows_for(1000, (50, 60), (50, 60), (60, 84)).items() if k[7] == 1}
 check("a shape run at one thread count only has no row", len(pt.scaling_table(only_one)) == 2)
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()
