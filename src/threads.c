@@ -96,7 +96,7 @@ typedef struct pool {
     atomic_ullong claim;
     /* Workers not blocked in the kernel: spinning for a job or running a
      * part. Handing a part to one costs a few cache lines; waking one
-     * costs tens of microseconds (emb_parts_for). */
+     * costs tens of microseconds to a millisecond (emb_parts_for). */
     atomic_uint awake;
 } pool;
 
@@ -355,8 +355,8 @@ unsigned emb_parts_for(size_t bytes, size_t max_parts)
     /* Two break-evens, the schedule's (tuning.c), measured by embsimd-tune
      * where it ran: a worker that still spins from the last call takes a
      * part for the price of a few cache lines; one blocked in the kernel
-     * must be woken first, tens of microseconds, as long as a lookup of
-     * a few MiB. */
+     * must be woken first: tens of microseconds to a millisecond in the
+     * VMs measured (tuning.c), as long as a lookup of a few MiB or more. */
     const emb_schedule *S = emb_schedule_current();
     const size_t threads = (size_t)emb_get_num_threads();
     if (threads < 2 || max_parts < 2)
