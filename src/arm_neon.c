@@ -357,6 +357,21 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
         acc[k] = fmaf(w, x[k], acc[k]);
 }
 
+/* The fused positional gradient: one load of g for both rows' adds. */
+EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count)
+{
+    size_t k = 0;
+    for (; k + 4 <= count; k += 4) {
+        const float32x4_t x = vld1q_f32(g + k);
+        vst1q_f32(a + k, vaddq_f32(vld1q_f32(a + k), x));
+        vst1q_f32(b + k, vaddq_f32(vld1q_f32(b + k), x));
+    }
+    for (; k < count; k++) {
+        a[k] += g[k];
+        b[k] += g[k];
+    }
+}
+
 /* ---- the map of primitives: every kernel of the list from them ----------- */
 /* No streaming stores here (see copy_row): each primitive serves both
  * kinds of store, and nothing needs a fence. */
@@ -365,6 +380,7 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
 #define EMB_ISA_FENCE no_fence
 #define EMB_ISA_STREAM_ALIGN 1
 #define EMB_ISA_FMA fma_floats
+#define EMB_ISA_ADD_BOTH add_both
 #define EMB_ISA_COPY16 copy_16
 #define EMB_ISA_COPY16_STREAM copy_16
 /* type: convert, convert_stream, add, attrs, needs (isa_kernels.h) */

@@ -146,6 +146,14 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
     for (size_t k = 0; k < count; k++)
         acc[k] = fmaf(w, x[k], acc[k]);
 }
+/* The fused positional gradient's two adds of one element. */
+EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count)
+{
+    for (size_t k = 0; k < count; k++) {
+        a[k] += g[k];
+        b[k] += g[k];
+    }
+}
 /* Tables whose rows the bag adds without staging them in a buffer. */
 #define SCALAR_ADD_IN_EMB_F32 add_EMB_F32
 #define SCALAR_ADD_IN_EMB_F16 add_EMB_F16
@@ -178,7 +186,7 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
     EMB_DEFINE_LOOKUP_POS(, scalar_##id, in, convert_##in, add_f32, add_f16, add_bf16,     \
                           copy_f32, copy_f32, no_fence, 1)
 #define SCALAR_KERNEL_GRAD_POS(id, in, out) \
-    EMB_DEFINE_GRAD_POS(, scalar_##id, in, add_##in, convert_##in)
+    EMB_DEFINE_GRAD_POS(, scalar_##id, in, add_##in, convert_##in, add_both)
 #define SCALAR_KERNEL_BAG(id, in, out) \
     EMB_DEFINE_BAG(, scalar_##id, in, convert_##in, SCALAR_ADD_IN_##in, add_f32, fma_floats)
 #define SCALAR_KERNEL_BAG_GRAD(id, in, out) \

@@ -403,12 +403,30 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
     }
 }
 
+/* The fused positional gradient: one load of g for both rows' adds. */
+EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count)
+{
+    size_t k = 0;
+    for (; k + 8 <= count; k += 8) {
+        const __m256 x = _mm256_loadu_ps(g + k);
+        _mm256_storeu_ps(a + k, _mm256_add_ps(_mm256_loadu_ps(a + k), x));
+        _mm256_storeu_ps(b + k, _mm256_add_ps(_mm256_loadu_ps(b + k), x));
+    }
+    if (k < count) {
+        const __m256i m = tail_mask(count - k);
+        const __m256 x = _mm256_maskload_ps(g + k, m);
+        _mm256_maskstore_ps(a + k, m, _mm256_add_ps(_mm256_maskload_ps(a + k, m), x));
+        _mm256_maskstore_ps(b + k, m, _mm256_add_ps(_mm256_maskload_ps(b + k, m), x));
+    }
+}
+
 /* ---- the map of primitives: every kernel of the list from them ----------- */
 #define EMB_ISA_NAME emb_kernels_avx2
 #define EMB_ISA_IDS_MINMAX ids_minmax_avx2
 #define EMB_ISA_FENCE _mm_sfence
 #define EMB_ISA_STREAM_ALIGN 16
 #define EMB_ISA_FMA fma_floats
+#define EMB_ISA_ADD_BOTH add_both
 #define EMB_ISA_COPY16 copy_16
 #define EMB_ISA_COPY16_STREAM copy_16_stream
 /* type: convert, convert_stream, add, attrs, needs (isa_kernels.h); the

@@ -421,6 +421,23 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
     }
 }
 
+/* The fused positional gradient: one load of g for both rows' adds. */
+EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count)
+{
+    size_t k = 0;
+    for (; k + 16 <= count; k += 16) {
+        const __m512 x = _mm512_loadu_ps(g + k);
+        _mm512_storeu_ps(a + k, _mm512_add_ps(_mm512_loadu_ps(a + k), x));
+        _mm512_storeu_ps(b + k, _mm512_add_ps(_mm512_loadu_ps(b + k), x));
+    }
+    if (k < count) {
+        const __mmask16 m = first_lanes(count - k);
+        const __m512 x = _mm512_maskz_loadu_ps(m, g + k);
+        _mm512_mask_storeu_ps(a + k, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + k), x));
+        _mm512_mask_storeu_ps(b + k, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, b + k), x));
+    }
+}
+
 static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_t *max)
 {
     __m512i lo = _mm512_set1_epi32(ids[0]), hi = lo;
@@ -446,6 +463,7 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
 #define EMB_ISA_FENCE _mm_sfence
 #define EMB_ISA_STREAM_ALIGN 64
 #define EMB_ISA_FMA fma_floats
+#define EMB_ISA_ADD_BOTH add_both
 #define EMB_ISA_COPY16 copy_16
 #define EMB_ISA_COPY16_STREAM copy_16_stream
 /* type: convert, convert_stream, add, attrs, needs (isa_kernels.h);
