@@ -32,40 +32,15 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
     emb_x86_copy_row_8(dst, src, dim);
 }
 
-/* Non-temporal stores need aligned addresses: 32 bytes for a YMM, 16 for
- * an XMM. A row starting 16 bytes past a 32-byte boundary (what malloc
- * gives) begins with one XMM streaming store, so every line of the row is
- * written by streaming stores only: a line written partly by ordinary
- * stores and partly by streaming ones costs a write-combining flush and a
- * read of the line, and on Zen 2 that made lookups into such an output
- * 2.5 times as slow (8.9 ms against 3.5 ms for 8192 rows of 768 floats
- * from a 154 MB table, gcc 12.2 -O2, 2026-12-01). A row not even 16-byte
- * aligned is copied with ordinary stores. */
+/* Streaming stores from a 16-byte boundary (x86_copy.h says why); a row
+ * not even 16-byte aligned is copied with ordinary stores. */
 EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
 {
     if ((uintptr_t)dst % 16 != 0) {
         copy_row(dst, src, dim);
         return;
     }
-    size_t j = 0;
-    if (((uintptr_t)dst & 31) != 0 && dim >= 4) {
-        _mm_stream_ps(dst, _mm_loadu_ps(src));
-        j = 4;
-    }
-    for (; j + 32 <= dim; j += 32) {
-        const __m256 a = _mm256_loadu_ps(src + j), b = _mm256_loadu_ps(src + j + 8);
-        const __m256 c = _mm256_loadu_ps(src + j + 16), d = _mm256_loadu_ps(src + j + 24);
-        _mm256_stream_ps(dst + j, a);
-        _mm256_stream_ps(dst + j + 8, b);
-        _mm256_stream_ps(dst + j + 16, c);
-        _mm256_stream_ps(dst + j + 24, d);
-    }
-    for (; j + 8 <= dim; j += 8)
-        _mm256_stream_ps(dst + j, _mm256_loadu_ps(src + j));
-    if (j + 4 <= dim) {
-        _mm_stream_ps(dst + j, _mm_loadu_ps(src + j));
-        j += 4;
-    }
+    const size_t j = emb_x86_stream_row_16(dst, src, dim);
     if (j < dim) {
         const __m256i m = tail_mask(dim - j);
         _mm256_maskstore_ps(dst + j, m, _mm256_maskload_ps(src + j, m));

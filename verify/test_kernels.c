@@ -17,6 +17,7 @@
 
 #include "embsimd.h"
 #include "gen.h"
+#include "internal.h"
 #include "reference.h"
 #include "test_common.h"
 
@@ -64,6 +65,76 @@ START_TEST(lookup_matches_naive_on_random_bits)
         free(out.base);
         free(want);
     }
+}
+END_TEST
+
+/* Streaming stores at every output alignment: with a schedule that
+ * streams every lookup (stream.llc_eighths 0), the f32 lookup, the 16-bit
+ * bit copy and the fused positional lookup write the reference bits into
+ * an output at each 2-byte offset from a 64-byte boundary and nothing
+ * outside it (x86_copy.h streams from the first 16-byte boundary; a row
+ * off it takes ordinary stores). */
+START_TEST(streaming_lookups_at_every_output_offset)
+{
+    use_impl(_i);
+    const emb_loop_schedule saved = *emb_loops();
+    emb_loop_schedule streaming = saved;
+    streaming.stream_llc_eighths = 0;
+    emb_schedule_set_loops(&streaming);
+    gen_rng r = gen_seed(0x1004);
+    static const int64_t dims[] = {3, 4, 7, 8, 12, 16, 31, 33, 64, 67, 128, 271, 768};
+    const int64_t vocab = 11, n = 9, max_pos = 5;
+    const emb_positions pos = {NULL, 1, 4};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        const int64_t dim = dims[d];
+        const size_t f32_bytes = (size_t)(n * dim) * sizeof(float);
+        float *table = xmalloc((size_t)(vocab * dim) * sizeof(float));
+        float *ptable = xmalloc((size_t)(max_pos * dim) * sizeof(float));
+        float *want = xmalloc(f32_bytes), *want_pos = xmalloc(f32_bytes);
+        int32_t ids[9];
+        gen_fill_bits(&r, table, (size_t)(vocab * dim));
+        gen_fill_finite(&r, ptable, (size_t)(max_pos * dim));
+        gen_ids(&r, ids, (size_t)n, vocab, GEN_IDS_UNIFORM);
+        naive_lookup(table, dim, ids, n, want);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < dim; j++)
+                want_pos[i * dim + j] =
+                    table[ids[i] * dim + j] + ptable[(pos.offset + i % pos.seq_len) * dim + j];
+        for (size_t off = 0; off < 64; off += 2) {
+            char what[96];
+            if (off % sizeof(float) == 0) {
+                gbytes out = gbytes_new(f32_bytes, off);
+                snprintf(what, sizeof what, "streaming lookup, dim %lld, output at 64k + %zu",
+                         (long long)dim, off);
+                ck_assert_int_eq(emb_lookup_f32(table, vocab, dim, ids, n, (float *)out.p), EMB_OK);
+                ASSERT_SAME_BYTES(out.p, want, f32_bytes, what);
+                gbytes_check(&out, what);
+                ck_assert_int_eq(emb_lookup_pos(table, EMB_F32, vocab, dim, ids, EMB_I32, n,
+                                                ptable, EMB_F32, max_pos, &pos, (float *)out.p),
+                                 EMB_OK);
+                snprintf(what, sizeof what, "streaming lookup_pos, dim %lld, output at 64k + %zu",
+                         (long long)dim, off);
+                ASSERT_SAME_BYTES(out.p, want_pos, f32_bytes, what);
+                gbytes_check(&out, what);
+                gbytes_free(&out);
+            }
+            /* The table's bits read as bf16 rows of 2 * dim elements. */
+            gbytes out16 = gbytes_new(f32_bytes, off);
+            snprintf(what, sizeof what, "streaming bf16 copy, dim %lld, output at 64k + %zu",
+                     (long long)(2 * dim), off);
+            ck_assert_int_eq(emb_lookup(table, EMB_BF16, vocab, 2 * dim, ids, EMB_I32, n, out16.p,
+                                        EMB_BF16),
+                             EMB_OK);
+            ASSERT_SAME_BYTES(out16.p, want, f32_bytes, what);
+            gbytes_check(&out16, what);
+            gbytes_free(&out16);
+        }
+        free(table);
+        free(ptable);
+        free(want);
+        free(want_pos);
+    }
+    emb_schedule_set_loops(&saved);
 }
 END_TEST
 
@@ -697,8 +768,8 @@ static void add_tests(Suite *s, int impl)
     /* The 2^32-offset test maps 24 GiB of address space; under sanitizers
      * and valgrind everything is slower. */
     const TTest *const tests[] = {
-        lookup_matches_naive_on_random_bits, lookup_reads_nothing_past_the_last_row,
-        rows_ending_at_a_guard_page,
+        lookup_matches_naive_on_random_bits, streaming_lookups_at_every_output_offset,
+        lookup_reads_nothing_past_the_last_row, rows_ending_at_a_guard_page,
         grad_matches_naive_with_duplicates, grad_order_is_token_order,
         grad_two_nans_give_one_of_them, zero_tokens_touch_nothing,
         bad_ids_change_nothing, first_bad_id_is_reported,
