@@ -156,6 +156,14 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
     return _mm512_cvtph_ps(h);
 }
 
+/* A ZMM store into a destination off a 64-byte boundary writes two lines;
+ * where the destination is at least float-aligned, the elements up to the
+ * boundary go first under a k-mask, and every store of the loop then
+ * writes one line. Into an output at 16 mod 64 bytes (what malloc gives a
+ * large block), f16 -> f32 at 1000 x 768 x 512 went from 1.00-1.01x
+ * AVX2's speed to 1.02-1.04x (aligned: 0.98-1.00x either way; AMD EPYC
+ * Zen 4, KVM, gcc 12.2 -O2, calls alternating in one process,
+ * 2026-12-05). */
 #define WIDEN_PRIMITIVE(name, widen16)                                                      \
     EMB_ROW_PRIMITIVE void name##_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count, \
                                     size_t dim, int stream)                                 \
@@ -164,6 +172,13 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
         float *d = (float *)dst + j;                                                       \
         const uint8_t *s = src + 2 * j;                                                    \
         size_t k = 0;                                                                      \
+        /* Up to a 64-byte boundary under a k-mask (above). */                             \
+        const size_t lead = (64 - (uintptr_t)d % 64) % 64 / sizeof(float);                 \
+        if (lead != 0 && (uintptr_t)d % sizeof(float) == 0 && count > 16) {                 \
+            const __mmask16 m = first_lanes(lead);                                         \
+            _mm512_mask_storeu_ps(d, m, widen16(_mm256_maskz_loadu_epi16(m, s)));           \
+            k = lead;                                                                      \
+        }                                                                                  \
         for (; k + 16 <= count; k += 16)                                                   \
             STORE16(stream, d + k, widen16(_mm256_loadu_si256((const __m256i *)(s + 2 * k)))); \
         if (k < count) {                                                                   \

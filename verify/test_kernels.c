@@ -70,10 +70,11 @@ END_TEST
 
 /* Streaming stores at every output alignment: with a schedule that
  * streams every lookup (stream.llc_eighths 0), the f32 lookup, the 16-bit
- * bit copy and the fused positional lookup write the reference bits into
- * an output at each 2-byte offset from a 64-byte boundary and nothing
- * outside it (x86_copy.h streams from the first 16-byte boundary; a row
- * off it takes ordinary stores). */
+ * bit copy, the widening lookups and the fused positional lookup write the
+ * reference bits into an output at each 2-byte offset from a 64-byte
+ * boundary and nothing outside it (x86_copy.h streams from the first
+ * 16-byte boundary; a row off it takes ordinary stores, and AVX-512's
+ * widening reaches a 64-byte boundary under a k-mask first). */
 START_TEST(streaming_lookups_at_every_output_offset)
 {
     use_impl(_i);
@@ -117,6 +118,26 @@ START_TEST(streaming_lookups_at_every_output_offset)
                 ASSERT_SAME_BYTES(out.p, want_pos, f32_bytes, what);
                 gbytes_check(&out, what);
                 gbytes_free(&out);
+            }
+            /* The table's bits read as f16 and bf16 rows of 2 * dim
+             * elements, widened (into f32 outputs at 4-byte offsets). */
+            for (int w = 0; w < 2 && off % sizeof(float) == 0; w++) {
+                const emb_type t16 = w == 0 ? EMB_F16 : EMB_BF16;
+                const size_t wide_bytes = 2 * f32_bytes;
+                uint8_t *want_wide = xmalloc(wide_bytes);
+                ck_assert_int_eq(ref_lookup(find_kernel(EMB_OP_LOOKUP, t16, EMB_F32), table,
+                                            vocab, 2 * dim, ids, EMB_I32, n, want_wide),
+                                 0);
+                gbytes wide = gbytes_new(wide_bytes, off);
+                snprintf(what, sizeof what, "streaming %s->f32, dim %lld, output at 64k + %zu",
+                         emb_type_name(t16), (long long)(2 * dim), off);
+                ck_assert_int_eq(emb_lookup(table, t16, vocab, 2 * dim, ids, EMB_I32, n, wide.p,
+                                            EMB_F32),
+                                 EMB_OK);
+                ASSERT_SAME_BYTES(wide.p, want_wide, wide_bytes, what);
+                gbytes_check(&wide, what);
+                gbytes_free(&wide);
+                free(want_wide);
             }
             /* The table's bits read as bf16 rows of 2 * dim elements. */
             gbytes out16 = gbytes_new(f32_bytes, off);
