@@ -156,6 +156,13 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
     return _mm512_cvtph_ps(h);
 }
 
+/* The elements before d's next 64-byte boundary (0 on one, and where d is
+ * not float-aligned: then no boundary falls between elements). */
+EMB_ROW_PRIMITIVE size_t floats_to_line(const float *d)
+{
+    return (uintptr_t)d % sizeof(float) != 0 ? 0 : (64 - (uintptr_t)d % 64) % 64 / sizeof(float);
+}
+
 /* A ZMM store into a destination off a 64-byte boundary writes two lines;
  * where the destination is at least float-aligned, the elements up to the
  * boundary go first under a k-mask, and every store of the loop then
@@ -173,8 +180,8 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
         const uint8_t *s = src + 2 * j;                                                    \
         size_t k = 0;                                                                      \
         /* Up to a 64-byte boundary under a k-mask (above). */                             \
-        const size_t lead = (64 - (uintptr_t)d % 64) % 64 / sizeof(float);                 \
-        if (lead != 0 && (uintptr_t)d % sizeof(float) == 0 && count > 16) {                 \
+        const size_t lead = floats_to_line(d);                                             \
+        if (lead != 0 && count > 16) {                                                     \
             const __mmask16 m = first_lanes(lead);                                         \
             _mm512_mask_storeu_ps(d, m, widen16(_mm256_maskz_loadu_epi16(m, s)));           \
             k = lead;                                                                      \
@@ -241,6 +248,11 @@ EMB_ROW_PRIMITIVE void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
 }
 
 /* fmaf(scale, q, bias) sixteen at a time: VFMADD rounds once, as fmaf. */
+EMB_ROW_PRIMITIVE __m512 rowwise16(__m512 scale, __m128i q, __m512 bias)
+{
+    return _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)), bias);
+}
+
 EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
                                     size_t dim, int stream)
 {
@@ -248,15 +260,21 @@ EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, 
     const __m512 scale = _mm512_set1_ps(emb_load_f32(src + dim));
     const __m512 bias = _mm512_set1_ps(emb_load_f32(src + dim + 4));
     size_t k = 0;
-    for (; k + 16 <= count; k += 16) {
-        const __m128i q = _mm_loadu_si128((const __m128i *)(src + j + k));
-        STORE16(stream, d + k, _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)), bias));
+    /* Up to a 64-byte boundary under a k-mask, as WIDEN_PRIMITIVE: into an
+     * output at 16 mod 64 bytes, 1.00x AVX2's speed before, 1.10-1.11x after
+     * (1000 x 768 x 512; aligned 1.00-1.02x either way). */
+    const size_t lead = floats_to_line(d);
+    if (lead != 0 && count > 16) {
+        const __mmask16 m = first_lanes(lead);
+        _mm512_mask_storeu_ps(d, m, rowwise16(scale, _mm_maskz_loadu_epi8(m, src + j), bias));
+        k = lead;
     }
+    for (; k + 16 <= count; k += 16)
+        STORE16(stream, d + k,
+                rowwise16(scale, _mm_loadu_si128((const __m128i *)(src + j + k)), bias));
     if (k < count) {
         const __mmask16 m = first_lanes(count - k);
-        const __m128i q = _mm_maskz_loadu_epi8(m, src + j + k);
-        const __m512 x = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)), bias);
-        _mm512_mask_storeu_ps(d + k, m, x);
+        _mm512_mask_storeu_ps(d + k, m, rowwise16(scale, _mm_maskz_loadu_epi8(m, src + j + k), bias));
     }
 }
 
