@@ -357,6 +357,16 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
         acc[k] = fmaf(w, x[k], acc[k]);
 }
 
+/* The fused positional lookup's f32 rows: dst[k] = a[k] + b[k]. */
+EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size_t count)
+{
+    size_t k = 0;
+    for (; k + 4 <= count; k += 4)
+        vst1q_f32(dst + k, vaddq_f32(vld1q_f32(a + k), vld1q_f32(b + k)));
+    for (; k < count; k++)
+        dst[k] = a[k] + b[k];
+}
+
 /* The fused positional gradient: one load of g for both rows' adds. */
 EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count)
 {
@@ -381,6 +391,8 @@ EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count
 #define EMB_ISA_STREAM_ALIGN 1
 #define EMB_ISA_FMA fma_floats
 #define EMB_ISA_ADD_BOTH add_both
+#define EMB_ISA_ADD_ROWS add_rows
+#define EMB_ISA_ADD_ROWS_STREAM add_rows
 #define EMB_ISA_COPY16 copy_16
 #define EMB_ISA_COPY16_STREAM copy_16
 /* type: convert, convert_stream, add, attrs, needs (isa_kernels.h) */

@@ -12,6 +12,9 @@
  *   EMB_ISA_STREAM_ALIGN     the bytes its streaming stores need
  *   EMB_ISA_FMA              fma(acc, x, w, count): acc[k] = fmaf(w, x[k], acc[k])
  *   EMB_ISA_ADD_BOTH         add_both(a, b, g, count): a[k] += g[k], b[k] += g[k]
+ *   EMB_ISA_ADD_ROWS, EMB_ISA_ADD_ROWS_STREAM
+ *                            add_rows(dst, a, b, count): dst[k] = a[k] + b[k],
+ *                            ordinary and streaming stores
  *   EMB_ISA_COPY16, EMB_ISA_COPY16_STREAM
  *                            the bit copy of 16-bit elements (emb_row_fn)
  *   per type T of EMB_TYPE_LIST, one line: EMB_ISA_T (EMB_ISA_EMB_F16, ...)
@@ -82,7 +85,8 @@
     EMB_DEFINE_LOOKUP_POS(EMB_ISA_POS_ATTRS, isa_##id, in, EMB_ISA_CONVERT(in),              \
                           EMB_ISA_ADD(EMB_F32), EMB_ISA_ADD(EMB_F16), EMB_ISA_ADD(EMB_BF16),      \
                           EMB_ISA_CONVERT(EMB_F32), EMB_ISA_STREAM(EMB_F32),            \
-                          EMB_ISA_FENCE, EMB_ISA_STREAM_ALIGN)
+                          EMB_ISA_ADD_ROWS, EMB_ISA_ADD_ROWS_STREAM, EMB_ISA_FENCE,       \
+                          EMB_ISA_STREAM_ALIGN)
 #define EMB_ISA_KERNEL_EMB_OP_GRAD_POS(id, in, out)                                           \
     EMB_DEFINE_GRAD_POS(EMB_ISA_ATTRS(in), isa_##id, in, EMB_ISA_ADD(in),                   \
                         EMB_ISA_CONVERT(in), EMB_ISA_ADD_BOTH)

@@ -146,6 +146,13 @@ EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t co
     for (size_t k = 0; k < count; k++)
         acc[k] = fmaf(w, x[k], acc[k]);
 }
+/* The fused positional lookup of two f32 rows: one add each. */
+EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size_t count)
+{
+    for (size_t k = 0; k < count; k++)
+        dst[k] = a[k] + b[k];
+}
+
 /* The fused positional gradient's two adds of one element. */
 EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count)
 {
@@ -184,7 +191,7 @@ EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count
     }
 #define SCALAR_KERNEL_LOOKUP_POS(id, in, out)                                              \
     EMB_DEFINE_LOOKUP_POS(, scalar_##id, in, convert_##in, add_f32, add_f16, add_bf16,     \
-                          copy_f32, copy_f32, no_fence, 1)
+                          copy_f32, copy_f32, add_rows, add_rows, no_fence, 1)
 #define SCALAR_KERNEL_GRAD_POS(id, in, out) \
     EMB_DEFINE_GRAD_POS(, scalar_##id, in, add_##in, convert_##in, add_both)
 #define SCALAR_KERNEL_BAG(id, in, out) \

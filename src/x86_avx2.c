@@ -32,19 +32,45 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
     emb_x86_copy_row_8(dst, src, dim);
 }
 
-/* Streaming stores from a 16-byte boundary (x86_copy.h says why); a row
- * not even 16-byte aligned is copied with ordinary stores. */
-EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
+/* dst[k] = a[k] + b[k]: the fused positional lookup's f32 rows. */
+EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size_t count)
+{
+    const size_t j = emb_x86_add_rows_8(dst, a, b, count);
+    if (j < count) {
+        const __m256i m = tail_mask(count - j);
+        _mm256_maskstore_ps(dst + j, m,
+                            _mm256_add_ps(_mm256_maskload_ps(a + j, m), _mm256_maskload_ps(b + j, m)));
+    }
+}
+
+/* dst = a, or a + b where b is not NULL, with streaming stores from a
+ * 16-byte boundary (x86_copy.h says why); a row not even 16-byte aligned
+ * is written with ordinary stores. */
+EMB_ROW_PRIMITIVE void stream_rows(float *dst, const float *a, const float *b, size_t dim)
 {
     if ((uintptr_t)dst % 16 != 0) {
-        copy_row(dst, src, dim);
+        if (b == NULL)
+            copy_row(dst, a, dim);
+        else
+            add_rows(dst, a, b, dim);
         return;
     }
-    const size_t j = emb_x86_stream_row_16(dst, src, dim);
+    const size_t j = emb_x86_stream_rows_16(dst, a, b, dim);
     if (j < dim) {
         const __m256i m = tail_mask(dim - j);
-        _mm256_maskstore_ps(dst + j, m, _mm256_maskload_ps(src + j, m));
+        const __m256 v = _mm256_maskload_ps(a + j, m);
+        _mm256_maskstore_ps(dst + j, m, b == NULL ? v : _mm256_add_ps(v, _mm256_maskload_ps(b + j, m)));
     }
+}
+
+EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
+{
+    stream_rows(dst, src, NULL, dim);
+}
+
+EMB_ROW_PRIMITIVE void add_rows_stream(float *dst, const float *a, const float *b, size_t count)
+{
+    stream_rows(dst, a, b, count);
 }
 
 EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
@@ -402,6 +428,8 @@ EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count
 #define EMB_ISA_STREAM_ALIGN 16
 #define EMB_ISA_FMA fma_floats
 #define EMB_ISA_ADD_BOTH add_both
+#define EMB_ISA_ADD_ROWS add_rows
+#define EMB_ISA_ADD_ROWS_STREAM add_rows_stream
 #define EMB_ISA_COPY16 copy_16
 #define EMB_ISA_COPY16_STREAM copy_16_stream
 /* type: convert, convert_stream, add, attrs, needs (isa_kernels.h); the

@@ -28,20 +28,48 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
     emb_x86_copy_row_8(dst, src, dim); /* x86_copy.h: 256-bit moves on purpose */
 }
 
-/* Streaming stores from a 16-byte boundary, shared with AVX2 (x86_copy.h
- * says why); a row not even 16-byte aligned is copied with ordinary
- * stores, its last dim % 4 floats under a k-mask. */
-EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
+/* dst[k] = a[k] + b[k]: the fused positional lookup's f32 rows, in the
+ * 256-bit moves of the row copy (x86_copy.h), the last count % 8 under a
+ * k-mask. */
+EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size_t count)
+{
+    const size_t j = emb_x86_add_rows_8(dst, a, b, count);
+    if (j < count) {
+        const __mmask8 m = (__mmask8)((1u << (count - j)) - 1u);
+        _mm256_mask_storeu_ps(dst + j, m,
+                              _mm256_add_ps(_mm256_maskz_loadu_ps(m, a + j), _mm256_maskz_loadu_ps(m, b + j)));
+    }
+}
+
+/* dst = a, or a + b where b is not NULL, with streaming stores from a
+ * 16-byte boundary, shared with AVX2 (x86_copy.h says why); a row not even
+ * 16-byte aligned is written with ordinary stores, and the last dim % 4
+ * floats under a k-mask. */
+EMB_ROW_PRIMITIVE void stream_rows(float *dst, const float *a, const float *b, size_t dim)
 {
     if ((uintptr_t)dst % 16 != 0) {
-        copy_row(dst, src, dim);
+        if (b == NULL)
+            copy_row(dst, a, dim);
+        else
+            add_rows(dst, a, b, dim);
         return;
     }
-    const size_t j = emb_x86_stream_row_16(dst, src, dim);
+    const size_t j = emb_x86_stream_rows_16(dst, a, b, dim);
     if (j < dim) {
         const __mmask16 k = first_lanes(dim - j);
-        _mm512_mask_storeu_ps(dst + j, k, _mm512_maskz_loadu_ps(k, src + j));
+        const __m512 v = _mm512_maskz_loadu_ps(k, a + j);
+        _mm512_mask_storeu_ps(dst + j, k, b == NULL ? v : _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, b + j)));
     }
+}
+
+EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
+{
+    stream_rows(dst, src, NULL, dim);
+}
+
+EMB_ROW_PRIMITIVE void add_rows_stream(float *dst, const float *a, const float *b, size_t count)
+{
+    stream_rows(dst, a, b, count);
 }
 
 EMB_DEFINE_COPY_PRIMITIVES(, copy_row)
@@ -474,6 +502,8 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
 #define EMB_ISA_STREAM_ALIGN 16
 #define EMB_ISA_FMA fma_floats
 #define EMB_ISA_ADD_BOTH add_both
+#define EMB_ISA_ADD_ROWS add_rows
+#define EMB_ISA_ADD_ROWS_STREAM add_rows_stream
 #define EMB_ISA_COPY16 copy_16
 #define EMB_ISA_COPY16_STREAM copy_16_stream
 /* type: convert, convert_stream, add, attrs, needs (isa_kernels.h);

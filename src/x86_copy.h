@@ -60,7 +60,47 @@ static inline __attribute__((always_inline)) void emb_x86_copy_row_8(float *dst,
     emb_x86_copy_8_to_64(dst + j, src + j, dim - j);
 }
 
-/* The streaming row copy of both ISAs, for a dst aligned to 16 bytes:
+/* dst = a + b with ordinary stores, 64 floats loaded before any is stored
+ * (as the copy above: 4K aliasing), for both ISAs; returns the floats
+ * written: all but count % 8, which the caller writes under its mask. */
+static inline __attribute__((always_inline)) __m256 emb_x86_src8(const float *a, const float *b,
+                                                                 size_t k);
+static inline __attribute__((always_inline)) size_t emb_x86_add_rows_8(float *dst, const float *a,
+                                                                       const float *b, size_t count)
+{
+    size_t j = 0;
+    for (; j + 64 <= count; j += 64) {
+        __m256 v[8];
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++)
+            v[q] = emb_x86_src8(a, b, j + 8 * q);
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++)
+            _mm256_storeu_ps(dst + j + 8 * q, v[q]);
+    }
+    for (; j + 8 <= count; j += 8)
+        _mm256_storeu_ps(dst + j, emb_x86_src8(a, b, j));
+    return j;
+}
+
+/* Eight and four floats of a, plus b's where b is not NULL (a the first
+ * operand): always inlined with a constant b, so the copy has no add. */
+static inline __attribute__((always_inline)) __m256 emb_x86_src8(const float *a, const float *b,
+                                                                 size_t k)
+{
+    const __m256 v = _mm256_loadu_ps(a + k);
+    return b == NULL ? v : _mm256_add_ps(v, _mm256_loadu_ps(b + k));
+}
+
+static inline __attribute__((always_inline)) __m128 emb_x86_src4(const float *a, const float *b,
+                                                                 size_t k)
+{
+    const __m128 v = _mm_loadu_ps(a + k);
+    return b == NULL ? v : _mm_add_ps(v, _mm_loadu_ps(b + k));
+}
+
+/* The streaming row copy of both ISAs (b NULL), and the streaming sum of
+ * two rows (the fused positional lookup), for a dst aligned to 16 bytes:
  * every store streams (one XMM to reach a 32-byte boundary, YMMs, one XMM
  * at the end), so no line of the output is written partly by ordinary
  * stores and partly by streaming ones, which costs a write-combining
@@ -70,29 +110,28 @@ static inline __attribute__((always_inline)) void emb_x86_copy_row_8(float *dst,
  * table, gcc 12.2 -O2, 2026-12-01), and on Zen 4 AVX-512's former copy,
  * streaming from the first 64-byte boundary only, took 1.6-1.7 times
  * AVX2's time (50257 x 768 x 8192 and 128256 x 4096 x 2048, KVM, gcc 12.2
- * -O2, 2026-12-05; equal at 64-byte alignment). Returns the floats copied:
- * all but dim % 4, which the caller moves under its own mask. */
-static inline __attribute__((always_inline)) size_t emb_x86_stream_row_16(float *dst,
-                                                                          const float *src,
-                                                                          size_t dim)
+ * -O2, 2026-12-05; equal at 64-byte alignment). Returns the floats
+ * written: all but dim % 4, which the caller writes under its own mask. */
+static inline __attribute__((always_inline)) size_t
+emb_x86_stream_rows_16(float *dst, const float *a, const float *b, size_t dim)
 {
     size_t j = 0;
     if (((uintptr_t)dst & 31) != 0 && dim >= 4) {
-        _mm_stream_ps(dst, _mm_loadu_ps(src));
+        _mm_stream_ps(dst, emb_x86_src4(a, b, 0));
         j = 4;
     }
     for (; j + 32 <= dim; j += 32) {
-        const __m256 a = _mm256_loadu_ps(src + j), b = _mm256_loadu_ps(src + j + 8);
-        const __m256 c = _mm256_loadu_ps(src + j + 16), d = _mm256_loadu_ps(src + j + 24);
-        _mm256_stream_ps(dst + j, a);
-        _mm256_stream_ps(dst + j + 8, b);
-        _mm256_stream_ps(dst + j + 16, c);
-        _mm256_stream_ps(dst + j + 24, d);
+        const __m256 v0 = emb_x86_src8(a, b, j), v1 = emb_x86_src8(a, b, j + 8);
+        const __m256 v2 = emb_x86_src8(a, b, j + 16), v3 = emb_x86_src8(a, b, j + 24);
+        _mm256_stream_ps(dst + j, v0);
+        _mm256_stream_ps(dst + j + 8, v1);
+        _mm256_stream_ps(dst + j + 16, v2);
+        _mm256_stream_ps(dst + j + 24, v3);
     }
     for (; j + 8 <= dim; j += 8)
-        _mm256_stream_ps(dst + j, _mm256_loadu_ps(src + j));
+        _mm256_stream_ps(dst + j, emb_x86_src8(a, b, j));
     if (j + 4 <= dim) {
-        _mm_stream_ps(dst + j, _mm_loadu_ps(src + j));
+        _mm_stream_ps(dst + j, emb_x86_src4(a, b, j));
         j += 4;
     }
     return j;
