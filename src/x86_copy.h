@@ -60,11 +60,25 @@ static inline __attribute__((always_inline)) void emb_x86_copy_row_8(float *dst,
     emb_x86_copy_8_to_64(dst + j, src + j, dim - j);
 }
 
+/* Eight and four floats of a, plus b's where b is not NULL (a the first
+ * operand): always inlined with a constant b, so the copy has no add. */
+static inline __attribute__((always_inline)) __m256 emb_x86_src8(const float *a, const float *b,
+                                                                 size_t k)
+{
+    const __m256 v = _mm256_loadu_ps(a + k);
+    return b == NULL ? v : _mm256_add_ps(v, _mm256_loadu_ps(b + k));
+}
+
+static inline __attribute__((always_inline)) __m128 emb_x86_src4(const float *a, const float *b,
+                                                                 size_t k)
+{
+    const __m128 v = _mm_loadu_ps(a + k);
+    return b == NULL ? v : _mm_add_ps(v, _mm_loadu_ps(b + k));
+}
+
 /* dst = a + b with ordinary stores, 64 floats loaded before any is stored
  * (as the copy above: 4K aliasing), for both ISAs; returns the floats
  * written: all but count % 8, which the caller writes under its mask. */
-static inline __attribute__((always_inline)) __m256 emb_x86_src8(const float *a, const float *b,
-                                                                 size_t k);
 static inline __attribute__((always_inline)) size_t emb_x86_add_rows_8(float *dst, const float *a,
                                                                        const float *b, size_t count)
 {
@@ -81,22 +95,6 @@ static inline __attribute__((always_inline)) size_t emb_x86_add_rows_8(float *ds
     for (; j + 8 <= count; j += 8)
         _mm256_storeu_ps(dst + j, emb_x86_src8(a, b, j));
     return j;
-}
-
-/* Eight and four floats of a, plus b's where b is not NULL (a the first
- * operand): always inlined with a constant b, so the copy has no add. */
-static inline __attribute__((always_inline)) __m256 emb_x86_src8(const float *a, const float *b,
-                                                                 size_t k)
-{
-    const __m256 v = _mm256_loadu_ps(a + k);
-    return b == NULL ? v : _mm256_add_ps(v, _mm256_loadu_ps(b + k));
-}
-
-static inline __attribute__((always_inline)) __m128 emb_x86_src4(const float *a, const float *b,
-                                                                 size_t k)
-{
-    const __m128 v = _mm_loadu_ps(a + k);
-    return b == NULL ? v : _mm_add_ps(v, _mm_loadu_ps(b + k));
 }
 
 /* The streaming row copy of both ISAs (b NULL), and the streaming sum of
