@@ -32,45 +32,31 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
     emb_x86_copy_row_8(dst, src, dim);
 }
 
+/* The last count < 8 floats of dst = a (+ b) under a mask (x86_copy.h). */
+EMB_ROW_PRIMITIVE void rows_tail(float *dst, const float *a, const float *b, size_t count)
+{
+    const __m256i m = tail_mask(count);
+    __m256 v = _mm256_maskload_ps(a, m);
+    if (b != NULL)
+        v = _mm256_add_ps(v, _mm256_maskload_ps(b, m));
+    _mm256_maskstore_ps(dst, m, v);
+}
+
 /* dst[k] = a[k] + b[k]: the fused positional lookup's f32 rows. */
 EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size_t count)
 {
-    const size_t j = emb_x86_add_rows_8(dst, a, b, count);
-    if (j < count) {
-        const __m256i m = tail_mask(count - j);
-        _mm256_maskstore_ps(dst + j, m,
-                            _mm256_add_ps(_mm256_maskload_ps(a + j, m), _mm256_maskload_ps(b + j, m)));
-    }
+    emb_x86_add_rows(dst, a, b, count, rows_tail);
 }
 
-/* dst = a, or a + b where b is not NULL, with streaming stores from a
- * 16-byte boundary (x86_copy.h says why); a row not even 16-byte aligned
- * is written with ordinary stores. */
-EMB_ROW_PRIMITIVE void stream_rows(float *dst, const float *a, const float *b, size_t dim)
-{
-    if ((uintptr_t)dst % 16 != 0) {
-        if (b == NULL)
-            copy_row(dst, a, dim);
-        else
-            add_rows(dst, a, b, dim);
-        return;
-    }
-    const size_t j = emb_x86_stream_rows_16(dst, a, b, dim);
-    if (j < dim) {
-        const __m256i m = tail_mask(dim - j);
-        const __m256 v = _mm256_maskload_ps(a + j, m);
-        _mm256_maskstore_ps(dst + j, m, b == NULL ? v : _mm256_add_ps(v, _mm256_maskload_ps(b + j, m)));
-    }
-}
-
+/* Streaming from a 16-byte boundary (x86_copy.h says why). */
 EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
 {
-    stream_rows(dst, src, NULL, dim);
+    emb_x86_stream_rows(dst, src, NULL, dim, copy_row, rows_tail);
 }
 
 EMB_ROW_PRIMITIVE void add_rows_stream(float *dst, const float *a, const float *b, size_t count)
 {
-    stream_rows(dst, a, b, count);
+    emb_x86_stream_rows(dst, a, b, count, copy_row, rows_tail);
 }
 
 EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)

@@ -28,48 +28,33 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
     emb_x86_copy_row_8(dst, src, dim); /* x86_copy.h: 256-bit moves on purpose */
 }
 
+/* The last count < 8 floats of dst = a (+ b) under a k-mask (x86_copy.h). */
+EMB_ROW_PRIMITIVE void rows_tail(float *dst, const float *a, const float *b, size_t count)
+{
+    const __mmask8 m = (__mmask8)((1u << count) - 1u);
+    __m256 v = _mm256_maskz_loadu_ps(m, a);
+    if (b != NULL)
+        v = _mm256_add_ps(v, _mm256_maskz_loadu_ps(m, b));
+    _mm256_mask_storeu_ps(dst, m, v);
+}
+
 /* dst[k] = a[k] + b[k]: the fused positional lookup's f32 rows, in the
- * 256-bit moves of the row copy (x86_copy.h), the last count % 8 under a
- * k-mask. */
+ * 256-bit moves of the row copy (x86_copy.h). */
 EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size_t count)
 {
-    const size_t j = emb_x86_add_rows_8(dst, a, b, count);
-    if (j < count) {
-        const __mmask8 m = (__mmask8)((1u << (count - j)) - 1u);
-        _mm256_mask_storeu_ps(dst + j, m,
-                              _mm256_add_ps(_mm256_maskz_loadu_ps(m, a + j), _mm256_maskz_loadu_ps(m, b + j)));
-    }
+    emb_x86_add_rows(dst, a, b, count, rows_tail);
 }
 
-/* dst = a, or a + b where b is not NULL, with streaming stores from a
- * 16-byte boundary, shared with AVX2 (x86_copy.h says why); a row not even
- * 16-byte aligned is written with ordinary stores, and the last dim % 4
- * floats under a k-mask. */
-EMB_ROW_PRIMITIVE void stream_rows(float *dst, const float *a, const float *b, size_t dim)
-{
-    if ((uintptr_t)dst % 16 != 0) {
-        if (b == NULL)
-            copy_row(dst, a, dim);
-        else
-            add_rows(dst, a, b, dim);
-        return;
-    }
-    const size_t j = emb_x86_stream_rows_16(dst, a, b, dim);
-    if (j < dim) {
-        const __mmask16 k = first_lanes(dim - j);
-        const __m512 v = _mm512_maskz_loadu_ps(k, a + j);
-        _mm512_mask_storeu_ps(dst + j, k, b == NULL ? v : _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, b + j)));
-    }
-}
-
+/* Streaming from a 16-byte boundary, shared with AVX2 (x86_copy.h says
+ * why). */
 EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
 {
-    stream_rows(dst, src, NULL, dim);
+    emb_x86_stream_rows(dst, src, NULL, dim, copy_row, rows_tail);
 }
 
 EMB_ROW_PRIMITIVE void add_rows_stream(float *dst, const float *a, const float *b, size_t count)
 {
-    stream_rows(dst, a, b, count);
+    emb_x86_stream_rows(dst, a, b, count, copy_row, rows_tail);
 }
 
 EMB_DEFINE_COPY_PRIMITIVES(, copy_row)

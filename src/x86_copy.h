@@ -76,11 +76,15 @@ static inline __attribute__((always_inline)) __m128 emb_x86_src4(const float *a,
     return b == NULL ? v : _mm_add_ps(v, _mm_loadu_ps(b + k));
 }
 
+/* An ISA's masked write of dst = a (+ b where b is not NULL), count < 8. */
+typedef void (*emb_x86_tail_fn)(float *dst, const float *a, const float *b, size_t count);
+
 /* dst = a + b with ordinary stores, 64 floats loaded before any is stored
- * (as the copy above: 4K aliasing), for both ISAs; returns the floats
- * written: all but count % 8, which the caller writes under its mask. */
-static inline __attribute__((always_inline)) size_t emb_x86_add_rows_8(float *dst, const float *a,
-                                                                       const float *b, size_t count)
+ * (as the copy above: 4K aliasing), for both ISAs, the last count % 8
+ * under the ISA's mask. */
+static inline __attribute__((always_inline)) void emb_x86_add_rows(float *dst, const float *a,
+                                                                   const float *b, size_t count,
+                                                                   emb_x86_tail_fn tail)
 {
     size_t j = 0;
     for (; j + 64 <= count; j += 64) {
@@ -94,7 +98,8 @@ static inline __attribute__((always_inline)) size_t emb_x86_add_rows_8(float *ds
     }
     for (; j + 8 <= count; j += 8)
         _mm256_storeu_ps(dst + j, emb_x86_src8(a, b, j));
-    return j;
+    if (j < count)
+        tail(dst + j, a + j, b + j, count - j);
 }
 
 /* The streaming row copy of both ISAs (b NULL), and the streaming sum of
@@ -109,7 +114,7 @@ static inline __attribute__((always_inline)) size_t emb_x86_add_rows_8(float *ds
  * streaming from the first 64-byte boundary only, took 1.6-1.7 times
  * AVX2's time (50257 x 768 x 8192 and 128256 x 4096 x 2048, KVM, gcc 12.2
  * -O2, 2026-12-05; equal at 64-byte alignment). Returns the floats
- * written: all but dim % 4, which the caller writes under its own mask. */
+ * written: all but dim % 4. */
 static inline __attribute__((always_inline)) size_t
 emb_x86_stream_rows_16(float *dst, const float *a, const float *b, size_t dim)
 {
@@ -133,6 +138,25 @@ emb_x86_stream_rows_16(float *dst, const float *a, const float *b, size_t dim)
         j += 4;
     }
     return j;
+}
+
+/* dst = a, or a + b where b is not NULL, for both ISAs: streaming from a
+ * 16-byte boundary (above); a row not even 16-byte aligned is written with
+ * ordinary stores (the ISA's row copy, or the sum above). */
+static inline __attribute__((always_inline)) void
+emb_x86_stream_rows(float *dst, const float *a, const float *b, size_t dim,
+                    void (*copy_row)(float *, const float *, size_t), emb_x86_tail_fn tail)
+{
+    if ((uintptr_t)dst % 16 != 0) {
+        if (b == NULL)
+            copy_row(dst, a, dim);
+        else
+            emb_x86_add_rows(dst, a, b, dim, tail);
+        return;
+    }
+    const size_t j = emb_x86_stream_rows_16(dst, a, b, dim);
+    if (j < dim)
+        tail(dst + j, a + j, b == NULL ? NULL : b + j, dim - j);
 }
 
 #endif /* EMBSIMD_X86_COPY_H */
