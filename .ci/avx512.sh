@@ -7,7 +7,8 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: .ci/avx512.sh [--emulate] [--builddir=DIR] [--no-install] [--timeout=SECONDS] [--keep]
+usage: .ci/avx512.sh [--emulate] [--builddir=DIR] [--no-install | --install-only]
+                     [--timeout=SECONDS] [--keep]
 
 Runs embsimd's AVX-512 test selection, each program with EMBSIMD_IMPL=avx512:
   verify/test_parity    every kernel of the library under avx512 against
@@ -33,6 +34,9 @@ run a lower implementation's code there; the output names them.
                      (make check-avx512 passes its own) instead of building
                      them in _avx512/; ignored when emulating
   --no-install       skip apt-get (the packages are already there)
+  --install-only     only install what this CPU's run needs (Bochs and its
+                     helpers where it will emulate, nothing natively), then
+                     exit: .ci/run does this in the background
   --timeout=SECONDS  limit on the whole Bochs run (default 900); past it
                      Bochs is stopped and the run fails
   --keep             keep _avx512/ (build, image, serial.txt, bochs.log) after
@@ -54,6 +58,7 @@ for arg in "$@"; do
     -h | --help) usage; exit 0 ;;
     --emulate) emulate=yes ;;
     --no-install) install=no ;;
+    --install-only) install=only ;;
     --builddir=*) builddir=${arg#--builddir=} ;;
     --timeout=*)
         timeout_s=${arg#--timeout=}
@@ -251,6 +256,7 @@ build_static() {
 
 # ================================================================================
 if [ "$emulate" = no ] && has_avx512; then
+    [ "$install" != only ] || { echo "This CPU has AVX-512: nothing to install"; exit 0; }
     echo "This CPU has AVX-512 F, BW, VL and DQ: running the AVX-512 selection natively"
     echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))."
     if [ -n "$builddir" ]; then
@@ -299,6 +305,7 @@ if [ -n "$missing" ]; then
 else
     echo "packages present: $packages"
 fi
+[ "$install" != only ] || exit 0
 
 step "static build of the selection in _avx512/build"
 build_static

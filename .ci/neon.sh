@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: .ci/neon.sh [--no-install]
+usage: .ci/neon.sh [--no-install | --install-only]
 
 Cross-builds embsimd for aarch64-linux-gnu in _neon/ (out of tree) and runs
 `make check` under qemu-aarch64 once: its unit suites test every
@@ -16,6 +16,7 @@ tree that has been through autoreconf (./bootstrap or .ci/run) but is not
 configured in place (run `make distclean` there first).
 
   --no-install   skip the apt-get step (the packages are already there)
+  --install-only only the apt-get step (.ci/run runs it in the background)
 EOF
 }
 
@@ -24,6 +25,7 @@ for arg in "$@"; do
     case "$arg" in
     -h | --help) usage; exit 0 ;;
     --no-install) install=no ;;
+    --install-only) install=only ;;
     *) echo ".ci/neon.sh: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
     esac
 done
@@ -33,16 +35,16 @@ export DEBIAN_FRONTEND=noninteractive
 start=$(date +%s)
 step() { printf '\n=== neon: %s (%ds) ===\n' "$*" $(( $(date +%s) - start )); }
 
-if [ ! -x configure ]; then
+if [ "$install" != only ] && [ ! -x configure ]; then
     echo ".ci/neon.sh: ./configure is missing; run autoreconf -fi (or ./bootstrap) first" >&2
     exit 1
 fi
-if [ -f config.status ]; then
+if [ "$install" != only ] && [ -f config.status ]; then
     echo ".ci/neon.sh: the source tree is configured in place; run 'make distclean' first" >&2
     exit 1
 fi
 
-if [ "$install" = yes ]; then
+if [ "$install" != no ]; then
     step "install the cross compiler, qemu-user and the arm64 libraries"
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -52,6 +54,7 @@ if [ "$install" = yes ]; then
     $SUDO apt-get install -y -qq --no-install-recommends \
         gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user make pkg-config \
         check:arm64 libxxhash-dev:arm64 libsubunit-dev:arm64 >/dev/null
+    [ "$install" != only ] || { step "installed"; exit 0; }
 fi
 
 # The tests run as qemu-aarch64 WITHOUT -L /usr/aarch64-linux-gnu. With -L,
@@ -117,6 +120,7 @@ run_suite() {
     done
     if [ -f verify/verify_quick.log ]; then grep -E '^RESULT| agree ' verify/verify_quick.log || true; fi
     echo "(make check under qemu: $(( $(date +%s) - t0 ))s)"
+    ../.ci/test-times.sh .
 }
 
 # The verifier's make-check run bounds its work under an emulator.

@@ -11,7 +11,9 @@ say() { printf '%s (%ds)\n' "$*" $(( $(date +%s) - start )); }
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
-$SUDO apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null 2>&1 || true
+if ! python3 -c 'import ensurepip' 2>/dev/null; then
+    $SUDO apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null 2>&1 || true
+fi
 
 probe=$(mktemp -d)
 if ! timeout 120 python3 -m pip download --no-deps -q -d "$probe" gguf==0.19.0 >/dev/null 2>&1; then

@@ -15,7 +15,9 @@ if ! test -r "$corpus"; then
 fi
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
-$SUDO apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null 2>&1 || true
+if ! python3 -c 'import ensurepip' 2>/dev/null; then
+    $SUDO apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null 2>&1 || true
+fi
 if ! timeout 300 make word2vec-env; then
     echo "SKIP: word2vec comparison: make word2vec-env failed or took over 5 min (gensim from PyPI)"
     exit 0

@@ -31,7 +31,7 @@ EXTRA_DIST += \
 	python/tests/test_modules.py \
 	.ci/python.sh
 
-TESTS += python/check_python.sh
+# (python/check_python.sh is listed with the slowest tests in Makefile.am.)
 
 PYTHON = python3
 # pip's flags, e.g. --no-build-isolation where PyPI cannot be reached

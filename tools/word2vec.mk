@@ -14,7 +14,7 @@ tools_embsimd_word2vec_LDADD = src/libembsimd.la $(PTHREAD_LIBS) -lm
 
 # The quick run on a slice: digests across implementations and threads.
 EXTRA_DIST += tools/test_word2vec.sh
-TESTS += tools/test_word2vec.sh
+# (tools/test_word2vec.sh is listed with the slowest tests in Makefile.am.)
 
 # The comparison with gensim (optional/word2vec_report.py): never needed by
 # make check; PyPI's gensim in a venv of its own.

@@ -85,9 +85,9 @@ verify_test_verify_SOURCES = verify/test_verify.c
 verify_test_verify_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify
 verify_test_verify_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 verify_test_verify_LDADD = verify/libverify.la src/libembsimd.la $(CHECK_LIBS)
-TESTS += verify/test_verify verify/verify_quick.sh
-# The verifier under extreme schedules: the same bits as the defaults'.
-TESTS += verify/test_extreme_schedules.sh
+TESTS += verify/test_verify
+# verify_quick.sh, and the verifier under extreme schedules (the same bits
+# as the defaults'), are listed with the slowest tests in Makefile.am.
 
 verify: verify/embsimd-verify$(EXEEXT)
 	$(LIBTOOL) --mode=execute $(TEST_WRAPPER) verify/embsimd-verify$(EXEEXT) --quick \

@@ -33,7 +33,7 @@ check_PROGRAMS += bench/peers/gen-dump
 bench_peers_gen_dump_SOURCES = bench/peers/gen_dump.c
 bench_peers_gen_dump_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top_srcdir)/bench
 bench_peers_gen_dump_LDADD = verify/libgen.la
-TESTS += bench/peers/test_torch_embedding.sh bench/peers/test_layer_peers.sh \
+TESTS += bench/peers/test_layer_peers.sh \
 	bench/peers/test_peers_table.py
 
 .PHONY: compare-peers
