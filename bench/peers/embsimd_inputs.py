@@ -262,6 +262,27 @@ def self_check(seed):
     return None
 
 
+def _dump_all(argv):
+    """Several dumps in one process (one torch import): ARGS -- ARGS -- ...,
+    each dump followed by a line "--"."""
+    groups = [[]]
+    for arg in argv:
+        if arg == "--":
+            groups.append([])
+        else:
+            groups[-1].append(arg)
+    if len(groups) == 1:
+        return _dump(argv)
+    if not groups[-1]:
+        groups.pop()
+    for group in groups:
+        status = _dump(group)
+        if status:
+            return status
+        print("--")
+    return 0
+
+
 def _dump(argv):
     """The CLI of bench/peers/gen_dump.c, for the test that compares them."""
     if len(argv) == 5 and argv[0] == "ids":
@@ -276,11 +297,12 @@ def _dump(argv):
         bits = convert(fill(Rng(seed), n, "bits"), argv[0]).view(torch.int16).tolist()
         print("\n".join("%04x" % (b & 0xFFFF) for b in bits))
     else:
-        sys.stderr.write("usage: embsimd_inputs.py ids KIND VOCAB N SEED | finite N SEED | "
-                         "bits N SEED | f16 N SEED | bf16 N SEED\n")
+        sys.stderr.write("usage: embsimd_inputs.py ARGS [-- ARGS]...; ARGS: ids KIND VOCAB N SEED | "
+                         "finite N SEED | bits N SEED | f16 N SEED | bf16 N SEED (not %r)\n"
+                         % " ".join(argv))
         return 2
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_dump(sys.argv[1:]))
+    sys.exit(_dump_all(sys.argv[1:]))
