@@ -425,6 +425,12 @@ void run_in_child(child_fn fn, const char *arg, const char *label)
                   "%s: child failed at check %d", label, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+int large_case_stride(void)
+{
+    const char *bounded = getenv("EMBSIMD_VERIFY_EMULATED");
+    return bounded && strcmp(bounded, "1") == 0 ? 3 : 1;
+}
+
 int id_type_count(void)
 {
     int n = 0;

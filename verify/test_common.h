@@ -58,6 +58,12 @@ void *xmalloc(size_t bytes);
 /* The id types, enumerated: emb_index_name is NULL past the last. */
 int id_type_count(void);
 
+/* The step through the variants of a suite's large cases: 1 normally, 3
+ * under EMBSIMD_VERIFY_EMULATED=1 (the verifier's bounded mode, which CI
+ * sets under qemu, ASan and in distcheck), where the large cases only
+ * repeat, at emulated speed, what the small ones check of each kernel. */
+int large_case_stride(void);
+
 /* ---- failures ------------------------------------------------------------- */
 
 /* A call that must fail with `status` and a message holding `needle` (the
