@@ -40,6 +40,13 @@ grep -q '^threads.wake_min_bytes [0-9][0-9]*$' "$dir/sub/tuning.txt" ||
     fail "the file lacks threads.wake_min_bytes"
 grep -q '^| bytes per call | 2 threads / 1, back to back | after a pause |$' "$dir/out.txt" ||
     fail "no threads table with both columns"
+# a row-length threshold is measured at rows its candidate and the default
+# treat differently (the shorter of the two), not at the shape's own rows
+rows=$(awk -F' *[|] *' '$2 == "in_flight.min_dim" {
+    want = $3 + 0 < $4 + 0 ? $3 + 0 : $4 + 0
+    print ($5 ~ "^at D = " want ":" ? "ok" : "bad: " $0) }' "$dir/out.txt")
+test -n "$rows" || fail "no in_flight.min_dim rows in the report"
+echo "$rows" | grep -v '^ok$' && fail "in_flight.min_dim measured at rows it does not move (above)"
 EMBSIMD_TUNING="$dir/sub/tuning.txt" run --show >"$dir/show.txt"
 grep -q "^tuned ($dir/sub/tuning.txt, made " "$dir/show.txt" ||
     fail "the library did not take the file as this CPU's: $(cat "$dir/show.txt")"
