@@ -382,14 +382,16 @@ static void tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_t 
 typedef struct loop_candidate {
     const char *item;
     size_t value;
+    int row_threshold; /* the constant is a row length (elements) a loop
+                          changes at: timed at rows it moves (tune_loops) */
 } loop_candidate;
 
 static const loop_candidate loop_candidates[] = {
-    {"prefetch.bytes", 2048},     {"prefetch.bytes", 8192},
-    {"in_flight.min_dim", 128},   {"in_flight.min_dim", 512},
-    {"stream.llc_eighths", 3},    {"stream.llc_eighths", 8},
-    {"bag.ahead_multiple", 1},    {"bag.ahead_multiple", 4},
-    {"bag.hint_level", 1},
+    {"prefetch.bytes", 2048, 0},     {"prefetch.bytes", 8192, 0},
+    {"in_flight.min_dim", 128, 1},   {"in_flight.min_dim", 512, 1},
+    {"stream.llc_eighths", 3, 0},    {"stream.llc_eighths", 8, 0},
+    {"bag.ahead_multiple", 1, 0},    {"bag.ahead_multiple", 4, 0},
+    {"bag.hint_level", 1, 0},
 };
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
@@ -442,13 +444,13 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
         const size_t was = *field;
         *field = lc->value;
         const int bag = strncmp(lc->item, "bag.", 4) == 0;
-        /* A row-length threshold is measured at rows it moves, the shorter
+        /* A row-length threshold is timed at rows it moves, the shorter
          * of the two values, in tables and outputs of the shape's bytes: at
          * the shapes' 768-float rows both sides of in_flight.min_dim's
          * candidates ran the same loop, and a Zen 1 kept 128 on a 0.96 of
          * noise, then ran 32000 x 128 x 8192 lookups at 0.78-0.92x memcpy
          * against the default's 0.98-1.09x. */
-        const int row_threshold = strcmp(lc->item, "in_flight.min_dim") == 0;
+        const int row_threshold = lc->row_threshold;
         const int64_t at_dim = (int64_t)(was < lc->value ? was : lc->value);
         int wins = 0, worse = 0;
         used += (size_t)snprintf(report + used, size - used, "| %s | %zu | %zu |", lc->item, was,
