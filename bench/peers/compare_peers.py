@@ -21,6 +21,10 @@ DEFAULTS = {"vocab": "32000,50257", "dim": "128,768", "tokens": "512,8192",
             "types": "f32,bf16,f16", "min_time": "0.03", "repetitions": "5"}
 
 
+# torch_bag.py's flags for each --bag.
+BAG_MODES = {"full": [], "quick": ["--quick"], "exact-only": ["--exact-only"], "none": None}
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="compare_peers.py", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -54,6 +58,11 @@ def parse_args(argv):
                    "(default: theirs, 2)")
     p.add_argument("--lib", metavar="PATH", help="libembsimd.so for the exactness check "
                    "(default: next to the bench binary's build)")
+    p.add_argument("--bag", choices=BAG_MODES, default="full",
+                   help="what torch_bag.py runs after the grid: full (its whole table, about a "
+                   "minute on a slow CPU), quick (the small tables), exact-only (its exactness "
+                   "checks, printed, no timing, peers.md's bag section untouched) or none "
+                   "(default full)")
     return p.parse_args(argv)
 
 
@@ -182,8 +191,9 @@ def main(argv):
     peers_table.write(json_path, md, os.path.relpath(json_path, a.results))
     # EmbeddingBag and the fused steps: their own script, which writes its
     # section of peers.md (and peers-bag.md).
-    run([py, os.path.join(HERE, "torch_bag.py")] + lib + ["--results=" + a.results],
-        "torch_bag.py")
+    if a.bag != "none":
+        run([py, os.path.join(HERE, "torch_bag.py")] + lib + ["--results=" + a.results] +
+            BAG_MODES[a.bag], "torch_bag.py")
     print("json: %s\ntable: %s" % (json_path, md))
     return 0
 
