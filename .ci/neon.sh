@@ -131,8 +131,9 @@ export EMBSIMD_VERIFY_EMULATED=1
 # NEON is part of every AArch64 CPU, so the dispatcher never picks scalar's
 # code there: the unit suites test NEON's, and scalar's gets the verifier's
 # quick grid (every kernel against the reference, the digests) beside them.
-# Scalar's own suites run natively on x86, from the same C; under qemu they
-# took about 280 of the 683 test-seconds on a Zen 1.
+# Scalar's own suites run natively on x86, from the same C. On a Zen 1 this
+# make check's tests took 483 s, against 683 for every implementation; the
+# verifier's run beside them 93 s.
 step "make check under $wrapper, NEON; the verifier's quick run for scalar beside it"
 scalar_verify() {
     $wrapper verify/embsimd-verify --quick --impl scalar --json verify/verify-scalar.json \
