@@ -239,6 +239,7 @@ typedef struct emb_loop_schedule {
     size_t prefetch_budget;    /* ... and at most this many bytes of rows */
     size_t in_flight_min_dim;  /* rows of at least this many elements go
                                   EMB_ROWS_IN_FLIGHT at a time from DRAM tables */
+    size_t pos_grad_in_flight_min_dim; /* ... in the fused positional gradient */
     size_t stream_llc_eighths; /* streaming stores once output + rows read reach
                                   this many eighths of the LLC */
     size_t prefetch_llc_eighths; /* prefetch from tables of this many eighths of the LLC */

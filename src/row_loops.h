@@ -750,10 +750,13 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
     const size_t pad = o->pad;
     emb_pos_cursor cur = emb_pos_start(pos);
     size_t i = 0;
-    /* A token table in DRAM with long rows: EMB_ROWS_IN_FLIGHT tokens at a
-     * time, piece by piece, as emb_grad (piece j of a token is added before
-     * piece j of the next, so each element still sees token order). */
-    if ((flags & EMB_KF_PREFETCH) && dim >= emb_loops()->in_flight_min_dim && o->counts == NULL) {
+    /* A token table in DRAM with rows of at least the schedule's
+     * pos_grad_in_flight_min_dim (by default none: tuning.c has why):
+     * EMB_ROWS_IN_FLIGHT tokens at a time, piece by piece, as emb_grad
+     * (piece j of a token is added before piece j of the next, so each
+     * element still sees token order). */
+    if ((flags & EMB_KF_PREFETCH) && dim >= emb_loops()->pos_grad_in_flight_min_dim &&
+        o->counts == NULL) {
         enum { R = EMB_ROWS_IN_FLIGHT };
         const size_t P = emb_piece_elems(g_type);
         const size_t ahead = emb_prefetch_rows_ahead(row_bytes, R);

@@ -21,8 +21,10 @@
  *   kernel <kernel name> <implementation>
  *   <loop constant> <whole number>   (loop_items below: prefetch.bytes,
  *       prefetch.rows_max, prefetch.budget, in_flight.min_dim,
- *       stream.llc_eighths, prefetch.llc_eighths, far.llc_multiple,
- *       bag.ahead_multiple)
+ *       in_flight.pos_grad_min_dim, stream.llc_eighths,
+ *       prefetch.llc_eighths, far.llc_multiple, bag.ahead_multiple,
+ *       bag.hint_level, cached.ahead_rows, cached.ahead_min_dim,
+ *       cached.ahead_min_bytes)
  */
 #include "config.h"
 
@@ -80,6 +82,17 @@
  *   grad 0.90 of the one-row loop, D = 256 about 0.95 either way); at
  *   D = 384 they were 1.28 (lookup) and 1.05 (grad) times as fast
  *   (row_loops.h has the rest).
+ * - pos_grad_in_flight_min_dim 2^40 (never): the fused positional
+ *   gradient adds each token's row into both tables a row at a time. Rows
+ *   in flight, as emb_grad takes them from 256 floats, made it slower: AMD
+ *   EPYC Zen 1 (family 23 model 1, KVM, 2 vCPUs, 8 MiB L3, AVX2,
+ *   2026-12-06), 50257 x D x 8192, Zipf ids, 1024 positions, T=1, ms with
+ *   rows in flight / a row at a time, two runs: D = 256 2.17-2.24 /
+ *   1.44-1.84, 384 3.56 / 2.75-3.11, 768 7.75-7.93 / 6.28-6.93, 1024
+ *   8.68-8.95 / 8.80-8.89; T=2 at 768 4.66-4.69 / 4.71-4.83. Each token
+ *   has three rows to stream (dout's, its token row, its position row):
+ *   enough misses in flight a row at a time, where four tokens' twelve
+ *   interleaved rows were not.
  * - stream_llc_eighths 5: streaming and normal stores cross at 4-4.5 MiB
  *   of output from a 154 MB table and near 8.5 MiB from a 3 MB one, with
  *   16 MiB of LLC; 5/8 of it costs at most about 6 % on either side of
@@ -122,7 +135,8 @@
 #define EMB_LOOP_DEFAULTS                                                                      \
     {                                                                                          \
         .prefetch_bytes = 4096, .prefetch_rows_max = 32, .prefetch_budget = (size_t)32 << 10,  \
-        .in_flight_min_dim = 256, .stream_llc_eighths = 5, .prefetch_llc_eighths = 3,          \
+        .in_flight_min_dim = 256, .pos_grad_in_flight_min_dim = (size_t)1 << 40,               \
+        .stream_llc_eighths = 5, .prefetch_llc_eighths = 3,                                    \
         .far_llc_multiple = 8, .bag_ahead_multiple = 2, .bag_hint_level = 2,                   \
         .cached_ahead_rows = 2, .cached_ahead_min_dim = 256,                                   \
         .cached_ahead_min_bytes = (size_t)256 << 10,                                           \
@@ -148,6 +162,7 @@ static const loop_item loop_items[] = {
     LOOP_ITEM("prefetch.rows_max", prefetch_rows_max, 1, 4096),
     LOOP_ITEM("prefetch.budget", prefetch_budget, 64, (size_t)1 << 30),
     LOOP_ITEM("in_flight.min_dim", in_flight_min_dim, 1, (size_t)1 << 40),
+    LOOP_ITEM("in_flight.pos_grad_min_dim", pos_grad_in_flight_min_dim, 1, (size_t)1 << 40),
     LOOP_ITEM("stream.llc_eighths", stream_llc_eighths, 0, (size_t)1 << 20),
     LOOP_ITEM("prefetch.llc_eighths", prefetch_llc_eighths, 0, (size_t)1 << 20),
     LOOP_ITEM("far.llc_multiple", far_llc_multiple, 1, (size_t)1 << 20),

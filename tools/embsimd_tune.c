@@ -140,7 +140,10 @@ typedef struct job {
     uint8_t *table, *out;
     int32_t *pool;       /* the ids the calls' windows are cut from */
     int64_t pool_n, at; /* the pool's length; the next window's start */
+    float *dpos;        /* a gradient's position table (POS_ROWS rows) */
 } job;
+
+enum { POS_ROWS = 1024 }; /* GPT-2's positions */
 
 /* The next call's n ids (from the pool's start again where they would run
  * past its end). */
@@ -200,7 +203,9 @@ static int job_make(job *j, const emb_kernel *k, const shape *s, gen_rng *r)
     j->table = malloc(trow * (size_t)s->vocab);
     j->out = malloc(orow * (size_t)s->tokens);
     j->pool = malloc(sizeof *j->pool * (size_t)j->pool_n);
-    if (!j->table || !j->out || !j->pool)
+    if (k->op == EMB_OP_GRAD)
+        j->dpos = calloc((size_t)POS_ROWS * (size_t)s->dim, sizeof *j->dpos);
+    if (!j->table || !j->out || !j->pool || (k->op == EMB_OP_GRAD && !j->dpos))
         return -1;
     if (k->op == EMB_OP_LOOKUP) {
         bench_fill_typed(r, table_type, j->table, (size_t)s->vocab, (size_t)s->dim);
@@ -217,6 +222,7 @@ static void job_free(job *j)
     free(j->table);
     free(j->out);
     free(j->pool);
+    free(j->dpos);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -416,7 +422,7 @@ static const loop_candidate loop_candidates[] = {
     {"in_flight.min_dim", 128, 1},   {"in_flight.min_dim", 512, 1},
     {"stream.llc_eighths", 3, 0},    {"stream.llc_eighths", 8, 0},
     {"bag.ahead_multiple", 1, 0},    {"bag.ahead_multiple", 4, 0},
-    {"bag.hint_level", 1, 0},
+    {"bag.hint_level", 1, 0},        {"in_flight.pos_grad_min_dim", 256, 0},
 };
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
@@ -445,6 +451,15 @@ static int bag_call(job *j)
                    EMB_BAG_SUM, (float *)j->out, NULL) == EMB_OK ? 0 : -1;
 }
 
+/* The fused positional gradient of a gradient job (positions i % 1024,
+ * as a batch of GPT-2's sequences). */
+static int pos_grad_call(job *j)
+{
+    const emb_positions pos = {NULL, 0, POS_ROWS};
+    return emb_grad_pos((float *)j->table, j->vocab, j->dpos, POS_ROWS, j->dim, job_ids(j),
+                        EMB_I32, j->n, &pos, j->out, EMB_F32, NULL) == EMB_OK ? 0 : -1;
+}
+
 static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char chosen[][80],
                       int *nchosen, char *report, size_t size)
 {
@@ -469,6 +484,7 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
         const size_t was = *field;
         *field = lc->value;
         const int bag = strncmp(lc->item, "bag.", 4) == 0;
+        const int pos = strcmp(lc->item, "in_flight.pos_grad_min_dim") == 0;
         /* A row-length threshold is timed at rows it moves, the shorter
          * of the two values, in tables and outputs of the shape's bytes: at
          * the shapes' 768-float rows both sides of in_flight.min_dim's
@@ -483,7 +499,10 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
         if (row_threshold)
             used += (size_t)snprintf(report + used, size - used, " at D = %lld:", (long long)at_dim);
         for (int s = 0; s < nshapes; s++)
-            for (int op = 0; op < (bag ? 1 : 2); op++) {
+            /* the lookup's job (0) and the gradient's (1): a bag item
+             * times a bag sum on the lookup's, the positional item the
+             * fused gradient on the gradient's */
+            for (int op = pos; op <= !bag; op++) {
                 shape at = sh[s];
                 if (row_threshold) {
                     at.vocab = sh[s].vocab * sh[s].dim / at_dim;
@@ -495,6 +514,12 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
                     job_free(&j);
                     continue;
                 }
+                /* A positional gradient is a model's, of text: Zipf ids,
+                 * whose frequent rows stay cached (with uniform ids every
+                 * row came from DRAM, and on a Zen 1 both loops took the
+                 * same time, where with Zipf ids one was 10-20 % ahead). */
+                if (pos)
+                    gen_ids(r, j.pool, (size_t)j.pool_n, at.vocab, GEN_IDS_ZIPF);
                 double rr[1000];
                 int faster = 0;
                 for (int round = 0; round < rounds; round++) {
@@ -502,7 +527,7 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
                     for (int side = 0; side < 2; side++) {
                         const int is_cand = (side + round) % 2;
                         emb_schedule_set_loops(is_cand ? &cand : &dflt);
-                        t[is_cand] = time_of(bag ? bag_call : run_once, &j);
+                        t[is_cand] = time_of(bag ? bag_call : pos ? pos_grad_call : run_once, &j);
                     }
                     rr[round] = t[1] / t[0];
                     faster += t[1] < t[0];
@@ -512,7 +537,7 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
                 wins += m < WIN && faster >= WIN_SHARE * rounds;
                 worse += m > LOSE;
                 used += (size_t)snprintf(report + used, size - used, " %s %.2f;",
-                                         bag ? "bag" : op ? "grad" : "lookup", m);
+                                         bag ? "bag" : pos ? "fused positional grad" : op ? "grad" : "lookup", m);
                 job_free(&j);
             }
         const int keep = wins > 0 && worse == 0;
