@@ -94,7 +94,8 @@
     EMB_DEFINE_SCAN(EMB_ISA_ATTRS(in), isa_##id, in, EMB_ISA_CONVERT(in))
 #define EMB_ISA_KERNEL_EMB_OP_BAG(id, in, out)                                                \
     EMB_DEFINE_BAG(EMB_ISA_ATTRS(in), isa_##id, in, EMB_ISA_CONVERT(in), EMB_ISA_ADD(in),  \
-                   EMB_ISA_ADD(EMB_F32), EMB_ISA_FMA)
+                   EMB_ISA_ADD(EMB_F32), EMB_ISA_FMA, EMB_ISA_STREAM(EMB_F32), EMB_ISA_FENCE,  \
+                   EMB_ISA_STREAM_ALIGN)
 #define EMB_ISA_KERNEL_EMB_OP_BAG_GRAD(id, in, out)                                           \
     EMB_DEFINE_BAG_GRAD(EMB_ISA_ATTRS(in), isa_##id, in, EMB_ISA_ADD(in),                   \
                         EMB_ISA_CONVERT(in), EMB_ISA_FMA)

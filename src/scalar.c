@@ -195,7 +195,8 @@ EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count
 #define SCALAR_KERNEL_GRAD_POS(id, in, out) \
     EMB_DEFINE_GRAD_POS(, scalar_##id, in, add_##in, convert_##in, add_both)
 #define SCALAR_KERNEL_BAG(id, in, out) \
-    EMB_DEFINE_BAG(, scalar_##id, in, convert_##in, SCALAR_ADD_IN_##in, add_f32, fma_floats)
+    EMB_DEFINE_BAG(, scalar_##id, in, convert_##in, SCALAR_ADD_IN_##in, add_f32, fma_floats, \
+                   copy_f32, no_fence, 1)
 #define SCALAR_KERNEL_BAG_GRAD(id, in, out) \
     EMB_DEFINE_BAG_GRAD(, scalar_##id, in, add_##in, convert_##in, fma_floats)
 #define SCALAR_KERNEL_BAG_SGD(id, in, out) \
