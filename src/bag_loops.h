@@ -379,9 +379,10 @@ emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *
  * whose output the cache cannot keep (schedule.c) otherwise reads every
  * output line before writing it. AMD EPYC Zen 1 (family 23 model 1, KVM,
  * 2 vCPUs, 8 MiB L3, 2026-12-06), bags of one of 128 floats, 8192 a
- * call, one thread: from the 32000-row table emb_bag ran at 1.19-1.32x
- * PyTorch's EmbeddingBag, 1.04-1.18x with normal stores (a probe: 3.8-4.8
- * GB/s against 2.9-3.7); on Zen 4 a probe found +18 % (docs/bags.md). */
+ * call, one thread: from the 32000-row table emb_bag ran at 1.10-1.38x
+ * PyTorch's EmbeddingBag over seven runs, 1.07-1.16x with normal stores
+ * (a probe: 3.8-4.8 GB/s against 2.9-3.7); on Zen 4 a probe found +18 %
+ * (docs/bags.md). */
 static inline __attribute__((always_inline)) void
 emb_bag_rows_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
                   int mode, size_t b0, size_t b1, size_t t0, float *out, size_t ahead, int locality,
