@@ -407,22 +407,26 @@ static void tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_t 
 
 /* The loop constants: each candidate value against the default, one
  * constant at a time, on the f32 lookup and gradient at every shape (the
- * bag distance on a bag sum of 20 tokens a bag); a value is kept as
- * tune_kernel keeps an implementation. Every op's loops read the same
- * constants (row_loops.h, bag_loops.h), so these kernels stand for them. */
+ * bag items on a bag sum of 20 tokens a bag, the positional one on the
+ * fused positional gradient); a value is kept as tune_kernel keeps an
+ * implementation. Every op's loops read the same constants (row_loops.h,
+ * bag_loops.h), so these kernels stand for them. */
+typedef enum loop_timed_on { ON_ROWS, ON_BAG, ON_POS_GRAD } loop_timed_on;
+
 typedef struct loop_candidate {
     const char *item;
     size_t value;
     int row_threshold; /* the constant is a row length (elements) a loop
                           changes at: timed at rows it moves (tune_loops) */
+    loop_timed_on on;  /* the lookup and gradient, a bag sum, or emb_grad_pos */
 } loop_candidate;
 
 static const loop_candidate loop_candidates[] = {
-    {"prefetch.bytes", 2048, 0},     {"prefetch.bytes", 8192, 0},
-    {"in_flight.min_dim", 128, 1},   {"in_flight.min_dim", 512, 1},
-    {"stream.llc_eighths", 3, 0},    {"stream.llc_eighths", 8, 0},
-    {"bag.ahead_multiple", 1, 0},    {"bag.ahead_multiple", 4, 0},
-    {"bag.hint_level", 1, 0},        {"in_flight.pos_grad_min_dim", 256, 0},
+    {"prefetch.bytes", 2048, 0, ON_ROWS},        {"prefetch.bytes", 8192, 0, ON_ROWS},
+    {"in_flight.min_dim", 128, 1, ON_ROWS},      {"in_flight.min_dim", 512, 1, ON_ROWS},
+    {"stream.llc_eighths", 3, 0, ON_ROWS},       {"stream.llc_eighths", 8, 0, ON_ROWS},
+    {"bag.ahead_multiple", 1, 0, ON_BAG},        {"bag.ahead_multiple", 4, 0, ON_BAG},
+    {"bag.hint_level", 1, 0, ON_BAG},            {"in_flight.pos_grad_min_dim", 256, 0, ON_POS_GRAD},
 };
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
@@ -483,8 +487,7 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
             continue;
         const size_t was = *field;
         *field = lc->value;
-        const int bag = strncmp(lc->item, "bag.", 4) == 0;
-        const int pos = strcmp(lc->item, "in_flight.pos_grad_min_dim") == 0;
+        const int bag = lc->on == ON_BAG, pos = lc->on == ON_POS_GRAD;
         /* A row-length threshold is timed at rows it moves, the shorter
          * of the two values, in tables and outputs of the shape's bytes: at
          * the shapes' 768-float rows both sides of in_flight.min_dim's
@@ -639,8 +642,10 @@ int main(int argc, char **argv)
     for (int s = 0; s < nshapes; s++)
         printf("%s %lld x %lld x %lld (%s)", s ? ";" : "", (long long)sh[s].vocab,
                (long long)sh[s].dim, (long long)sh[s].tokens, sh[s].why);
-    printf("\n\nloop constants, the f32 lookup and gradient (bags of 20 for bag.*), median ratio "
-           "of paired rounds:\n%s", loops_report);
+    printf("\n\nloop constants, the f32 lookup and gradient (bag.*: bags of 20; "
+           "in_flight.pos_grad_min_dim: emb_grad_pos, Zipf ids), median ratio of paired "
+           "rounds:\n%s",
+           loops_report);
     printf("\nthreads, the f32 lookup of 768-float rows (median ratio of paired rounds):\n%s",
            threads_report);
     if (min_bytes == SIZE_MAX)
