@@ -2,7 +2,7 @@
 # `make bench`: the quick grid; `make bench-full`: the whole grid;
 # `make bench-smoke`: a tiny run that checks the outputs get written (make
 # check runs it too, through bench/test_smoke.sh).
-EXTRA_DIST += bench/smoke.sh bench/test_smoke.sh
+EXTRA_DIST += bench/smoke.sh bench/test_smoke.sh bench/test_rerun.sh
 BENCH_RESULTS = $(top_srcdir)/results
 
 # How the benchmarks were built, for their contexts (embsimd-bench's JSON
@@ -56,6 +56,8 @@ bench_libembbench_la_SOURCES = \
 	bench/plot.c \
 	bench/report.c \
 	bench/report.h \
+	bench/rerun.c \
+	bench/rerun.h \
 	bench/typed_inputs.c \
 	bench/typed_inputs.h
 nodist_bench_libembbench_la_SOURCES = bench/build-info.h
@@ -81,10 +83,10 @@ BENCH_CONTEXT_OBJECT = bench/libembbench_la-context.lo
 $(BENCH_CONTEXT_OBJECT): bench/build-info.h
 
 bench: bench/embsimd-bench
-	bench/embsimd-bench --grid=quick --results=$(BENCH_RESULTS) --plot-files=bench $(BENCH_FLAGS)
+	bench/embsimd-bench --grid=quick --rerun-cv=5 --results=$(BENCH_RESULTS) --plot-files=bench $(BENCH_FLAGS)
 
 bench-full: bench/embsimd-bench
-	bench/embsimd-bench --grid=full --results=$(BENCH_RESULTS) --plot-files=bench $(BENCH_FLAGS)
+	bench/embsimd-bench --grid=full --rerun-cv=5 --results=$(BENCH_RESULTS) --plot-files=bench $(BENCH_FLAGS)
 
 bench-smoke: bench/embsimd-bench
 	srcdir=$(top_srcdir) $(SHELL) $(top_srcdir)/bench/test_smoke.sh
@@ -92,6 +94,8 @@ bench-smoke: bench/embsimd-bench
 # The smoke test with its check of what each implementation runs, also
 # under a kernel table made to lack kernels on any CPU.
 TESTS += bench/test_smoke.sh
+# --rerun-cv: bad values, the reruns' files, and which pass each shape keeps.
+TESTS += bench/test_rerun.sh
 else
 bench bench-full bench-smoke:
 	@echo "make $@ needs Google Benchmark and OpenBLAS (pkg-config benchmark openblas), not found at configure time." >&2

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "collect.h"
+#include "rerun.h"
 #include "context.h"
 #include "embsimd.h"
 #include "options.h"
@@ -401,10 +402,30 @@ int main(int argc, char **argv)
     const int one_line = !o.console_all && console;
     const time_t t0 = time(NULL);
     bench_results res;
-    const long ran = bench_collect(&plan, NULL, one_line, &res);
+    long ran = bench_collect(&plan, NULL, one_line, &res);
+    if (ran > 0 && write_results && o.rerun_cv > 0) {
+        bench_rerun_summary rs;
+        const char *out = o.user_out ? o.user_out : json_path;
+        if (bench_rerun_noisy(&plan, &res, o.rerun_cv, o.rerun_passes, out, one_line, info,
+                              &rs) != 0)
+            ran = -1;
+        else {
+            const char *shown = o.user_out ? o.user_out : json_rel;
+            const size_t n = strlen(shown);
+            const int ext = n > 5 && strcmp(shown + n - 5, ".json") == 0;
+            bench_context_set(&ctx, "reruns",
+                              "shapes with a case above %.1f %% cv run again, at most %d "
+                              "times: %zu shapes, %zu of them kept from a rerun "
+                              "(`%.*s.rerun<K>%s`); %zu cases still above",
+                              100 * o.rerun_cv, o.rerun_passes, rs.shapes, rs.kept,
+                              (int)(ext ? n - 5 : n), shown, ext ? ".json" : "",
+                              rs.still_noisy);
+        }
+    }
     bench_data_release();
     if (ran < 0) {
-        fprintf(stderr, "embsimd-bench: out of memory collecting results\n");
+        fprintf(stderr, "embsimd-bench: out of memory collecting results, or a rerun's "
+                        "file could not be moved (above)\n");
         return 1;
     }
     int status = 0;

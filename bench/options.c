@@ -45,6 +45,13 @@ void bench_options_help(void)
         "                         DIR/runs/<host>-<UTC date>.json (default: results)\n"
         "  --plot-files=DIR       where the gnuplot data and script go (default: .)\n"
         "  --console-all          print every repetition, not one median line per benchmark\n"
+        "  --rerun-cv=PCT         run again every shape with a case whose wall-time cv\n"
+        "                         (stddev / mean over the repetitions) exceeds PCT %%, and\n"
+        "                         keep, shape by shape, the pass whose largest cv is the\n"
+        "                         least (every ratio stays within one pass); each pass's\n"
+        "                         JSON goes next to the run's as <run>.rerun<K>.json\n"
+        "                         (default 0: no reruns; `make bench` passes 5)\n"
+        "  --rerun-passes=N       at most N such passes (1 to 20, default 3)\n"
         "  --list-kernels         print, for every kernel of the library and every\n"
         "                         implementation, whose code runs it here (emb_kernel_impl;\n"
         "                         EMBSIMD_KERNEL_IMPL moves kernels down the table), then exit:\n"
@@ -260,6 +267,18 @@ static int parse_one(bench_options *o, const char *arg)
         if (v[0] == '\0')
             return bad("--plot-files", v, "is empty");
         o->plot_dir = v;
+    } else if ((v = value_of(arg, "--rerun-cv")) != NULL) {
+        char *end;
+        const double pct = strtod(v, &end);
+        if (end == v || *end != '\0' || !(pct >= 0 && pct <= 100))
+            return bad("--rerun-cv", v, "is not a percentage from 0 to 100");
+        o->rerun_cv = pct / 100;
+    } else if ((v = value_of(arg, "--rerun-passes")) != NULL) {
+        char *end;
+        const long n = strtol(v, &end, 10);
+        if (end == v || *end != '\0' || n < 1 || n > 20)
+            return bad("--rerun-passes", v, "is not a whole number from 1 to 20");
+        o->rerun_passes = (int)n;
     } else if (strcmp(arg, "--hugepages") == 0) {
         o->hugepages = 1;
     } else if (strcmp(arg, "--console-all") == 0) {
@@ -298,6 +317,7 @@ int bench_options_parse(bench_options *o, int *argc, char **argv)
     o->seed = BENCH_DEFAULT_SEED;
     o->results_dir = "results";
     o->plot_dir = ".";
+    o->rerun_passes = 3;
     int kept = 1;
     for (int i = 1; i < *argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

@@ -21,6 +21,8 @@ typedef struct bench_options {
     const char *plot_dir;
     int console_all;
     int list_kernels;       /* --list-kernels */
+    double rerun_cv;        /* --rerun-cv, a fraction; 0: no reruns */
+    int rerun_passes;       /* --rerun-passes */
     /* Google Benchmark flags seen on the command line */
     const char *user_out;        /* --benchmark_out */
     const char *user_format;     /* --benchmark_format */

@@ -61,6 +61,7 @@ static void header(FILE *f, const bench_report *rep)
     context_row(f, ctx, "grid", "grid");
     context_row(f, ctx, "timing", "timing");
     context_row(f, ctx, "load", "load_average");
+    context_row(f, ctx, "reruns", "reruns");
     fputs("\n", f);
     fputs("How to read it: **kernel** is the table's (grad: dY's) type and the output's; "
           "**idx** the ids' type. **GB/s** is 10⁹ bytes per second by the byte count of "
