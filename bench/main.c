@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "collect.h"
-#include "rerun.h"
 #include "context.h"
 #include "embsimd.h"
 #include "options.h"
+#include "rerun.h"
 #include "report.h"
 
 static const int64_t full_vocab[] = {1000, 32000, 50257, 128256, 262144};
@@ -410,15 +410,13 @@ int main(int argc, char **argv)
                               &rs) != 0)
             ran = -1;
         else {
-            const char *shown = o.user_out ? o.user_out : json_rel;
-            const size_t n = strlen(shown);
-            const int ext = n > 5 && strcmp(shown + n - 5, ".json") == 0;
+            char files[4200];
+            bench_rerun_name(files, sizeof files, o.user_out ? o.user_out : json_rel, "<K>");
             bench_context_set(&ctx, "reruns",
                               "shapes with a case above %.1f %% cv run again, at most %d "
-                              "times: %zu shapes, %zu of them kept from a rerun "
-                              "(`%.*s.rerun<K>%s`); %zu cases still above",
-                              100 * o.rerun_cv, o.rerun_passes, rs.shapes, rs.kept,
-                              (int)(ext ? n - 5 : n), shown, ext ? ".json" : "",
+                              "times: %zu shapes, %zu of them kept from a rerun (`%s`); %zu "
+                              "cases still above",
+                              100 * o.rerun_cv, o.rerun_passes, rs.shapes, rs.kept, files,
                               rs.still_noisy);
         }
     }

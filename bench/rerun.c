@@ -71,6 +71,14 @@ static char *build_filter(const bench_plan *plan, const bench_results *res,
     return f;
 }
 
+void bench_rerun_name(char *out, size_t size, const char *run_json, const char *pass)
+{
+    const size_t n = strlen(run_json);
+    const int ext = n > 5 && strcmp(run_json + n - 5, ".json") == 0;
+    snprintf(out, size, "%.*s.rerun%s%s", (int)(ext ? n - 5 : n), run_json, pass,
+             ext ? ".json" : "");
+}
+
 static int move_file(const char *from, const char *to)
 {
     if (rename(from, to) == 0)
@@ -117,11 +125,10 @@ int bench_rerun_noisy(const bench_plan *plan, bench_results *res, double max_cv,
          * main file steps aside while the pass writes its own. */
         char main_tmp[4200], pass_json[4200];
         if (json_path != NULL) {
-            const size_t n = strlen(json_path);
-            const int ext = n > 5 && strcmp(json_path + n - 5, ".json") == 0;
+            char k[16];
+            snprintf(k, sizeof k, "%d", pass);
             snprintf(main_tmp, sizeof main_tmp, "%s.main", json_path);
-            snprintf(pass_json, sizeof pass_json, "%.*s.rerun%d%s", (int)(ext ? n - 5 : n),
-                     json_path, pass, ext ? ".json" : "");
+            bench_rerun_name(pass_json, sizeof pass_json, json_path, k);
             if (move_file(json_path, main_tmp) != 0) {
                 free(filter);
                 status = -1;

@@ -30,4 +30,8 @@ int bench_rerun_noisy(const bench_plan *plan, bench_results *res, double max_cv,
                       const char *json_path, int one_line_console, FILE *info,
                       bench_rerun_summary *summary);
 
+/* Pass `pass`'s file name ("1", or "<K>" to name them all) for a run whose
+ * --benchmark_out is run_json: <run_json without .json>.rerun<pass>.json. */
+void bench_rerun_name(char *out, size_t size, const char *run_json, const char *pass);
+
 #endif /* EMBSIMD_BENCH_RERUN_H */
