@@ -40,7 +40,7 @@ TESTS += bench/peers/test_layer_peers.sh \
 if EMB_BENCH
 compare-peers: bench/embsimd-bench src/libembsimd.la
 	@rc=0; $(PEERS_PY) $(top_srcdir)/bench/peers/compare_peers.py --bench=bench/embsimd-bench \
-	  --results=$(BENCH_RESULTS) $(PEERS_FLAGS) || rc=$$?; \
+	  --results=$(BENCH_RESULTS) --rerun-cv=5 $(PEERS_FLAGS) || rc=$$?; \
 	if test $$rc -eq 3; then \
 	  echo "compare-peers: SKIPPED: no Python here imports torch (Debian: apt-get install python3-torch)"; \
 	else \

@@ -272,7 +272,8 @@ def context_lines(ctx):
             ("PyTorch CPU capability", "peers torch_cpu_capability"),
             ("PyTorch BLAS", "peers torch_blas"), ("numpy", "peers numpy_version"),
             ("Python", "peers python"), ("seed", "seed"), ("timing (embsimd)", "timing"),
-            ("timing (peers)", "peers timing"), ("interleaving", "peers_interleaving"),
+            ("timing (peers)", "peers timing"), ("reruns", "peers_reruns"),
+            ("interleaving", "peers_interleaving"),
             ("bytes", "peers bytes_definition"), ("one-hot left out", "peers skipped_onehot"),
             ("command", "peers_command"))
     out = ["| | |", "|---|---|"]

@@ -243,11 +243,17 @@ else
 fi
 
 # compare_peers.py (make compare-peers) with the suite built here: the
-# merged JSON and a table with both sides and their ratio.
+# merged JSON and a table with both sides and their ratio. A cv limit of
+# 0.0001 % reruns the one shape once (two repetitions that agree to the
+# nanosecond on both sides are what it would take not to).
 if test -x "$build/bench/embsimd-bench"; then
     expect_status 0 "compare_peers.py" "$py" "$here/compare_peers.py" --bench="$build/bench/embsimd-bench" \
         --python="$py" ${EMBSIMD_LIB:+--lib="$EMBSIMD_LIB"} --results="$dir/results" --vocab=1000 --dim=64 \
-        --tokens=64 --threads=1 --benchmark_min_time=0.001 --benchmark_repetitions=2 --bag=exact-only
+        --tokens=64 --threads=1 --benchmark_min_time=0.001 --benchmark_repetitions=2 --bag=exact-only \
+        --rerun-cv=0.0001 --rerun-passes=1
+    grep -q '(rerun 1)$' "$dir/out.txt" || fail "compare_peers.py --rerun-cv=0.0001 ran nothing again"
+    grep -q '^| reruns | .*: 1 of 1 run again, ' "$dir/results/peers.md" ||
+        fail "peers.md does not say which shapes ran again"
     # torch_bag.py's exactness checks only: its timed table (55 s on a Zen 1,
     # of this test's 71) asserts nothing more here.
     grep -q '^row-wise Adagrad | torch ops on the coalesced sparse gradient' "$dir/out.txt" ||
