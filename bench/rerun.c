@@ -138,10 +138,11 @@ int bench_rerun_noisy(const bench_plan *plan, bench_results *res, double max_cv,
         bench_results again;
         const long ran = bench_collect(plan, filter, one_line_console, &again);
         free(filter);
-        if (json_path != NULL &&
-            ((ran >= 0 && move_file(json_path, pass_json) != 0) ||
-             move_file(main_tmp, json_path) != 0))
-            status = -1;
+        if (json_path != NULL) { /* both moves, whatever the first gives */
+            const int kept_pass = ran < 0 || move_file(json_path, pass_json) == 0;
+            if (move_file(main_tmp, json_path) != 0 || !kept_pass)
+                status = -1;
+        }
         if (ran < 0) {
             status = -1;
             break;
