@@ -23,4 +23,4 @@ compare-peers-bag: src/libembsimd.la
 	if test -z "$$py"; then \
 	  echo "compare-peers-bag: SKIPPED: no Python here imports torch (Debian: apt-get install python3-torch)"; \
 	  exit 0; fi; \
-	$$py $(top_srcdir)/bench/peers/torch_bag.py --build-dir=. --results=$(BENCH_RESULTS) $(PEERS_BAG_FLAGS)
+	$$py $(top_srcdir)/bench/peers/torch_bag.py --build-dir=. --results=$(BENCH_RESULTS) --rerun-cv=5 $(PEERS_BAG_FLAGS)

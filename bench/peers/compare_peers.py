@@ -14,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 
+import reruns  # this directory's; the script's own is first on sys.path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXIT_UNAVAILABLE = 3
 DEFAULTS = {"vocab": "32000,50257", "dim": "128,768", "tokens": "512,8192",
@@ -58,23 +60,14 @@ def parse_args(argv):
                    "(default: theirs, 2)")
     p.add_argument("--lib", metavar="PATH", help="libembsimd.so for the exactness check "
                    "(default: next to the bench binary's build)")
-    p.add_argument("--rerun-cv", metavar="PCT", type=float, default=0.0,
-                   help="run a shape and thread count again, both suites together, while a "
-                   "benchmark of either has a wall-time cv (stddev / mean over the repetitions) "
-                   "above PCT %%, and keep the pair whose largest cv is the least (default 0: "
-                   "never; make compare-peers passes 5)")
-    p.add_argument("--rerun-passes", metavar="N", type=int, default=3,
-                   help="at most N reruns of a shape (1 to 20, default 3)")
+    reruns.add_arguments(p, "a shape and thread count", "make compare-peers passes 5")
     p.add_argument("--bag", choices=BAG_MODES, default="full",
                    help="what torch_bag.py runs after the grid: full (its whole table, about a "
                    "minute on a slow CPU), quick (the small tables), exact-only (its exactness "
                    "checks, printed, no timing, peers.md's bag section untouched) or none "
                    "(default full)")
     a = p.parse_args(argv)
-    if not 0 <= a.rerun_cv <= 100:
-        p.error('--rerun-cv: "%g" is not a percentage from 0 to 100' % a.rerun_cv)
-    if not 1 <= a.rerun_passes <= 20:
-        p.error('--rerun-passes: "%d" is not a whole number from 1 to 20' % a.rerun_passes)
+    reruns.check_arguments(p, a)
     return a
 
 
@@ -105,6 +98,11 @@ def positive_list(option, text):
                              % (option, i + 1, item))
             sys.exit(2)
     return items
+
+
+def print_now(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def run(cmd, label):
@@ -156,7 +154,7 @@ def main(argv):
     chunks = [(v, d, n, t) for v in axes["vocab"] for d in axes["dim"] for n in axes["tokens"]
               for t in axes["threads"]]
     benchmarks, ctx_c, ctx_t, exact = [], None, None, {}
-    reruns = {"shapes": 0, "kept": 0, "noisy": 0}
+    noisy = reruns.Reruns(a.rerun_cv, a.rerun_passes)
     with tempfile.TemporaryDirectory(prefix="embsimd-peers-") as tmp:
         for k, (v, d, n, t) in enumerate(chunks):
             shape = ["--vocab=" + v, "--dim=" + d, "--tokens=" + n, "--threads=" + t,
@@ -175,28 +173,17 @@ def main(argv):
             order = [(ours, "embsimd-bench"), (theirs, "torch_embedding.py")]
             if k % 2:
                 order.reverse()
-            for cmd, who in order:
-                run(cmd, "%s %s" % (label, who))
-            c_doc, t_doc = load(c_out), load(t_out)
+
             # A noisy pair runs again, both suites, so that every ratio
             # still divides figures timed side by side.
-            limit, again = a.rerun_cv / 100, 0
-            while limit > 0 and worst_cv(c_doc, t_doc) > limit and again < a.rerun_passes:
-                again += 1
-                sys.stdout.write("== %s: a cv of %.1f %% > %g %%, rerun %d of at most %d\n"
-                                 % (label, 100 * worst_cv(c_doc, t_doc), a.rerun_cv, again,
-                                    a.rerun_passes))
+            def measure(again):
                 for cmd, who in order:
-                    run(cmd, "%s %s (rerun %d)" % (label, who, again))
-                c_new, t_new = load(c_out), load(t_out)
-                if worst_cv(c_new, t_new) < worst_cv(c_doc, t_doc):
-                    c_doc, t_doc = c_new, t_new
-                    reruns["kept"] += 1
-            reruns["shapes"] += again > 0
-            if limit > 0:
-                reruns["noisy"] += sum(1 for d in (c_doc, t_doc) for b in d["benchmarks"]
-                                       if b.get("aggregate_name") == "cv"
-                                       and b["real_time"] > limit)
+                    run(cmd, "%s %s%s" % (label, who, " (rerun %d)" % again if again else ""))
+                return load(c_out), load(t_out)
+            c_doc, t_doc = noisy.steadiest(measure, lambda docs: worst_cv(*docs),
+                                           lambda text: print_now("== %s: %s" % (label, text)))
+            noisy.count_noisy(b["real_time"] for d in (c_doc, t_doc) for b in d["benchmarks"]
+                              if b.get("aggregate_name") == "cv")
             benchmarks += c_doc["benchmarks"] + t_doc["benchmarks"]
             ctx_c = ctx_c or c_doc["context"]
             ctx_t = ctx_t or t_doc["context"]
@@ -214,12 +201,7 @@ def main(argv):
             same, runs, "; first difference at " + first if first else "")
     context["peers_command"] = " ".join([os.path.basename(sys.argv[0])] + argv)
     if a.rerun_cv > 0:
-        context["peers_reruns"] = (
-            "a shape and thread count with a cv above %g %% on either side runs again, both "
-            "suites, at most %d times, keeping the pair with the least largest cv: %d of %d run "
-            "again, %d reruns kept; %d benchmarks still above" % (
-                a.rerun_cv, a.rerun_passes, reruns["shapes"], len(chunks), reruns["kept"],
-                reruns["noisy"]))
+        context["peers_reruns"] = noisy.describe("a shape and thread count", "benchmarks")
     context["peers_interleaving"] = ("embsimd-bench and torch_embedding.py alternate per shape "
                                      "and thread count, the first of the two alternating too")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -238,7 +220,8 @@ def main(argv):
     # section of peers.md (and peers-bag.md).
     if a.bag != "none":
         run([py, os.path.join(HERE, "torch_bag.py")] + lib + ["--results=" + a.results] +
-            BAG_MODES[a.bag], "torch_bag.py")
+            BAG_MODES[a.bag] + ["--rerun-cv=%g" % a.rerun_cv, "--rerun-passes=%d" % a.rerun_passes],
+            "torch_bag.py")
     print("json: %s\ntable: %s" % (json_path, md))
     return 0
 

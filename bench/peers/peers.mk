@@ -13,6 +13,8 @@ EXTRA_DIST += \
 	bench/peers/peer_defs.py \
 	bench/peers/peers_run.py \
 	bench/peers/peers_table.py \
+	bench/peers/reruns.py \
+	bench/peers/test_reruns.py \
 	bench/peers/test_peers_table.py \
 	bench/checks.py \
 	bench/peers/test_torch_embedding.sh \
@@ -34,7 +36,8 @@ bench_peers_gen_dump_SOURCES = bench/peers/gen_dump.c
 bench_peers_gen_dump_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/verify -I$(top_srcdir)/bench
 bench_peers_gen_dump_LDADD = verify/libgen.la
 TESTS += bench/peers/test_layer_peers.sh \
-	bench/peers/test_peers_table.py
+	bench/peers/test_peers_table.py \
+	bench/peers/test_reruns.py
 
 .PHONY: compare-peers
 if EMB_BENCH

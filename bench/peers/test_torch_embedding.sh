@@ -255,7 +255,8 @@ if test -x "$build/bench/embsimd-bench"; then
     grep -q '^| reruns | .*: 1 of 1 run again, ' "$dir/results/peers.md" ||
         fail "peers.md does not say which shapes ran again"
     # torch_bag.py's exactness checks only: its timed table (55 s on a Zen 1,
-    # of this test's 71) asserts nothing more here.
+    # of this test's 71) asserts nothing more here; its --tiny table below
+    # tests the timing.
     grep -q '^row-wise Adagrad | torch ops on the coalesced sparse gradient' "$dir/out.txt" ||
         fail "compare_peers.py --bag=exact-only did not print torch_bag.py's exactness rows"
     md=$dir/results/peers.md
@@ -295,6 +296,27 @@ if test -x "$build/bench/embsimd-bench"; then
 else
     echo "no $build/bench/embsimd-bench (configured without Google Benchmark): compare_peers.py not run"
 fi
+
+# torch_bag.py's timing on a tiny table: a limit of 0.0001 % runs the bag
+# row and the fused step once more each; every row carries both sides' cv.
+bag=$here/torch_bag.py
+expect_status 0 "torch_bag.py --tiny" "$py" "$bag" --build-dir="$build" ${EMBSIMD_LIB:+--lib="$EMBSIMD_LIB"} \
+    --results="$dir/bag" --tiny --reps=2 --min-time=0.001 --rerun-cv=0.0001 --rerun-passes=1
+grep -q '^torch_bag.py: bag sum 1000 x 64, bags of 20, T=1: a cv of .* rerun 1 of at most 1$' "$dir/out.txt" ||
+    fail "torch_bag.py --rerun-cv=0.0001 did not run the bag row again"
+grep -q '^| reruns | .*: 2 of 2 run again, [01] reruns\{0,1\} kept; [0-9]* figures still above |$' "$dir/bag/peers-bag.md" ||
+    fail "peers-bag.md does not say what ran again"
+grep -Eq '^\| 1000 \| 64 \| 20 \| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+× \| [0-9.]+, [0-9.]+ \|$' "$dir/bag/peers-bag.md" ||
+    fail "peers-bag.md: the bag row lacks both sides, their ratio or their cvs"
+test "$(grep -Ec '^\| 1000 \| 64 \| 20 \| 1 \| [A-Za-z].* \| [0-9.]+, [0-9.]+ \|$' "$dir/bag/peers-bag.md")" -eq 3 ||
+    fail "peers-bag.md: not three fused-step rows with their cvs"
+grep -q '<!-- embedding-bag: begin -->' "$dir/bag/peers.md" || fail "torch_bag.py wrote no peers.md section"
+expect_status 2 "torch_bag.py --rerun-cv=101" "$py" "$bag" --build-dir="$build" --rerun-cv=101
+grep -q -- '--rerun-cv: "101" is not a percentage' "$dir/err.txt" || fail "--rerun-cv=101: no error naming it"
+expect_status 2 "torch_bag.py --rerun-passes=0" "$py" "$bag" --build-dir="$build" --rerun-passes=0
+grep -q -- '--rerun-passes: "0" is not a whole number' "$dir/err.txt" || fail "--rerun-passes=0: no error naming it"
+expect_status 2 "torch_bag.py --reps=1" "$py" "$bag" --build-dir="$build" --reps=1
+grep -q -- '--reps: "1" is below 2' "$dir/err.txt" || fail "--reps=1: no error naming it"
 
 # --check alone: the check, no timing, no JSON.
 expect_status 0 "--check" "$py" "$script" --vocab=1000 --dim=64 --tokens=64 --build-dir="$build" --check

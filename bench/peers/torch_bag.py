@@ -24,6 +24,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import embsimd_lib  # noqa: E402
+import reruns  # noqa: E402
 
 BEGIN, END = "<!-- embedding-bag: begin -->", "<!-- embedding-bag: end -->"
 MODES = {"sum": 0, "mean": 1, "max": 2}
@@ -229,7 +230,41 @@ def median_time(fn, min_time):
         calls *= 2
 
 
-def timing(lib, shapes, bag_sizes, threads, reps, min_time, rows_fused):
+def paired_times(fns, reps, min_time):
+    """Times each (name, fn) of fns `reps` times, the order reversed every
+    other repetition so that no side always runs just after the other:
+    {name: [seconds per call, one per repetition]}."""
+    times = {name: [] for name, _ in fns}
+    for r in range(reps):
+        order = list(fns) if r % 2 == 0 else list(reversed(fns))
+        for name, fn in order:
+            times[name].append(median_time(fn, min_time))
+    return times
+
+
+def steadiest_times(noisy, label, fns, reps, min_time):
+    """paired_times, run again while noisy (a reruns.Reruns) asks: the
+    kept pass's times, and its cv per name."""
+    def measure(again):
+        return paired_times(fns, reps, min_time)
+
+    def worst(times):
+        return max(reruns.cv(t) for t in times.values())
+
+    def say(text):
+        print_now("torch_bag.py: %s: %s" % (label, text))
+    times = noisy.steadiest(measure, worst, say)
+    cvs = {name: reruns.cv(t) for name, t in times.items()}
+    noisy.count_noisy(cvs.values())
+    return times, cvs
+
+
+def print_now(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def timing(lib, shapes, bag_sizes, threads, reps, min_time, noisy, rows_fused):
     g = torch.Generator().manual_seed(7)
     for vocab, dim in shapes:
         W = torch.empty(vocab, dim)
@@ -255,20 +290,18 @@ def timing(lib, shapes, bag_sizes, threads, reps, min_time, rows_fused):
                 def theirs():
                     F.embedding_bag(all_ids[k[0] % batches], W, offsets, mode="sum")
                     k[0] += 1
-                to, tt = [], []
-                for r in range(reps):
-                    pair = [(ours, to), (theirs, tt)]
-                    if r % 2:
-                        pair.reverse()
-                    for fn, acc in pair:
-                        acc.append(median_time(fn, min_time))
-                mo, mt = statistics.median(to), statistics.median(tt)
+                label = "bag sum %d x %d, bags of %d, T=%d" % (vocab, dim, L, T)
+                print_now("torch_bag.py: " + label)
+                times, cvs = steadiest_times(noisy, label, [("embsimd", ours), ("torch", theirs)],
+                                             reps, min_time)
+                mo, mt = statistics.median(times["embsimd"]), statistics.median(times["torch"])
                 gb = n * row / 1e9
-                rows_fused.append(("bag", vocab, dim, L, T, gb / mo, gb / mt, mt / mo))
+                rows_fused.append(("bag", vocab, dim, L, T, gb / mo, gb / mt, mt / mo,
+                                   cvs["embsimd"], cvs["torch"]))
     torch.set_num_threads(1)
 
 
-def timing_steps(lib, shapes, L, threads, reps, min_time, rows):
+def timing_steps(lib, shapes, L, threads, reps, min_time, noisy, rows):
     g = torch.Generator().manual_seed(11)
     for vocab, dim in shapes:
         W0 = torch.empty(vocab, dim).uniform_(-1, 1, generator=g)
@@ -305,18 +338,15 @@ def timing_steps(lib, shapes, L, threads, reps, min_time, rows):
                 return f
             peers = [("row-wise Adagrad in torch ops", torch_path(None))] + \
                 [(k, torch_path(o)) for k, o in opts.items()]
-            times = {name: [] for name, _ in peers}
-            times["embsimd"] = []
-            for r in range(reps):
-                order = [("embsimd", ours)] + peers
-                if r % 2:
-                    order.reverse()
-                for name, fn in order:
-                    times[name].append(median_time(fn, min_time))
+            label = "fused row-wise Adagrad %d x %d, bags of %d, T=%d" % (vocab, dim, L, T)
+            print_now("torch_bag.py: " + label)
+            times, cvs = steadiest_times(noisy, label, [("embsimd", ours)] + peers, reps,
+                                         min_time)
             mo = statistics.median(times["embsimd"])
             for name, _ in peers:
                 mt = statistics.median(times[name])
-                rows.append((vocab, dim, L, T, name, mo * 1e3, mt * 1e3, mt / mo))
+                rows.append((vocab, dim, L, T, name, mo * 1e3, mt * 1e3, mt / mo,
+                             cvs["embsimd"], cvs[name]))
     torch.set_num_threads(1)
 
 
@@ -326,36 +356,56 @@ def render(ctx, exact, fwd, steps):
                "%s" % ctx["fbgemm"])
     out.append("")
     out.append("| | |\n|---|---|")
-    for k in ("date", "cpu", "load", "torch", "embsimd", "implementation", "timing"):
-        out.append("| %s | %s |" % (k, ctx[k]))
+    for k in ("date", "cpu", "load", "torch", "embsimd", "implementation", "timing", "reruns"):
+        if k in ctx:
+            out.append("| %s | %s |" % (k, ctx[k]))
     out += ["", "### Exactness (checked before timing)", "",
             "| what | PyTorch | result |", "|---|---|---|"]
     for what, peer, res in exact:
         out.append("| %s | %s | %s |" % (what, peer, res))
     out += ["", "### Bag sum: emb_bag vs F.embedding_bag(mode='sum'), GB/s of table rows read",
-            "", "| V | D | bag | T | embsimd | torch | × |", "|---|---|---|---|---|---|---|"]
-    for _, v, d, L, T, a, b, x in fwd:
-        out.append("| %d | %d | %d | %d | %.1f | %.1f | %.2f× |" % (v, d, L, T, a, b, x))
+            "", "| V | D | bag | T | embsimd | torch | × | cv % (embsimd, torch) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for _, v, d, L, T, a, b, x, ca, cb in fwd:
+        out.append("| %d | %d | %d | %d | %.1f | %.1f | %.2f× | %.1f, %.1f |"
+                   % (v, d, L, T, a, b, x, 100 * ca, 100 * cb))
     out += ["", "### Fused row-wise Adagrad: emb_bag + emb_bag_update vs PyTorch's forward, "
             "sparse backward and optimizer step, ms per batch", "",
-            "| V | D | bag | T | PyTorch path | embsimd ms | torch ms | × |",
-            "|---|---|---|---|---|---|---|---|"]
-    for v, d, L, T, name, a, b, x in steps:
-        out.append("| %d | %d | %d | %d | %s | %.2f | %.2f | %.2f× |" % (v, d, L, T, name, a, b, x))
+            "| V | D | bag | T | PyTorch path | embsimd ms | torch ms | × | cv % (embsimd, torch) |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for v, d, L, T, name, a, b, x, ca, cb in steps:
+        out.append("| %d | %d | %d | %d | %s | %.2f | %.2f | %.2f× | %.1f, %.1f |"
+                   % (v, d, L, T, name, a, b, x, 100 * ca, 100 * cb))
     out += ["", END]
     return "\n".join(out) + "\n"
 
 
 def main(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--build-dir", default=".")
-    p.add_argument("--lib")
-    p.add_argument("--results", default="results")
-    p.add_argument("--quick", action="store_true", help="small tables only, few repetitions")
-    p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--min-time", type=float, default=0.05)
+    p = argparse.ArgumentParser(
+        prog="torch_bag.py", description=__doc__.split("\n")[0],
+        epilog="Exit status: 0 done; 2 bad usage or no libembsimd.so.")
+    p.add_argument("--build-dir", default=".", metavar="DIR",
+                   help="where to look for src/.libs/libembsimd.so (default .)")
+    p.add_argument("--lib", metavar="PATH", help="the libembsimd.so to load")
+    p.add_argument("--results", default="results", metavar="DIR",
+                   help="where peers-bag.md and peers.md's bag section go (default results)")
+    p.add_argument("--quick", action="store_true",
+                   help="leave out the 3000000-row (1.5 GB) table")
+    p.add_argument("--tiny", action="store_true",
+                   help="one 1000 x 64 table, bags of 20, one thread: a test of the script, "
+                   "not a measurement")
+    p.add_argument("--reps", type=int, default=5, metavar="R",
+                   help="repetitions of each side, alternating (default 5)")
+    p.add_argument("--min-time", type=float, default=0.05, metavar="S",
+                   help="seconds each repetition lasts at least (default 0.05)")
     p.add_argument("--exact-only", action="store_true", help="the exactness checks, printed")
+    reruns.add_arguments(p, "a row", "make compare-peers and compare-peers-bag pass 5")
     a = p.parse_args(argv)
+    reruns.check_arguments(p, a)
+    if a.reps < 2:
+        p.error('--reps: "%d" is below 2, which a cv needs' % a.reps)
+    if not a.min_time > 0:
+        p.error('--min-time: "%g" is not a positive number of seconds' % a.min_time)
     path, tried = embsimd_lib.find_library(a.lib, a.build_dir)
     if path is None:
         sys.stderr.write("torch_bag.py: no libembsimd.so (tried %s)\n" % ", ".join(tried))
@@ -379,12 +429,17 @@ def main(argv):
         for row in exact:
             print(" | ".join(row))
         return 0
-    shapes = [(32000, 128), (50257, 768)] if a.quick else [(32000, 128), (3000000, 128),
-                                                          (50257, 768)]
+    if a.tiny:
+        shapes, bag_sizes, threads, step_shapes = [(1000, 64)], [20], [1], [(1000, 64)]
+    else:
+        shapes = [(32000, 128), (50257, 768)] if a.quick else [(32000, 128), (3000000, 128),
+                                                              (50257, 768)]
+        bag_sizes, threads = [1, 20, 100], [1, 2]
+        step_shapes = [(32000, 128)] if a.quick else [(32000, 128), (3000000, 128)]
+    noisy = reruns.Reruns(a.rerun_cv, a.rerun_passes)
     fwd, steps = [], []
-    timing(lib, shapes, [1, 20, 100], [1, 2], a.reps, a.min_time, fwd)
-    timing_steps(lib, [(32000, 128)] if a.quick else [(32000, 128), (3000000, 128)], 20, [1, 2],
-                 a.reps, a.min_time, steps)
+    timing(lib, shapes, bag_sizes, threads, a.reps, a.min_time, noisy, fwd)
+    timing_steps(lib, step_shapes, 20, threads, a.reps, a.min_time, noisy, steps)
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -404,6 +459,9 @@ def main(argv):
                      "alternating; int64 ids and offsets for both; ids uniform, cycled over "
                      "batches covering the table (up to 64 MiB)" % (a.reps, a.min_time),
            "fbgemm": fbgemm}
+    if a.rerun_cv > 0:
+        ctx["reruns"] = noisy.describe("a bag-sum row, or a fused step's shape and thread count,",
+                                       "figures")
     md = render(ctx, exact, fwd, steps)
     os.makedirs(a.results, exist_ok=True)
     with open(os.path.join(a.results, "peers-bag.md"), "w") as f:
