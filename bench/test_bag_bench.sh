@@ -42,6 +42,9 @@ for bag in 1 20 100; do
         if (NF != 14) exit 1
         for (i = 2; i <= 13; i++) if (!($i + 0 > 0)) exit 1
     }' || fail "a malformed or non-positive row: $row"
+    # The row read names the fastest of its three hints.
+    echo "$row" | awk -F'|' '{ exit !($8 ~ /^ [0-9.]+ \((T0|T1|NTA)\) $/) }' ||
+        fail "the row read does not name its hint: $row"
 done
 rows=$(echo "$out" | grep -c '^| [0-9]')
 test "$rows" -eq 3 || fail "$rows table rows, not 3 (one table, one thread count)"
