@@ -299,7 +299,7 @@ typedef float emb_bag_vec __attribute__((vector_size(EMB_BAG_VEC_FLOATS * sizeof
 static inline __attribute__((always_inline)) size_t
 emb_bag_sum_group(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int ids64,
                   size_t s, size_t e, float *o, size_t j, size_t cols, const int V, size_t ahead,
-                  size_t hint_lines, int extra_line, int locality)
+                  size_t hint_lines, int extra_line, int locality, int direct, int mean)
 {
     const size_t dim = c->dim, in_row = dim * sizeof(float);
     emb_bag_vec acc[EMB_BAG_REG_VECS];
@@ -328,6 +328,28 @@ emb_bag_sum_group(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, 
             acc[v] = acc[v] + x;
         }
     }
+#ifdef EMB_BAG_STREAM_VEC
+    if (V > 0 && direct) {
+        /* The mean's division here, as emb_div_floats makes it: one
+         * correctly rounded x / count per element. */
+        if (mean && cnt > 0) {
+            const float f = (float)cnt;
+            emb_bag_vec cv;
+            for (int k = 0; k < EMB_BAG_VEC_FLOATS; k++)
+                cv[k] = f;
+#pragma GCC unroll 32
+            for (int v = 0; v < V; v++)
+                acc[v] = acc[v] / cv;
+        }
+#pragma GCC unroll 32
+        for (int v = 0; v < V; v++)
+            EMB_BAG_STREAM_VEC(o + j + EMB_BAG_VEC_FLOATS * v, acc[v]);
+        return cnt;
+    }
+#else
+    (void)direct;
+    (void)mean;
+#endif
 #pragma GCC unroll 32
     for (int v = 0; v < V; v++) /* vector by vector: the array stays in registers */
         memcpy(o + j + EMB_BAG_VEC_FLOATS * v, &acc[v], sizeof acc[v]);
@@ -352,7 +374,7 @@ emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *
     const size_t dim = c->dim;
 #define EMB_BAG_GROUP(vecs)                                                                    \
     emb_bag_sum_group(K, table, c, ids64, s, e, o, j, (vecs) * W, (vecs), ahead,             \
-                      ((vecs) * W * sizeof(float) + 63) / 64, off_line, locality)
+                      ((vecs) * W * sizeof(float) + 63) / 64, off_line, locality, 0, 0)
     size_t cnt = 0, j = 0;
     for (; j + R * W <= dim; j += R * W)
         cnt = EMB_BAG_GROUP(R);
@@ -367,17 +389,23 @@ emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *
 #undef EMB_BAG_GROUP
     if (j < dim)
         cnt = emb_bag_sum_group(K, table, c, ids64, s, e, o, j, dim - j, 0, ahead,
-                                ((dim - j) * sizeof(float) + 63) / 64, off_line, locality);
+                                ((dim - j) * sizeof(float) + 63) / 64, off_line, locality, 0,
+                                0);
     return cnt;
 }
 
 /* Bags [b0, b1) of an unweighted f32 sum or mean. V > 0: the row is
  * exactly V vectors, one group, every per-bag decision made at compile
  * time (the widths models use: 32 to 256 floats, as the ISA's registers
- * allow); V = 0: any dim. With `stream` (V > 0 only) each bag's row is
- * finished in an L1 buffer and leaves it with streaming stores: a call
- * whose output the cache cannot keep (schedule.c) otherwise reads every
- * output line before writing it. AMD EPYC Zen 1 (family 23 model 1, KVM,
+ * allow); V = 0: any dim. With `stream` (V > 0 only) each bag's row leaves
+ * with streaming stores: a call whose output the cache cannot keep
+ * (schedule.c) otherwise reads every output line before writing it. Where
+ * the ISA has a streaming store of a register (EMB_BAG_STREAM_VEC) and the
+ * output starts on a vector's boundary, straight from the registers (the
+ * mean divided there); elsewhere through an L1 buffer and the ISA's
+ * streaming row copy, which on a 128-float bag of one cost 16 stores, 16
+ * loads and the copy's loop: 177 instructions a bag against 136 for
+ * emb_lookup's row (callgrind, AVX2). AMD EPYC Zen 1 (family 23 model 1, KVM,
  * 2 vCPUs, 8 MiB L3, 2026-12-06), bags of one of 128 floats, 8192 a
  * call, one thread: from the 32000-row table emb_bag ran at 1.10-1.38x
  * PyTorch's EmbeddingBag over seven runs, 1.07-1.16x with normal stores
@@ -391,22 +419,32 @@ emb_bag_rows_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, 
     const size_t dim = c->dim;
     const int off_line = emb_bag_off_line(table, dim);
     float row[EMB_BAG_REG_VECS * EMB_BAG_VEC_FLOATS] __attribute__((aligned(64)));
+#ifdef EMB_BAG_STREAM_VEC
+    /* Streaming from the registers where every output row starts on a
+     * vector's boundary (a row is V whole vectors), through the L1 buffer
+     * elsewhere. */
+    const int direct = V && stream && (uintptr_t)out % sizeof(emb_bag_vec) == 0;
+#else
+    const int direct = 0;
+#endif
     size_t start = t0;
     for (size_t b = b0; b < b1; b++) {
         const size_t end = emb_bag_end(c, b, start);
-        float *o = V && stream ? row : out + b * dim;
+        float *o = V && stream && !direct ? row : out + b * dim;
         const size_t cnt =
             V ? emb_bag_sum_group(K, table, c, ids64, start, end, o, 0, dim, V, ahead,
                                   (V * EMB_BAG_VEC_FLOATS * sizeof(float) + 63) / 64, off_line,
-                                  locality)
+                                  locality, direct, mode == EMB_BAG_MEAN)
               : emb_bag_sum_f32_regs(K, table, c, ids64, start, end, o, ahead, off_line, locality);
+        start = end;
+        if (direct) /* stored: +0 where no token counted (the sum's start), the mean divided */
+            continue;
         if (cnt == 0) /* empty, or padding only: +0 */
             memset(o, 0, dim * sizeof(float));
         if (mode == EMB_BAG_MEAN && cnt > 0)
             emb_div_floats(o, dim, (float)cnt);
         if (V && stream)
             K.copy_f32_stream((uint8_t *)(out + b * dim), (const uint8_t *)row, 0, dim, dim);
-        start = end;
     }
 }
 

@@ -437,5 +437,7 @@ EMB_ROW_PRIMITIVE void add_both(float *a, float *b, const float *g, size_t count
  * memory), a 128-float row in one pass. */
 #define EMB_BAG_VEC_FLOATS 8
 #define EMB_BAG_REG_VECS 16
+/* A streaming store of one register of the sum (p 32-byte aligned). */
+#define EMB_BAG_STREAM_VEC(p, v) _mm256_stream_ps((p), (__m256)(v))
 #include "isa_kernels.h"
 #endif /* EMB_HAVE_AVX2 */

@@ -508,5 +508,7 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
 /* A bag's sum in registers: 16 zmm of the 32, a 256-float row in one pass. */
 #define EMB_BAG_VEC_FLOATS 16
 #define EMB_BAG_REG_VECS 16
+/* A streaming store of one register of the sum (p 64-byte aligned). */
+#define EMB_BAG_STREAM_VEC(p, v) _mm512_stream_ps((p), (__m512)(v))
 #include "isa_kernels.h"
 #endif /* EMB_HAVE_AVX512 */

@@ -15,6 +15,7 @@
 
 #include "embsimd.h"
 #include "gen.h"
+#include "internal.h"
 #include "reference.h"
 #include "test_common.h"
 
@@ -372,8 +373,10 @@ static void describe(char *buf, size_t size, const emb_kernel *k, const variant 
              (long long)dim, threads);
 }
 
-static void check_bag_variant(const emb_kernel *k, const variant *v, int64_t vocab, int64_t dim,
-                              int64_t nbags, int64_t mean_len, gen_rng *r)
+/* The bag op's output lies at `out_offset` bytes past a 64-byte boundary. */
+static void check_bag_variant_at(const emb_kernel *k, const variant *v, int64_t vocab,
+                                 int64_t dim, int64_t nbags, int64_t mean_len, size_t out_offset,
+                                 gen_rng *r)
 {
     uint8_t *table = make_table(r, k->in, vocab, dim, v->mode == EMB_BAG_MAX);
     bag_set b = make_bags(r, nbags, mean_len, v->how, v->offset_type);
@@ -392,11 +395,12 @@ static void check_bag_variant(const emb_kernel *k, const variant *v, int64_t voc
     int64_t *want_arg = xmalloc(count * sizeof(int64_t));
     ref_bag(k->in, table, dim, ids, v->id_type, &b, w, pad, v->mode, want,
             v->mode == EMB_BAG_MAX ? want_arg : NULL);
-    gbytes out = gbytes_new(count * sizeof(float), 4);
+    gbytes out = gbytes_new(count * sizeof(float), out_offset);
     gbytes arg = gbytes_new(count * sizeof(int64_t), 8);
     for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
-        char what[200];
-        describe(what, sizeof what, k, v, dim, thread_counts[t]);
+        char what[240];
+        describe(what, sizeof what - 40, k, v, dim, thread_counts[t]);
+        snprintf(what + strlen(what), 40, ", output at 64k + %zu", out_offset);
         ck_assert_int_eq(emb_set_num_threads(thread_counts[t]), EMB_OK);
         memset(out.p, 0xCD, count * sizeof(float));
         const emb_status st = emb_bag(table, k->in, vocab, dim, ids, v->id_type, b.n, &b.api,
@@ -418,6 +422,12 @@ static void check_bag_variant(const emb_kernel *k, const variant *v, int64_t voc
     free(ids);
     free_bags(&b);
     free(table);
+}
+
+static void check_bag_variant(const emb_kernel *k, const variant *v, int64_t vocab, int64_t dim,
+                              int64_t nbags, int64_t mean_len, gen_rng *r)
+{
+    check_bag_variant_at(k, v, vocab, dim, nbags, mean_len, 4, r);
 }
 
 /* One bag kernel (_i), every variant, a small and a threaded shape. */
@@ -443,6 +453,39 @@ START_TEST(bag_matches_its_definition)
      * strides meet every mode, padding, bag form and id type. */
     for (int c = 0; next_variant(c, &v); c += 5 * large_case_stride())
         check_bag_variant(k, &v, 300, 256, 500, 6, &r);
+}
+END_TEST
+
+/* Streaming stores at output offsets 0 to 60 (schedule: stream every
+ * output). An f32 sum or mean of a row of one register group leaves the
+ * registers with streaming stores where every output row starts on a
+ * vector's boundary (32 bytes with AVX2, 64 with AVX-512), through an L1
+ * buffer where it starts on a 16-byte one, with ordinary stores elsewhere
+ * (bag_loops.h, emb_bag_rows_regs): every path writes the reference's
+ * bits, the mean's division and the +0 of empty and padding-only bags
+ * included, and nothing outside the output. */
+START_TEST(streaming_bags_at_every_output_offset)
+{
+    const emb_kernel *k = kernel_of(_i);
+    if (k->in != EMB_F32)
+        return;
+    const emb_loop_schedule saved = *emb_loops();
+    emb_loop_schedule streaming = saved;
+    streaming.stream_llc_eighths = 0;
+    emb_schedule_set_loops(&streaming);
+    gen_rng r = gen_seed(0xBA6300 + (uint64_t)(_i % KERNEL_SLOTS));
+    /* one group of 4, 8 and 16 vectors of AVX2 (AVX-512: 2, 4, 8, 16), and
+     * a row of several groups */
+    static const int64_t dims[] = {32, 64, 128, 256, 96};
+    variant v;
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (size_t off = 0; off < 64; off += 4)
+            /* sum and mean, with and without padding, each bag form and id
+             * type in turn */
+            for (int c = (int)(off / 4) % 3; next_variant(c, &v); c += 11)
+                if (v.mode != EMB_BAG_MAX && !v.weighted)
+                    check_bag_variant_at(k, &v, 40, dims[d], 9, 2, off, &r);
+    emb_schedule_set_loops(&saved);
 }
 END_TEST
 
@@ -869,6 +912,7 @@ static void add_tests(Suite *s, int impl)
     TCase *tc = add_impl_tests(s, impl, tests, sizeof tests / sizeof tests[0], 300);
     add_op_loop_test(tc, bag_matches_its_definition, impl, 1u << EMB_OP_BAG);
     add_op_loop_test(tc, empty_and_zero_bags, impl, 1u << EMB_OP_BAG);
+    add_op_loop_test(tc, streaming_bags_at_every_output_offset, impl, 1u << EMB_OP_BAG);
     add_op_loop_test(tc, bag_grad_matches_its_definition, impl, 1u << EMB_OP_BAG_GRAD);
     add_op_loop_test(tc, bag_step_matches_its_definition, impl,
                      (1u << EMB_OP_BAG_SGD) | (1u << EMB_OP_BAG_ADAGRAD));
