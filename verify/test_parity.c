@@ -341,6 +341,7 @@ typedef struct shape {
     int variant, threads;
     const char *label;
     int patterns; /* every 16-bit pattern once: PATTERN_ROWS rows of PATTERN_DIM */
+    int64_t bags; /* the bag ops: bags a call (0: bag_sizes chooses) */
 } shape;
 
 /* All 65536 patterns of a 16-bit type as a table of PATTERN_ROWS rows, and
@@ -382,22 +383,22 @@ static void for_each_shape(const emb_kernel *k, emb_type row_type, size_t big_ro
                            int threaded, case_fn fn, int impl, gen_rng *r, tally *t)
 {
     for (int d = 0; d < dim_count(row_type); d++) {
-        const shape s = {dim_at(row_type, d), 13, 9, d, 1, "small", 0};
+        const shape s = {dim_at(row_type, d), 13, 9, d, 1, "small", 0, 0};
         fn(k, &s, impl, r, t);
     }
     /* A 16-bit table or dout that every lookup and gradient converts: each
      * pattern once (streaming stores too: the output is past the cache). */
     if (emb_row_bytes(row_type, 1) == 2 && (k->op == EMB_OP_LOOKUP ||
                                             k->op == EMB_OP_LOOKUP_POS || k->op == EMB_OP_GRAD)) {
-        const shape s = {PATTERN_DIM, PATTERN_ROWS, PATTERN_ROWS, 0, 1, "all 16-bit patterns", 1};
+        const shape s = {PATTERN_DIM, PATTERN_ROWS, PATTERN_ROWS, 0, 1, "all 16-bit patterns", 1, 0};
         fn(k, &s, impl, r, t);
     }
     const int64_t dim = big_dim(row_type);
-    const shape big = {dim, 0, at_least(STREAM_BYTES, big_row_bytes, 4), 0, 1, "big", 0};
+    const shape big = {dim, 0, at_least(STREAM_BYTES, big_row_bytes, 4), 0, 1, "big", 0, 0};
     fn(k, &big, impl, r, t);
     if (threaded) {
         const shape split = {dim, 0, at_least(THREADED_BYTES, big_row_bytes, 2), 1, 2, "threads",
-                             0};
+                             0, 0};
         fn(k, &split, impl, r, t);
     }
 }
@@ -711,6 +712,10 @@ static void free_bag_input(bag_input *in)
 static void bag_sizes(const shape *s, int64_t *nbags, int64_t *mean_len)
 {
     *mean_len = s->threads > 1 ? 2 : 3;
+    if (s->bags > 0) {
+        *nbags = s->bags;
+        return;
+    }
     *nbags = s->vocab ? 7
              : s->threads > 1 ? at_least(THREADED_BYTES, (size_t)s->dim * 12 * 7 / 4, 2)
                               : 24;
@@ -858,6 +863,23 @@ START_TEST(kernel_matches_scalar)
         break;
     case EMB_OP_BAG:
         for_each_shape(k, k->in, f32_row, 0, bag_case, impl, &r, &t);
+        /* An f32 sum or mean of one register group's row (64 floats: four
+         * zmm, eight ymm; 256: sixteen zmm) from a table in the cache,
+         * output past the streaming threshold at a 64-byte boundary
+         * (variant 0: sum, 6: mean with padding): the bags stream from the
+         * registers (bag_loops.h, emb_bag_rows_regs). */
+        if (k->in == EMB_F32) {
+            static const int64_t group_dims[] = {64, 256};
+            static const int group_variants[] = {0, 6};
+            for (int d = 0; d < 2; d++)
+                for (int g = 0; g < 2; g++) {
+                    const size_t rb = (size_t)group_dims[d] * sizeof(float);
+                    const shape s = {group_dims[d], 40, 0, group_variants[g], 1,
+                                     "one register group, streamed", 0,
+                                     at_least(STREAM_BYTES, rb, 4)};
+                    bag_case(k, &s, impl, &r, &t);
+                }
+        }
         break;
     case EMB_OP_BAG_GRAD:
         for_each_shape(k, k->in, f32_row, 1, bag_grad_case, impl, &r, &t);
