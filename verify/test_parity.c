@@ -341,7 +341,8 @@ typedef struct shape {
     int variant, threads;
     const char *label;
     int patterns; /* every 16-bit pattern once: PATTERN_ROWS rows of PATTERN_DIM */
-    int64_t bags; /* the bag ops: bags a call (0: bag_sizes chooses) */
+    int64_t bags; /* the bag ops: bags a call (0: bag_sizes chooses), and the */
+    size_t bag_out_offset; /* output's offset from a 64-byte boundary (with bags) */
 } shape;
 
 /* All 65536 patterns of a 16-bit type as a table of PATTERN_ROWS rows, and
@@ -383,22 +384,22 @@ static void for_each_shape(const emb_kernel *k, emb_type row_type, size_t big_ro
                            int threaded, case_fn fn, int impl, gen_rng *r, tally *t)
 {
     for (int d = 0; d < dim_count(row_type); d++) {
-        const shape s = {dim_at(row_type, d), 13, 9, d, 1, "small", 0, 0};
+        const shape s = {dim_at(row_type, d), 13, 9, d, 1, "small", 0, 0, 0};
         fn(k, &s, impl, r, t);
     }
     /* A 16-bit table or dout that every lookup and gradient converts: each
      * pattern once (streaming stores too: the output is past the cache). */
     if (emb_row_bytes(row_type, 1) == 2 && (k->op == EMB_OP_LOOKUP ||
                                             k->op == EMB_OP_LOOKUP_POS || k->op == EMB_OP_GRAD)) {
-        const shape s = {PATTERN_DIM, PATTERN_ROWS, PATTERN_ROWS, 0, 1, "all 16-bit patterns", 1, 0};
+        const shape s = {PATTERN_DIM, PATTERN_ROWS, PATTERN_ROWS, 0, 1, "all 16-bit patterns", 1, 0, 0};
         fn(k, &s, impl, r, t);
     }
     const int64_t dim = big_dim(row_type);
-    const shape big = {dim, 0, at_least(STREAM_BYTES, big_row_bytes, 4), 0, 1, "big", 0, 0};
+    const shape big = {dim, 0, at_least(STREAM_BYTES, big_row_bytes, 4), 0, 1, "big", 0, 0, 0};
     fn(k, &big, impl, r, t);
     if (threaded) {
         const shape split = {dim, 0, at_least(THREADED_BYTES, big_row_bytes, 2), 1, 2, "threads",
-                             0, 0};
+                             0, 0, 0};
         fn(k, &split, impl, r, t);
     }
 }
@@ -736,7 +737,7 @@ static void bag_case(const emb_kernel *k, const shape *s, int impl, gen_rng *r, 
               .nout = v.mode == EMB_BAG_MAX ? 2 : 1};
     c.out_bytes[0] = (size_t)nbags * out_rb;
     c.out_bytes[1] = (size_t)(nbags * s->dim) * sizeof(int64_t);
-    c.out_offset[0] = type_offset(EMB_F32, s->variant);
+    c.out_offset[0] = s->bags > 0 ? s->bag_out_offset : type_offset(EMB_F32, s->variant);
     c.out_offset[1] = 8;
     char what[240];
     describe_bags(what, sizeof what, k, s, &v, nbags, in.b.n);
@@ -865,20 +866,24 @@ START_TEST(kernel_matches_scalar)
         for_each_shape(k, k->in, f32_row, 0, bag_case, impl, &r, &t);
         /* An f32 sum or mean of one register group's row (64 floats: four
          * zmm, eight ymm; 256: sixteen zmm) from a table in the cache,
-         * output past the streaming threshold at a 64-byte boundary
-         * (variant 0: sum, 6: mean with padding): the bags stream from the
-         * registers (bag_loops.h, emb_bag_rows_regs). */
+         * output past the streaming threshold (variant 0: sum, 6: mean
+         * with padding): at a 64-byte boundary the bags stream from the
+         * registers, 16 bytes past one through the L1 buffer (bag_loops.h,
+         * emb_bag_rows_regs). */
         if (k->in == EMB_F32) {
             static const int64_t group_dims[] = {64, 256};
             static const int group_variants[] = {0, 6};
             for (int d = 0; d < 2; d++)
-                for (int g = 0; g < 2; g++) {
-                    const size_t rb = (size_t)group_dims[d] * sizeof(float);
-                    const shape s = {group_dims[d], 40, 0, group_variants[g], 1,
-                                     "one register group, streamed", 0,
-                                     at_least(STREAM_BYTES, rb, 4)};
-                    bag_case(k, &s, impl, &r, &t);
-                }
+                for (int g = 0; g < 2; g++)
+                    for (size_t at = 0; at <= 16; at += 16) {
+                        const size_t rb = (size_t)group_dims[d] * sizeof(float);
+                        const shape s = {group_dims[d], 40, 0, group_variants[g], 1,
+                                         at == 0 ? "one register group, streamed, output at 64k"
+                                                 : "one register group, streamed, output at "
+                                                   "64k + 16",
+                                         0, at_least(STREAM_BYTES, rb, 4), at};
+                        bag_case(k, &s, impl, &r, &t);
+                    }
         }
         break;
     case EMB_OP_BAG_GRAD:
