@@ -76,9 +76,9 @@ static void *copy_thread(void *arg)
  * fastest depends on the CPU and the table: on a Zen 1 (8 MiB L3) NTA read
  * the 3,000,000-row table's rows 1.1-1.2x faster than the other two, and
  * lost to them by a tenth on the 32000-row one; on Zen 4 T1 led on a
- * 1,000,000-row table and tied with T0 on the 32000-row one (bag_loops.h). The table reports the fastest, so "row
- * read" bounds any gather of the rows with a hint of this distance. Rows
- * here are whole lines. */
+ * 1,000,000-row table and tied with T0 on the 32000-row one (bag_loops.h).
+ * The table reports the fastest, so "row read" bounds any gather of the
+ * rows with a hint of this distance. Rows here are whole lines. */
 typedef uint64_t line_part __attribute__((vector_size(16)));
 
 static inline __attribute__((always_inline)) void *read_rows(ref_part *c, const int locality)
@@ -354,10 +354,9 @@ int main(int argc, char **argv)
         free(h);
     }
     printf("\nbag sum, row read and lookup GB/s: table bytes read (tokens x D x 4) per second (the "
-           "lookup also writes them); row read: the same rows read and discarded, each hinted 16 rows "
-           "ahead, the fastest of three hints (T0: into L1, T1: into L2, NTA: non-temporal; "
-           "named); memcpy: the "
-           "same bytes copied; same thread count, same run, medians of %d interleaved "
-           "repetitions.\n", REPS);
+           "lookup also writes them); row read: the same rows read and discarded, each hinted "
+           "16 rows ahead, the fastest of three hints (T0: into L1, T1: into L2, NTA: "
+           "non-temporal; named); memcpy: the same bytes copied; same thread count, same run, "
+           "medians of %d interleaved repetitions.\n", REPS);
     return 0;
 }

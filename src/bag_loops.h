@@ -407,8 +407,9 @@ emb_bag_sum_f32_regs(emb_bag_prims K, const uint8_t *table, const emb_bag_call *
  * loads and the copy's loop: 177 instructions a bag against 114 from the
  * registers and 136 for emb_lookup's row (callgrind, AVX2); on the Zen 1
  * below, from the registers took those bags from 4.8-5.3 to 5.6-6.7 GB/s
- * (four alternating rounds, faster in each; docs/bags.md). AMD EPYC Zen 1 (family 23 model 1, KVM,
- * 2 vCPUs, 8 MiB L3, 2026-12-06), bags of one of 128 floats, 8192 a
+ * (four alternating rounds, faster in each; docs/bags.md). Through the
+ * buffer: AMD EPYC Zen 1 (family 23 model 1, KVM, 2 vCPUs, 8 MiB L3,
+ * 2026-12-06), bags of one of 128 floats, 8192 a
  * call, one thread: from the 32000-row table emb_bag ran at 1.10-1.38x
  * PyTorch's EmbeddingBag over seven runs, 1.07-1.16x with normal stores
  * (a probe: 3.8-4.8 GB/s against 2.9-3.7); on Zen 4 a probe found +18 %

@@ -36,6 +36,14 @@
  *                            dispatcher takes them where the CPU has `needs`,
  *                            the generated kernel elsewhere. Empty for none.
  *
+ * And optionally (bag_loops.h has the defaults):
+ *   EMB_BAG_VEC_FLOATS, EMB_BAG_REG_VECS
+ *                            the bag sum's vector (floats) and how many of
+ *                            them it holds in registers (default 8 and 16)
+ *   EMB_BAG_STREAM_VEC(p, v) a streaming store of one such vector at p
+ *                            (aligned to its size); without it, one-group
+ *                            bags stream through an L1 buffer
+ *
  * A new kernel of the list needs nothing here, nor in any ISA file; a new
  * type needs its line in each ISA's map, and its primitives. */
 #ifndef EMBSIMD_ISA_KERNELS_H

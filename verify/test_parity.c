@@ -391,7 +391,8 @@ static void for_each_shape(const emb_kernel *k, emb_type row_type, size_t big_ro
      * pattern once (streaming stores too: the output is past the cache). */
     if (emb_row_bytes(row_type, 1) == 2 && (k->op == EMB_OP_LOOKUP ||
                                             k->op == EMB_OP_LOOKUP_POS || k->op == EMB_OP_GRAD)) {
-        const shape s = {PATTERN_DIM, PATTERN_ROWS, PATTERN_ROWS, 0, 1, "all 16-bit patterns", 1, 0, 0};
+        const shape s = {PATTERN_DIM, PATTERN_ROWS, PATTERN_ROWS, 0, 1, "all 16-bit patterns",
+                         1, 0, 0};
         fn(k, &s, impl, r, t);
     }
     const int64_t dim = big_dim(row_type);

@@ -371,7 +371,8 @@ def render(ctx, exact, fwd, steps):
                    % (v, d, L, T, a, b, x, 100 * ca, 100 * cb))
     out += ["", "### Fused row-wise Adagrad: emb_bag + emb_bag_update vs PyTorch's forward, "
             "sparse backward and optimizer step, ms per batch", "",
-            "| V | D | bag | T | PyTorch path | embsimd ms | torch ms | × | cv % (embsimd, torch) |",
+            "| V | D | bag | T | PyTorch path | embsimd ms | torch ms | × "
+            "| cv % (embsimd, torch) |",
             "|---|---|---|---|---|---|---|---|---|"]
     for v, d, L, T, name, a, b, x, ca, cb in steps:
         out.append("| %d | %d | %d | %d | %s | %.2f | %.2f | %.2f× | %.1f, %.1f |"
