@@ -100,11 +100,6 @@ def positive_list(option, text):
     return items
 
 
-def print_now(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
 def run(cmd, label):
     sys.stdout.write("== %s\n   %s\n" % (label, " ".join(cmd)))
     sys.stdout.flush()
@@ -180,8 +175,9 @@ def main(argv):
                 for cmd, who in order:
                     run(cmd, "%s %s%s" % (label, who, " (rerun %d)" % again if again else ""))
                 return load(c_out), load(t_out)
-            c_doc, t_doc = noisy.steadiest(measure, lambda docs: worst_cv(*docs),
-                                           lambda text: print_now("== %s: %s" % (label, text)))
+            c_doc, t_doc = noisy.steadiest(
+                measure, lambda docs: worst_cv(*docs),
+                lambda text: reruns.print_now("== %s: %s" % (label, text)))
             noisy.count_noisy(b["real_time"] for d in (c_doc, t_doc) for b in d["benchmarks"]
                               if b.get("aggregate_name") == "cv")
             benchmarks += c_doc["benchmarks"] + t_doc["benchmarks"]

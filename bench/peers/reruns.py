@@ -6,6 +6,7 @@ whose largest cv is the least is kept whole, so that a ratio still divides
 figures timed side by side. Standard library only."""
 
 import statistics
+import sys
 
 
 def add_arguments(p, group, default_note):
@@ -26,6 +27,12 @@ def check_arguments(p, a):
         p.error('--rerun-cv: "%g" is not a percentage from 0 to 100' % a.rerun_cv)
     if not 1 <= a.rerun_passes <= 20:
         p.error('--rerun-passes: "%d" is not a whole number from 1 to 20' % a.rerun_passes)
+
+
+def print_now(line):
+    """A progress line, flushed at once (the scripts' output is often piped)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def cv(samples):

@@ -252,16 +252,11 @@ def steadiest_times(noisy, label, fns, reps, min_time):
         return max(reruns.cv(t) for t in times.values())
 
     def say(text):
-        print_now("torch_bag.py: %s: %s" % (label, text))
+        reruns.print_now("torch_bag.py: %s: %s" % (label, text))
     times = noisy.steadiest(measure, worst, say)
     cvs = {name: reruns.cv(t) for name, t in times.items()}
     noisy.count_noisy(cvs.values())
     return times, cvs
-
-
-def print_now(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def timing(lib, shapes, bag_sizes, threads, reps, min_time, noisy, rows_fused):
@@ -291,7 +286,7 @@ def timing(lib, shapes, bag_sizes, threads, reps, min_time, noisy, rows_fused):
                     F.embedding_bag(all_ids[k[0] % batches], W, offsets, mode="sum")
                     k[0] += 1
                 label = "bag sum %d x %d, bags of %d, T=%d" % (vocab, dim, L, T)
-                print_now("torch_bag.py: " + label)
+                reruns.print_now("torch_bag.py: " + label)
                 times, cvs = steadiest_times(noisy, label, [("embsimd", ours), ("torch", theirs)],
                                              reps, min_time)
                 mo, mt = statistics.median(times["embsimd"]), statistics.median(times["torch"])
@@ -339,7 +334,7 @@ def timing_steps(lib, shapes, L, threads, reps, min_time, noisy, rows):
             peers = [("row-wise Adagrad in torch ops", torch_path(None))] + \
                 [(k, torch_path(o)) for k, o in opts.items()]
             label = "fused row-wise Adagrad %d x %d, bags of %d, T=%d" % (vocab, dim, L, T)
-            print_now("torch_bag.py: " + label)
+            reruns.print_now("torch_bag.py: " + label)
             times, cvs = steadiest_times(noisy, label, [("embsimd", ours)] + peers, reps,
                                          min_time)
             mo = statistics.median(times["embsimd"])
