@@ -700,6 +700,66 @@ START_TEST(kernel_rows_end_at_a_guard_page)
 }
 END_TEST
 
+/* Every lookup into an output at each element offset from a 64-byte
+ * boundary (0-60 bytes for f32 outputs, 0-62 for 16-bit ones), under the
+ * three paths a row can take: the default one (this small table stays in
+ * cache), rows in flight from a "DRAM" table (prefetch and pieces from any
+ * table and dim), and streaming stores. AVX-512's blocked types shift
+ * their vectors to write whole lines (line_out in x86_avx512.c), each
+ * offset a different shift; the widening ones start with a k-masked lead. */
+START_TEST(lookup_at_every_output_offset)
+{
+    const emb_kernel *k = kernel_of(_i);
+    if (k->op != EMB_OP_LOOKUP)
+        return;
+    gen_rng r = gen_seed(0x5003);
+    const emb_loop_schedule saved = *emb_loops();
+    emb_loop_schedule paths[3] = {saved, saved, saved};
+    paths[1].prefetch_llc_eighths = 0;
+    paths[1].in_flight_min_dim = 1;
+    paths[2].stream_llc_eighths = 0;
+    static const char *const path_names[3] = {"default", "rows in flight", "streaming"};
+    const int64_t vocab = 5, n = 3;
+    const int32_t ids[3] = {4, 0, 2};
+    const size_t step = emb_row_bytes(k->out, 1) == 2 ? 2 : 4;
+    /* Rows past the short-row paths; several pieces of every block size. */
+    static const int64_t dims[] = {33, 64, 96, 160, 256, 271, 512, 768};
+    int dims_tested = 0;
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0] && dims_tested < 4; d++) {
+        const int64_t dim = dims[d];
+        size_t in_rb, out_rb;
+        if (!kernel_rows(k, dim, &in_rb, &out_rb))
+            continue;
+        dims_tested++;
+        uint8_t *table = xmalloc((size_t)vocab * in_rb);
+        uint8_t *want = xmalloc((size_t)n * out_rb);
+        fill_bytes(&r, table, (size_t)vocab * in_rb);
+        for (int64_t v = 0; v < vocab; v++)
+            ref_make_determinate(k->in, table + (size_t)v * in_rb, dim);
+        ck_assert_int_eq(ref_lookup(k, table, vocab, dim, ids, EMB_I32, n, want), 0);
+        for (int p = 0; p < 3; p++) {
+            emb_schedule_set_loops(&paths[p]);
+            for (size_t off = 0; off < 64; off += step) {
+                char what[128];
+                snprintf(what, sizeof what, "%s, dim %lld, %s, output at 64k + %zu", k->name,
+                         (long long)dim, path_names[p], off);
+                gbytes out = gbytes_new((size_t)n * out_rb, off);
+                const emb_status s =
+                    emb_lookup(table, k->in, vocab, dim, ids, EMB_I32, n, out.p, k->out);
+                ck_assert_msg(s == EMB_OK, "%s: %s", what, emb_last_error());
+                ASSERT_SAME_BYTES(out.p, want, out.bytes, what);
+                gbytes_check(&out, what);
+                gbytes_free(&out);
+            }
+        }
+        emb_schedule_set_loops(&saved);
+        free(table);
+        free(want);
+    }
+    ck_assert_msg(dims_tested > 0, "%s: no dim of the list is valid for it", k->name);
+}
+END_TEST
+
 /* Grad with NaNs anywhere in dout (signalling ones included) where each
  * row is named once and dtable holds no NaN: every addition has at most
  * one NaN operand, so IEEE 754 fixes the bits (that NaN, quieted). */
@@ -801,6 +861,7 @@ static void add_tests(Suite *s, int impl)
     TCase *tc = add_impl_tests(s, impl, tests, sizeof tests / sizeof tests[0], 120);
     add_kernel_loop_test(tc, kernel_matches_reference, impl);
     add_kernel_loop_test(tc, kernel_rows_end_at_a_guard_page, impl);
+    add_kernel_loop_test(tc, lookup_at_every_output_offset, impl);
 }
 
 static void add_once(Suite *s)
