@@ -20,6 +20,9 @@ static inline __m256i tail_mask(size_t rem)
     return _mm256_loadu_si256((const __m256i *)(tail_window + 8 - rem));
 }
 
+/* 256-bit moves, 64-float pieces (x86_copy.h). */
+EMB_X86_DEFINE_ROW_COPY(copy_row_8, __m256, _mm256_loadu_ps, _mm256_storeu_ps, 8, 4)
+
 EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
 {
     if (dim < 8) {
@@ -29,7 +32,7 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
         _mm256_maskstore_ps(dst, m, _mm256_maskload_ps(src, m));
         return;
     }
-    emb_x86_copy_row_8(dst, src, dim);
+    copy_row_8(dst, src, dim);
 }
 
 /* The last count < 8 floats of dst = a (+ b) under a mask (x86_copy.h). */

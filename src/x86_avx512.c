@@ -16,16 +16,63 @@ static inline __mmask16 first_lanes(size_t rem)
     return _cvtu32_mask16((1u << rem) - 1u);
 }
 
+/* The elements before d's next 64-byte boundary (0 on one, and where d is
+ * not float-aligned: then no boundary falls between elements). */
+EMB_ROW_PRIMITIVE size_t floats_to_line(const float *d)
+{
+    return (uintptr_t)d % sizeof(float) != 0 ? 0 : (64 - (uintptr_t)d % 64) % 64 / sizeof(float);
+}
+
+/* 512-bit moves, pieces of up to 256 floats (x86_copy.h). The row copy is
+ * the one primitive whose best width differs between the CPUs measured:
+ * - AMD EPYC Zen 4 (two 256-bit halves per ZMM; KVM, 2 vCPUs, gcc 12.2
+ *   -O2, 2026-12-05; embsimd-bench, three runs each): with these moves
+ *   the f32 lookup took 1.02-1.08x AVX2's time at 50257 x 768 x 2048,
+ *   1.05x at 1000 x 768 x 512, 1.02-1.06x at 16384 x 4096 x 1024; with
+ *   256-bit moves 0.99-1.02x, 0.98x and 0.96-1.03x.
+ * - Intel Xeon (family 6 model 167, KVM, 2 vCPUs, gcc 12.2 -O2,
+ *   2026-12-06): 256-bit moves took 1.16-1.20x the time of these at
+ *   1000 x 64 x 512 and 50257 x 768 x 512 (the regression gate, against
+ *   a revision with these moves); in a loop of gathered rows, 256-bit
+ *   pieces took 1.09-1.20x the time of 512-bit ones and of glibc's memcpy
+ *   at 1000 x 768, 50257 x 768 and 32000 x 128.
+ * The default is the width whose worst case is the smaller (8 % against
+ * 20 %); on a CPU that prefers 256-bit moves embsimd-tune runs AVX2's f32
+ * lookup (emb_kernel_impl says so), as it did on that Zen 4. */
+EMB_X86_DEFINE_ROW_COPY(copy_row_16, __m512, _mm512_loadu_ps, _mm512_storeu_ps, 16, 8)
+
+/* dst = src, count <= 16 floats, under a k-mask (a k-masked load does not
+ * fault on masked-off lanes: no access past the row's end). */
+EMB_ROW_PRIMITIVE void copy_masked(float *dst, const float *src, size_t count)
+{
+    const __mmask16 k = first_lanes(count);
+    _mm512_mask_storeu_ps(dst, k, _mm512_maskz_loadu_ps(k, src));
+}
+
+/* Into a destination off a 64-byte boundary every ZMM store would write
+ * two lines: the floats up to the boundary go first under a k-mask, the
+ * rest in whole vectors, each inside one line, and the last dim % 16
+ * under a k-mask. Into an output at 16 mod 64 bytes, at 1000 x 768 x 512,
+ * this took 0.81x the time of the plain vector copy (Intel Xeon, family 6
+ * model 167, 2026-12-06). */
 EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
 {
     if (dim < 16) {
-        /* A k-masked load does not fault on masked-off lanes: no access
-         * past the row's end. */
-        const __mmask16 k = first_lanes(dim);
-        _mm512_mask_storeu_ps(dst, k, _mm512_maskz_loadu_ps(k, src));
+        copy_masked(dst, src, dim);
         return;
     }
-    emb_x86_copy_row_8(dst, src, dim); /* x86_copy.h: 256-bit moves on purpose */
+    const size_t lead = floats_to_line(dst);
+    if (lead != 0) {
+        copy_masked(dst, src, lead);
+        dst += lead;
+        src += lead;
+        dim -= lead;
+    }
+    const size_t body = dim & ~(size_t)15;
+    if (body != 0)
+        copy_row_16(dst, src, body);
+    if (body < dim)
+        copy_masked(dst + body, src + body, dim - body);
 }
 
 /* The last count < 8 floats of dst = a (+ b) under a k-mask (x86_copy.h). */
@@ -167,13 +214,6 @@ EMB_ROW_PRIMITIVE __m512 widen16_bf16(__m256i h)
 EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
 {
     return _mm512_cvtph_ps(h);
-}
-
-/* The elements before d's next 64-byte boundary (0 on one, and where d is
- * not float-aligned: then no boundary falls between elements). */
-EMB_ROW_PRIMITIVE size_t floats_to_line(const float *d)
-{
-    return (uintptr_t)d % sizeof(float) != 0 ? 0 : (64 - (uintptr_t)d % 64) % 64 / sizeof(float);
 }
 
 /* A ZMM store into a destination off a 64-byte boundary writes two lines;

@@ -1,11 +1,7 @@
-/* x86_copy.h - the f32 row copies in 256-bit moves, shared by x86_avx2.c and
- * x86_avx512.c (AVX-512 compiles it with its own flags). AVX-512 copies
- * with 256-bit moves too: on AMD EPYC Zen 4 (two 256-bit halves per ZMM;
- * KVM, 2 vCPUs, 2026-12-05; embsimd-bench, three runs each), AVX-512's
- * f32 lookup with 512-bit moves in pieces of up to 256 floats took
- * 1.02-1.08 times AVX2's time at 50257 x 768 x 2048, 1.05 at
- * 1000 x 768 x 512 and 1.02-1.06 at 16384 x 4096 x 1024 (streaming
- * stores); with these moves 0.99-1.02, 0.98 and 0.96-1.03. */
+/* x86_copy.h - the f32 row copies shared by x86_avx2.c and x86_avx512.c
+ * (AVX-512 compiles it with its own flags): the plain copy in either
+ * vector width (each ISA instantiates it), and the streaming copy and row
+ * sum in 256-bit moves for both. */
 #ifndef EMBSIMD_X86_COPY_H
 #define EMBSIMD_X86_COPY_H
 
@@ -17,48 +13,52 @@
  * a load that matches it in the low 12 bits (4K aliasing) makes the load
  * wait, and rows gathered from random table offsets hit that often:
  * alternating loads and stores measured 1.6-1.8x slower than this at
- * D = 64..256 on a cache-resident table. A piece of 8 <= r <= 64 floats is
- * covered by its first k and last k vectors (k = 1, 2, 4), overlapping in
- * the middle, instead of masks: every byte touched lies inside the row.
- * Eight YMM registers hold a 64-float piece. */
-#define EMB_X86_LOAD_FIRST_LAST(k)                                           \
-    __m256 v[2 * (k)];                                                       \
-    _Pragma("GCC unroll 4")                                                  \
+ * D = 64..256 on a cache-resident table. A piece of w <= r <= 2kw floats
+ * (w the floats of a vector) is covered by its first k and last k vectors
+ * (k = 1, 2, 4, 8), overlapping in the middle, instead of masks: every
+ * byte touched lies inside the row. */
+#define EMB_X86_LOAD_FIRST_LAST(vec, loadu, storeu, w, k)                    \
+    vec v[2 * (k)];                                                          \
+    _Pragma("GCC unroll 8")                                                  \
     for (int q = 0; q < (k); q++) {                                          \
-        v[q] = _mm256_loadu_ps(s + 8 * q);                                   \
-        v[(k) + q] = _mm256_loadu_ps(s + r - 8 * ((k) - q));                 \
+        v[q] = loadu(s + (w) * q);                                           \
+        v[(k) + q] = loadu(s + r - (w) * ((k) - q));                         \
     }                                                                        \
-    _Pragma("GCC unroll 4")                                                  \
+    _Pragma("GCC unroll 8")                                                  \
     for (int q = 0; q < (k); q++) {                                          \
-        _mm256_storeu_ps(d + 8 * q, v[q]);                                   \
-        _mm256_storeu_ps(d + r - 8 * ((k) - q), v[(k) + q]);                 \
+        storeu(d + (w) * q, v[q]);                                           \
+        storeu(d + r - (w) * ((k) - q), v[(k) + q]);                         \
     }
 
-static inline __attribute__((always_inline)) void emb_x86_copy_8_to_64(float *d, const float *s,
-                                                                       size_t r)
-{
-    if (r <= 16) {
-        EMB_X86_LOAD_FIRST_LAST(1)
-    } else if (r <= 32) {
-        EMB_X86_LOAD_FIRST_LAST(2)
-    } else {
-        EMB_X86_LOAD_FIRST_LAST(4)
+/* name(dst, src, dim), dim >= w: a row in pieces of 2 * kmax vectors
+ * (kmax 4 or 8: 8 or 16 registers hold a piece); a remainder under one
+ * vector is copied as the row's last w floats, which rewrites a few
+ * already-copied floats with the same bits. */
+#define EMB_X86_DEFINE_ROW_COPY(name, vec, loadu, storeu, w, kmax)                          \
+    static inline __attribute__((always_inline)) void name##_piece(float *d, const float *s, \
+                                                                   size_t r)                 \
+    {                                                                                       \
+        if (r <= 2 * (w)) {                                                                 \
+            EMB_X86_LOAD_FIRST_LAST(vec, loadu, storeu, w, 1)                               \
+        } else if (r <= 4 * (w)) {                                                          \
+            EMB_X86_LOAD_FIRST_LAST(vec, loadu, storeu, w, 2)                               \
+        } else if ((kmax) == 4 || r <= 8 * (w)) {                                           \
+            EMB_X86_LOAD_FIRST_LAST(vec, loadu, storeu, w, 4)                               \
+        } else {                                                                            \
+            EMB_X86_LOAD_FIRST_LAST(vec, loadu, storeu, w, 8)                               \
+        }                                                                                   \
+    }                                                                                       \
+    static inline __attribute__((always_inline)) void name(float *dst, const float *src,    \
+                                                           size_t dim)                      \
+    {                                                                                       \
+        const size_t piece = 2 * (kmax) * (w);                                              \
+        size_t j = 0;                                                                       \
+        for (; dim - j > piece; j += piece)                                                 \
+            name##_piece(dst + j, src + j, piece);                                          \
+        if (dim - j < (w))                                                                  \
+            j = dim - (w);                                                                  \
+        name##_piece(dst + j, src + j, dim - j);                                            \
     }
-}
-
-/* A row of dim >= 8 floats in 64-float pieces; a remainder under 8 floats
- * is copied as the row's last 8, which rewrites a few already-copied
- * floats with the same bits. */
-static inline __attribute__((always_inline)) void emb_x86_copy_row_8(float *dst, const float *src,
-                                                                     size_t dim)
-{
-    size_t j = 0;
-    for (; dim - j > 64; j += 64)
-        emb_x86_copy_8_to_64(dst + j, src + j, 64);
-    if (dim - j < 8)
-        j = dim - 8;
-    emb_x86_copy_8_to_64(dst + j, src + j, dim - j);
-}
 
 /* Eight and four floats of a, plus b's where b is not NULL (a the first
  * operand): always inlined with a constant b, so the copy has no add. */
