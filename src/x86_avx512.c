@@ -191,21 +191,51 @@ EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 EMB_DEFINE_ADD_PRIMITIVE(add_row)
 
 /* ---- widening and dequantizing primitives --------------------------------
- * Sixteen elements per vector, the piece's last few under a k-mask (masked
- * lanes are neither read nor written); streaming stores where the piece's
- * destination is 64-byte aligned (EMB_DEFINE_STREAM_PAIR). */
-#define STORE16(stream, p, v)             \
+ * Where the output does not stay in L1, a ZMM store costs more than two
+ * YMM stores of the same line on the Intel Xeon measured (family 6 model
+ * 167, KVM, gcc 12.2 -O2, 2026-12-06; embsimd's lookups at 1000 x 768 x
+ * 512 and x 64, calls alternating with AVX2's in one process), and a
+ * light 512-bit body (a conversion and a store) more than a 256-bit one:
+ * - q8_0, q4_0, q4_K computed in ZMMs, stored as two YMM halves: 1.03-1.06x
+ *   -> 1.10-1.14x, 0.91-0.92x -> 0.95-0.98x, 1.04-1.06x -> 1.07-1.10x
+ *   AVX2's speed into an aligned output;
+ * - the f16 and bf16 widening and q8_rowwise in a 256-bit body (YMMs, the
+ *   k-masked lead and tail kept): q8_rowwise 0.90-0.96x -> 0.96-1.00x, the
+ *   widening 0.94-1.01x -> 0.96-1.00x; into an output at 16 mod 64 bytes
+ *   q8_rowwise 1.11-1.16x -> 1.15-1.19x.
+ * Which of the two the CPU pays for (the store path or a lower clock for
+ * 512-bit work) the VM's lack of performance counters did not show. On
+ * AMD Zen 4, which splits every ZMM operation in two 256-bit halves, these
+ * kernels were bound by memory at AVX2's speed (tuning.md). Streaming
+ * stores stay whole: a 64-byte one fills its write-combining buffer at
+ * once. */
+#define STORE16(stream, p, v)                                        \
+    do {                                                             \
+        if (stream) {                                                \
+            _mm512_stream_ps((p), (v));                              \
+        } else {                                                     \
+            _mm256_storeu_ps((p), _mm512_castps512_ps256(v));        \
+            _mm256_storeu_ps((p) + 8, _mm512_extractf32x8_ps((v), 1)); \
+        }                                                            \
+    } while (0)
+
+#define STORE8(stream, p, v)              \
     do {                                  \
         if (stream)                       \
-            _mm512_stream_ps((p), (v));   \
+            _mm256_stream_ps((p), (v));   \
         else                              \
-            _mm512_storeu_ps((p), (v));   \
+            _mm256_storeu_ps((p), (v));   \
     } while (0)
 
 /* bf16 is the high half of a binary32: a shift, every pattern unchanged. */
 EMB_ROW_PRIMITIVE __m512 widen16_bf16(__m256i h)
 {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+EMB_ROW_PRIMITIVE __m256 widen8_bf16(__m128i h)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
 /* VCVTPH2PS (AVX512F) quiets a signalling NaN and keeps its payload, as the
@@ -216,6 +246,13 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
     return _mm512_cvtph_ps(h);
 }
 
+/* AVX512VL's form of the 256-bit VCVTPH2PS (this file is built without
+ * -mf16c); an all-ones mask compiles to the plain instruction. */
+EMB_ROW_PRIMITIVE __m256 widen8_f16(__m128i h)
+{
+    return _mm256_maskz_cvtph_ps(0xFF, h);
+}
+
 /* A ZMM store into a destination off a 64-byte boundary writes two lines;
  * where the destination is at least float-aligned, the elements up to the
  * boundary go first under a k-mask, and every store of the loop then
@@ -223,8 +260,9 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
  * large block), f16 -> f32 at 1000 x 768 x 512 went from 1.00-1.01x
  * AVX2's speed to 1.02-1.04x (aligned: 0.98-1.00x either way; AMD EPYC
  * Zen 4, KVM, gcc 12.2 -O2, calls alternating in one process,
- * 2026-12-05). */
-#define WIDEN_PRIMITIVE(name, widen16)                                                      \
+ * 2026-12-05). The loop is 256-bit (STORE16's comment says why); the lead
+ * and the tail stay 512-bit under a k-mask. */
+#define WIDEN_PRIMITIVE(name, widen16, widen8)                                              \
     EMB_ROW_PRIMITIVE void name##_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count, \
                                     size_t dim, int stream)                                 \
     {                                                                                      \
@@ -239,15 +277,15 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
             _mm512_mask_storeu_ps(d, m, widen16(_mm256_maskz_loadu_epi16(m, s)));           \
             k = lead;                                                                      \
         }                                                                                  \
-        for (; k + 16 <= count; k += 16)                                                   \
-            STORE16(stream, d + k, widen16(_mm256_loadu_si256((const __m256i *)(s + 2 * k)))); \
+        for (; k + 8 <= count; k += 8)                                                     \
+            STORE8(stream, d + k, widen8(_mm_loadu_si128((const __m128i *)(s + 2 * k))));  \
         if (k < count) {                                                                   \
             const __mmask16 m = first_lanes(count - k);                                    \
             _mm512_mask_storeu_ps(d + k, m, widen16(_mm256_maskz_loadu_epi16(m, s + 2 * k))); \
         }                                                                                  \
     }
-WIDEN_PRIMITIVE(widen_bf16, widen16_bf16)
-WIDEN_PRIMITIVE(widen_f16, widen16_f16)
+WIDEN_PRIMITIVE(widen_bf16, widen16_bf16, widen8_bf16)
+WIDEN_PRIMITIVE(widen_f16, widen16_f16, widen8_f16)
 
 /* q8_0 and q4_0 block by block: the fp16 scale d by one VCVTPH2PS of a
  * broadcast (exact), each element's (float)q * d one rounded multiply, as
@@ -268,12 +306,14 @@ EMB_ROW_PRIMITIVE __m512 scale16_i32(__m512i q, __m512 d)
  * WIDEN_PRIMITIVE does. Into an output off a 64-byte boundary each ZMM
  * store would then write two lines. line_out instead shifts the stream of
  * vectors by the output's offset in its line (one VPERMT2PS of the
- * previous vector and this one) and writes every line with one store, the
- * first and last line of the piece under a k-mask. Into an output at
- * 16 mod 64 bytes (what malloc gives a large block), at 1000 x 768 x 512,
- * AVX-512 took 1.27x (q8_0), 1.56x (q4_0), 1.62x (q4_K) and 1.05x (q6_K)
- * AVX2's time before (Intel Xeon, family 6 model 167, KVM, gcc 12.2 -O2,
- * calls alternating in one process, 2026-12-06). Where `realign` is 0
+ * previous vector and this one) and writes each line on its own (in two
+ * YMM halves, as STORE16), the first and last line of the piece under a
+ * k-mask. Into an output at 16 mod 64 bytes (what malloc gives a large
+ * block), at 1000 x 768 x 512, AVX-512 ran at 0.79x (q8_0), 0.64x (q4_0),
+ * 0.62x (q4_K) and 0.95x (q6_K) AVX2's speed before, 1.12-1.13x,
+ * 0.97-1.01x, 1.14-1.15x and 1.17-1.19x after (Intel Xeon, family 6
+ * model 167, KVM, gcc 12.2 -O2, calls alternating in one process,
+ * 2026-12-06). Where `realign` is 0
  * (a line-aligned output, or one not float-aligned, where no line
  * boundary falls between elements), each vector is stored where it
  * belongs, streaming or not. */
@@ -308,7 +348,10 @@ EMB_ROW_PRIMITIVE line_out line_out_begin(float *d, int realign)
 EMB_ROW_PRIMITIVE void line_out_put(line_out *o, __m512 v, int stream, int realign)
 {
     if (realign) {
-        _mm512_mask_storeu_ps(o->p, o->keep, _mm512_permutex2var_ps(o->prev, o->idx, v));
+        /* In two YMM halves, as STORE16. */
+        const __m512 w = _mm512_permutex2var_ps(o->prev, o->idx, v);
+        _mm256_mask_storeu_ps(o->p, (__mmask8)o->keep, _mm512_castps512_ps256(w));
+        _mm256_mask_storeu_ps(o->p + 8, (__mmask8)(o->keep >> 8), _mm512_extractf32x8_ps(w, 1));
         o->keep = _cvtu32_mask16(0xFFFFu);
         o->prev = v;
     } else {
@@ -393,6 +436,14 @@ EMB_ROW_PRIMITIVE __m512 rowwise16(__m512 scale, __m128i q, __m512 bias)
     return _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)), bias);
 }
 
+/* Eight at a time, with AVX512VL's form of the 256-bit VFMADD (this file
+ * is built without -mfma; an all-ones mask compiles to the plain
+ * instruction). */
+EMB_ROW_PRIMITIVE __m256 rowwise8(__m256 scale, __m128i q, __m256 bias)
+{
+    return _mm256_maskz_fmadd_ps(0xFF, scale, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)), bias);
+}
+
 EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
                                     size_t dim, int stream)
 {
@@ -402,16 +453,18 @@ EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, 
     size_t k = 0;
     /* Up to a 64-byte boundary under a k-mask, as WIDEN_PRIMITIVE: into an
      * output at 16 mod 64 bytes, 1.00x AVX2's speed before, 1.10-1.11x after
-     * (1000 x 768 x 512; aligned 1.00-1.02x either way). */
+     * (1000 x 768 x 512 on Zen 4; aligned 1.00-1.02x either way). The
+     * loop is 256-bit (STORE16's comment says why). */
     const size_t lead = floats_to_line(d);
     if (lead != 0 && count > 16) {
         const __mmask16 m = first_lanes(lead);
         _mm512_mask_storeu_ps(d, m, rowwise16(scale, _mm_maskz_loadu_epi8(m, src + j), bias));
         k = lead;
     }
-    for (; k + 16 <= count; k += 16)
-        STORE16(stream, d + k,
-                rowwise16(scale, _mm_loadu_si128((const __m128i *)(src + j + k)), bias));
+    const __m256 scale8 = _mm512_castps512_ps256(scale), bias8 = _mm512_castps512_ps256(bias);
+    for (; k + 8 <= count; k += 8)
+        STORE8(stream, d + k,
+               rowwise8(scale8, _mm_loadl_epi64((const __m128i *)(src + j + k)), bias8));
     if (k < count) {
         const __mmask16 m = first_lanes(count - k);
         _mm512_mask_storeu_ps(d + k, m, rowwise16(scale, _mm_maskz_loadu_epi8(m, src + j + k), bias));
