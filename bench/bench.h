@@ -49,6 +49,8 @@ struct bench_config {
     size_t budget_bytes;  /* shapes needing more are not registered */
     double onehot_max_gflop; /* one-hot GEMMs doing more work per call are skipped */
     int hugepages;        /* madvise(MADV_HUGEPAGE) on the big buffers */
+    size_t out_offset;    /* the output (and the copies' destination) this many bytes
+                             past a 64-byte boundary */
 };
 
 /* ---- inputs (data.c) ---------------------------------------------------- */

@@ -248,13 +248,14 @@ static uint8_t *build_table(const bench_case *c, emb_type t, char *err, size_t s
 static int build_rows(const bench_case *c, char *err, size_t size)
 {
     const size_t bytes = rows_bytes(c->tokens, c->dim);
-    cache.out = alloc_buffer(out_bytes(c->tokens, c->dim), c->cfg->hugepages);
+    /* 64 bytes more, for --out-offset. */
+    cache.out = alloc_buffer(out_bytes(c->tokens, c->dim) + 64, c->cfg->hugepages);
     cache.dy = alloc_buffer(bytes, c->cfg->hugepages);
     if (cache.out == NULL || cache.dy == NULL)
         return fail(err, size, "the row buffers", 2 * bytes);
     /* Written, not just allocated, like every buffer here: untouched pages
      * are all the one zero page, which reads would find in cache. */
-    memset(cache.out, 0, out_bytes(c->tokens, c->dim));
+    memset(cache.out, 0, out_bytes(c->tokens, c->dim) + 64);
     gen_rng r = stream(c->cfg->seed, STREAM_DY, (uint64_t)c->tokens, (uint64_t)c->dim, 0);
     gen_fill_finite(&r, cache.dy, (size_t)c->tokens * (size_t)c->dim);
     cache.tokens = c->tokens;
@@ -384,7 +385,7 @@ static const bench_data *get_locked(const bench_case *c, char *err, size_t size)
      * this while another of them gets the same values. */
     cache.d.table = wants_f32 ? (const void *)cache.table : (const void *)cache.typed[c->in];
     cache.d.dtable = cache.table;
-    cache.d.out = cache.out;
+    cache.d.out = (uint8_t *)cache.out + c->cfg->out_offset;
     cache.d.dy = typed_dy ? (const void *)cache.dy16 : (const void *)cache.dy;
     cache.d.ids = c->idx == EMB_I64 ? (const void *)cache.ids64 : (const void *)cache.ids;
     cache.d.ids32 = cache.ids;

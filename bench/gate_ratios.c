@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 
     bench_sysinfo si;
     bench_sysinfo_read(&si);
-    bench_config cfg = {seed, si.llc_bytes, 0, SIZE_MAX, 0.0, 0};
+    bench_config cfg = {seed, si.llc_bytes, 0, SIZE_MAX, 0.0, 0, 0};
     if (cfg.llc_bytes == 0) {
         cfg.llc_bytes = (size_t)32 << 20;
         cfg.llc_assumed = 1;

@@ -170,6 +170,8 @@ static void set_context(bench_context *ctx, const bench_sysinfo *si, const bench
     bench_context_set(ctx, "schedule", "%s", emb_schedule_description());
     bench_context_set(ctx, "transparent_hugepages", "%s%s", si->thp,
                       cfg->hugepages ? ", buffers advised MADV_HUGEPAGE" : "");
+    bench_context_set(ctx, "output_offset", "%zu bytes past a 64-byte boundary%s",
+                      cfg->out_offset, cfg->out_offset ? " (--out-offset)" : "");
     bench_context_set(ctx, "compiler", "%s", bench_build_compiler());
     bench_context_set(ctx, "compiler_flags", "%s", bench_build_cflags());
     bench_context_set(ctx, "configure_options", "%s", bench_build_configure());
@@ -318,7 +320,7 @@ int main(int argc, char **argv)
      * affords ones of up to ~0.5 s, which reach GPT-2's table at N = 512. */
     const double onehot_cap = o.onehot_max_gflop >= 0 ? o.onehot_max_gflop : o.full ? 50.0 : 2.0;
     bench_config cfg = {o.seed, o.llc_bytes ? o.llc_bytes : si.llc_bytes, 0, o.budget_bytes,
-                        onehot_cap, o.hugepages};
+                        onehot_cap, o.hugepages, o.out_offset};
     if (!o.llc_bytes && strstr(si.llc_source, "(assumed") != NULL) {
         cfg.llc_assumed = 1;
         fprintf(stderr, "embsimd-bench: nothing tells the last-level cache size here: %s "

@@ -41,6 +41,9 @@ void bench_options_help(void)
         "  --llc=SIZE             last-level cache size for the labels (default: the\n"
         "                         library's, emb_llc_bytes(); EMBSIMD_LLC=SIZE sets both)\n"
         "  --hugepages            madvise(MADV_HUGEPAGE) on buffers of 2 MiB and more\n"
+        "  --out-offset=BYTES     the output (the kernels' and the copies') BYTES past a\n"
+        "                         64-byte boundary, 0 to 63 (default 0; malloc gives a\n"
+        "                         large block 16)\n"
         "  --results=DIR          write DIR/latest.md, DIR/latest.svg and\n"
         "                         DIR/runs/<host>-<UTC date>.json (default: results)\n"
         "  --plot-files=DIR       where the gnuplot data and script go (default: .)\n"
@@ -281,6 +284,12 @@ static int parse_one(bench_options *o, const char *arg)
         o->rerun_passes = (int)n;
     } else if (strcmp(arg, "--hugepages") == 0) {
         o->hugepages = 1;
+    } else if ((v = value_of(arg, "--out-offset")) != NULL) {
+        char *end;
+        const long n = strtol(v, &end, 10);
+        if (end == v || *end != '\0' || n < 0 || n > 63)
+            return bad("--out-offset", v, "is not a whole number of bytes from 0 to 63");
+        o->out_offset = (size_t)n;
     } else if (strcmp(arg, "--console-all") == 0) {
         o->console_all = 1;
     } else if (strcmp(arg, "--list-kernels") == 0) {

@@ -17,6 +17,7 @@ typedef struct bench_options {
     uint64_t seed;
     size_t llc_bytes; /* 0: from sysfs */
     int hugepages;
+    size_t out_offset; /* --out-offset: bytes past a 64-byte boundary */
     const char *results_dir;
     const char *plot_dir;
     int console_all;

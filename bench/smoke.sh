@@ -30,6 +30,11 @@ if "$bench" --types=f32,f8 >"$dir/bad.txt" 2>&1; then
 fi
 grep -q '"f8"' "$dir/bad.txt" || fail "the --types error does not name the bad value"
 
+if "$bench" --out-offset=64 >"$dir/bad.txt" 2>&1; then
+    fail "an --out-offset past 63 was accepted"
+fi
+grep -q '"64"' "$dir/bad.txt" || fail "the --out-offset error does not name the bad value"
+
 # f32, bf16 (a bit copy, a widening lookup and a grad) and q8_0 (a
 # dequantizing lookup, not valid at D = 100), with int32 and int64 ids.
 "$bench" --vocab=1000 --dim=64,100 --tokens=64 --ids=uniform,zipf --types=f32,bf16,q8_0 \
@@ -43,7 +48,8 @@ md="$dir/results/latest.md"
 test -s "$md" || fail "no markdown table written"
 
 for key in cpu_model compiler_flags configure_options embsimd_version git_revision \
-    implementations threads id_distributions id_types types kernels seed bytes_definition; do
+    implementations threads id_distributions id_types types kernels seed bytes_definition \
+    output_offset; do
     grep -q "\"$key\": " "$json" || fail "JSON context lacks $key"
 done
 
@@ -140,4 +146,13 @@ if "$py" -c 'import scipy' 2>/dev/null && test -f /usr/share/benchmark/compare.p
 else
     echo "bench smoke: compare.py check skipped (needs python3-scipy and libbenchmark-tools)"
 fi
+# An output off a 64-byte boundary: named in the context, and every kernel
+# still checked against its reference before it is timed.
+"$bench" --vocab=100 --dim=96 --tokens=16 --ids=uniform --types=f32,q4_0 --out-offset=20 \
+    --results="$dir/offset" --plot-files="$dir" \
+    --benchmark_min_time=0.001 --benchmark_repetitions=1 >"$dir/offset.txt" 2>&1 ||
+    { cat "$dir/offset.txt" >&2; fail "the --out-offset=20 run exited with an error"; }
+grep -q '"output_offset": "20 bytes past a 64-byte boundary' "$dir"/offset/runs/*.json ||
+    fail "the JSON context does not give the output's offset"
+
 echo "bench smoke test passed: $json, $md"

@@ -261,7 +261,7 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
  * AVX2's speed to 1.02-1.04x (aligned: 0.98-1.00x either way; AMD EPYC
  * Zen 4, KVM, gcc 12.2 -O2, calls alternating in one process,
  * 2026-12-05). Whole ZMM stores (STORE16's comment says why). */
-#define WIDEN_PRIMITIVE(name, widen16)                                              \
+#define WIDEN_PRIMITIVE(name, widen16)                                                      \
     EMB_ROW_PRIMITIVE void name##_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count, \
                                     size_t dim, int stream)                                 \
     {                                                                                      \
@@ -313,10 +313,9 @@ EMB_ROW_PRIMITIVE __m512 scale16_i32(__m512i q, __m512 d)
  * 0.62x (q4_K) and 0.95x (q6_K) AVX2's speed before, 1.12-1.13x,
  * 0.97-1.01x, 1.14-1.15x and 1.17-1.19x after (Intel Xeon, family 6
  * model 167, KVM, gcc 12.2 -O2, calls alternating in one process,
- * 2026-12-06). Where `realign` is 0
- * (a line-aligned output, or one not float-aligned, where no line
- * boundary falls between elements), each vector is stored where it
- * belongs, streaming or not. */
+ * 2026-12-06). Where `realign` is 0 (a line-aligned output, or one not
+ * float-aligned, where no line boundary falls between elements), each
+ * vector is stored where it belongs, streaming or not. */
 typedef struct line_out {
     float *p;       /* realign: the line the next store writes */
     __m512 prev;    /* realign: the previous vector */
