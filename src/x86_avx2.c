@@ -116,13 +116,6 @@ EMB_DEFINE_COPY_PRIMITIVES(_stream, copy_row_stream)
  * piece's few last ones by the scalar definition (types.h); streaming
  * stores where the piece's destination is 32-byte aligned
  * (EMB_DEFINE_STREAM_PAIR). */
-#define STORE8(stream, p, v)              \
-    do {                                  \
-        if (stream)                       \
-            _mm256_stream_ps((p), (v));   \
-        else                              \
-            _mm256_storeu_ps((p), (v));   \
-    } while (0)
 
 EMB_ROW_PRIMITIVE __m256 widen8_bf16(const uint8_t *p)
 {
@@ -138,7 +131,7 @@ EMB_ROW_PRIMITIVE __m256 widen8_bf16(const uint8_t *p)
         const uint8_t *s = src + (elem_bytes) * j;                                          \
         size_t k = 0;                                                                      \
         for (; k + 8 <= count; k += 8)                                                     \
-            STORE8(stream, d + k, widen8(s + (elem_bytes) * k));                           \
+            EMB_X86_STORE8(stream, d + k, widen8(s + (elem_bytes) * k));                   \
         if (k < count)                                                                     \
             emb_row_to_f32(type, d + k, src, dim, j + k, count - k);                       \
     }                                                                                      \
@@ -182,7 +175,7 @@ EMB_ROW_PRIMITIVE F16C void q8_0_s(uint8_t *dst, const uint8_t *src, size_t j, s
         const __m256 vd = block_scale(block);
         for (int h = 0; h < 4; h++) {
             const __m128i q = _mm_loadl_epi64((const __m128i *)(block + 2 + 8 * h));
-            STORE8(stream, d + k + 8 * h, scale8_i32(_mm256_cvtepi8_epi32(q), vd));
+            EMB_X86_STORE8(stream, d + k + 8 * h, scale8_i32(_mm256_cvtepi8_epi32(q), vd));
         }
     }
 }
@@ -203,8 +196,8 @@ EMB_ROW_PRIMITIVE F16C void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, s
                 _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + 8 * h)));
             const __m256i lo = _mm256_sub_epi32(_mm256_and_si256(qs, low4), eight);
             const __m256i hi = _mm256_sub_epi32(_mm256_srli_epi32(qs, 4), eight);
-            STORE8(stream, d + k + 8 * h, scale8_i32(lo, vd));
-            STORE8(stream, d + k + 16 + 8 * h, scale8_i32(hi, vd));
+            EMB_X86_STORE8(stream, d + k + 8 * h, scale8_i32(lo, vd));
+            EMB_X86_STORE8(stream, d + k + 16 + 8 * h, scale8_i32(hi, vd));
         }
     }
 }
@@ -220,7 +213,7 @@ EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, 
     for (; k + 8 <= count; k += 8) {
         const __m128i q = _mm_loadl_epi64((const __m128i *)(src + j + k));
         const __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
-        STORE8(stream, d + k, _mm256_fmadd_ps(scale, x, bias));
+        EMB_X86_STORE8(stream, d + k, _mm256_fmadd_ps(scale, x, bias));
     }
     if (k < count)
         emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
@@ -296,9 +289,10 @@ EMB_ROW_PRIMITIVE F16C void q4_K_s(uint8_t *dst, const uint8_t *src, size_t j, s
             for (int h = 0; h < 4; h++) {
                 const __m256i q =
                     _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qs + 8 * h)));
-                STORE8(stream, o + 8 * h, q4_K_elems8(_mm256_and_si256(q, low4), dsc_lo, mn_lo));
-                STORE8(stream, o + 32 + 8 * h,
-                       q4_K_elems8(_mm256_srli_epi32(q, 4), dsc_hi, mn_hi));
+                EMB_X86_STORE8(stream, o + 8 * h,
+                               q4_K_elems8(_mm256_and_si256(q, low4), dsc_lo, mn_lo));
+                EMB_X86_STORE8(stream, o + 32 + 8 * h,
+                               q4_K_elems8(_mm256_srli_epi32(q, 4), dsc_hi, mn_hi));
             }
         }
     }
@@ -335,10 +329,12 @@ EMB_ROW_PRIMITIVE F16C void q6_K_s(uint8_t *dst, const uint8_t *src, size_t j, s
                 const __m256 s0 = _mm256_broadcast_ss(ds + 8 * n + 2 * r);
                 const __m256 s1 = _mm256_broadcast_ss(ds + 8 * n + 2 * r + 1);
                 float *o = d + k + 128 * n + 32 * r;
-                STORE8(stream, o, scale8_i32(_mm256_cvtepi8_epi32(a), s0));
-                STORE8(stream, o + 8, scale8_i32(_mm256_cvtepi8_epi32(_mm_srli_si128(a, 8)), s0));
-                STORE8(stream, o + 16, scale8_i32(_mm256_cvtepi8_epi32(b), s1));
-                STORE8(stream, o + 24, scale8_i32(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)), s1));
+                EMB_X86_STORE8(stream, o, scale8_i32(_mm256_cvtepi8_epi32(a), s0));
+                EMB_X86_STORE8(stream, o + 8,
+                               scale8_i32(_mm256_cvtepi8_epi32(_mm_srli_si128(a, 8)), s0));
+                EMB_X86_STORE8(stream, o + 16, scale8_i32(_mm256_cvtepi8_epi32(b), s1));
+                EMB_X86_STORE8(stream, o + 24,
+                               scale8_i32(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)), s1));
             }
         }
     }

@@ -231,13 +231,6 @@ EMB_DEFINE_ADD_PRIMITIVE(add_row)
             _mm512_storeu_ps((p), (v));   \
     } while (0)
 
-#define STORE8(stream, p, v)              \
-    do {                                  \
-        if (stream)                       \
-            _mm256_stream_ps((p), (v));   \
-        else                              \
-            _mm256_storeu_ps((p), (v));   \
-    } while (0)
 
 /* bf16 is the high half of a binary32: a shift, every pattern unchanged. */
 EMB_ROW_PRIMITIVE __m512 widen16_bf16(__m256i h)
@@ -462,8 +455,8 @@ EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, 
     }
     const __m256 scale8 = _mm512_castps512_ps256(scale), bias8 = _mm512_castps512_ps256(bias);
     for (; k + 8 <= count; k += 8)
-        STORE8(stream, d + k,
-               rowwise8(scale8, _mm_loadl_epi64((const __m128i *)(src + j + k)), bias8));
+        EMB_X86_STORE8(stream, d + k,
+                       rowwise8(scale8, _mm_loadl_epi64((const __m128i *)(src + j + k)), bias8));
     if (k < count) {
         const __mmask16 m = first_lanes(count - k);
         _mm512_mask_storeu_ps(d + k, m, rowwise16(scale, _mm_maskz_loadu_epi8(m, src + j + k), bias));

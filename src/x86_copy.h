@@ -9,6 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A YMM of floats into p, streamed where `stream` is set (then p must be
+ * 32-byte aligned): the store of both ISAs' 256-bit bodies. */
+#define EMB_X86_STORE8(stream, p, v)      \
+    do {                                  \
+        if (stream)                       \
+            _mm256_stream_ps((p), (v));   \
+        else                              \
+            _mm256_storeu_ps((p), (v));   \
+    } while (0)
+
 /* Each piece loads all its vectors before storing any: a store followed by
  * a load that matches it in the low 12 bits (4K aliasing) makes the load
  * wait, and rows gathered from random table offsets hit that often:
