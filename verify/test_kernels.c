@@ -564,6 +564,29 @@ static int kernel_rows(const emb_kernel *k, int64_t dim, size_t *in_bytes, size_
     return *in_bytes != 0 && *out_bytes != 0;
 }
 
+/* A random table of kernel k's input type: every bit pattern is a valid
+ * table; only the few rows whose result IEEE 754 leaves open are made
+ * determinate. */
+static void fill_table(gen_rng *r, const emb_kernel *k, void *table, int64_t vocab, int64_t dim)
+{
+    const size_t in_rb = emb_row_bytes(k->in, dim);
+    fill_bytes(r, table, (size_t)vocab * in_rb);
+    for (int64_t v = 0; v < vocab; v++)
+        ref_make_determinate(k->in, (uint8_t *)table + (size_t)v * in_rb, dim);
+}
+
+/* emb_lookup into out (guarded) gives want's bytes and writes nothing
+ * outside out. */
+static void check_lookup(const emb_kernel *k, const void *table, int64_t vocab, int64_t dim,
+                         const void *ids, emb_index id_type, int64_t n, gbytes *out,
+                         const void *want, const char *what)
+{
+    const emb_status s = emb_lookup(table, k->in, vocab, dim, ids, id_type, n, out->p, k->out);
+    ck_assert_msg(s == EMB_OK, "%s: %s: %s", what, emb_strerror(s), emb_last_error());
+    ASSERT_SAME_BYTES(out->p, want, out->bytes, what);
+    gbytes_check(out, what);
+}
+
 static void lookup_against_reference(const emb_kernel *k, emb_index id_type, int64_t dim,
                                      int64_t n, int variant, gen_rng *r)
 {
@@ -574,11 +597,7 @@ static void lookup_against_reference(const emb_kernel *k, emb_index id_type, int
     gbytes table = gbytes_new((size_t)vocab * in_rb, type_offset(k->in, variant));
     gbytes out = gbytes_new((size_t)n * out_rb, type_offset(k->out, variant + 1));
     uint8_t *want = xmalloc((size_t)n * out_rb);
-    /* Every bit pattern is a valid table; only the few rows whose result
-     * IEEE 754 leaves open are made determinate. */
-    fill_bytes(r, table.p, table.bytes);
-    for (int64_t v = 0; v < vocab; v++)
-        ref_make_determinate(k->in, table.p + (size_t)v * in_rb, dim);
+    fill_table(r, k, table.p, vocab, dim);
     void *ids = make_ids(r, id_type, (size_t)n, vocab, GEN_IDS_UNIFORM);
     if (n > 0)
         set_id(ids, id_type, (size_t)n - 1, vocab - 1); /* the table's last row, out's last */
@@ -587,10 +606,7 @@ static void lookup_against_reference(const emb_kernel *k, emb_index id_type, int
     char what[128];
     snprintf(what, sizeof what, "%s, %s ids, dim %lld, n %lld, table +%zu, out +%zu", k->name,
              emb_index_name(id_type), (long long)dim, (long long)n, table.offset, out.offset);
-    const emb_status s = emb_lookup(table.p, k->in, vocab, dim, ids, id_type, n, out.p, k->out);
-    ck_assert_msg(s == EMB_OK, "%s: %s: %s", what, emb_strerror(s), emb_last_error());
-    ASSERT_SAME_BYTES(out.p, want, out.bytes, what);
-    gbytes_check(&out, what);
+    check_lookup(k, table.p, vocab, dim, ids, id_type, n, &out, want, what);
     gbytes_free(&table);
     gbytes_free(&out);
     free(want);
@@ -677,9 +693,7 @@ START_TEST(kernel_rows_end_at_a_guard_page)
         fenced matrix = fenced_new(matrix_bytes), rows = fenced_new(rows_bytes);
         void *want = xmalloc(k->op == EMB_OP_LOOKUP ? rows_bytes : matrix_bytes);
         if (k->op == EMB_OP_LOOKUP) {
-            fill_bytes(&r, matrix.p, matrix_bytes);
-            for (int64_t v = 0; v < vocab; v++)
-                ref_make_determinate(k->in, (uint8_t *)matrix.p + (size_t)v * in_rb, dim);
+            fill_table(&r, k, matrix.p, vocab, dim);
             ck_assert_int_eq(ref_lookup(k, matrix.p, vocab, dim, ids, EMB_I32, n, want), 0);
             ck_assert_int_eq(emb_lookup(matrix.p, k->in, vocab, dim, ids, EMB_I32, n, rows.p,
                                         k->out), EMB_OK);
@@ -733,9 +747,7 @@ START_TEST(lookup_at_every_output_offset)
         dims_tested++;
         uint8_t *table = xmalloc((size_t)vocab * in_rb);
         uint8_t *want = xmalloc((size_t)n * out_rb);
-        fill_bytes(&r, table, (size_t)vocab * in_rb);
-        for (int64_t v = 0; v < vocab; v++)
-            ref_make_determinate(k->in, table + (size_t)v * in_rb, dim);
+        fill_table(&r, k, table, vocab, dim);
         ck_assert_int_eq(ref_lookup(k, table, vocab, dim, ids, EMB_I32, n, want), 0);
         for (int p = 0; p < 3; p++) {
             emb_schedule_set_loops(&paths[p]);
@@ -744,11 +756,7 @@ START_TEST(lookup_at_every_output_offset)
                 snprintf(what, sizeof what, "%s, dim %lld, %s, output at 64k + %zu", k->name,
                          (long long)dim, path_names[p], off);
                 gbytes out = gbytes_new((size_t)n * out_rb, off);
-                const emb_status s =
-                    emb_lookup(table, k->in, vocab, dim, ids, EMB_I32, n, out.p, k->out);
-                ck_assert_msg(s == EMB_OK, "%s: %s", what, emb_last_error());
-                ASSERT_SAME_BYTES(out.p, want, out.bytes, what);
-                gbytes_check(&out, what);
+                check_lookup(k, table, vocab, dim, ids, EMB_I32, n, &out, want, what);
                 gbytes_free(&out);
             }
         }
