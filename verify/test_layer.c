@@ -107,7 +107,8 @@ START_TEST(lookup_pos_matches_reference)
 END_TEST
 
 /* Large enough for prefetching and streaming stores (schedule.c's thresholds:
- * table past half the LLC, output past 5/8 of it). */
+ * table past half the LLC, output past 5/8 of it), of the cache main() pins
+ * (TEST_PAST_CACHE_LLC). */
 START_TEST(lookup_pos_past_the_cache)
 {
     const emb_kernel *k = kernel_of(_i);
@@ -623,5 +624,6 @@ static void add_tests(Suite *s, int impl)
 
 int main(int argc, char **argv)
 {
+    setenv("EMBSIMD_LLC", TEST_PAST_CACHE_LLC, 0);
     return test_main(argc, argv, "layer", add_tests, add_once);
 }

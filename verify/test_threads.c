@@ -22,7 +22,8 @@ static const int thread_counts[] = {1, 2, 3, 7};
 
 /* Rows that make table and output each at least half the last-level cache
  * and 8 MiB: the sizes at which the library switches to prefetching and to
- * streaming stores (schedule.c), so those paths run here. */
+ * streaming stores (schedule.c), so those paths run here. main() pins the
+ * cache (TEST_PAST_CACHE_LLC), so these are 8 MiB on every machine. */
 static int64_t rows_past_cache_threshold(int64_t dim)
 {
     int64_t bytes = emb_llc_bytes() / 2;
@@ -336,5 +337,6 @@ static void add_once(Suite *s)
 
 int main(int argc, char **argv)
 {
+    setenv("EMBSIMD_LLC", TEST_PAST_CACHE_LLC, 0);
     return test_main(argc, argv, "threads", add_tests, add_once);
 }
