@@ -115,45 +115,14 @@ EMB_DEFINE_COPY_PRIMITIVES(_stream, copy_row_stream)
 /* Widening and dequantizing primitives: eight elements per vector, the
  * piece's few last ones by the scalar definition (types.h); streaming
  * stores where the piece's destination is 32-byte aligned
- * (EMB_DEFINE_STREAM_PAIR). */
-
-/* Four floats into p, streamed where `stream` is set (p 16-byte aligned). */
-#define STORE4(stream, p, v)          \
-    do {                              \
-        if (stream)                   \
-            _mm_stream_ps((p), (v));  \
-        else                          \
-            _mm_storeu_ps((p), (v));  \
-    } while (0)
-
-/* The vector stores of an element-wise body into d[0 .. count): where d
- * is 16 mod 32 bytes, four elements first (one XMM, f4) bring the YMMs of
- * the loop (f8) to a 32-byte boundary, so none of them writes two lines;
- * four more at the end where they fit. Leaves in k the elements written:
- * all but count % 4. Into an output at 16 mod 64 bytes (what malloc gives
- * a large block), half of the loop's stores wrote two lines before: f16,
- * bf16 and q8_rowwise -> f32 at 1000 x 768 x 512 now take 0.84-0.94x the
- * time, at 1000 x 64 x 512 0.78-0.82x, which is the speed into an aligned
- * output (Intel Xeon, family 6 model 167, KVM, gcc 12.2 -O2, both builds
- * in one process, calls alternating, 2026-12-06). The blocked types'
- * fixed vectors lost 0-9 % there, and have no lead. Only a 32-byte
- * aligned piece streams: streaming from the 16-byte boundary, as the f32
- * copy does for whole rows, took 2.1-2.4x the time at 50257 x 768 x 8192
- * (EMBSIMD_LLC=16M), the lines that pieces share being written partly by
- * each, rows in flight between them. */
-#define LEAD4_BODY8(stream, d, count, k, at, f4, f8)               \
-    do {                                                             \
-        if (((uintptr_t)(d) & 31) == 16 && (count) >= 4) {           \
-            STORE4(stream, (d), at(f4, 0));                          \
-            (k) = 4;                                                 \
-        }                                                            \
-        for (; (k) + 8 <= (count); (k) += 8)                         \
-            EMB_X86_STORE8(stream, (d) + (k), at(f8, (k)));          \
-        if ((k) + 4 <= (count)) {                                    \
-            STORE4(stream, (d) + (k), at(f4, (k)));                  \
-            (k) += 4;                                                \
-        }                                                            \
-    } while (0)
+ * (EMB_DEFINE_STREAM_PAIR). Into an output at 16 mod 64 bytes (what
+ * malloc gives a large block) half the YMM stores of the 16-bit widening
+ * and q8_rowwise write two lines. One XMM first, where a piece is 16 mod
+ * 32, brought them to the aligned speed (0.78-0.94x the time at 1000 x 64
+ * and x 768 x 512; Intel Xeon, family 6 model 167, 2026-12-06), but its
+ * test, made per row, ran 29-33 % more instructions on aligned 64-float
+ * rows (the regression gate allows 2 %): it needs a choice made once per
+ * call, a path of its own. */
 
 EMB_ROW_PRIMITIVE __m256 widen8_bf16(const uint8_t *p)
 {
@@ -161,23 +130,15 @@ EMB_ROW_PRIMITIVE __m256 widen8_bf16(const uint8_t *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
 }
 
-EMB_ROW_PRIMITIVE __m128 widen4_bf16(const uint8_t *p)
-{
-    const __m128i w = _mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)p));
-    return _mm_castsi128_ps(_mm_slli_epi32(w, 16));
-}
-
-/* Elements k.. of the 16-bit source s by f (f4 or f8). */
-#define WIDEN_AT(f, k) f(s + 2 * (k))
-
-#define WIDEN_PRIMITIVE(attrs, name, type, widen4, widen8)                                  \
+#define WIDEN_PRIMITIVE(attrs, name, type, elem_bytes, widen8)                              \
     static attrs __attribute__((always_inline)) inline void name##_s(                       \
         uint8_t *dst, const uint8_t *src, size_t j, size_t count, size_t dim, int stream)    \
     {                                                                                      \
         float *d = (float *)dst + j;                                                       \
-        const uint8_t *s = src + 2 * j;                                                    \
+        const uint8_t *s = src + (elem_bytes) * j;                                          \
         size_t k = 0;                                                                      \
-        LEAD4_BODY8(stream, d, count, k, WIDEN_AT, widen4, widen8);                        \
+        for (; k + 8 <= count; k += 8)                                                     \
+            EMB_X86_STORE8(stream, d + k, widen8(s + (elem_bytes) * k));                   \
         if (k < count)                                                                     \
             emb_row_to_f32(type, d + k, src, dim, j + k, count - k);                       \
     }                                                                                      \
@@ -185,20 +146,15 @@ EMB_ROW_PRIMITIVE __m128 widen4_bf16(const uint8_t *p)
 
 #define F16C __attribute__((target("f16c")))
 
-/* VCVTPH2PS quiets a signalling NaN and keeps its payload, as the scalar
- * definition does; it ignores MXCSR.DAZ for its fp16 inputs. */
 EMB_ROW_PRIMITIVE F16C __m256 widen8_f16(const uint8_t *p)
 {
+    /* VCVTPH2PS quiets a signalling NaN and keeps its payload, as the
+     * scalar definition does; it ignores MXCSR.DAZ for its fp16 inputs. */
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
 
-EMB_ROW_PRIMITIVE F16C __m128 widen4_f16(const uint8_t *p)
-{
-    return _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p));
-}
-
-WIDEN_PRIMITIVE(, widen_bf16, EMB_BF16, widen4_bf16, widen8_bf16)
-WIDEN_PRIMITIVE(F16C, widen_f16, EMB_F16, widen4_f16, widen8_f16)
+WIDEN_PRIMITIVE(, widen_bf16, EMB_BF16, 2, widen8_bf16)
+WIDEN_PRIMITIVE(F16C, widen_f16, EMB_F16, 2, widen8_f16)
 
 /* q8_0 and q4_0 go block by block: the scale d is one VCVTPH2PS and one
  * broadcast per 32 elements (exact, and equal to the scalar definition for
@@ -253,23 +209,7 @@ EMB_ROW_PRIMITIVE F16C void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, s
     }
 }
 
-/* fmaf(scale, q, bias) four and eight at a time: VFMADD rounds once, as
- * fmaf does. */
-EMB_ROW_PRIMITIVE __m128 rowwise4(__m256 scale, const uint8_t *q, __m256 bias)
-{
-    const __m128 x = _mm_cvtepi32_ps(_mm_cvtepu8_epi32(_mm_loadu_si32(q)));
-    return _mm_fmadd_ps(_mm256_castps256_ps128(scale), x, _mm256_castps256_ps128(bias));
-}
-
-EMB_ROW_PRIMITIVE __m256 rowwise8(__m256 scale, const uint8_t *q, __m256 bias)
-{
-    const __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)q)));
-    return _mm256_fmadd_ps(scale, x, bias);
-}
-
-/* Elements k.. of the piece at j of a q8_rowwise row by f. */
-#define ROWWISE_AT(f, k) f(scale, src + j + (k), bias)
-
+/* fmaf(scale, q, bias) eight at a time: VFMADD rounds once, as fmaf does. */
 EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
                                     size_t dim, int stream)
 {
@@ -277,7 +217,11 @@ EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, 
     const __m256 scale = _mm256_set1_ps(emb_load_f32(src + dim));
     const __m256 bias = _mm256_set1_ps(emb_load_f32(src + dim + 4));
     size_t k = 0;
-    LEAD4_BODY8(stream, d, count, k, ROWWISE_AT, rowwise4, rowwise8);
+    for (; k + 8 <= count; k += 8) {
+        const __m128i q = _mm_loadl_epi64((const __m128i *)(src + j + k));
+        const __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
+        EMB_X86_STORE8(stream, d + k, _mm256_fmadd_ps(scale, x, bias));
+    }
     if (k < count)
         emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
 }
