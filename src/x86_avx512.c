@@ -591,9 +591,10 @@ LINE_OUT_PAIR(q6_K)
  * k-mask, as WIDEN_PRIMITIVE's (then no load or store of the loop spans
  * two lines), and its tail the same way. f16 gradients at 1000 x 768 x
  * 512 into a table at 16 mod 64 bytes took 0.97x the time of the loop
- * without the lead; at 50257 x 768 x 8192 0.89-0.92x, aligned or not,
- * and 0.87-0.90x AVX2's (Intel Xeon, family 6 model 167, KVM, gcc 12.2
- * -O2, both builds in one process, calls alternating, 2026-12-06). */
+ * without the lead; at 50257 x 768 x 8192 0.89-0.92x, and 0.87-0.90x
+ * AVX2's, into an aligned table too, where the lead does not run (the VM
+ * had no counters to say why; Intel Xeon, family 6 model 167, KVM, gcc
+ * 12.2 -O2, both builds in one process, calls alternating, 2026-12-06). */
 #define ADD_WIDENED(name, widen16)                                                          \
     EMB_ROW_PRIMITIVE void name##_masked(float *a, const uint8_t *s, __mmask16 m)           \
     {                                                                                      \
