@@ -222,6 +222,15 @@ static const char *value_of(const char *arg, const char *name)
     return strncmp(arg, name, len) == 0 && arg[len] == '=' ? arg + len + 1 : NULL;
 }
 
+/* Whether s is a decimal whole number in [lo, hi], nothing after it; *n
+ * gets it. */
+static int whole_in(const char *s, long lo, long hi, long *n)
+{
+    char *end;
+    *n = strtol(s, &end, 10);
+    return end != s && *end == '\0' && *n >= lo && *n <= hi;
+}
+
 static int parse_one(bench_options *o, const char *arg)
 {
     const char *v;
@@ -277,17 +286,15 @@ static int parse_one(bench_options *o, const char *arg)
             return bad("--rerun-cv", v, "is not a percentage from 0 to 100");
         o->rerun_cv = pct / 100;
     } else if ((v = value_of(arg, "--rerun-passes")) != NULL) {
-        char *end;
-        const long n = strtol(v, &end, 10);
-        if (end == v || *end != '\0' || n < 1 || n > 20)
+        long n;
+        if (!whole_in(v, 1, 20, &n))
             return bad("--rerun-passes", v, "is not a whole number from 1 to 20");
         o->rerun_passes = (int)n;
     } else if (strcmp(arg, "--hugepages") == 0) {
         o->hugepages = 1;
     } else if ((v = value_of(arg, "--out-offset")) != NULL) {
-        char *end;
-        const long n = strtol(v, &end, 10);
-        if (end == v || *end != '\0' || n < 0 || n > 63)
+        long n;
+        if (!whole_in(v, 0, 63, &n))
             return bad("--out-offset", v, "is not a whole number of bytes from 0 to 63");
         o->out_offset = (size_t)n;
     } else if (strcmp(arg, "--console-all") == 0) {
