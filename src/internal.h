@@ -251,6 +251,8 @@ typedef struct emb_loop_schedule {
                                   cache hint the row this many ahead; 0: none */
     size_t cached_ahead_min_dim; /* ... for rows of at least this many elements */
     size_t cached_ahead_min_bytes; /* ... into an output of at least this many bytes */
+    size_t narrow_max_bytes;   /* AVX-512's f16 -> f32 lookup stores YMMs where a call's
+                                  part reads and writes fewer bytes; 0: never */
 } emb_loop_schedule;
 
 typedef struct emb_schedule {

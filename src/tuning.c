@@ -131,7 +131,13 @@
  *   cached_ahead_min_bytes 256 KiB: below it table and output share L2
  *   with room to spare, and the hint only costs instructions: 1000 x 256
  *   x 128 (128 KiB out) AVX-512 q4_K 1.05-1.11, q6_K 1.01 (AVX2 0.91,
- *   0.96), where 1000 x 768 x 128 (384 KiB) gains on both. */
+ *   0.96), where 1000 x 768 x 128 (384 KiB) gains on both.
+ * - narrow_max_bytes 1 MiB: AVX-512's f16 -> f32 lookup writes YMMs
+ *   where a call's part reads and writes less (x86_avx512.c,
+ *   lookup_f16_f32, has the figures): on the Intel Xeon measured (family
+ *   6 model 167, 2 MiB of L2 a core) YMMs won up to 2.25 MB moved with a
+ *   small table and lost 19 % at 3 MB from a 4 MiB one; 1 MiB is half
+ *   that L2, and the whole L2 of AMD Zen 4. */
 #define EMB_LOOP_DEFAULTS                                                                      \
     {                                                                                          \
         .prefetch_bytes = 4096, .prefetch_rows_max = 32, .prefetch_budget = (size_t)32 << 10,  \
@@ -139,7 +145,7 @@
         .stream_llc_eighths = 5, .prefetch_llc_eighths = 3,                                    \
         .far_llc_multiple = 8, .bag_ahead_multiple = 2, .bag_hint_level = 2,                   \
         .cached_ahead_rows = 2, .cached_ahead_min_dim = 256,                                   \
-        .cached_ahead_min_bytes = (size_t)256 << 10,                                           \
+        .cached_ahead_min_bytes = (size_t)256 << 10, .narrow_max_bytes = (size_t)1 << 20,      \
     }
 
 #define EMB_SCHEDULE_DEFAULTS                                                                  \
@@ -171,6 +177,7 @@ static const loop_item loop_items[] = {
     LOOP_ITEM("cached.ahead_rows", cached_ahead_rows, 0, 64),
     LOOP_ITEM("cached.ahead_min_dim", cached_ahead_min_dim, 1, (size_t)1 << 40),
     LOOP_ITEM("cached.ahead_min_bytes", cached_ahead_min_bytes, 0, (size_t)1 << 40),
+    LOOP_ITEM("narrow.max_bytes", narrow_max_bytes, 0, (size_t)1 << 40),
 };
 enum { N_LOOP_ITEMS = sizeof loop_items / sizeof loop_items[0] };
 

@@ -167,20 +167,18 @@ EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
      * cache-resident 1000 x 64 gradient is 2.5 us either way (family 25
      * model 17, gcc 12.2 -O2, 2026-12-05, load 4-5). On Zen 5 (family 26
      * model 2) 512-bit row copies were behind AVX2's on long DRAM rows as
-     * well: 0.64-0.74x memcpy against 0.71-0.83x at 128256 x 4096. The
-     * tail keeps its k-mask. */
-    for (; j + 32 <= dim; j += 32) {
+     * well: 0.64-0.74x memcpy against 0.71-0.83x at 128256 x 4096. Two
+     * YMMs an iteration, as AVX2's loop: with four, the cache-resident
+     * gradient at 1000 x 128 x 8192 took 1.06x the time of two and of
+     * AVX2's in embsimd-bench (both ids; 1000 x 768 and 50257 x 768 x
+     * 8192 within 1.5 %, 16384 x 4096 x 1024 0.99x; Intel Xeon, family 6
+     * model 167, gcc 12.2 -O2, 2026-12-06). The tail keeps its k-mask. */
+    for (; j + 16 <= dim; j += 16) {
         const __m256 a = _mm256_add_ps(_mm256_loadu_ps(acc + j), _mm256_loadu_ps(g + j));
         const __m256 b = _mm256_add_ps(_mm256_loadu_ps(acc + j + 8), _mm256_loadu_ps(g + j + 8));
-        const __m256 c = _mm256_add_ps(_mm256_loadu_ps(acc + j + 16), _mm256_loadu_ps(g + j + 16));
-        const __m256 d = _mm256_add_ps(_mm256_loadu_ps(acc + j + 24), _mm256_loadu_ps(g + j + 24));
         _mm256_storeu_ps(acc + j, a);
         _mm256_storeu_ps(acc + j + 8, b);
-        _mm256_storeu_ps(acc + j + 16, c);
-        _mm256_storeu_ps(acc + j + 24, d);
     }
-    for (; j + 16 <= dim; j += 16)
-        _mm512_storeu_ps(acc + j, _mm512_add_ps(_mm512_loadu_ps(acc + j), _mm512_loadu_ps(g + j)));
     if (j < dim) {
         const __mmask16 k = first_lanes(dim - j);
         const __m512 s = _mm512_add_ps(_mm512_maskz_loadu_ps(k, acc + j), _mm512_maskz_loadu_ps(k, g + j));
@@ -246,6 +244,21 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
     return _mm512_cvtph_ps(h);
 }
 
+/* Eight elements in a YMM: the narrow stores' form (below). */
+EMB_ROW_PRIMITIVE __m256 widen8_bf16(__m128i h)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+EMB_ROW_PRIMITIVE __m256 widen8_f16(__m128i h)
+{
+    return _mm256_maskz_cvtph_ps(0xFF, h); /* AVX512VL's form: no F16C needed */
+}
+
+/* How a widening writes its body: whole ZMMs, streamed or not, or YMMs
+ * (WIDEN_NARROW) for calls whose output stays in L2 (lookup_f16_f32). */
+enum { WIDEN_STORE = 0, WIDEN_STREAM = 1, WIDEN_NARROW = 2 };
+
 /* A ZMM store into a destination off a 64-byte boundary writes two lines;
  * where the destination is at least float-aligned, the elements up to the
  * boundary go first under a k-mask, and every store of the loop then
@@ -253,10 +266,11 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
  * large block), f16 -> f32 at 1000 x 768 x 512 went from 1.00-1.01x
  * AVX2's speed to 1.02-1.04x (aligned: 0.98-1.00x either way; AMD EPYC
  * Zen 4, KVM, gcc 12.2 -O2, calls alternating in one process,
- * 2026-12-05). Whole ZMM stores (STORE16's comment says why). */
-#define WIDEN_PRIMITIVE(name, widen16)                                                      \
+ * 2026-12-05). Whole ZMM stores (STORE16's comment says why), except
+ * under WIDEN_NARROW. */
+#define WIDEN_PRIMITIVE(name, widen16, widen8)                                              \
     EMB_ROW_PRIMITIVE void name##_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count, \
-                                    size_t dim, int stream)                                 \
+                                    size_t dim, int stores)                                 \
     {                                                                                      \
         (void)dim; /* 16-bit rows have nothing after their elements */                     \
         float *d = (float *)dst + j;                                                       \
@@ -269,16 +283,19 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
             _mm512_mask_storeu_ps(d, m, widen16(_mm256_maskz_loadu_epi16(m, s)));           \
             k = lead;                                                                      \
         }                                                                                  \
+        if (stores == WIDEN_NARROW)                                                        \
+            for (; k + 8 <= count; k += 8)                                                 \
+                _mm256_storeu_ps(d + k, widen8(_mm_loadu_si128((const __m128i *)(s + 2 * k)))); \
         for (; k + 16 <= count; k += 16)                                                   \
-            STORE16_WHOLE(stream, d + k,                                                   \
+            STORE16_WHOLE(stores == WIDEN_STREAM, d + k,                                   \
                           widen16(_mm256_loadu_si256((const __m256i *)(s + 2 * k))));      \
         if (k < count) {                                                                   \
             const __mmask16 m = first_lanes(count - k);                                    \
             _mm512_mask_storeu_ps(d + k, m, widen16(_mm256_maskz_loadu_epi16(m, s + 2 * k))); \
         }                                                                                  \
     }
-WIDEN_PRIMITIVE(widen_bf16, widen16_bf16)
-WIDEN_PRIMITIVE(widen_f16, widen16_f16)
+WIDEN_PRIMITIVE(widen_bf16, widen16_bf16, widen8_bf16)
+WIDEN_PRIMITIVE(widen_f16, widen16_f16, widen8_f16)
 
 /* q8_0 and q4_0 block by block: the fp16 scale d by one VCVTPH2PS of a
  * broadcast (exact), each element's (float)q * d one rounded multiply, as
@@ -580,6 +597,40 @@ EMB_ROW_PRIMITIVE void q6_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
 
 EMB_DEFINE_STREAM_PAIR(, widen_bf16, 64)
 EMB_DEFINE_STREAM_PAIR(, widen_f16, 64)
+
+/* f16 -> f32 into an output that stays in L2 takes the widening's body in
+ * YMMs: at 1000 x 64 x 512 (128 KiB out) whole ZMMs took 0.93-0.94x
+ * AVX2's speed, YMMs 1.00-1.02x; at 1000 x 64 x 2048-6144 (0.5-1.5 MiB
+ * out) YMMs took 0.93-0.98x the time of ZMMs. Once the output leaves L2
+ * the ZMMs win: 32000 x 64 x 8192 (2 MiB out, a 4 MiB table) took 1.19x
+ * their time in YMMs, 50257 x 768 x 8192 1.15x (Intel Xeon, family 6
+ * model 167, gcc 12.2 -O2, both builds in one process, calls alternating,
+ * 2026-12-06). bf16's body gained nothing from YMMs there (0.99-1.01x).
+ * The bound, narrow.max_bytes of the bytes a call (a thread's part of it)
+ * reads and writes, is the schedule's (tuning.c). */
+static void isa_LOOKUP_F16_F32(const uint8_t *table, size_t dim, const void *ids, int ids64,
+                               size_t n, uint8_t *out, unsigned flags);
+
+EMB_ROW_PRIMITIVE void widen_f16_narrow(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
+                                        size_t dim)
+{
+    widen_f16_s(dst, src, j, count, dim, WIDEN_NARROW);
+}
+EMB_LOOKUP_PATH(, lookup_f16_narrow, EMB_F16, EMB_F32, widen_f16_narrow, widen_f16_stream, 0, 0)
+EMB_LOOKUP_PATH(, lookup_f16_narrow, EMB_F16, EMB_F32, widen_f16_narrow, widen_f16_stream, 1, 0)
+
+static void lookup_f16_f32(const uint8_t *table, size_t dim, const void *ids, int ids64,
+                           size_t n, uint8_t *out, unsigned flags)
+{
+    /* n * dim: the output's elements, which exist, so no overflow */
+    const size_t narrow_elems = emb_loops()->narrow_max_bytes / (sizeof(float) + 2);
+    if ((flags & (EMB_KF_STREAM | EMB_KF_PREFETCH)) != 0 || n * dim >= narrow_elems)
+        isa_LOOKUP_F16_F32(table, dim, ids, ids64, n, out, flags);
+    else if (ids64)
+        lookup_f16_narrow_1_0(table, dim, ids, n, out);
+    else
+        lookup_f16_narrow_0_0(table, dim, ids, n, out);
+}
 LINE_OUT_PAIR(q8_0)
 LINE_OUT_PAIR(q4_0)
 EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 64)
@@ -696,8 +747,10 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
 #define EMB_ISA_EMB_Q6_K (q6_K, q6_K_stream, NULL, , 0)
 #define EMB_ISA_POS_ATTRS
 #define EMB_ISA_POS_NEEDS 0
-/* The f32 lookup's short rows are written by hand (lookup_f32_f32 above). */
-#define EMB_ISA_OWN(X) X(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32)
+/* Written by hand: the f32 lookup's short rows, the f16 widening's
+ * lookups that stay in L2 (lookup_f32_f32, lookup_f16_f32 above). */
+#define EMB_ISA_OWN(X)                                                                         \
+    X(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32) X(LOOKUP_F16_F32, lookup, 0, lookup_f16_f32)
 /* A bag's sum in registers: 16 zmm of the 32, a 256-float row in one pass. */
 #define EMB_BAG_VEC_FLOATS 16
 #define EMB_BAG_REG_VECS 16
