@@ -416,10 +416,11 @@ int main(int argc, char **argv)
             bench_rerun_name(files, sizeof files, o.user_out ? o.user_out : json_rel, "<K>");
             bench_context_set(&ctx, "reruns",
                               "shapes with a case above %.1f %% cv run again, at most %d "
-                              "times: %zu shapes, %zu of them kept from a rerun (`%s`); %zu "
-                              "cases still above",
-                              100 * o.rerun_cv, o.rerun_passes, rs.shapes, rs.kept, files,
-                              rs.still_noisy);
+                              "times: %zu shape%s, %zu of them kept from a rerun (`%s`); %zu "
+                              "case%s still above",
+                              100 * o.rerun_cv, o.rerun_passes, rs.shapes,
+                              rs.shapes == 1 ? "" : "s", rs.kept, files, rs.still_noisy,
+                              rs.still_noisy == 1 ? "" : "s");
         }
     }
     bench_data_release();
