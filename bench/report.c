@@ -53,6 +53,7 @@ static void header(FILE *f, const bench_report *rep)
     context_row(f, ctx, "git revision", "git_revision");
     context_row(f, ctx, "implementations", "implementations");
     context_row(f, ctx, "threads", "threads");
+    context_row(f, ctx, "schedule", "schedule");
     context_row(f, ctx, "ids", "id_distributions");
     context_row(f, ctx, "id types", "id_types");
     context_row(f, ctx, "table types", "types");

@@ -358,10 +358,14 @@ static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *w
 
 static void describe_choices(const emb_schedule *s, char *buf, size_t size)
 {
-    size_t used = (size_t)snprintf(buf, size,
-                                   "threads from %zu KiB a thread while one is awake, %zu KiB to "
-                                   "wake one",
-                                   s->part_min_bytes >> 10, s->wake_min_bytes >> 10);
+    size_t used = (size_t)snprintf(buf, size, "threads from %zu KiB a thread while one is awake, ",
+                                   s->part_min_bytes >> 10);
+    /* SIZE_MAX: embsimd-tune found no call worth waking a thread for */
+    if (s->wake_min_bytes == SIZE_MAX)
+        used += (size_t)snprintf(buf + used, size - used, "never woken for a call");
+    else
+        used += (size_t)snprintf(buf + used, size - used, "%zu KiB to wake one",
+                                 s->wake_min_bytes >> 10);
     /* the loop constants a file moved from their defaults */
     const emb_schedule d = EMB_SCHEDULE_DEFAULTS;
     emb_loop_schedule L = s->loops, D = d.loops;

@@ -461,6 +461,27 @@ static int child_tuning_ignored(const char *want)
     return failed;
 }
 
+/* embsimd-tune writes SIZE_MAX where no call was worth waking a thread
+ * for: the description says so instead of printing 2^54 KiB. */
+static int child_tuning_never_wakes(const char *unused)
+{
+    (void)unused;
+    char id[512];
+    emb_cpu_identity(id, sizeof id);
+    if (write_tuning(id, "threads.min_bytes 32768\n"
+                         "threads.wake_min_bytes 18446744073709551615\n") != 0)
+        return 1;
+    setenv("EMBSIMD_TUNING", tuning_path, 1);
+    const char *d = emb_schedule_description();
+    int failed = 0;
+    if (strstr(d, "threads from 32 KiB a thread while one is awake, never woken for a call") == NULL)
+        failed = 2;
+    else if (emb_schedule_current()->wake_min_bytes != SIZE_MAX)
+        failed = 3;
+    unlink(tuning_path);
+    return failed;
+}
+
 static int child_tuning_off(const char *unused)
 {
     (void)unused;
@@ -476,6 +497,7 @@ START_TEST(tuning_file_applies_or_is_ignored)
     emb_cpu_identity(id, sizeof id);
     run_in_child(child_tuning_applies, NULL, "a tuning file made on this CPU");
     run_in_child(child_tuning_off, NULL, "EMBSIMD_TUNING=off");
+    run_in_child(child_tuning_never_wakes, NULL, "a tuning file that never wakes a thread");
     ck_assert_int_eq(write_tuning("GenuineIntel family 6 model 1; features none; llc 1; cpus 1",
                                   "threads.min_bytes 1\nkernel lookup/f32->f32 scalar\n"), 0);
     run_in_child(child_tuning_ignored, "made on another CPU (GenuineIntel family 6 model 1",
