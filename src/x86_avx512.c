@@ -85,11 +85,40 @@ EMB_ROW_PRIMITIVE void rows_tail(float *dst, const float *a, const float *b, siz
     _mm256_mask_storeu_ps(dst, m, v);
 }
 
-/* dst[k] = a[k] + b[k]: the fused positional lookup's f32 rows, in the
- * 256-bit moves of the row copy (x86_copy.h). */
+/* dst[k] = a[k] + b[k]: the fused positional lookup's f32 rows, in ZMMs
+ * as the row copy (copy_row): up to dst's 64-byte boundary under a k-mask,
+ * 64 floats loaded before any is stored (4K aliasing, x86_copy.h), the
+ * tail under a k-mask. In the 256-bit moves of AVX2's sum, GPT-2's fused
+ * forward (50257 x 768 x 8192, Zipf ids) took 1.30x (T=1) and 1.18x (T=2)
+ * the time of an emb_lookup and an add pass; in these, 1.16x and
+ * 1.05-1.08x (Intel Xeon, family 6 model 167, gcc 12.2 -O2,
+ * bench/peers/layer_peers.py, 2026-12-06). */
+EMB_ROW_PRIMITIVE __m512 sum16(const float *a, const float *b, __mmask16 m)
+{
+    return _mm512_add_ps(_mm512_maskz_loadu_ps(m, a), _mm512_maskz_loadu_ps(m, b));
+}
+
 EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size_t count)
 {
-    emb_x86_add_rows(dst, a, b, count, rows_tail);
+    size_t j = 0;
+    const size_t lead = floats_to_line(dst);
+    if (lead != 0 && count > 16) {
+        _mm512_mask_storeu_ps(dst, first_lanes(lead), sum16(a, b, first_lanes(lead)));
+        j = lead;
+    }
+    for (; j + 64 <= count; j += 64) {
+        __m512 v[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            v[q] = _mm512_add_ps(_mm512_loadu_ps(a + j + 16 * q), _mm512_loadu_ps(b + j + 16 * q));
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            _mm512_storeu_ps(dst + j + 16 * q, v[q]);
+    }
+    for (; j + 16 <= count; j += 16)
+        _mm512_storeu_ps(dst + j, _mm512_add_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j)));
+    if (j < count)
+        _mm512_mask_storeu_ps(dst + j, first_lanes(count - j), sum16(a + j, b + j, first_lanes(count - j)));
 }
 
 /* Streaming from a 16-byte boundary, shared with AVX2 (x86_copy.h says
