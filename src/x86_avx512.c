@@ -103,7 +103,8 @@ EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size
     size_t j = 0;
     const size_t lead = floats_to_line(dst);
     if (lead != 0 && count > 16) {
-        _mm512_mask_storeu_ps(dst, first_lanes(lead), sum16(a, b, first_lanes(lead)));
+        const __mmask16 m = first_lanes(lead);
+        _mm512_mask_storeu_ps(dst, m, sum16(a, b, m));
         j = lead;
     }
     for (; j + 64 <= count; j += 64) {
@@ -117,8 +118,10 @@ EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size
     }
     for (; j + 16 <= count; j += 16)
         _mm512_storeu_ps(dst + j, _mm512_add_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j)));
-    if (j < count)
-        _mm512_mask_storeu_ps(dst + j, first_lanes(count - j), sum16(a + j, b + j, first_lanes(count - j)));
+    if (j < count) {
+        const __mmask16 m = first_lanes(count - j);
+        _mm512_mask_storeu_ps(dst + j, m, sum16(a + j, b + j, m));
+    }
 }
 
 /* Streaming from a 16-byte boundary, shared with AVX2 (x86_copy.h says
@@ -273,7 +276,8 @@ EMB_ROW_PRIMITIVE __m512 widen16_f16(__m256i h)
     return _mm512_cvtph_ps(h);
 }
 
-/* Eight elements in a YMM: the narrow stores' form (below). */
+/* Eight elements in a YMM: the narrow stores' form (below), which only
+ * f16's lookup takes; bf16's gained nothing from it. */
 EMB_ROW_PRIMITIVE __m256 widen8_bf16(__m128i h)
 {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -284,8 +288,9 @@ EMB_ROW_PRIMITIVE __m256 widen8_f16(__m128i h)
     return _mm256_maskz_cvtph_ps(0xFF, h); /* AVX512VL's form: no F16C needed */
 }
 
-/* How a widening writes its body: whole ZMMs, streamed or not, or YMMs
- * (WIDEN_NARROW) for calls whose output stays in L2 (lookup_f16_f32). */
+/* How a widening writes its body: whole ZMMs, streamed or not (the 0 and
+ * 1 EMB_DEFINE_STREAM_PAIR passes), or YMMs (WIDEN_NARROW) for calls whose
+ * output stays in L2 (lookup_f16_f32). */
 enum { WIDEN_STORE = 0, WIDEN_STREAM = 1, WIDEN_NARROW = 2 };
 
 /* A ZMM store into a destination off a 64-byte boundary writes two lines;
@@ -629,7 +634,7 @@ EMB_DEFINE_STREAM_PAIR(, widen_f16, 64)
 
 /* f16 -> f32 into an output that stays in L2 takes the widening's body in
  * YMMs: at 1000 x 64 x 512 (128 KiB out) whole ZMMs took 0.93-0.94x
- * AVX2's speed, YMMs 1.00-1.02x; at 1000 x 64 x 2048-6144 (0.5-1.5 MiB
+ * AVX2's speed, YMMs 0.97-1.02x; at 1000 x 64 x 2048-6144 (0.5-1.5 MiB
  * out) YMMs took 0.93-0.98x the time of ZMMs. Once the output leaves L2
  * the ZMMs win: 32000 x 64 x 8192 (2 MiB out, a 4 MiB table) took 1.19x
  * their time in YMMs, 50257 x 768 x 8192 1.15x (Intel Xeon, family 6

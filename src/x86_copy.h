@@ -90,8 +90,9 @@ static inline __attribute__((always_inline)) __m128 emb_x86_src4(const float *a,
 typedef void (*emb_x86_tail_fn)(float *dst, const float *a, const float *b, size_t count);
 
 /* dst = a + b with ordinary stores, 64 floats loaded before any is stored
- * (as the copy above: 4K aliasing), for both ISAs, the last count % 8
- * under the ISA's mask. */
+ * (as the copy above: 4K aliasing), the last count % 8 under the ISA's
+ * mask: AVX2's sum, and both ISAs' streaming sum into a dst off a 16-byte
+ * boundary (AVX-512's ordinary sum is its own add_rows, in ZMMs). */
 static inline __attribute__((always_inline)) void emb_x86_add_rows(float *dst, const float *a,
                                                                    const float *b, size_t count,
                                                                    emb_x86_tail_fn tail)
