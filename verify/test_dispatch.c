@@ -406,6 +406,19 @@ static int write_tuning(const char *cpu, const char *body)
     return fclose(f);
 }
 
+/* A tuning file made on this CPU with body, in force for this process:
+ * the schedule's description, or NULL where the file could not be
+ * written. */
+static const char *tuning_here(const char *body)
+{
+    char id[512];
+    emb_cpu_identity(id, sizeof id);
+    if (write_tuning(id, body) != 0)
+        return NULL;
+    setenv("EMBSIMD_TUNING", tuning_path, 1);
+    return emb_schedule_description();
+}
+
 static int best_index(void)
 {
     for (int i = 0; i < emb_impl_count(); i++)
@@ -417,13 +430,10 @@ static int best_index(void)
 static int child_tuning_applies(const char *unused)
 {
     (void)unused;
-    char id[512];
-    emb_cpu_identity(id, sizeof id);
-    if (write_tuning(id, "threads.min_bytes 1048576\nthreads.wake_min_bytes 2097152\n"
-                         "kernel lookup/f32->f32 scalar\n") != 0)
+    const char *d = tuning_here("threads.min_bytes 1048576\nthreads.wake_min_bytes 2097152\n"
+                                "kernel lookup/f32->f32 scalar\n");
+    if (d == NULL)
         return 1;
-    setenv("EMBSIMD_TUNING", tuning_path, 1);
-    const char *d = emb_schedule_description();
     int failed = 0;
     if (strncmp(d, "tuned (", 7) != 0 || strstr(d, tuning_path) == NULL)
         failed = 2;
@@ -466,13 +476,10 @@ static int child_tuning_ignored(const char *want)
 static int child_tuning_never_wakes(const char *unused)
 {
     (void)unused;
-    char id[512];
-    emb_cpu_identity(id, sizeof id);
-    if (write_tuning(id, "threads.min_bytes 32768\n"
-                         "threads.wake_min_bytes 18446744073709551615\n") != 0)
+    const char *d = tuning_here("threads.min_bytes 32768\n"
+                                "threads.wake_min_bytes 18446744073709551615\n");
+    if (d == NULL)
         return 1;
-    setenv("EMBSIMD_TUNING", tuning_path, 1);
-    const char *d = emb_schedule_description();
     int failed = 0;
     if (strstr(d, "threads from 32 KiB a thread while one is awake, never woken for a call") == NULL)
         failed = 2;
