@@ -673,12 +673,12 @@ emb_lookup_pos_rows_w(emb_pos_prims K, const uint8_t *table, size_t dim, const v
         const uint8_t *w = table + emb_id(ids, ids64, i) * in_row;
         const uint8_t *p = ptable + emb_pos_take(&cur, ids64, i) * p_row;
         uint8_t *o = out + i * out_row;
-        /* Both rows f32: the whole row in one sum. Piece by piece (64
-         * floats a call), GPT-2's fused forward (50257 x 768 x 8192, Zipf
-         * ids, T=1) took 1.11-1.16x the time of an emb_lookup and an add
-         * pass in three runs; whole, 1.00-1.18x in six (AVX-512; Intel
-         * Xeon, family 6 model 167, gcc 12.2 -O2, load 0.4-0.7,
-         * bench/peers/layer_peers.py, 2026-12-06). */
+        /* Both rows f32: the whole row in one sum. GPT-2's fused forward
+         * (50257 x 768 x 8192, Zipf ids), an emb_lookup and an add pass's
+         * time over its own, each in a loop of itself: piece by piece (64
+         * floats a call) 1.29-1.33x at T=1 (three runs) and 1.29x at T=2;
+         * whole, 1.37-1.39x and 1.52x (AVX-512; Intel Xeon, family 6
+         * model 167, gcc 12.2 -O2, medians of 31, 2026-12-06). */
         if (K.in == EMB_F32 && ptype == EMB_F32) {
             K.add_rows((float *)o, (const float *)w, (const float *)p, dim);
             continue;

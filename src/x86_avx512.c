@@ -88,11 +88,12 @@ EMB_ROW_PRIMITIVE void rows_tail(float *dst, const float *a, const float *b, siz
 /* dst[k] = a[k] + b[k]: the fused positional lookup's f32 rows, in ZMMs
  * as the row copy (copy_row): up to dst's 64-byte boundary under a k-mask,
  * 64 floats loaded before any is stored (4K aliasing, x86_copy.h), the
- * tail under a k-mask. In the 256-bit moves of AVX2's sum, GPT-2's fused
- * forward (50257 x 768 x 8192, Zipf ids) took 1.30x (T=1) and 1.18x (T=2)
- * the time of an emb_lookup and an add pass; in these, 1.16x and
- * 1.05-1.08x (Intel Xeon, family 6 model 167, gcc 12.2 -O2,
- * bench/peers/layer_peers.py, 2026-12-06). */
+ * tail under a k-mask. As fast as AVX2's 256-bit sum at GPT-2's shape
+ * (50257 x 768 x 8192, Zipf ids, 64-float pieces, T=1): an emb_lookup and
+ * an add pass took 1.29-1.33x the fused forward's time with it, 1.30-1.32x
+ * with AVX2's, each in a loop of itself (Intel Xeon, family 6 model 167,
+ * gcc 12.2 -O2, three runs, 2026-12-06); row_loops.h has the whole-row
+ * sum's gain on top. */
 EMB_ROW_PRIMITIVE __m512 sum16(const float *a, const float *b, __mmask16 m)
 {
     return _mm512_add_ps(_mm512_maskz_loadu_ps(m, a), _mm512_maskz_loadu_ps(m, b));

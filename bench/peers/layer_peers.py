@@ -25,6 +25,14 @@ import time
 # so it is set before torch is imported; one set by the caller is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# The load before this script's own work (importing torch, the exactness
+# checks, the timing itself): read when the file is written, it counted
+# the script's minutes of timing as other load.
+try:
+    LOAD_BEFORE = "%.2f %.2f %.2f" % os.getloadavg()
+except OSError:
+    LOAD_BEFORE = "unknown"
+
 try:
     import torch
     import torch.nn.functional as F
@@ -260,16 +268,28 @@ def variants(emb, s):
     }
 
 
-def time_all(v, reps):
+# Untimed calls of a variant before its timed one. On an Intel Xeon (KVM
+# family 6 model 167, 2 MiB L2, a large L3 that keeps a line only when L2
+# evicts it) one was not enough after the backward variants: the fused
+# forward's timed call, straight after one untimed call, took 3.9 ms
+# against 2.7 ms in a loop of itself, and 2.9 ms after three; emb_lookup
+# 3.5 against 1.7 and 1.8 (T = 1, medians of 15, 2026-12-06). The variant
+# that follows the backward in the round paid for it; the one after it
+# found the rows its predecessor had brought in.
+WARM_CALLS = 3
+
+
+def time_all(v, reps, warm=WARM_CALLS):
     """Interleaved: every variant once per round, medians in ms. Each timed
-    call follows an untimed call of the same variant, so every variant is
-    timed in the cache state its own previous call leaves (as in a loop of
-    it). Timed straight after the variant before it in the round, a variant
-    inherited that one's cache: the separate add pass ran after the fused
-    lookup had brought the token and position rows in, and the fused
+    call follows `warm` untimed calls of the same variant, so every variant
+    is timed in the cache state its own previous calls leave (as in a loop
+    of it). Timed straight after the variant before it in the round, a
+    variant inherited that one's cache: the separate add pass ran after the
+    fused lookup had brought the token and position rows in, and the fused
     lookup after a backward had filled the cache with dirty lines, which
     made the fused forward 0.96-1.04x at T = 1 on Zen 4 where it is 1.30x
-    in a loop of either."""
+    in a loop of either. One untimed call is not always enough: see
+    WARM_CALLS."""
     times = {k: [] for k in v}
     for name, (prep, call) in v.items():  # warm-up, thread pools started
         if prep:
@@ -277,9 +297,10 @@ def time_all(v, reps):
         call()
     for _ in range(reps):
         for name, (prep, call) in v.items():
-            if prep:
-                prep()
-            call()
+            for _ in range(warm):
+                if prep:
+                    prep()
+                call()
             if prep:
                 prep()
             t = time.perf_counter()
@@ -325,10 +346,15 @@ def main():
     ap.add_argument("--build-dir", help="the build tree holding src/.libs/libembsimd.so")
     ap.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
     ap.add_argument("--reps", type=int, default=31, help="timed rounds (default 31)")
+    ap.add_argument("--warm", type=int, default=WARM_CALLS,
+                    help="untimed calls of a variant before each timed one (default %d)"
+                    % WARM_CALLS)
     ap.add_argument("--quick", action="store_true",
                     help="a small shape, exactness checks only (what make check runs)")
     ap.add_argument("--results", default=None, help="write DIR/peers-layer.md")
     a = ap.parse_args()
+    if a.warm < 1 or a.reps < 1:
+        ap.error("--warm and --reps must be at least 1 (got %d and %d)" % (a.warm, a.reps))
     path, tried = find_library(a.lib, a.build_dir)
     if path is None:
         print("layer_peers.py: no libembsimd.so; tried: " + ", ".join(tried), file=sys.stderr)
@@ -350,29 +376,25 @@ def main():
         torch.set_num_threads(t)
         emb.set_threads(t)
         print("timing at %d thread(s), %d rounds ..." % (t, a.reps), flush=True)
-        med = time_all(variants(emb, s), a.reps)
+        med = time_all(variants(emb, s), a.reps, a.warm)
         rows.append((t, med))
         for what, base, ours, target in TARGETS:
             print("  %-62s %6.2fx  (%s)" % (what, med[base] / med[ours], target))
     if a.results:
-        write_md(a.results, emb, s, rep, rows, a.reps)
+        write_md(a.results, emb, s, rep, rows, a.reps, a.warm)
     return 0
 
 
-def write_md(results, emb, s, rep, rows, reps):
+def write_md(results, emb, s, rep, rows, reps, warm):
     os.makedirs(results, exist_ok=True)
     path = os.path.join(results, "peers-layer.md")
-    try:
-        load = "%.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        load = "unknown"
     with open(path, "w") as f:
         f.write("# The embedding layer next to PyTorch\n\n")
         f.write("Written by `bench/peers/layer_peers.py` (`make compare-peers`).\n\n")
         f.write("| context | |\n| --- | --- |\n")
         f.write("| date (UTC) | %s |\n" % datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"))
         f.write("| CPU | %s, %d online CPUs, load average before: %s |\n" % (
-            cpu_model(), os.cpu_count(), load))
+            cpu_model(), os.cpu_count(), LOAD_BEFORE))
         f.write("| embsimd | %s, implementation %s, %s |\n" % (emb.version, emb.active(),
                                                                emb.path))
         f.write("| PyTorch | %s (%s), intra-op threads as each row says |\n" % (
@@ -380,9 +402,10 @@ def write_md(results, emb, s, rep, rows, reps):
         f.write("| shape | GPT-2: %s, %d sequences of %d, f32, int64 ids (Zipf-like), "
                 "positions i %% %d |\n" % (s.name(), s.batch, s.seq, s.seq))
         f.write("| method | same process, every variant once per round, %d rounds, "
-                "each timed call right after an untimed call of the same variant, "
+                "each timed call right after %s of the same variant, "
                 "medians of wall time; OMP_WAIT_POLICY=%s |\n\n" % (
-                    reps, os.environ.get("OMP_WAIT_POLICY")))
+                    reps, "an untimed call" if warm == 1 else "%d untimed calls" % warm,
+                    os.environ.get("OMP_WAIT_POLICY")))
         f.write("## Exactness, checked before timing\n\n| comparison | result |\n| --- | --- |\n")
         for what, ok, detail in rep.checks:
             f.write("| %s | %s |\n" % (what, ok if ok != "exact" else "bit-identical"))

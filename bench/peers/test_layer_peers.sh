@@ -29,4 +29,10 @@ for want in "emb_lookup_pos == wte(ids) + wpe(pos)" "autograd of wte(ids) + wpe(
     }
 done
 "$py" "$here/layer_peers.py" --help | grep -q -- '--quick' || { echo "FAIL: --help"; exit 1; }
+# No timed call without an untimed one of the same variant before it.
+if err=$("$py" "$here/layer_peers.py" --warm=0 --lib="$lib" 2>&1); then
+    echo "FAIL: --warm=0 accepted"
+    exit 1
+fi
+echo "$err" | grep -q 'got 0 and' || { echo "FAIL: --warm=0: $err"; exit 1; }
 echo "PASS"
