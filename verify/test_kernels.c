@@ -720,7 +720,10 @@ END_TEST
  * cache), rows in flight from a "DRAM" table (prefetch and pieces from any
  * table and dim), and streaming stores. AVX-512's blocked types shift
  * their vectors to write whole lines (line_out in x86_avx512.c), each
- * offset a different shift; the widening ones start with a k-masked lead. */
+ * offset a different shift; the widening ones start with a k-masked lead.
+ * Rows in flight cut their pieces at the output's lines where the types
+ * allow (emb_out_line_lead in row_loops.h): f32, f16 and bf16 rows of
+ * dim 160 take that cut at every offset but 0. */
 START_TEST(lookup_at_every_output_offset)
 {
     const emb_kernel *k = kernel_of(_i);
@@ -733,8 +736,10 @@ START_TEST(lookup_at_every_output_offset)
     paths[1].in_flight_min_dim = 1;
     paths[2].stream_llc_eighths = 0;
     static const char *const path_names[3] = {"default", "rows in flight", "streaming"};
-    const int64_t vocab = 5, n = 3;
-    const int32_t ids[3] = {4, 0, 2};
+    /* Two groups of rows in flight and one row after them (with three,
+     * every row took the one-at-a-time loop that follows the groups). */
+    const int64_t vocab = 5, n = 9;
+    const int32_t ids[9] = {4, 0, 2, 2, 1, 3, 0, 4, 1};
     const size_t step = emb_row_bytes(k->out, 1) == 2 ? 2 : 4;
     /* Rows past the short-row paths; several pieces of every block size. */
     static const int64_t dims[] = {33, 64, 96, 160, 256, 271, 512, 768};

@@ -18,7 +18,8 @@
 #include "gen.h"
 #include "reference.h"
 #include "test_common.h"
-#include "types.h" /* the library's narrowing, compared with the reference's */
+#include "internal.h" /* emb_schedule_set_loops: the rows-in-flight path on a small table */
+#include "types.h"    /* the library's narrowing, compared with the reference's */
 
 /* The ENOMEM tests cap the address space: under ASan an allocation that
  * cannot be had must return NULL, as it does without it. */
@@ -117,6 +118,63 @@ START_TEST(lookup_pos_past_the_cache)
     const int64_t vocab = llc / 2 / (int64_t)emb_row_bytes(k->in, dim) + 1;
     const int64_t n = llc / 8 * 5 / (dim * 4) + 5;
     lookup_pos_case(k, EMB_F32, EMB_I32, dim, vocab, n, 1024, 0, &r);
+}
+END_TEST
+
+/* The fused lookup into an output at each 4-byte offset from a 64-byte
+ * boundary, on its default path (this small table stays in cache), rows in
+ * flight (prefetch and pieces from any table and dim) and streaming
+ * stores. Rows in flight cut their pieces at the output's lines where the
+ * types allow (emb_out_line_lead in row_loops.h): dim 160 with element
+ * tables does at every offset but 0; 96 is too short for it. Nine tokens:
+ * two groups of four in flight and one after them. */
+START_TEST(lookup_pos_at_every_output_offset)
+{
+    const emb_kernel *k = kernel_of(_i);
+    gen_rng r = gen_seed(0x7005);
+    const emb_loop_schedule saved = *emb_loops();
+    emb_loop_schedule paths[3] = {saved, saved, saved};
+    paths[1].prefetch_llc_eighths = 0;
+    paths[1].in_flight_min_dim = 1;
+    paths[2].stream_llc_eighths = 0;
+    static const char *const path_names[3] = {"default", "rows in flight", "streaming"};
+    const int64_t vocab = 5, n = 9, max_pos = 4, dims_here[] = {96, 160};
+    const int32_t ids[9] = {4, 0, 2, 2, 1, 3, 0, 4, 1};
+    const emb_positions pos = {NULL, 1, 3};
+    for (int d = 0; d < 2; d++) {
+        const int64_t dim = dims_here[d];
+        if (emb_row_bytes(k->in, dim) == 0)
+            continue;
+        void *table = random_table(&r, k->in, vocab, dim);
+        for (int p = 0; p < 3; p++) {
+            const emb_type pt = pos_types[p];
+            void *ptable = xmalloc((size_t)max_pos * emb_row_bytes(pt, dim));
+            fill_elements(&r, pt, ptable, (size_t)(max_pos * dim), VALUES_NOT_NAN);
+            float *want = xmalloc((size_t)(n * dim) * sizeof(float));
+            ck_assert_int_eq(ref_lookup_pos(k->in, table, vocab, dim, ids, EMB_I32, n, pt,
+                                            ptable, max_pos, &pos, want), 0);
+            for (int path = 0; path < 3; path++) {
+                emb_schedule_set_loops(&paths[path]);
+                for (size_t off = 0; off < 64; off += 4) {
+                    char what[160];
+                    snprintf(what, sizeof what,
+                             "%s + %s positions, dim %lld, %s, output at 64k + %zu", k->name,
+                             emb_type_name(pt), (long long)dim, path_names[path], off);
+                    gbytes out = gbytes_new((size_t)(n * dim) * sizeof(float), off);
+                    const emb_status s = emb_lookup_pos(table, k->in, vocab, dim, ids, EMB_I32, n,
+                                                        ptable, pt, max_pos, &pos, (float *)out.p);
+                    ck_assert_msg(s == EMB_OK, "%s: %s", what, emb_last_error());
+                    ASSERT_SAME_BITS((const float *)out.p, want, n * dim, what);
+                    gbytes_check(&out, what);
+                    gbytes_free(&out);
+                }
+            }
+            emb_schedule_set_loops(&saved);
+            free(ptable);
+            free(want);
+        }
+        free(table);
+    }
 }
 END_TEST
 
@@ -618,6 +676,7 @@ static void add_tests(Suite *s, int impl)
     TCase *tc = add_impl_tests(s, impl, tests, sizeof tests / sizeof tests[0], 300);
     add_op_loop_test(tc, lookup_pos_matches_reference, impl, 1u << EMB_OP_LOOKUP_POS);
     add_op_loop_test(tc, lookup_pos_past_the_cache, impl, 1u << EMB_OP_LOOKUP_POS);
+    add_op_loop_test(tc, lookup_pos_at_every_output_offset, impl, 1u << EMB_OP_LOOKUP_POS);
     add_op_loop_test(tc, grad_pos_matches_reference, impl, 1u << EMB_OP_GRAD_POS);
     add_op_loop_test(tc, grad_options_match_reference, impl, 1u << EMB_OP_GRAD);
 }
