@@ -137,6 +137,13 @@ emb_lookup_one_by_one(emb_lookup_loop L, const uint8_t *table, size_t dim, const
     }
 }
 
+/* An ISA file defines EMB_PIECES_AT_LINES as 1, before it includes this
+ * one, where its rows in flight should cut their pieces at the output's
+ * lines (emb_out_line_lead). */
+#ifndef EMB_PIECES_AT_LINES
+#define EMB_PIECES_AT_LINES 0
+#endif
+
 /* Whether elements of type t can be cut anywhere: one element a block and
  * nothing after the blocks (not q8_rowwise, whose row ends in its scale). */
 static inline __attribute__((always_inline)) int emb_cut_anywhere(emb_type t)
@@ -156,14 +163,16 @@ static inline __attribute__((always_inline)) int emb_cut_anywhere(emb_type t)
  * the time without: AVX-512 f32 0.92-0.93 at 262144 x 768 x 8192 and
  * 50257 x 1024 x 8192 (T = 1 and 2), f16 -> f32 0.90, f16 -> f16 and
  * bf16 -> bf16 0.81-0.82 at 128256 x 1024 x 8192 (T = 2); AVX2 0.95-1.02;
- * the fused lookup 0.94-1.02; outputs on a line, where nothing moves,
- * 0.99-1.01. Without it, AVX-512's f32 lookup at 50257 x 1024 x 8192,
+ * the fused lookup 0.94-1.02; the gradient into a table at 16 mod 64,
+ * AVX-512 f16 and bf16 0.93-0.95 at 50257 x 1024 x 8192 (T = 1 and 2),
+ * f32 1.00-1.02, AVX2 0.97-1.01; outputs on a line, where nothing moves,
+ * 0.99-1.02. Without it, AVX-512's f32 lookup at 50257 x 1024 x 8192,
  * T = 2, took 1.13x AVX2's time there (1.21x that of rows one at a time). */
 static inline __attribute__((always_inline)) size_t
 emb_out_line_lead(emb_type in, emb_type out_type, const uint8_t *out, size_t dim, size_t piece)
 {
     const size_t elem = emb_elem_offset(out_type, 1);
-    if (!emb_cut_anywhere(in) || !emb_cut_anywhere(out_type) || (uintptr_t)out % elem != 0 ||
+    if (!EMB_PIECES_AT_LINES || !emb_cut_anywhere(in) || !emb_cut_anywhere(out_type) || (uintptr_t)out % elem != 0 ||
         emb_row_size(out_type, dim) % 64 != 0)
         return 0;
     const size_t lead = (64 - (uintptr_t)out % 64) % 64 / elem;
@@ -409,8 +418,10 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
     enum { R = EMB_ROWS_IN_FLIGHT };
     const size_t P = emb_piece_elems(g_type);
     const size_t ahead = emb_prefetch_rows_ahead(row_bytes, R);
-    const size_t last = emb_pieces_end(dim, P);
-    const size_t piece_bytes = P * sizeof(float);
+    /* The pieces cut at the accumulators' lines, as the lookup's at its
+     * output's (emb_out_line_lead). */
+    const size_t lead = emb_out_line_lead(g_type, EMB_F32, (const uint8_t *)dtable, dim, P);
+    const size_t last = lead + emb_pieces_end(dim - lead, P);
     const size_t last_bytes = (dim - last) * sizeof(float);
     size_t i = 0;
     for (;;) {
@@ -437,11 +448,11 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
                           ? dtable + emb_id(ids, ids64, f) * dim
                           : NULL;
         }
-        for (size_t j = 0; j < last; j += P)
+        for (size_t j = 0, count = lead + P; j < last; j += count, count = P)
             for (int r = 0; r < R; r++) {
                 if (next[r] != NULL)
-                    emb_prefetch_span_for_write(next[r] + j, piece_bytes);
-                add(acc[r], g[r], j, P, dim);
+                    emb_prefetch_span_for_write(next[r] + j, count * sizeof(float));
+                add(acc[r], g[r], j, count, dim);
             }
         for (int r = 0; r < R; r++) {
             if (next[r] != NULL)

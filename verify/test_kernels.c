@@ -773,6 +773,60 @@ START_TEST(lookup_at_every_output_offset)
 }
 END_TEST
 
+/* Every gradient into a table at each 4-byte offset from a 64-byte
+ * boundary, on the default path (this small table stays in cache) and with
+ * rows in flight, whose pieces are cut at the table's lines where its rows
+ * are whole lines (dim 160 at every offset but 0). Nine tokens: two groups
+ * of four and one after them, a row named twice inside a group. */
+START_TEST(grad_at_every_table_offset)
+{
+    const emb_kernel *k = kernel_of(_i);
+    if (k->op != EMB_OP_GRAD)
+        return;
+    gen_rng r = gen_seed(0x5006);
+    const emb_loop_schedule saved = *emb_loops();
+    emb_loop_schedule paths[2] = {saved, saved};
+    paths[1].prefetch_llc_eighths = 0;
+    paths[1].in_flight_min_dim = 1;
+    static const char *const path_names[2] = {"default", "rows in flight"};
+    const int64_t vocab = 5, n = 9;
+    const int32_t ids[9] = {4, 0, 2, 2, 1, 3, 0, 4, 1};
+    static const int64_t dims[] = {33, 96, 160};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        const int64_t dim = dims[d];
+        size_t in_rb, out_rb;
+        if (!kernel_rows(k, dim, &in_rb, &out_rb))
+            continue;
+        uint8_t *dout = xmalloc((size_t)n * in_rb), *start = xmalloc((size_t)vocab * out_rb);
+        uint8_t *want = xmalloc((size_t)vocab * out_rb);
+        fill_elements(&r, k->in, dout, (size_t)(n * dim), VALUES_NOT_NAN);
+        fill_elements(&r, k->out, start, (size_t)(vocab * dim), VALUES_NOT_NAN);
+        memcpy(want, start, (size_t)vocab * out_rb);
+        ck_assert_int_eq(ref_grad(k, (float *)want, vocab, dim, ids, EMB_I32, n, dout), 0);
+        for (int p = 0; p < 2; p++) {
+            emb_schedule_set_loops(&paths[p]);
+            for (size_t off = 0; off < 64; off += 4) {
+                char what[128];
+                snprintf(what, sizeof what, "%s, dim %lld, %s, table at 64k + %zu", k->name,
+                         (long long)dim, path_names[p], off);
+                gbytes dtable = gbytes_new((size_t)vocab * out_rb, off);
+                memcpy(dtable.p, start, dtable.bytes);
+                const emb_status s =
+                    emb_grad((float *)dtable.p, vocab, dim, ids, EMB_I32, n, dout, k->in);
+                ck_assert_msg(s == EMB_OK, "%s: %s", what, emb_last_error());
+                ASSERT_SAME_BYTES(dtable.p, want, dtable.bytes, what);
+                gbytes_check(&dtable, what);
+                gbytes_free(&dtable);
+            }
+        }
+        emb_schedule_set_loops(&saved);
+        free(dout);
+        free(start);
+        free(want);
+    }
+}
+END_TEST
+
 /* Grad with NaNs anywhere in dout (signalling ones included) where each
  * row is named once and dtable holds no NaN: every addition has at most
  * one NaN operand, so IEEE 754 fixes the bits (that NaN, quieted). */
@@ -875,6 +929,7 @@ static void add_tests(Suite *s, int impl)
     add_kernel_loop_test(tc, kernel_matches_reference, impl);
     add_kernel_loop_test(tc, kernel_rows_end_at_a_guard_page, impl);
     add_kernel_loop_test(tc, lookup_at_every_output_offset, impl);
+    add_kernel_loop_test(tc, grad_at_every_table_offset, impl);
 }
 
 static void add_once(Suite *s)
