@@ -172,11 +172,11 @@ static inline __attribute__((always_inline)) size_t
 emb_out_line_lead(emb_type in, emb_type out_type, const uint8_t *out, size_t dim, size_t piece)
 {
     const size_t elem = emb_elem_offset(out_type, 1);
-    if (!EMB_PIECES_AT_LINES || !emb_cut_anywhere(in) || !emb_cut_anywhere(out_type) || (uintptr_t)out % elem != 0 ||
-        emb_row_size(out_type, dim) % 64 != 0)
+    if (!EMB_PIECES_AT_LINES || !emb_cut_anywhere(in) || !emb_cut_anywhere(out_type) ||
+        (uintptr_t)out % elem != 0 || emb_row_size(out_type, dim) % 64 != 0)
         return 0;
     const size_t lead = (64 - (uintptr_t)out % 64) % 64 / elem;
-    return dim - lead >= 2 * piece ? lead : 0; /* the first piece stays under two */
+    return dim >= lead + 2 * piece ? lead : 0; /* the first piece stays under two */
 }
 
 /* Rows i .. i + R - 1 a piece at a time, while the same pieces of the rows
