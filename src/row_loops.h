@@ -137,11 +137,14 @@ emb_lookup_one_by_one(emb_lookup_loop L, const uint8_t *table, size_t dim, const
     }
 }
 
-/* An ISA file defines EMB_PIECES_AT_LINES as 1, before it includes this
- * one, where its rows in flight should cut their pieces at the output's
- * lines (emb_out_line_lead). */
+/* An ISA file defines EMB_PIECES_AT_LINES, before it includes this one,
+ * as the loops whose rows in flight should cut their pieces at the lines
+ * of the rows they write (emb_out_line_lead): EMB_CUT_LOOKUPS (the lookup
+ * and the fused lookup), EMB_CUT_GRADS (the gradient), both, or none. */
+#define EMB_CUT_LOOKUPS 1u
+#define EMB_CUT_GRADS 2u
 #ifndef EMB_PIECES_AT_LINES
-#define EMB_PIECES_AT_LINES 0
+#define EMB_PIECES_AT_LINES 0u
 #endif
 
 /* Whether elements of type t can be cut anywhere: one element a block and
@@ -162,17 +165,19 @@ static inline __attribute__((always_inline)) int emb_cut_anywhere(emb_type t)
  * process, calls alternating, medians of 21), the time with the cut over
  * the time without: AVX-512 f32 0.92-0.93 at 262144 x 768 x 8192 and
  * 50257 x 1024 x 8192 (T = 1 and 2), f16 -> f32 0.90, f16 -> f16 and
- * bf16 -> bf16 0.81-0.82 at 128256 x 1024 x 8192 (T = 2); AVX2 0.95-1.02;
- * the fused lookup 0.94-1.02; the gradient into a table at 16 mod 64,
- * AVX-512 f16 and bf16 0.93-0.95 at 50257 x 1024 x 8192 (T = 1 and 2),
- * f32 1.00-1.02, AVX2 0.97-1.01; outputs on a line, where nothing moves,
- * 0.99-1.02. Without it, AVX-512's f32 lookup at 50257 x 1024 x 8192,
+ * bf16 -> bf16 0.81-0.82 at 128256 x 1024 x 8192 (T = 2); AVX2 0.95-0.98
+ * (x86_avx2.c's four-element step included); the fused lookup 0.93-1.01;
+ * the gradient into a table at 16 mod 64, AVX-512 f16 and bf16 0.93-0.98
+ * at 50257 x 1024 x 8192 (T = 1 and 2), f32 1.00-1.02 (AVX2 does not cut
+ * its gradient: x86_avx2.c says why); outputs on a line, where nothing
+ * moves, 0.99-1.02. Without it, AVX-512's f32 lookup at 50257 x 1024 x 8192,
  * T = 2, took 1.13x AVX2's time there (1.21x that of rows one at a time). */
 static inline __attribute__((always_inline)) size_t
-emb_out_line_lead(emb_type in, emb_type out_type, const uint8_t *out, size_t dim, size_t piece)
+emb_out_line_lead(unsigned loop, emb_type in, emb_type out_type, const uint8_t *out, size_t dim,
+                  size_t piece)
 {
     const size_t elem = emb_elem_offset(out_type, 1);
-    if (!EMB_PIECES_AT_LINES || !emb_cut_anywhere(in) || !emb_cut_anywhere(out_type) ||
+    if (!(EMB_PIECES_AT_LINES & loop) || !emb_cut_anywhere(in) || !emb_cut_anywhere(out_type) ||
         (uintptr_t)out % elem != 0 || emb_row_size(out_type, dim) % 64 != 0)
         return 0;
     const size_t lead = (64 - (uintptr_t)out % 64) % 64 / elem;
@@ -192,7 +197,7 @@ emb_lookup_in_flight(emb_lookup_loop L, const uint8_t *table, size_t dim, const 
     const size_t P = emb_piece_elems(L.in);
     const size_t in_row = emb_row_size(L.in, dim);
     const size_t out_row = emb_row_size(L.out, dim);
-    const size_t lead = emb_out_line_lead(L.in, L.out, out, dim, P);
+    const size_t lead = emb_out_line_lead(EMB_CUT_LOOKUPS, L.in, L.out, out, dim, P);
     const size_t last = lead + emb_pieces_end(dim - lead, P);
     const size_t last_off = emb_elem_offset(L.in, last);
     size_t i = 0;
@@ -420,7 +425,8 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
     const size_t ahead = emb_prefetch_rows_ahead(row_bytes, R);
     /* The pieces cut at the accumulators' lines, as the lookup's at its
      * output's (emb_out_line_lead). */
-    const size_t lead = emb_out_line_lead(g_type, EMB_F32, (const uint8_t *)dtable, dim, P);
+    const size_t lead =
+        emb_out_line_lead(EMB_CUT_GRADS, g_type, EMB_F32, (const uint8_t *)dtable, dim, P);
     const size_t last = lead + emb_pieces_end(dim - lead, P);
     const size_t last_bytes = (dim - last) * sizeof(float);
     size_t i = 0;
@@ -690,7 +696,8 @@ emb_lookup_pos_rows_w(emb_pos_prims K, const uint8_t *table, size_t dim, const v
         const size_t P = emb_piece_elems(K.in);
         const size_t ahead = emb_prefetch_rows_ahead(in_row, R);
         const size_t lead =
-            emb_cut_anywhere(ptype) ? emb_out_line_lead(K.in, EMB_F32, out, dim, P) : 0;
+            emb_cut_anywhere(ptype) ? emb_out_line_lead(EMB_CUT_LOOKUPS, K.in, EMB_F32, out, dim, P)
+                                    : 0;
         const size_t last = lead + emb_pieces_end(dim - lead, P);
         for (; i + R <= n; i += R) {
             const uint8_t *w[R], *p[R], *next[R];

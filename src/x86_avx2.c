@@ -6,10 +6,15 @@
 #ifdef EMB_HAVE_AVX2
 #include <immintrin.h>
 
-/* Rows in flight cut their pieces at the output's lines (row_loops.h,
- * emb_out_line_lead): then this file's YMM stores after a row's first
- * piece start on 32-byte boundaries. */
-#define EMB_PIECES_AT_LINES 1
+/* The lookups' rows in flight cut their pieces at the output's lines
+ * (row_loops.h, emb_out_line_lead): then this file's YMM stores after a
+ * row's first piece start on 32-byte boundaries. Not the gradient's: cut
+ * there, the f16 gradient into a table at 16 mod 64 took 1.07-1.11x the
+ * time (its pieces' four-element tails by the scalar definition), and a
+ * vector step for them, however placed, changed how GCC laid out the loops
+ * the widening add is inlined into (+2.6-9.1 % instructions for the 16-bit
+ * gradients at 1000 x 64 x 512, where no tail runs). */
+#define EMB_PIECES_AT_LINES EMB_CUT_LOOKUPS
 #include "internal.h"
 #include "row_loops.h"
 #include "x86_copy.h"
@@ -137,10 +142,7 @@ EMB_ROW_PRIMITIVE __m256 widen8_bf16(const uint8_t *p)
 /* Four elements (eight bytes): a piece's tail of four or more after its
  * vectors, which the rows in flight leave at both ends of a row whose
  * pieces are cut at the output's lines (16 mod 64 bytes: four floats).
- * By the scalar definition, the f16 gradient into a table at 16 mod 64
- * took 1.07-1.11x the time of the uncut pieces there (50257 x 1024 and
- * 262144 x 768, N = 8192, T=1; Intel Xeon, family 6 model 167, gcc 12.2
- * -O2, 2026-12-06); with this step 0.99-1.01x. */
+ * Inside the tail's test, so whole vectors meet no test more. */
 EMB_ROW_PRIMITIVE __m128 widen4_bf16(const uint8_t *p)
 {
     const __m128i w = _mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)p));
@@ -156,12 +158,14 @@ EMB_ROW_PRIMITIVE __m128 widen4_bf16(const uint8_t *p)
         size_t k = 0;                                                                      \
         for (; k + 8 <= count; k += 8)                                                     \
             EMB_X86_STORE8(stream, d + k, widen8(s + (elem_bytes) * k));                   \
-        if (k + 4 <= count) {                                                              \
-            _mm_storeu_ps(d + k, widen4(s + (elem_bytes) * k));                            \
-            k += 4;                                                                        \
+        if (k < count) { /* the four-element step inside: no test more on whole vectors */ \
+            if (k + 4 <= count) {                                                          \
+                _mm_storeu_ps(d + k, widen4(s + (elem_bytes) * k));                        \
+                k += 4;                                                                    \
+            }                                                                              \
+            if (k < count)                                                                 \
+                emb_row_to_f32(type, d + k, src, dim, j + k, count - k);                   \
         }                                                                                  \
-        if (k < count)                                                                     \
-            emb_row_to_f32(type, d + k, src, dim, j + k, count - k);                       \
     }                                                                                      \
     EMB_DEFINE_STREAM_PAIR(attrs, name, 32)
 
@@ -382,7 +386,7 @@ EMB_DEFINE_STREAM_PAIR(F16C, q6_K, 32)
 /* Gradient primitives: acc[j + k] += widen(g[j + k]), one fp32 add each. */
 EMB_DEFINE_ADD_PRIMITIVE(add_row)
 
-#define ADD_WIDENED(attrs, name, type, widen8, widen4)                                      \
+#define ADD_WIDENED(attrs, name, type, widen8)                                              \
     static attrs __attribute__((always_inline)) inline void name(                           \
         float *acc, const uint8_t *g, size_t j, size_t count, size_t dim)                    \
     {                                                                                      \
@@ -391,10 +395,6 @@ EMB_DEFINE_ADD_PRIMITIVE(add_row)
         size_t k = 0;                                                                      \
         for (; k + 8 <= count; k += 8)                                                     \
             _mm256_storeu_ps(a + k, _mm256_add_ps(_mm256_loadu_ps(a + k), widen8(s + 2 * k))); \
-        if (k + 4 <= count) {                                                              \
-            _mm_storeu_ps(a + k, _mm_add_ps(_mm_loadu_ps(a + k), widen4(s + 2 * k)));      \
-            k += 4;                                                                        \
-        }                                                                                  \
         (void)dim; /* 16-bit rows have nothing after their elements */                     \
         for (; k < count; k++)                                                             \
             a[k] += emb_bits_to_f32(emb_elem16_to_f32_bits(type, g + 2 * (j + k)));         \
@@ -408,8 +408,8 @@ EMB_DEFINE_ADD_PRIMITIVE(add_row)
 #ifndef __clang__ /* clang has no such warning, and warns of its name */
 #pragma GCC diagnostic ignored "-Waggressive-loop-optimizations"
 #endif
-ADD_WIDENED(, add_bf16, EMB_BF16, widen8_bf16, widen4_bf16)
-ADD_WIDENED(F16C, add_f16, EMB_F16, widen8_f16, widen4_f16)
+ADD_WIDENED(, add_bf16, EMB_BF16, widen8_bf16)
+ADD_WIDENED(F16C, add_f16, EMB_F16, widen8_f16)
 #pragma GCC diagnostic pop
 
 /* The bag ops (bag_loops.h): fmaf eight at a time, VFMADD rounding once. */

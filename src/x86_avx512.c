@@ -9,7 +9,7 @@
 /* Rows in flight cut their pieces at the output's lines (row_loops.h,
  * emb_out_line_lead): this file's primitives write the part of a line
  * before a 64-byte boundary under a k-mask, once a piece otherwise. */
-#define EMB_PIECES_AT_LINES 1
+#define EMB_PIECES_AT_LINES (EMB_CUT_LOOKUPS | EMB_CUT_GRADS)
 #include "internal.h"
 #include "row_loops.h"
 #include "x86_copy.h"

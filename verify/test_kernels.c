@@ -722,7 +722,7 @@ END_TEST
  * their vectors to write whole lines (line_out in x86_avx512.c), each
  * offset a different shift; the widening ones start with a k-masked lead.
  * Rows in flight cut their pieces at the output's lines where the types
- * allow (emb_out_line_lead in row_loops.h): f32, f16 and bf16 rows of
+ * allow (emb_out_line_lead in row_loops.h; AVX-512, AVX2): f32, f16, bf16 rows of
  * dim 160 take that cut at every offset but 0. */
 START_TEST(lookup_at_every_output_offset)
 {
@@ -775,9 +775,9 @@ END_TEST
 
 /* Every gradient into a table at each 4-byte offset from a 64-byte
  * boundary, on the default path (this small table stays in cache) and with
- * rows in flight, whose pieces are cut at the table's lines where its rows
- * are whole lines (dim 160 at every offset but 0). Nine tokens: two groups
- * of four and one after them, a row named twice inside a group. */
+ * rows in flight, whose pieces AVX-512 cuts at the table's lines where its
+ * rows are whole lines (dim 160 at every offset but 0). Nine tokens: two
+ * groups of four and one after them, a row named twice inside a group. */
 START_TEST(grad_at_every_table_offset)
 {
     const emb_kernel *k = kernel_of(_i);
