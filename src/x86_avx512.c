@@ -6,9 +6,10 @@
 #ifdef EMB_HAVE_AVX512
 #include <immintrin.h>
 
-/* Rows in flight cut their pieces at the output's lines (row_loops.h,
- * emb_out_line_lead): this file's primitives write the part of a line
- * before a 64-byte boundary under a k-mask, once a piece otherwise. */
+/* The lookups' and gradients' rows in flight cut their pieces at the
+ * lines of the rows they write (row_loops.h, emb_out_line_lead): this
+ * file's primitives write the part of a line before a 64-byte boundary
+ * under a k-mask, once a piece otherwise. */
 #define EMB_PIECES_AT_LINES (EMB_CUT_LOOKUPS | EMB_CUT_GRADS)
 #include "internal.h"
 #include "row_loops.h"
