@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal.h" /* emb_loop_schedule: row_paths */
 #include "reference.h"
 
 /* ---- the runner ---------------------------------------------------------- */
@@ -439,3 +440,18 @@ int id_type_count(void)
         n++;
     return n;
 }
+
+/* ---- the paths a row can take ------------------------------------------- */
+
+const char *const row_path_names[ROW_PATHS] = {"default", "rows in flight", "streaming"};
+
+void row_paths(emb_loop_schedule *paths)
+{
+    for (int p = 0; p < ROW_PATHS; p++)
+        paths[p] = *emb_loops();
+    paths[1].prefetch_llc_eighths = 0;
+    paths[1].in_flight_min_dim = 1;
+    paths[2].stream_llc_eighths = 0;
+}
+
+const int32_t path_ids[PATH_TOKENS] = {4, 0, 2, 2, 1, 3, 0, 4, 1};

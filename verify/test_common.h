@@ -213,6 +213,25 @@ int block_scales(emb_type t, int64_t *block, size_t *block_bytes, size_t at[2]);
  * and the rest of its bits: random rows whose elements are never NaN. */
 void scales_finite(emb_type t, uint8_t *row, int64_t dim);
 
+/* ---- the paths a row can take ------------------------------------------- */
+
+struct emb_loop_schedule; /* internal.h */
+
+/* The schedules of the paths a row can take, for a small table of any
+ * size: [0] the defaults (the table stays in cache), [1] rows in flight
+ * (prefetch from every table, rows in flight from one element), [2]
+ * streaming stores into every output; and their names. */
+enum { ROW_PATHS = 3 };
+extern const char *const row_path_names[ROW_PATHS];
+void row_paths(struct emb_loop_schedule *paths /* [ROW_PATHS] */);
+
+/* Ids for tests of those paths, a table of PATH_VOCAB rows: two groups of
+ * rows in flight and one row after them (with fewer than one group, every
+ * row takes the one-at-a-time loop that follows the groups), a row named
+ * twice inside a group. */
+enum { PATH_VOCAB = 5, PATH_TOKENS = 9 };
+extern const int32_t path_ids[PATH_TOKENS];
+
 /* ---- fresh processes ------------------------------------------------------ */
 
 /* Runs fn(arg) in a forked child, which returns the number of its first

@@ -587,6 +587,18 @@ static void check_lookup(const emb_kernel *k, const void *table, int64_t vocab, 
     gbytes_check(out, what);
 }
 
+/* emb_grad into dtable (filled by the caller), which must then equal want
+ * byte for byte with its canaries intact. */
+static void check_grad(const emb_kernel *k, gbytes *dtable, int64_t vocab, int64_t dim,
+                       const void *ids, emb_index id_type, int64_t n, const void *dout,
+                       const void *want, const char *what)
+{
+    const emb_status s = emb_grad((float *)dtable->p, vocab, dim, ids, id_type, n, dout, k->in);
+    ck_assert_msg(s == EMB_OK, "%s: %s: %s", what, emb_strerror(s), emb_last_error());
+    ASSERT_SAME_BYTES(dtable->p, want, dtable->bytes, what);
+    gbytes_check(dtable, what);
+}
+
 static void lookup_against_reference(const emb_kernel *k, emb_index id_type, int64_t dim,
                                      int64_t n, int variant, gen_rng *r)
 {
@@ -639,10 +651,7 @@ static void grad_against_reference(const emb_kernel *k, emb_index id_type, int64
     char what[128];
     snprintf(what, sizeof what, "%s, %s ids, dim %lld, n %lld, dtable +%zu, dout +%zu", k->name,
              emb_index_name(id_type), (long long)dim, (long long)n, dtable.offset, dout.offset);
-    const emb_status s = emb_grad((float *)dtable.p, vocab, dim, ids, id_type, n, dout.p, k->in);
-    ck_assert_msg(s == EMB_OK, "%s: %s: %s", what, emb_strerror(s), emb_last_error());
-    ASSERT_SAME_BYTES(dtable.p, want, dtable.bytes, what);
-    gbytes_check(&dtable, what);
+    check_grad(k, &dtable, vocab, dim, ids, id_type, n, dout.p, want, what);
     gbytes_free(&dtable);
     gbytes_free(&dout);
     free(want);
@@ -731,15 +740,10 @@ START_TEST(lookup_at_every_output_offset)
         return;
     gen_rng r = gen_seed(0x5003);
     const emb_loop_schedule saved = *emb_loops();
-    emb_loop_schedule paths[3] = {saved, saved, saved};
-    paths[1].prefetch_llc_eighths = 0;
-    paths[1].in_flight_min_dim = 1;
-    paths[2].stream_llc_eighths = 0;
-    static const char *const path_names[3] = {"default", "rows in flight", "streaming"};
-    /* Two groups of rows in flight and one row after them (with three,
-     * every row took the one-at-a-time loop that follows the groups). */
-    const int64_t vocab = 5, n = 9;
-    const int32_t ids[9] = {4, 0, 2, 2, 1, 3, 0, 4, 1};
+    emb_loop_schedule paths[ROW_PATHS];
+    row_paths(paths);
+    const int64_t vocab = PATH_VOCAB, n = PATH_TOKENS;
+    const int32_t *ids = path_ids;
     const size_t step = emb_row_bytes(k->out, 1) == 2 ? 2 : 4;
     /* Rows past the short-row paths; several pieces of every block size. */
     static const int64_t dims[] = {33, 64, 96, 160, 256, 271, 512, 768};
@@ -754,12 +758,12 @@ START_TEST(lookup_at_every_output_offset)
         uint8_t *want = xmalloc((size_t)n * out_rb);
         fill_table(&r, k, table, vocab, dim);
         ck_assert_int_eq(ref_lookup(k, table, vocab, dim, ids, EMB_I32, n, want), 0);
-        for (int p = 0; p < 3; p++) {
+        for (int p = 0; p < ROW_PATHS; p++) {
             emb_schedule_set_loops(&paths[p]);
             for (size_t off = 0; off < 64; off += step) {
                 char what[128];
                 snprintf(what, sizeof what, "%s, dim %lld, %s, output at 64k + %zu", k->name,
-                         (long long)dim, path_names[p], off);
+                         (long long)dim, row_path_names[p], off);
                 gbytes out = gbytes_new((size_t)n * out_rb, off);
                 check_lookup(k, table, vocab, dim, ids, EMB_I32, n, &out, want, what);
                 gbytes_free(&out);
@@ -785,12 +789,10 @@ START_TEST(grad_at_every_table_offset)
         return;
     gen_rng r = gen_seed(0x5006);
     const emb_loop_schedule saved = *emb_loops();
-    emb_loop_schedule paths[2] = {saved, saved};
-    paths[1].prefetch_llc_eighths = 0;
-    paths[1].in_flight_min_dim = 1;
-    static const char *const path_names[2] = {"default", "rows in flight"};
-    const int64_t vocab = 5, n = 9;
-    const int32_t ids[9] = {4, 0, 2, 2, 1, 3, 0, 4, 1};
+    emb_loop_schedule paths[ROW_PATHS];
+    row_paths(paths); /* a gradient takes the first two: it never streams */
+    const int64_t vocab = PATH_VOCAB, n = PATH_TOKENS;
+    const int32_t *ids = path_ids;
     static const int64_t dims[] = {33, 96, 160};
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
         const int64_t dim = dims[d];
@@ -808,14 +810,10 @@ START_TEST(grad_at_every_table_offset)
             for (size_t off = 0; off < 64; off += 4) {
                 char what[128];
                 snprintf(what, sizeof what, "%s, dim %lld, %s, table at 64k + %zu", k->name,
-                         (long long)dim, path_names[p], off);
+                         (long long)dim, row_path_names[p], off);
                 gbytes dtable = gbytes_new((size_t)vocab * out_rb, off);
                 memcpy(dtable.p, start, dtable.bytes);
-                const emb_status s =
-                    emb_grad((float *)dtable.p, vocab, dim, ids, EMB_I32, n, dout, k->in);
-                ck_assert_msg(s == EMB_OK, "%s: %s", what, emb_last_error());
-                ASSERT_SAME_BYTES(dtable.p, want, dtable.bytes, what);
-                gbytes_check(&dtable, what);
+                check_grad(k, &dtable, vocab, dim, ids, EMB_I32, n, dout, want, what);
                 gbytes_free(&dtable);
             }
         }

@@ -126,20 +126,17 @@ END_TEST
  * flight (prefetch and pieces from any table and dim) and streaming
  * stores. Rows in flight cut their pieces at the output's lines where the
  * types allow (emb_out_line_lead in row_loops.h): dim 160 with element
- * tables does at every offset but 0; 96 is too short for it. Nine tokens:
- * two groups of four in flight and one after them. */
+ * tables does at every offset but 0; 96 is too short for it. The ids:
+ * path_ids (test_common.h). */
 START_TEST(lookup_pos_at_every_output_offset)
 {
     const emb_kernel *k = kernel_of(_i);
     gen_rng r = gen_seed(0x7005);
     const emb_loop_schedule saved = *emb_loops();
-    emb_loop_schedule paths[3] = {saved, saved, saved};
-    paths[1].prefetch_llc_eighths = 0;
-    paths[1].in_flight_min_dim = 1;
-    paths[2].stream_llc_eighths = 0;
-    static const char *const path_names[3] = {"default", "rows in flight", "streaming"};
-    const int64_t vocab = 5, n = 9, max_pos = 4, dims_here[] = {96, 160};
-    const int32_t ids[9] = {4, 0, 2, 2, 1, 3, 0, 4, 1};
+    emb_loop_schedule paths[ROW_PATHS];
+    row_paths(paths);
+    const int64_t vocab = PATH_VOCAB, n = PATH_TOKENS, max_pos = 4, dims_here[] = {96, 160};
+    const int32_t *ids = path_ids;
     const emb_positions pos = {NULL, 1, 3};
     for (int d = 0; d < 2; d++) {
         const int64_t dim = dims_here[d];
@@ -153,13 +150,13 @@ START_TEST(lookup_pos_at_every_output_offset)
             float *want = xmalloc((size_t)(n * dim) * sizeof(float));
             ck_assert_int_eq(ref_lookup_pos(k->in, table, vocab, dim, ids, EMB_I32, n, pt,
                                             ptable, max_pos, &pos, want), 0);
-            for (int path = 0; path < 3; path++) {
+            for (int path = 0; path < ROW_PATHS; path++) {
                 emb_schedule_set_loops(&paths[path]);
                 for (size_t off = 0; off < 64; off += 4) {
                     char what[160];
                     snprintf(what, sizeof what,
                              "%s + %s positions, dim %lld, %s, output at 64k + %zu", k->name,
-                             emb_type_name(pt), (long long)dim, path_names[path], off);
+                             emb_type_name(pt), (long long)dim, row_path_names[path], off);
                     gbytes out = gbytes_new((size_t)(n * dim) * sizeof(float), off);
                     const emb_status s = emb_lookup_pos(table, k->in, vocab, dim, ids, EMB_I32, n,
                                                         ptable, pt, max_pos, &pos, (float *)out.p);
