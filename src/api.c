@@ -154,7 +154,8 @@ static emb_status lookup_call(const char *op, const void *table, emb_type table_
     shape_spans(&c, spans);
     if ((s = validate_buffers(&c, k, spans, 1, SHAPE_SPANS, SHAPE_SPANS)) != EMB_OK)
         return s;
-    lookup_job job = {k->kernel[kid]->lookup, table, (size_t)dim, ids, id_type == EMB_I64, (size_t)n,
+    const emb_kernel_entry *e = emb_kernel_for(k, kid, (size_t)dim);
+    lookup_job job = {e->lookup, table, (size_t)dim, ids, id_type == EMB_I64, (size_t)n,
                       c.rows_row_bytes, out,
                       emb_schedule_flags(EMB_OP_LOOKUP, c.matrix_bytes, c.rows_bytes)};
     emb_run(EMB_OP_LOOKUP, lookup_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
@@ -238,7 +239,8 @@ static emb_status grad_call(const char *op, float *dtable, int64_t vocab, int64_
     }
     /* Each part scans every id but touches only its own rows. */
     const size_t touched_bytes = 3 * (size_t)n * (size_t)dim * sizeof(float);
-    grad_job job = {k->kernel[kid]->grad, dtable, (size_t)dim, ids, id_type == EMB_I64, (size_t)n, dout,
+    const emb_kernel_entry *e = emb_kernel_for(k, kid, (size_t)dim);
+    grad_job job = {e->grad, dtable, (size_t)dim, ids, id_type == EMB_I64, (size_t)n, dout,
                     opts, emb_schedule_flags(EMB_OP_GRAD, c.matrix_bytes, 0)};
     emb_run(EMB_OP_GRAD, grad_part, &job, emb_parts_for(touched_bytes, (size_t)n));
     free(counts);
@@ -408,7 +410,8 @@ emb_status emb_lookup_pos(const void *table, emb_type table_type, int64_t vocab,
         s = check_positions(op, max_pos, pos, id_type, n);
     if (s != EMB_OK)
         return s;
-    lookup_pos_job job = {k->kernel[kid]->lookup_pos, table, pos_table, pos_type, (size_t)dim,
+    const emb_kernel_entry *e = emb_kernel_for(k, kid, (size_t)dim);
+    lookup_pos_job job = {e->lookup_pos, table, pos_table, pos_type, (size_t)dim,
                           ids, id_type == EMB_I64, (size_t)n, pos_src_of(pos), (uint8_t *)out,
                           emb_schedule_flags(EMB_OP_LOOKUP_POS, c.matrix_bytes, c.rows_bytes)};
     emb_run(EMB_OP_LOOKUP_POS, lookup_pos_part, &job, emb_parts_for(c.rows_bytes, (size_t)n));
@@ -480,7 +483,8 @@ emb_status emb_grad_pos(float *dtable, int64_t vocab, float *dpos_table, int64_t
         opts.counts = counts;
     }
     const size_t touched_bytes = 5 * (size_t)n * (size_t)dim * sizeof(float);
-    grad_pos_job job = {k->kernel[kid]->grad_pos, dtable, dpos_table, (size_t)dim, ids,
+    const emb_kernel_entry *e = emb_kernel_for(k, kid, (size_t)dim);
+    grad_pos_job job = {e->grad_pos, dtable, dpos_table, (size_t)dim, ids,
                         id_type == EMB_I64, (size_t)n, pos_src_of(pos), dout, opts,
                         emb_schedule_flags(EMB_OP_GRAD_POS, c.matrix_bytes, 0)};
     emb_run(EMB_OP_GRAD_POS, grad_pos_part, &job, emb_parts_for(touched_bytes, (size_t)n));

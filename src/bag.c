@@ -241,7 +241,8 @@ emb_status emb_bag(const void *table, emb_type table_type, int64_t vocab, int64_
     /* Rows read: the tokens' (at most the table); bytes written: out. */
     const size_t read = (size_t)n * s.row_bytes < s.matrix_bytes ? (size_t)n * s.row_bytes
                                                                   : s.matrix_bytes;
-    bag_job job = {k->kernel[kid]->bag, table, &s.call, out, argmax,
+    const emb_kernel_entry *e = emb_kernel_for(k, kid, (size_t)dim);
+    bag_job job = {e->bag, table, &s.call, out, argmax,
                    emb_schedule_flags(EMB_OP_BAG, s.matrix_bytes, out_bytes)};
     emb_run(EMB_OP_BAG, bag_part, &job, emb_parts_for(read + out_bytes, nb));
     return EMB_OK;
@@ -317,7 +318,8 @@ emb_status emb_bag_grad(float *dtable, int64_t vocab, int64_t dim, const void *i
         return st;
     /* Each part scans every token but touches only its own rows. */
     const size_t touched = 3 * ((size_t)n + (max ? nb : 0)) * (size_t)dim * 4;
-    bag_grad_job job = {k->kernel[kid]->bag_grad, dtable, &s.call, dout, max ? argmax : NULL,
+    const emb_kernel_entry *e = emb_kernel_for(k, kid, (size_t)dim);
+    bag_grad_job job = {e->bag_grad, dtable, &s.call, dout, max ? argmax : NULL,
                         emb_schedule_flags(EMB_OP_BAG_GRAD, s.matrix_bytes, 0)};
     emb_run(EMB_OP_BAG_GRAD, bag_grad_part, &job, emb_parts_for(touched, (size_t)n + nb));
     return EMB_OK;
@@ -424,11 +426,13 @@ static emb_status coalesced_step(const bag_shape *s, const emb_resolved *k, uint
                 pad_slot = i;
     gc.pad = pad_slot;
     const emb_kernel_id gk = emb_kernel_find(EMB_OP_BAG_GRAD, EMB_F32, EMB_F32);
-    bag_grad_job gj = {k->kernel[gk]->bag_grad, g, &gc, (const uint8_t *)dout, NULL, 0};
+    const emb_kernel_entry *ge = emb_kernel_for(k, gk, dim);
+    bag_grad_job gj = {ge->bag_grad, g, &gc, (const uint8_t *)dout, NULL, 0};
     emb_run(op, bag_grad_part, &gj, nparts);
     /* One bag per distinct row, in order of first occurrence. */
     emb_bag_call uc = {dim, rows, 1, u, NULL, 0, 0, u, NULL, c->pad, EMB_BAG_SUM};
-    bag_step_job sj = {k->kernel[kid]->bag_step, table, step->h, &uc, g, step->lr, step->eps,
+    const emb_kernel_entry *e = emb_kernel_for(k, kid, dim);
+    bag_step_job sj = {e->bag_step, table, step->h, &uc, g, step->lr, step->eps,
                        scratch, part_floats, emb_schedule_flags(op, s->matrix_bytes, 0)};
     emb_run(op, bag_step_part, &sj, nparts);
 done:
@@ -515,7 +519,8 @@ emb_status emb_bag_update(void *table, emb_type table_type, int64_t vocab, int64
                       part_floats);
         return EMB_ENOMEM;
     }
-    bag_step_job job = {k->kernel[kid]->bag_step, table, step->h, &s.call, dout, step->lr,
+    const emb_kernel_entry *e = emb_kernel_for(k, kid, (size_t)dim);
+    bag_step_job job = {e->bag_step, table, step->h, &s.call, dout, step->lr,
                         step->eps, scratch, part_floats,
                         emb_schedule_flags(step_op, s.matrix_bytes, 0)};
     emb_run(step_op, bag_step_part, &job, nparts);

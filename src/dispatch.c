@@ -48,11 +48,12 @@ enum { IMPL_COUNT = (int)(sizeof impls / sizeof impls[0]) };
 static char reasons[IMPL_COUNT][REASON_MAX];
 static pthread_once_t reasons_once = PTHREAD_ONCE_INIT;
 
-/* Per implementation, the function each kernel runs and whose it is: its
- * own entry when the CPU has what that entry needs, else the next
- * available implementation's, down to scalar, which has every kernel. */
+/* Per implementation, the function each kernel runs on each row class
+ * and whose it is: its own entry when the CPU has what that entry needs,
+ * else the next available implementation's, down to scalar, which has
+ * every kernel; the same for both classes until an override moves one. */
 static emb_resolved resolved[IMPL_COUNT];
-static int resolved_by[IMPL_COUNT][EMB_KERNEL_COUNT];
+static int resolved_by[IMPL_COUNT][EMB_ROW_CLASSES][EMB_KERNEL_COUNT];
 
 static const emb_kernel_entry *find_entry(int impl, int kernel, uint32_t have)
 {
@@ -72,8 +73,10 @@ static void resolve(int impl, uint32_t have)
                 continue;
             const emb_kernel_entry *e = find_entry(j, k, have);
             if (e != NULL) {
-                resolved[impl].kernel[k] = e;
-                resolved_by[impl][k] = j;
+                for (int c = 0; c < EMB_ROW_CLASSES; c++) {
+                    resolved[impl].kernel[c][k] = e;
+                    resolved_by[impl][c][k] = j;
+                }
                 break;
             }
         }
@@ -85,8 +88,9 @@ static int find_impl(const char *name);
 /* EMBSIMD_KERNEL_IMPL="KERNEL=IMPL[,KERNEL=IMPL...]": kernel KERNEL runs
  * IMPL's code under every implementation ranked above IMPL (the ones
  * at and below it are unchanged, so an override only ever steps down the
- * table). Every implementation computes the same bits, so this moves
- * speed only. It lets a CPU where one implementation's kernel is slower
+ * table); "KERNEL@short=IMPL" or "KERNEL@long=IMPL" for one row class
+ * (emb_row_class) only. Every implementation computes the same bits, so
+ * this moves speed only. It lets a CPU where one implementation's kernel is slower
  * than a lower one's run the faster code, and lets a test give an
  * implementation a table that lacks kernels on any CPU. A malformed
  * value never falls back silently: every call fails, naming the item. */
@@ -99,13 +103,14 @@ static void override_fail(int item, const char *spec, size_t len, const char *wh
              spec, why);
 }
 
-static void override_kernel(int k, int target)
+
+static void override_kernel(int k, int row_class, int target)
 {
     for (int i = 0; i < target; i++) {
         if (reasons[i][0] != '\0')
             continue;
-        resolved[i].kernel[k] = resolved[target].kernel[k];
-        resolved_by[i][k] = resolved_by[target][k];
+        resolved[i].kernel[row_class][k] = resolved[target].kernel[row_class][k];
+        resolved_by[i][row_class][k] = resolved_by[target][row_class][k];
     }
 }
 
@@ -115,11 +120,13 @@ static void override_kernel(int k, int target)
 static void apply_kernel_overrides(void)
 {
     const emb_schedule *s = emb_schedule_current();
-    for (int k = 0; k < EMB_KERNEL_COUNT; k++) {
-        const int target = s->kernel_impl[k][0] ? find_impl(s->kernel_impl[k]) : -1;
-        if (target >= 0 && reasons[target][0] == '\0')
-            override_kernel(k, target);
-    }
+    for (int c = 0; c < EMB_ROW_CLASSES; c++)
+        for (int k = 0; k < EMB_KERNEL_COUNT; k++) {
+            const char *name = s->kernel_impl[c][k];
+            const int target = name[0] ? find_impl(name) : -1;
+            if (target >= 0 && reasons[target][0] == '\0')
+                override_kernel(k, c, target);
+        }
     const char *spec = getenv("EMBSIMD_KERNEL_IMPL");
     if (spec == NULL)
         return;
@@ -137,6 +144,17 @@ static void apply_kernel_overrides(void)
         }
         snprintf(kernel, sizeof kernel, "%.*s", (int)(eq - p), p);
         snprintf(impl, sizeof impl, "%.*s", (int)(len - (size_t)(eq - p) - 1), eq + 1);
+        int first = 0, last = EMB_ROW_CLASSES - 1; /* both row classes unless named */
+        char *at = strchr(kernel, '@');
+        if (at != NULL) {
+            *at++ = '\0';
+            first = emb_row_class_named(at);
+            if (first < 0) {
+                override_fail(item, p, len, "names a row class other than short and long");
+                return;
+            }
+            last = first;
+        }
         int k = 0;
         while (k < EMB_KERNEL_COUNT && strcmp(emb_kernel_at(k)->name, kernel) != 0)
             k++;
@@ -150,7 +168,8 @@ static void apply_kernel_overrides(void)
                                                    : reasons[target]);
             return;
         }
-        override_kernel(k, target);
+        for (int c = first; c <= last; c++)
+            override_kernel(k, c, target);
         p += len;
         if (*p == ',')
             p++;
@@ -287,13 +306,15 @@ const emb_resolved *emb_active_kernels(void)
     return &resolved[i];
 }
 
-const char *emb_kernel_impl(int k, int impl)
+const char *emb_kernel_impl_for_dim(int k, int impl, int64_t dim)
 {
     resolve_with_overrides();
-    if (k < 0 || k >= EMB_KERNEL_COUNT || !available(impl))
+    if (k < 0 || k >= EMB_KERNEL_COUNT || !available(impl) || dim < 1)
         return NULL;
-    return impls[resolved_by[impl][k]].name;
+    return impls[resolved_by[impl][emb_row_class((size_t)dim)][k]].name;
 }
+
+const char *emb_kernel_impl(int k, int impl) { return emb_kernel_impl_for_dim(k, impl, 1); }
 
 const char *emb_impl_active(void)
 {

@@ -257,9 +257,18 @@ const emb_kernel *emb_kernel_at(int k);
  * selected: its own name, or the name of the next implementation in the
  * table that has the kernel for this CPU (e.g. "scalar" for f16 widening
  * under avx2 on a CPU without F16C). NULL when k or impl is out of range or
- * impl is not available here.
+ * impl is not available here. This is the answer for short rows (dim up to
+ * 1024); emb_kernel_impl_for_dim answers for any row.
  */
 const char *emb_kernel_impl(int k, int impl);
+
+/**
+ * The same for rows of @p dim elements: a tuning file (embsimd-tune) or
+ * EMBSIMD_KERNEL_IMPL may give a kernel's long rows (dim > 1024) other
+ * code than its short ones (docs/tuning.md). NULL as emb_kernel_impl, or
+ * when dim < 1.
+ */
+const char *emb_kernel_impl_for_dim(int k, int impl, int64_t dim);
 
 /**
  * Embedding lookup: out[i*dim + j] = table[ids[i]*dim + j] for i < n, j < dim.

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "bag_internal.h"
 #include "embsimd.h"
@@ -148,11 +149,47 @@ typedef struct emb_kernels {
     emb_ids_minmax_fn ids_minmax;
 } emb_kernels;
 
-/* The implementation in use, resolved per kernel: what api.c calls. */
+/* Rows of more than EMB_SHORT_ROW_MAX_DIM elements are long: a tuning
+ * file (or EMBSIMD_KERNEL_IMPL) may give a kernel's long rows another
+ * implementation's code than its short ones. The CPUs measured disagree
+ * most there: on AMD Zen 5, AVX-512's f32 lookup ran at 0.78-0.84x
+ * memcpy against AVX2's 0.74-0.80x at 50257 x 768 x 8192, and at
+ * 0.64-0.74x against 0.71-0.83x at 128256 x 4096 x 2048 (issue figures,
+ * docs/tuning.md), so no one choice per kernel serves both. 1024: rows up
+ * to a 4 KiB page of f32, the widths of GPT-2 and BERT; Llama's 4096 and
+ * up are long. */
+#define EMB_SHORT_ROW_MAX_DIM 1024
+enum { EMB_ROWS_SHORT, EMB_ROWS_LONG, EMB_ROW_CLASSES };
+static inline int emb_row_class(size_t dim)
+{
+    return dim > EMB_SHORT_ROW_MAX_DIM ? EMB_ROWS_LONG : EMB_ROWS_SHORT;
+}
+
+/* The row classes' names in a tuning file and EMBSIMD_KERNEL_IMPL. */
+static inline const char *emb_row_class_name(int row_class)
+{
+    return row_class == EMB_ROWS_LONG ? "long" : "short";
+}
+/* The class a name names, -1 for none. */
+static inline int emb_row_class_named(const char *name)
+{
+    return strcmp(name, "short") == 0 ? EMB_ROWS_SHORT
+           : strcmp(name, "long") == 0  ? EMB_ROWS_LONG
+                                        : -1;
+}
+
+/* The implementation in use, resolved per kernel and row class: what
+ * api.c calls, through emb_kernel_for. */
 typedef struct emb_resolved {
-    const emb_kernel_entry *kernel[EMB_KERNEL_SLOTS];
+    const emb_kernel_entry *kernel[EMB_ROW_CLASSES][EMB_KERNEL_SLOTS];
     emb_ids_minmax_fn ids_minmax;
 } emb_resolved;
+
+/* Kernel kid's entry for rows of dim elements. */
+static inline const emb_kernel_entry *emb_kernel_for(const emb_resolved *r, int kid, size_t dim)
+{
+    return r->kernel[emb_row_class(dim)][kid];
+}
 
 /* CPU features an implementation may require. The x86 bits are only set
  * when the OS also saves the register state they need (XGETBV). */
@@ -227,9 +264,9 @@ void emb_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
 float emb_init_value(emb_init_dist dist, uint64_t seed, uint64_t row, uint64_t col, float scale);
 
 /* The schedule in force (tuning.c): speed-only choices, the defaults or a
- * tuning file's. kernel_impl[k]: the implementation whose code kernel k
- * runs under every implementation above it (as EMBSIMD_KERNEL_IMPL does),
- * "" for the dispatcher's own choice. */
+ * tuning file's. kernel_impl[c][k]: the implementation whose code kernel k
+ * runs on rows of class c (emb_row_class) under every implementation above
+ * it (as EMBSIMD_KERNEL_IMPL does), "" for the dispatcher's own choice. */
 /* The loops' speed-only constants (row_loops.h, bag_loops.h, prefetch.h,
  * schedule.c): their defaults, each with the measurement behind it, are
  * EMB_LOOP_DEFAULTS in tuning.c; a tuning file may set any of them. */
@@ -259,7 +296,7 @@ typedef struct emb_schedule {
     size_t part_min_bytes; /* a thread's share below which a call stays on one
                               thread, when workers are awake (threads.c) */
     size_t wake_min_bytes; /* ... when they must be woken first */
-    char kernel_impl[EMB_KERNEL_SLOTS][16];
+    char kernel_impl[EMB_ROW_CLASSES][EMB_KERNEL_SLOTS][16];
     emb_loop_schedule loops;
 } emb_schedule;
 const emb_schedule *emb_schedule_current(void);

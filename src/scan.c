@@ -67,7 +67,9 @@ emb_status emb_scan(const void *table, emb_type table_type, int64_t vocab, int64
         return s;
     const emb_type_traits *t = &emb_types[table_type];
     const emb_kernel_id kid = emb_kernel_find(EMB_OP_SCAN, table_type, EMB_F32);
-    if (kid == EMB_KERNEL_COUNT || k->kernel[kid] == NULL || k->kernel[kid]->scan == NULL) {
+    const emb_kernel_entry *e =
+        kid == EMB_KERNEL_COUNT ? NULL : emb_kernel_for(k, kid, (size_t)dim);
+    if (e == NULL || e->scan == NULL) {
         emb_set_error("%s: no scan kernel for %s tables", op, t->name);
         return EMB_EINVAL;
     }
@@ -82,7 +84,7 @@ emb_status emb_scan(const void *table, emb_type table_type, int64_t vocab, int64
             return EMB_ENOMEM;
         }
     }
-    scan_job job = {k->kernel[kid]->scan, table, (size_t)dim, (size_t)vocab,
+    scan_job job = {e->scan, table, (size_t)dim, (size_t)vocab,
                     metric == EMB_METRIC_NORM2 ? NULL : query, metric, scratch, scores,
                     emb_schedule_flags(EMB_OP_SCAN, table_bytes, 0)};
     emb_run(EMB_OP_SCAN, scan_part, &job, parts);

@@ -18,7 +18,9 @@
  *   threads.min_bytes <bytes a thread's share must reach for a second thread
  *       that is awake>
  *   threads.wake_min_bytes <... for one that must be woken>
- *   kernel <kernel name> <implementation>
+ *   kernel <kernel name> <implementation> [short|long]   (one row class,
+ *       emb_row_class: rows of at most / more than 1024 elements; both
+ *       without)
  *   <loop constant> <whole number>   (loop_items below: prefetch.bytes,
  *       prefetch.rows_max, prefetch.budget, in_flight.min_dim,
  *       in_flight.pos_grad_min_dim, stream.llc_eighths,
@@ -297,7 +299,7 @@ static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *w
             line[--len] = '\0';
         if (len == 0)
             continue;
-        char key[64], a[128], b[64];
+        char key[64], a[128], b[64], rows[16], extra[2];
         if (!seen_header) {
             if (strcmp(line, "embsimd-tuning 1") != 0) {
                 snprintf(why, why_size, "line %d is not \"embsimd-tuning 1\"", lineno);
@@ -332,17 +334,28 @@ static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *w
                 return -1;
             }
             *loop_field(&s->loops, it) = (size_t)v;
-        } else if (sscanf(line, "%63s %127s %63s", key, a, b) == 3 && strcmp(key, "kernel") == 0) {
+        } else if (sscanf(line, "%63s %127s %63s %15s %1s", key, a, b, rows, extra) >= 3 &&
+                   strcmp(key, "kernel") == 0) {
+            /* kernel NAME IMPL [short|long]: both row classes unless named */
             const int k = find_kernel(a);
+            const int fields = sscanf(line, "%63s %127s %63s %15s %1s", key, a, b, rows, extra);
+            const int only = fields >= 4 ? emb_row_class_named(rows) : -1;
             if (k < 0) {
                 snprintf(why, why_size, "line %d: \"%s\" names no kernel", lineno, a);
                 return -1;
             }
-            if (strlen(b) >= sizeof s->kernel_impl[k]) {
+            if (strlen(b) >= sizeof s->kernel_impl[0][k]) {
                 snprintf(why, why_size, "line %d: \"%s\" names no implementation", lineno, b);
                 return -1;
             }
-            memcpy(s->kernel_impl[k], b, strlen(b) + 1);
+            if (fields > 4 || (fields == 4 && only < 0)) {
+                snprintf(why, why_size, "line %d: after the implementation, \"%s\" is not a row "
+                         "class (short or long)", lineno, fields == 4 ? rows : line);
+                return -1;
+            }
+            for (int c = 0; c < EMB_ROW_CLASSES; c++)
+                if (only < 0 || c == only)
+                    memcpy(s->kernel_impl[c][k], b, strlen(b) + 1);
         } else {
             snprintf(why, why_size, "line %d: \"%.60s\" is not an item of a tuning file", lineno,
                      line);
@@ -373,10 +386,20 @@ static void describe_choices(const emb_schedule *s, char *buf, size_t size)
         if (*loop_field(&L, &loop_items[i]) != *loop_field(&D, &loop_items[i]))
             used += (size_t)snprintf(buf + used, size - used, "; %s %zu", loop_items[i].name,
                                      *loop_field(&L, &loop_items[i]));
-    for (int k = 0; k < emb_kernel_count() && used < size; k++)
-        if (s->kernel_impl[k][0] != '\0')
+    for (int k = 0; k < emb_kernel_count() && used < size; k++) {
+        const char *shorts = s->kernel_impl[EMB_ROWS_SHORT][k];
+        const char *longs = s->kernel_impl[EMB_ROWS_LONG][k];
+        if (strcmp(shorts, longs) == 0 && shorts[0] != '\0')
             used += (size_t)snprintf(buf + used, size - used, "; %s runs %s's code",
-                                     emb_kernel_at(k)->name, s->kernel_impl[k]);
+                                     emb_kernel_at(k)->name, shorts);
+        else
+            for (int c = 0; c < EMB_ROW_CLASSES && used < size; c++)
+                if (s->kernel_impl[c][k][0] != '\0')
+                    used += (size_t)snprintf(buf + used, size - used,
+                                             "; %s runs %s's code on %s rows",
+                                             emb_kernel_at(k)->name, s->kernel_impl[c][k],
+                                             emb_row_class_name(c));
+    }
 }
 
 static void load(void)

@@ -39,6 +39,11 @@ static const shape shapes[] = {
     {1000, 768, 512, "a table in the caches"},
 };
 static const shape tiny_shape = {1000, 64, 64, "a tiny table (--tiny: a test of the tool)"};
+/* The kernels' long rows (emb_row_class), timed by the default run only:
+ * a Llama-sized row from a table past the LLC of every CPU measured (256
+ * MiB of f32), where AVX-512's f32 lookup fell behind AVX2's on Zen 5
+ * (docs/tuning.md) while leading it on 768-float rows. */
+static const shape long_shape = {16384, 4096, 512, "4096-float rows from DRAM"};
 
 typedef struct options {
     int quick, tiny, dry_run, show, identity;
@@ -54,16 +59,18 @@ static void usage(FILE *f)
             "\n"
             "Measures on this machine, paired in the same run against the library's\n"
             "defaults, which implementation's code runs each lookup and gradient kernel\n"
-            "fastest, from what size a call gains from a second thread (one awake, and\n"
-            "one to be woken), and the loops' constants (prefetch distance, rows in\n"
-            "flight, the streaming threshold, how far ahead bags hint and into which\n"
-            "cache); keeps a\n"
-            "choice only where it wins beyond noise (median paired ratio below %.2f,\n"
+            "fastest (on rows of up to 1024 elements, and in the default run on longer\n"
+            "ones, each class chosen apart), from what size a call gains from a second\n"
+            "thread (one awake, and one to be woken), and the loops' constants\n"
+            "(prefetch distance, rows in flight, the streaming threshold, how far ahead\n"
+            "bags hint and into which cache); keeps a choice only where it wins beyond\n"
+            "noise (median paired ratio below %.2f,\n"
             "faster in %.0f %% of the rounds, and nowhere slower than %.2fx); writes the\n"
             "tuning file the library reads on first use. Results never change: every\n"
             "implementation and thread count gives the same bits.\n"
             "\n"
-            "  --quick        one shape (GPT-2's table), fewer rounds: under 30 s\n"
+            "  --quick        one shape (GPT-2's table), fewer rounds: under 30 s; kernel\n"
+            "                 choices for short rows only\n"
             "  --output=PATH  where to write (default: this CPU's file,\n"
             "                 $XDG_CACHE_HOME/embsimd/tuning-<identity>.txt, ~/.cache by default)\n"
             "  --dry-run      measure and print, write nothing\n"
@@ -239,10 +246,15 @@ static double median(double *v, int n)
 
 /* One kernel: the dispatcher's choice (the best implementation's code) and
  * every other available implementation whose code differs, paired round by
- * round at each shape. Returns the implementation to name in the file, or
- * NULL to keep the default; fills the summary line. */
-static const char *tune_kernel(int k, const shape *sh, int nshapes, int rounds, gen_rng *r,
-                               char *line, size_t line_size, int *step, int steps)
+ * round at each shape. A candidate is chosen for a row class (short or
+ * long rows, emb_row_class) from the shapes of that class alone: it must
+ * win at one of them and lose at none. Fills pick[c] with the
+ * implementation to name for class c, NULL to keep the default (and for a
+ * class no shape timed), and the summary line (a shape that was not timed,
+ * "-": not a dim the type has rows of, or no memory for it). */
+static void tune_kernel(int k, const shape *sh, int nshapes, int rounds, gen_rng *r,
+                       const char *pick[EMB_ROW_CLASSES], char *line, size_t line_size,
+                       int *step, int steps)
 {
     const emb_kernel *K = emb_kernel_at(k);
     int best = -1, cand[8], nc = 0;
@@ -261,28 +273,31 @@ static const char *tune_kernel(int k, const shape *sh, int nshapes, int rounds, 
     }
     const char *dflt = emb_kernel_impl(k, best);
     double ratio[8][4];
-    int wins[8] = {0}, worse[8] = {0};
+    int wins[8][EMB_ROW_CLASSES] = {{0}}, worse[8][EMB_ROW_CLASSES] = {{0}};
+    int timed[EMB_ROW_CLASSES] = {0}, first[EMB_ROW_CLASSES] = {-1, -1};
     for (int s = 0; s < nshapes; s++) {
+        const int rc = emb_row_class((size_t)sh[s].dim);
         job j;
         const int made = job_make(&j, K, &sh[s], r);
         (*step)++;
-        if (made != 0) {
+        if (made != 0) { /* not a dim this type has rows of, or no memory for the shape */
             job_free(&j);
             for (int c = 0; c < nc; c++)
-                ratio[c][s] = 1.0;
-            if (made < 0)
-                return NULL;
+                ratio[c][s] = -1;
             continue;
         }
+        timed[rc] = 1;
+        if (first[rc] < 0)
+            first[rc] = s;
         double rr[8][1000];
         int faster[8] = {0};
         for (int round = 0; round < rounds; round++) {
             double t[9];
             /* rotating order: the default first in even rounds, last in odd */
             for (int c = -1; c < nc; c++) {
-                const int pick = round % 2 ? (c < 0 ? nc - 1 : c == nc - 1 ? -1 : c) : c;
-                emb_use_impl(pick < 0 ? emb_impl_name(best) : emb_impl_name(cand[pick]));
-                t[pick + 1] = time_call(&j);
+                const int at = round % 2 ? (c < 0 ? nc - 1 : c == nc - 1 ? -1 : c) : c;
+                emb_use_impl(at < 0 ? emb_impl_name(best) : emb_impl_name(cand[at]));
+                t[at + 1] = time_call(&j);
             }
             for (int c = 0; c < nc; c++) {
                 rr[c][round] = t[c + 1] / t[0];
@@ -293,28 +308,39 @@ static const char *tune_kernel(int k, const shape *sh, int nshapes, int rounds, 
         for (int c = 0; c < nc; c++) {
             ratio[c][s] = median(rr[c], rounds);
             if (ratio[c][s] < WIN && faster[c] >= WIN_SHARE * rounds)
-                wins[c]++;
+                wins[c][rc]++;
             if (ratio[c][s] > LOSE)
-                worse[c]++;
+                worse[c][rc]++;
         }
         fprintf(stderr, "\r[%d/%d] %-24s %-28s", *step, steps, K->name, sh[s].why);
         job_free(&j);
     }
-    int pick = -1;
-    for (int c = 0; c < nc; c++)
-        if (wins[c] > 0 && worse[c] == 0 && (pick < 0 || ratio[c][0] < ratio[pick][0]))
-            pick = c;
+    for (int rc = 0; rc < EMB_ROW_CLASSES; rc++) {
+        int at = -1;
+        for (int c = 0; c < nc; c++)
+            if (wins[c][rc] > 0 && worse[c][rc] == 0 &&
+                (at < 0 || ratio[c][first[rc]] < ratio[at][first[rc]]))
+                at = c;
+        pick[rc] = at < 0 ? NULL : emb_impl_name(cand[at]);
+    }
     size_t used = (size_t)snprintf(line, line_size, "| %s | %s |", K->name, dflt);
     for (int c = 0; c < nc && used < line_size; c++) {
         used += (size_t)snprintf(line + used, line_size - used, " %s:", emb_impl_name(cand[c]));
         for (int s = 0; s < nshapes && used < line_size; s++)
-            used += (size_t)snprintf(line + used, line_size - used, " %.2f", ratio[c][s]);
+            used += ratio[c][s] < 0 ? (size_t)snprintf(line + used, line_size - used, " -")
+                                    : (size_t)snprintf(line + used, line_size - used, " %.2f",
+                                                       ratio[c][s]);
     }
     if (nc == 0)
         used += (size_t)snprintf(line + used, line_size - used, " (no other code here)");
-    snprintf(line + used, line_size - used, " | %s |",
-             pick < 0 ? dflt : emb_impl_name(cand[pick]));
-    return pick < 0 ? NULL : emb_impl_name(cand[pick]);
+    if (timed[EMB_ROWS_LONG] && pick[EMB_ROWS_SHORT] != pick[EMB_ROWS_LONG])
+        snprintf(line + used, line_size - used, " | short rows %s, long rows %s |",
+                 pick[EMB_ROWS_SHORT] ? pick[EMB_ROWS_SHORT] : dflt,
+                 pick[EMB_ROWS_LONG] ? pick[EMB_ROWS_LONG] : dflt);
+    else
+        snprintf(line + used, line_size - used, " | %s%s |",
+                 pick[EMB_ROWS_SHORT] ? pick[EMB_ROWS_SHORT] : dflt,
+                 timed[EMB_ROWS_LONG] || nc == 0 ? "" : " (long rows not timed)");
 }
 
 /* One call timed after the pool's workers have gone to sleep: a pause
@@ -608,22 +634,39 @@ int main(int argc, char **argv)
 
     const shape *sh = o.tiny ? &tiny_shape : shapes;
     const int nshapes = o.tiny || o.quick ? 1 : (int)(sizeof shapes / sizeof shapes[0]);
+    /* the kernels' shapes: the loops', then long rows in the default run */
+    shape ksh[4];
+    int nk = 0;
+    for (; nk < nshapes; nk++)
+        ksh[nk] = sh[nk];
+    if (!o.tiny && !o.quick)
+        ksh[nk++] = long_shape;
     gen_rng r = gen_seed(20261205);
     int steps = 0, step = 0;
     for (int k = 0; k < emb_kernel_count(); k++)
         steps += (emb_kernel_at(k)->op == EMB_OP_LOOKUP || emb_kernel_at(k)->op == EMB_OP_GRAD) *
-                 nshapes;
-    char lines[64][256], chosen[80][80];
+                 nk;
+    char lines[64][256], chosen[160][80];
     int nlines = 0, nchosen = 0;
     for (int k = 0; k < emb_kernel_count() && nlines < 64; k++) {
         const emb_kernel *K = emb_kernel_at(k);
         if (K->op != EMB_OP_LOOKUP && K->op != EMB_OP_GRAD)
             continue;
-        const char *pick = tune_kernel(k, sh, nshapes, o.rounds, &r, lines[nlines],
-                                       sizeof lines[nlines], &step, steps);
+        const char *pick[EMB_ROW_CLASSES];
+        tune_kernel(k, ksh, nk, o.rounds, &r, pick, lines[nlines], sizeof lines[nlines], &step,
+                    steps);
         nlines++;
-        if (pick != NULL)
-            snprintf(chosen[nchosen++], sizeof chosen[0], "kernel %s %s", K->name, pick);
+        /* one line for both row classes where both were timed and agree */
+        if (nk > nshapes && pick[EMB_ROWS_SHORT] != NULL &&
+            pick[EMB_ROWS_SHORT] == pick[EMB_ROWS_LONG]) {
+            snprintf(chosen[nchosen++], sizeof chosen[0], "kernel %s %s", K->name,
+                     pick[EMB_ROWS_SHORT]);
+            continue;
+        }
+        for (int c = 0; c < EMB_ROW_CLASSES; c++)
+            if (pick[c] != NULL)
+                snprintf(chosen[nchosen++], sizeof chosen[0], "kernel %s %s %s", K->name, pick[c],
+                         emb_row_class_name(c));
     }
     char loops_report[4096];
     tune_loops(sh, nshapes, o.rounds, &r, chosen, &nchosen, loops_report, sizeof loops_report);
@@ -639,9 +682,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < nlines; i++)
         printf("%s\n", lines[i]);
     printf("\nshapes (V x D x N):");
-    for (int s = 0; s < nshapes; s++)
-        printf("%s %lld x %lld x %lld (%s)", s ? ";" : "", (long long)sh[s].vocab,
-               (long long)sh[s].dim, (long long)sh[s].tokens, sh[s].why);
+    for (int s = 0; s < nk; s++)
+        printf("%s %lld x %lld x %lld (%s)", s ? ";" : "", (long long)ksh[s].vocab,
+               (long long)ksh[s].dim, (long long)ksh[s].tokens, ksh[s].why);
+    printf("; the loop constants on the first %d", nshapes);
     printf("\n\nloop constants, the f32 lookup and gradient (bag.*: bags of 20; "
            "in_flight.pos_grad_min_dim: emb_grad_pos, Zipf ids), median ratio of paired "
            "rounds:\n%s",

@@ -33,6 +33,13 @@ EMBSIMD_TUNING=off run --show | grep -q '^defaults (EMBSIMD_TUNING=off)' ||
 run --tiny --rounds=2 --output="$dir/sub/tuning.txt" >"$dir/out.txt" 2>"$dir/err.txt" ||
     { cat "$dir/out.txt" "$dir/err.txt"; fail "the tiny run exited $?"; }
 grep -q '^| lookup/f32->f32 | ' "$dir/out.txt" || fail "no summary row for lookup/f32->f32"
+# the tiny run times short rows only: the report says so, and a kernel it
+# chose is chosen for short rows only
+grep '^| lookup/f32->f32 | ' "$dir/out.txt" | grep -q '(long rows not timed) |$\|(no other code here)' ||
+    fail "the summary row does not say long rows were not timed: $(grep '^| lookup/f32->f32' "$dir/out.txt")"
+if grep '^kernel ' "$dir/sub/tuning.txt" | grep -v ' short$'; then
+    fail "a kernel choice of the tiny run (above) is not for short rows only"
+fi
 grep -q '^wrote .*/sub/tuning.txt' "$dir/out.txt" || fail "it does not say what it wrote"
 head -n 1 "$dir/sub/tuning.txt" | grep -qx 'embsimd-tuning 1' || fail "the file lacks its header"
 grep -q '^threads.min_bytes [0-9][0-9]*$' "$dir/sub/tuning.txt" || fail "the file lacks threads.min_bytes"

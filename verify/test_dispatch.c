@@ -289,10 +289,14 @@ START_TEST(kernel_impl_out_of_range)
     for (int k = 0; k < kernels; k++) {
         ck_assert_ptr_null(emb_kernel_impl(k, -1));
         ck_assert_ptr_null(emb_kernel_impl(k, impls));
-        for (int i = 0; i < impls; i++)
+        for (int i = 0; i < impls; i++) {
             if (!emb_impl_available(i))
                 ck_assert_msg(emb_kernel_impl(k, i) == NULL, "%s under unavailable %s: %s",
                               emb_kernel_at(k)->name, emb_impl_name(i), emb_kernel_impl(k, i));
+            /* rows of no element have no class */
+            ck_assert_ptr_null(emb_kernel_impl_for_dim(k, i, 0));
+            ck_assert_ptr_null(emb_kernel_impl_for_dim(k, i, INT64_MIN));
+        }
     }
 }
 END_TEST
@@ -348,6 +352,66 @@ static int child_override_never_steps_up(const char *unused)
     return 0;
 }
 
+static int best_index(void)
+{
+    for (int i = 0; i < emb_impl_count(); i++)
+        if (emb_impl_available(i))
+            return i;
+    return -1;
+}
+
+/* The entries the selected implementation calls for the f32 lookup's rows
+ * of dim elements: what the entry points run (emb_kernel_for), not only
+ * what emb_kernel_impl_for_dim reports. */
+static const emb_kernel_entry *lookup_entry(const char *impl, size_t dim)
+{
+    if (emb_use_impl(impl) != EMB_OK)
+        return NULL;
+    return emb_kernel_for(emb_active_kernels(), kernel_index("lookup/f32->f32"), dim);
+}
+
+/* "KERNEL@long=IMPL" moves the long rows only (dim > 1024), "@short" the
+ * short ones only: in what emb_kernel_impl_for_dim reports and in what
+ * the entry points call, with the same bits either way. */
+static int child_override_one_row_class(const char *spec)
+{
+    setenv("EMBSIMD_KERNEL_IMPL", spec, 1);
+    const int moved = strstr(spec, "@long") ? EMB_ROWS_LONG : EMB_ROWS_SHORT;
+    const int lookup = kernel_index("lookup/f32->f32");
+    static const int64_t dims[] = {1, 768, 1024, 1025, 4096};
+    for (int i = 0; i < emb_impl_count(); i++) {
+        if (!emb_impl_available(i))
+            continue;
+        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+            const int in_moved = emb_row_class((size_t)dims[d]) == moved;
+            const char *runs = emb_kernel_impl_for_dim(lookup, i, dims[d]);
+            if (strcmp(runs, in_moved ? "scalar" : emb_impl_name(i)) != 0)
+                return 1;
+        }
+        if (strcmp(emb_kernel_impl(lookup, i), moved == EMB_ROWS_SHORT ? "scalar"
+                                                                        : emb_impl_name(i)) != 0)
+            return 2; /* emb_kernel_impl answers for short rows */
+    }
+    const emb_kernel_entry *scalar = lookup_entry("scalar", 1);
+    const char *best = emb_impl_name(best_index());
+    const emb_kernel_entry *moved_e = lookup_entry(best, moved == EMB_ROWS_LONG ? 1025 : 1024);
+    const emb_kernel_entry *kept_e = lookup_entry(best, moved == EMB_ROWS_LONG ? 1024 : 1025);
+    if (scalar == NULL || moved_e != scalar)
+        return 3;
+    if (strcmp(best, "scalar") != 0 && kept_e == scalar)
+        return 4;
+    /* the best implementation on rows of either class: the bits of the table */
+    enum { D = 1025 };
+    static float table[2 * D], out[D];
+    for (int j = 0; j < 2 * D; j++)
+        table[j] = (float)j - 0.5f;
+    const int32_t id = 1;
+    if (emb_lookup_f32(table, 2, D, &id, 1, out) != EMB_OK ||
+        memcmp(out, table + D, sizeof out) != 0)
+        return 5;
+    return 0;
+}
+
 /* A malformed value fails every call, naming the item; nothing is written. */
 static int child_override_refuses(const char *spec)
 {
@@ -379,6 +443,12 @@ START_TEST(kernel_override_from_the_environment)
                  "EMBSIMD_KERNEL_IMPL naming no kernel");
     run_in_child(child_override_refuses, "lookup/f32->f32=sse9",
                  "EMBSIMD_KERNEL_IMPL naming no implementation");
+    run_in_child(child_override_one_row_class, "lookup/f32->f32@long=scalar",
+                 "EMBSIMD_KERNEL_IMPL for long rows");
+    run_in_child(child_override_one_row_class, "lookup/f32->f32@short=scalar",
+                 "EMBSIMD_KERNEL_IMPL for short rows");
+    run_in_child(child_override_refuses, "lookup/f32->f32@wide=scalar",
+                 "EMBSIMD_KERNEL_IMPL naming no row class");
     for (int i = 0; i < emb_impl_count(); i++) {
         if (emb_impl_available(i))
             continue;
@@ -419,14 +489,6 @@ static const char *tuning_here(const char *body)
     return emb_schedule_description();
 }
 
-static int best_index(void)
-{
-    for (int i = 0; i < emb_impl_count(); i++)
-        if (emb_impl_available(i))
-            return i;
-    return -1;
-}
-
 static int child_tuning_applies(const char *unused)
 {
     (void)unused;
@@ -449,6 +511,30 @@ static int child_tuning_applies(const char *unused)
     else if (strcmp(emb_kernel_impl(kernel_index("grad/f32->f32"), best_index()),
                     emb_impl_name(best_index())) != 0)
         failed = 6;
+    unlink(tuning_path);
+    return failed;
+}
+
+/* "kernel NAME IMPL long" moves the long rows only, and says so. */
+static int child_tuning_long_rows(const char *unused)
+{
+    (void)unused;
+    const char *d = tuning_here("kernel lookup/f32->f32 scalar long\n"
+                                "kernel grad/f32->f32 scalar short\n");
+    if (d == NULL)
+        return 1;
+    const int lookup = kernel_index("lookup/f32->f32"), grad = kernel_index("grad/f32->f32");
+    const char *best = emb_impl_name(best_index());
+    int failed = 0;
+    if (strstr(d, "lookup/f32->f32 runs scalar's code on long rows") == NULL ||
+        strstr(d, "grad/f32->f32 runs scalar's code on short rows") == NULL)
+        failed = 2;
+    else if (strcmp(emb_kernel_impl_for_dim(lookup, best_index(), 4096), "scalar") != 0 ||
+             strcmp(emb_kernel_impl_for_dim(lookup, best_index(), 1024), best) != 0)
+        failed = 3;
+    else if (strcmp(emb_kernel_impl_for_dim(grad, best_index(), 1024), "scalar") != 0 ||
+             strcmp(emb_kernel_impl_for_dim(grad, best_index(), 1025), best) != 0)
+        failed = 4;
     unlink(tuning_path);
     return failed;
 }
@@ -505,6 +591,7 @@ START_TEST(tuning_file_applies_or_is_ignored)
     run_in_child(child_tuning_applies, NULL, "a tuning file made on this CPU");
     run_in_child(child_tuning_off, NULL, "EMBSIMD_TUNING=off");
     run_in_child(child_tuning_never_wakes, NULL, "a tuning file that never wakes a thread");
+    run_in_child(child_tuning_long_rows, NULL, "a tuning file choosing for one row class");
     ck_assert_int_eq(write_tuning("GenuineIntel family 6 model 1; features none; llc 1; cpus 1",
                                   "threads.min_bytes 1\nkernel lookup/f32->f32 scalar\n"), 0);
     run_in_child(child_tuning_ignored, "made on another CPU (GenuineIntel family 6 model 1",
@@ -515,6 +602,13 @@ START_TEST(tuning_file_applies_or_is_ignored)
     ck_assert_int_eq(write_tuning(id, "threads.min_bytes 1\nkernel lookup/f99->f32 scalar\n"), 0);
     run_in_child(child_tuning_ignored, "line 6: \"lookup/f99->f32\" names no kernel",
                  "a tuning file naming no kernel");
+    ck_assert_int_eq(write_tuning(id, "kernel lookup/f32->f32 scalar wide\n"), 0);
+    run_in_child(child_tuning_ignored,
+                 "line 5: after the implementation, \"wide\" is not a row class (short or long)",
+                 "a tuning file naming no row class");
+    ck_assert_int_eq(write_tuning(id, "kernel lookup/f32->f32 scalar long 2\n"), 0);
+    run_in_child(child_tuning_ignored, "line 5: after the implementation,",
+                 "a tuning file with a word after the row class");
     ck_assert_int_eq(write_tuning(id, "threads.min_bytes -5\n"), 0);
     run_in_child(child_tuning_ignored, "threads.min_bytes \"-5\" is not a byte count",
                  "a tuning file with a negative size");
