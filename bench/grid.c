@@ -136,8 +136,8 @@ static int impl_index(const char *name)
  * compared with: for every lookup kernel of the type a memcpy (and stream)
  * of its bytes, then the kernels (lookups, then grads) per id distribution,
  * kernel, id type and implementation. A kernel that an implementation runs
- * with another implementation's code (emb_kernel_impl) is timed once,
- * under its own. */
+ * with another implementation's code at these rows (emb_kernel_impl_for_dim)
+ * is timed once, under its own. */
 static int add_type(bench_plan *plan, const bench_config *cfg, const bench_grid *g, emb_type t,
                     int64_t v, int64_t d, int64_t n, int th, int onehot)
 {
@@ -168,7 +168,8 @@ static int add_type(bench_plan *plan, const bench_config *cfg, const bench_grid 
             const bench_op op = K->op == EMB_OP_LOOKUP ? BENCH_LOOKUP : BENCH_GRAD;
             for (size_t x = 0; x < g->n_idx; x++)
                 for (size_t m = 0; m < g->n_impls; m++) {
-                    const char *runs = emb_kernel_impl(kernels[i], impl_index(g->impls[m]));
+                    const char *runs =
+                        emb_kernel_impl_for_dim(kernels[i], impl_index(g->impls[m]), d);
                     if (runs != NULL && strcmp(runs, g->impls[m]) != 0) {
                         note_once(&plan->code_shared, "%s under %s runs %s's code: not timed "
                                   "twice", K->name, g->impls[m], runs);

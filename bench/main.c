@@ -288,7 +288,8 @@ static void print_notes(FILE *info, const char *title, const bench_notes *n)
 }
 
 /* --list-kernels: what the bench and its tests decide what to time by,
- * straight from the library. An environment the library refuses
+ * straight from the library, for short rows (the grid asks per shape,
+ * emb_kernel_impl_for_dim). An environment the library refuses
  * (EMBSIMD_IMPL, EMBSIMD_KERNEL_IMPL) is an error here too. */
 static int list_kernels(void)
 {
