@@ -262,11 +262,15 @@ const emb_kernel *emb_kernel_at(int k);
  */
 const char *emb_kernel_impl(int k, int impl);
 
+/** Rows of up to this many elements are short, longer ones long: the two
+ *  classes a tuning file may give different code (emb_kernel_impl_for_dim). */
+#define EMB_SHORT_ROW_MAX_DIM 1024
+
 /**
  * The same for rows of @p dim elements: a tuning file (embsimd-tune) or
- * EMBSIMD_KERNEL_IMPL may give a kernel's long rows (dim > 1024) other
- * code than its short ones (docs/tuning.md). NULL as emb_kernel_impl, or
- * when dim < 1.
+ * EMBSIMD_KERNEL_IMPL may give a kernel's long rows (dim >
+ * EMB_SHORT_ROW_MAX_DIM) other code than its short ones (docs/tuning.md).
+ * NULL as emb_kernel_impl, or when dim < 1.
  */
 const char *emb_kernel_impl_for_dim(int k, int impl, int64_t dim);
 

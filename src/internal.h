@@ -149,16 +149,15 @@ typedef struct emb_kernels {
     emb_ids_minmax_fn ids_minmax;
 } emb_kernels;
 
-/* Rows of more than EMB_SHORT_ROW_MAX_DIM elements are long: a tuning
- * file (or EMBSIMD_KERNEL_IMPL) may give a kernel's long rows another
- * implementation's code than its short ones. The CPUs measured disagree
- * most there: on AMD Zen 5, AVX-512's f32 lookup ran at 0.78-0.84x
- * memcpy against AVX2's 0.74-0.80x at 50257 x 768 x 8192, and at
- * 0.64-0.74x against 0.71-0.83x at 128256 x 4096 x 2048 (issue figures,
- * docs/tuning.md), so no one choice per kernel serves both. 1024: rows up
+/* Rows of more than EMB_SHORT_ROW_MAX_DIM (embsimd.h) elements are long:
+ * a tuning file (or EMBSIMD_KERNEL_IMPL) may give a kernel's long rows
+ * another implementation's code than its short ones. The CPUs measured
+ * disagree most there: on AMD Zen 5, AVX-512's f32 lookup ran at
+ * 0.78-0.84x memcpy against AVX2's 0.74-0.80x at 50257 x 768 x 8192, and
+ * at 0.64-0.74x against 0.71-0.83x at 128256 x 4096 x 2048
+ * (docs/tuning.md), so no one choice per kernel serves both. 1024: rows up
  * to a 4 KiB page of f32, the widths of GPT-2 and BERT; Llama's 4096 and
  * up are long. */
-#define EMB_SHORT_ROW_MAX_DIM 1024
 enum { EMB_ROWS_SHORT, EMB_ROWS_LONG, EMB_ROW_CLASSES };
 static inline int emb_row_class(size_t dim)
 {

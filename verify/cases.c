@@ -447,7 +447,7 @@ static void report_c(vf_report *r, const vf_config *cfg, const grid_kernels *g, 
                                parts[p]->first);
     }
     vf_report_text(r, "Per kernel, all runs together (code: whose kernel each implementation "
-                      "runs, emb_kernel_impl):");
+                      "runs, emb_kernel_impl and, where it differs, on long rows):");
     for (int k = 0; k < g->count; k++) {
         if (!g->modelled[k])
             continue;
@@ -468,10 +468,15 @@ static void report_c(vf_report *r, const vf_config *cfg, const grid_kernels *g, 
                 continue;
             last = cfg->runs[i].impl;
             const char *by = emb_kernel_impl(k, cfg->runs[i].impl);
+            const char *by_long =
+                emb_kernel_impl_for_dim(k, cfg->runs[i].impl, EMB_SHORT_ROW_MAX_DIM + 1);
             len += snprintf(code + len, sizeof code - (size_t)len, "%s%s", len ? ", " : "",
                             emb_impl_name(cfg->runs[i].impl));
             if (by != NULL && strcmp(by, emb_impl_name(cfg->runs[i].impl)) != 0)
                 len += snprintf(code + len, sizeof code - (size_t)len, " (%s's)", by);
+            if (by != NULL && by_long != NULL && strcmp(by, by_long) != 0)
+                len += snprintf(code + len, sizeof code - (size_t)len, " (long rows %s's)",
+                                by_long);
         }
         vf_report_line(r, fails ? VF_FAIL : op->calls ? VF_PASS : VF_SKIP, kn->name,
                        "%llu cases (%llu int32, %llu int64 ids), %llu calls, %llu elements = %s, "
