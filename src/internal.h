@@ -90,13 +90,36 @@ typedef void (*emb_scan_fn)(const uint8_t *table, size_t dim, size_t first, size
                             const float *query, emb_metric metric, float *scratch,
                             float *scores, unsigned flags);
 
-/* Which part owns row `id`. Blocks of 16 rows are scattered over the parts
- * by a multiplicative hash: splitting the vocabulary into ranges would give
- * the part holding the low ids nearly all the work under Zipf-distributed
- * tokens, where the frequent ids cluster. */
-static inline unsigned emb_row_owner(uint64_t id, unsigned nparts)
+/* Which part owns row `id` of a table of dim-element rows. Blocks of rows
+ * are scattered over the parts by a multiplicative hash: splitting the
+ * vocabulary into ranges would give the part holding the low ids nearly
+ * all the work under Zipf-distributed tokens, where the frequent ids
+ * cluster. A block is 16 rows where an f32 row is shorter than half of
+ * EMB_OWNER_BLOCK_BYTES, else the one or two rows that fill it. With 16
+ * rows a block at every width, the first block held a quarter of the
+ * tokens of verify/gen.c's Zipf ids (s = 1): one part had about 62 % of
+ * the work, two threads at most 1.6x one. Intel Xeon (family 6 model 167,
+ * KVM, 2 vCPUs, gcc 12.2 -O2, 2026-12-07), f32 gradient, 50257 rows,
+ * AVX-512, two threads, the two builds alternating in one process, new
+ * time over old: Zipf ids 0.84-0.98 at D = 768 x 8192 (two rows a block,
+ * three runs), 0.87-0.92 at 1024 x 4096, 0.83-0.86 at 4096 x 2048 (one
+ * row); uniform ids 0.90-1.07 at 768, within this machine's noise.
+ * Smaller blocks of short rows cost: one row a block took 1.19x the time
+ * of 16 at D = 64 (Zipf), eight rows 1.03-1.07x at D = 128 (uniform), as
+ * rows of two threads then share the lines the hardware prefetches
+ * together; short rows keep 16. */
+#ifndef EMB_OWNER_BLOCK_BYTES
+#define EMB_OWNER_BLOCK_BYTES 4096
+#endif
+static inline unsigned emb_owner_shift(size_t dim)
 {
-    const uint32_t block = (uint32_t)(id >> 4);
+    const size_t bytes = dim * sizeof(float);
+    return bytes >= EMB_OWNER_BLOCK_BYTES ? 0 : 2 * bytes >= EMB_OWNER_BLOCK_BYTES ? 1 : 4;
+}
+
+static inline unsigned emb_row_owner(uint64_t id, size_t dim, unsigned nparts)
+{
+    const uint32_t block = (uint32_t)(id >> emb_owner_shift(dim));
     return (unsigned)(((uint64_t)(uint32_t)(block * 0x9E3779B1u) * nparts) >> 32);
 }
 

@@ -367,7 +367,7 @@ emb_grad_owned_tokens(emb_type g_type, float *dtable, size_t dim, const void *id
         for (size_t q = 0; q < m; q++) {
             const size_t id = emb_id(ids, ids64, c + q);
             own[k] = (uint16_t)q;
-            k += (size_t)((id != pad) & (emb_row_owner(id, nparts) == part));
+            k += (size_t)((id != pad) & (emb_row_owner(id, dim, nparts) == part));
         }
         for (size_t q = 0; q < k; q++) {
             if (ahead != 0 && q + ahead < k)
@@ -410,11 +410,11 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
         for (size_t i = 0; i < n; i++) {
             if (ahead != 0 && i + ahead < n) {
                 const size_t f = emb_id(ids, ids64, i + ahead);
-                if ((!opts_on || f != pad) && emb_row_owner(f, nparts) == part)
+                if ((!opts_on || f != pad) && emb_row_owner(f, dim, nparts) == part)
                     emb_prefetch_span_for_write(dtable + f * dim, row_bytes);
             }
             const size_t id = emb_id(ids, ids64, i);
-            if ((!opts_on || id != pad) && emb_row_owner(id, nparts) == part)
+            if ((!opts_on || id != pad) && emb_row_owner(id, dim, nparts) == part)
                 emb_add_token(g_type, dtable + id * dim, dout + i * g_row, dim,
                               counts != NULL ? counts[id] : 1, add, widen);
         }
@@ -435,7 +435,7 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
         int got = 0;
         for (; i < n && got < R; i++) {
             const size_t id = emb_id(ids, ids64, i);
-            if ((!opts_on || id != pad) && emb_row_owner(id, nparts) == part)
+            if ((!opts_on || id != pad) && emb_row_owner(id, dim, nparts) == part)
                 t[got++] = i;
         }
         if (got < R) {
@@ -450,7 +450,7 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
             g[r] = dout + t[r] * g_row;
             const size_t f = t[r] + ahead;
             next[r] = ahead != 0 && f < n && (!opts_on || emb_id(ids, ids64, f) != pad) &&
-                              emb_row_owner(emb_id(ids, ids64, f), nparts) == part
+                              emb_row_owner(emb_id(ids, ids64, f), dim, nparts) == part
                           ? dtable + emb_id(ids, ids64, f) * dim
                           : NULL;
         }
@@ -833,12 +833,12 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
             for (int r = 0; r < R; r++) {
                 const size_t id = emb_id(ids, ids64, i + r);
                 const size_t ps = emb_pos_take(&cur, ids64, i + r);
-                w[r] = id != pad && emb_row_owner(id, nparts) == part ? dtable + id * dim : NULL;
-                p[r] = emb_row_owner(ps, nparts) == part ? dptable + ps * dim : NULL;
+                w[r] = id != pad && emb_row_owner(id, dim, nparts) == part ? dtable + id * dim : NULL;
+                p[r] = emb_row_owner(ps, dim, nparts) == part ? dptable + ps * dim : NULL;
                 g[r] = dout + (i + r) * g_row;
                 const size_t f = i + ahead + r;
                 const size_t fid = f < n ? emb_id(ids, ids64, f) : pad;
-                next[r] = fid != pad && emb_row_owner(fid, nparts) == part ? dtable + fid * dim
+                next[r] = fid != pad && emb_row_owner(fid, dim, nparts) == part ? dtable + fid * dim
                                                                            : NULL;
             }
             for (size_t j = 0; j < last; j += P)
@@ -858,14 +858,14 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
     for (; i < n; i++) {
         if (ahead != 0 && i + ahead < n) {
             const size_t f = emb_id(ids, ids64, i + ahead);
-            if (f != pad && emb_row_owner(f, nparts) == part)
+            if (f != pad && emb_row_owner(f, dim, nparts) == part)
                 emb_prefetch_span_for_write(dtable + f * dim, row_bytes);
         }
         const size_t id = emb_id(ids, ids64, i);
         const size_t p = emb_pos_take(&cur, ids64, i);
         const uint8_t *g = dout + i * g_row;
-        const int own_token = id != pad && emb_row_owner(id, nparts) == part;
-        const int own_pos = emb_row_owner(p, nparts) == part;
+        const int own_token = id != pad && emb_row_owner(id, dim, nparts) == part;
+        const int own_pos = emb_row_owner(p, dim, nparts) == part;
         const uint32_t c = own_token && o->counts != NULL ? o->counts[id] : 1;
         if (g_type == EMB_F32 && own_token && own_pos && c == 1) {
             add_both(dtable + id * dim, dptable + p * dim, (const float *)g, dim);

@@ -90,7 +90,7 @@ grad_rows(emb_type dout_type, float *dtable, size_t dim, const void *ids, int id
     const size_t g_bytes = emb_row_size(dout_type, dim);
     for (size_t i = 0; i < n; i++) {
         const size_t id = id_at(ids, ids64, i);
-        if (id == o->pad || emb_row_owner(id, nparts) != part)
+        if (id == o->pad || emb_row_owner(id, dim, nparts) != part)
             continue;
         /* scale_grad_by_freq: divided by the row's count, unless it is 1
          * (row_loops.h, emb_add_token, says why). */
