@@ -12,7 +12,7 @@
  * emb_schedule_description() says so. Format, one item per line, '#'
  * starting a comment:
  *
- *   embsimd-tuning 1
+ *   embsimd-tuning 2   (1: a file from before row classes, read as well)
  *   cpu <this CPU's identity, as emb_cpu_identity() writes it>
  *   made <free text: date, tool, mode>
  *   threads.min_bytes <bytes a thread's share must reach for a second thread
@@ -301,8 +301,11 @@ static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *w
             continue;
         char key[64], a[128], b[64], rows[16], extra[2];
         if (!seen_header) {
-            if (strcmp(line, "embsimd-tuning 1") != 0) {
-                snprintf(why, why_size, "line %d is not \"embsimd-tuning 1\"", lineno);
+            /* 2 added the row class of a kernel line: a library that reads
+             * only 1 refuses a 2 instead of taking a long-row choice for
+             * every row */
+            if (strcmp(line, "embsimd-tuning 1") != 0 && strcmp(line, "embsimd-tuning 2") != 0) {
+                snprintf(why, why_size, "line %d is not \"embsimd-tuning 2\" (or 1)", lineno);
                 return -1;
             }
             seen_header = 1;

@@ -727,7 +727,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "embsimd-tune: cannot write %s: %s\n", path, strerror(errno));
         return 1;
     }
-    fprintf(f, "embsimd-tuning 1\ncpu %s\nmade %s by embsimd-tune %s (%s, %d rounds)\n", id, made,
+    fprintf(f, "embsimd-tuning 2\ncpu %s\nmade %s by embsimd-tune %s (%s, %d rounds)\n", id, made,
             emb_version(), o.tiny ? "tiny" : o.quick ? "quick" : "default", o.rounds);
     fprintf(f, "threads.min_bytes %zu\nthreads.wake_min_bytes %zu\n", min_bytes, wake_bytes);
     for (int i = 0; i < nchosen; i++)

@@ -41,7 +41,7 @@ if grep '^kernel ' "$dir/sub/tuning.txt" | grep -v ' short$'; then
     fail "a kernel choice of the tiny run (above) is not for short rows only"
 fi
 grep -q '^wrote .*/sub/tuning.txt' "$dir/out.txt" || fail "it does not say what it wrote"
-head -n 1 "$dir/sub/tuning.txt" | grep -qx 'embsimd-tuning 1' || fail "the file lacks its header"
+head -n 1 "$dir/sub/tuning.txt" | grep -qx 'embsimd-tuning 2' || fail "the file lacks its header"
 grep -q '^threads.min_bytes [0-9][0-9]*$' "$dir/sub/tuning.txt" || fail "the file lacks threads.min_bytes"
 grep -q '^threads.wake_min_bytes [0-9][0-9]*$' "$dir/sub/tuning.txt" ||
     fail "the file lacks threads.wake_min_bytes"

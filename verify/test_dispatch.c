@@ -464,6 +464,7 @@ END_TEST
  * another CPU or malformed; its kernel choices step down like
  * EMBSIMD_KERNEL_IMPL's. */
 static char tuning_path[256];
+static int tuning_version = 2; /* the header's: 1 and 2 are read, others refused */
 
 static int write_tuning(const char *cpu, const char *body)
 {
@@ -472,7 +473,8 @@ static int write_tuning(const char *cpu, const char *body)
     FILE *f = fopen(tuning_path, "w");
     if (f == NULL)
         return -1;
-    fprintf(f, "embsimd-tuning 1\n# a comment\ncpu %s\nmade test\n%s", cpu, body);
+    fprintf(f, "embsimd-tuning %d\n# a comment\ncpu %s\nmade test\n%s", tuning_version, cpu,
+            body);
     return fclose(f);
 }
 
@@ -602,6 +604,13 @@ START_TEST(tuning_file_applies_or_is_ignored)
     ck_assert_int_eq(write_tuning(id, "threads.min_bytes 1\nkernel lookup/f99->f32 scalar\n"), 0);
     run_in_child(child_tuning_ignored, "line 6: \"lookup/f99->f32\" names no kernel",
                  "a tuning file naming no kernel");
+    tuning_version = 1; /* a file from before the row classes */
+    run_in_child(child_tuning_applies, NULL, "a tuning file of version 1");
+    tuning_version = 3;
+    ck_assert_int_eq(write_tuning(id, "threads.min_bytes 1\n"), 0);
+    run_in_child(child_tuning_ignored, "line 1 is not \"embsimd-tuning 2\" (or 1)",
+                 "a tuning file of a version this library does not read");
+    tuning_version = 2;
     ck_assert_int_eq(write_tuning(id, "kernel lookup/f32->f32 scalar wide\n"), 0);
     run_in_child(child_tuning_ignored,
                  "line 5: after the implementation, \"wide\" is not a row class (short or long)",
