@@ -588,6 +588,7 @@ emb_bag_grad_rows_w(emb_type g_type, float *dtable, const emb_bag_call *c, int i
                     void (*fma)(float *, const float *, float, size_t))
 {
     const size_t dim = c->dim;
+    const unsigned own_shift = emb_owner_shift(dim); /* emb_row_owner's blocks */
     const size_t g_row = emb_row_size(g_type, dim);
     size_t start = 0;
     for (size_t b = 0; b < c->nbags; b++) {
@@ -596,7 +597,7 @@ emb_bag_grad_rows_w(emb_type g_type, float *dtable, const emb_bag_call *c, int i
         const uint32_t cnt = mode == EMB_BAG_MEAN ? (uint32_t)emb_bag_count(c, ids64, start, end) : 1;
         for (size_t t = start; t < end; t++) {
             const size_t id = emb_id(c->ids, ids64, t);
-            if (id == c->pad || emb_row_owner(id, dim, nparts) != part)
+            if (id == c->pad || emb_row_owner(id, own_shift, nparts) != part)
                 continue;
             float *acc = dtable + id * dim;
             if (!weighted) {
@@ -621,11 +622,12 @@ emb_bag_grad_max(emb_type g_type, float *dtable, const emb_bag_call *c, const ui
                  const int64_t *argmax, unsigned part, unsigned nparts)
 {
     const size_t dim = c->dim;
+    const unsigned own_shift = emb_owner_shift(dim); /* emb_row_owner's blocks */
     const size_t g_row = emb_row_size(g_type, dim);
     for (size_t b = 0; b < c->nbags; b++) {
         const int64_t *a = argmax + b * dim;
         for (size_t j = 0; j < dim; j++) {
-            if (a[j] < 0 || emb_row_owner((uint64_t)a[j], dim, nparts) != part)
+            if (a[j] < 0 || emb_row_owner((uint64_t)a[j], own_shift, nparts) != part)
                 continue;
             float x;
             emb_row_to_f32(g_type, &x, dout + b * g_row, dim, j, 1);
@@ -709,6 +711,7 @@ emb_bag_step_rows_w(emb_step_prims K, int adagrad, uint8_t *table, float *h,
                     float lr, float eps, float *scratch, unsigned part, unsigned nparts)
 {
     const size_t dim = c->dim;
+    const unsigned own_shift = emb_owner_shift(dim); /* emb_row_owner's blocks */
     const size_t row_bytes = emb_row_size(K.table, dim);
     float *x = scratch + dim; /* the widened row of a 16-bit table */
     size_t start = 0;
@@ -720,7 +723,7 @@ emb_bag_step_rows_w(emb_step_prims K, int adagrad, uint8_t *table, float *h,
         float m = 0.0f;
         for (size_t t = start; t < end; t++) {
             const size_t id = emb_id(c->ids, ids64, t);
-            if (id == c->pad || emb_row_owner(id, dim, nparts) != part)
+            if (id == c->pad || emb_row_owner(id, own_shift, nparts) != part)
                 continue;
             if (weighted) {
                 emb_scale_floats(scratch, gb, dim, c->weights[t], 0);

@@ -90,9 +90,9 @@ static int find_impl(const char *name);
  * at and below it are unchanged, so an override only ever steps down the
  * table); "KERNEL@short=IMPL" or "KERNEL@long=IMPL" for one row class
  * (emb_row_class) only. Every implementation computes the same bits, so
- * this moves speed only. It lets a CPU where one implementation's kernel is slower
- * than a lower one's run the faster code, and lets a test give an
- * implementation a table that lacks kernels on any CPU. A malformed
+ * this moves speed only. It lets a CPU where one implementation's kernel
+ * is slower than a lower one's run the faster code, and lets a test give
+ * an implementation a table that lacks kernels on any CPU. A malformed
  * value never falls back silently: every call fails, naming the item. */
 static char override_error[256];
 
@@ -102,7 +102,6 @@ static void override_fail(int item, const char *spec, size_t len, const char *wh
              "EMBSIMD_KERNEL_IMPL: item %d, \"%.*s\", %s", item, (int)(len > 80 ? 80 : len),
              spec, why);
 }
-
 
 static void override_kernel(int k, int row_class, int target)
 {

@@ -117,10 +117,21 @@ static inline unsigned emb_owner_shift(size_t dim)
     return bytes >= EMB_OWNER_BLOCK_BYTES ? 0 : 2 * bytes >= EMB_OWNER_BLOCK_BYTES ? 1 : 4;
 }
 
-static inline unsigned emb_row_owner(uint64_t id, size_t dim, unsigned nparts)
+/* shift: emb_owner_shift(dim), computed once per loop (inside one, GCC
+ * 12 recomputed it for every token: 10 instructions a token more in the
+ * regression gate's one-thread gradients). */
+static inline unsigned emb_row_owner(uint64_t id, unsigned shift, unsigned nparts)
 {
-    const uint32_t block = (uint32_t)(id >> emb_owner_shift(dim));
+    const uint32_t block = (uint32_t)(id >> shift);
     return (unsigned)(((uint64_t)(uint32_t)(block * 0x9E3779B1u) * nparts) >> 32);
+}
+
+/* Whether `part` owns row id; split 0 (a constant in a one-part loop):
+ * always, with no code for the hash. */
+static inline int emb_owns_row(int split, uint64_t id, unsigned shift, unsigned part,
+                               unsigned nparts)
+{
+    return !split || emb_row_owner(id, shift, nparts) == part;
 }
 
 /* Smallest and largest of n > 0 int32 ids: the cheap accept test of

@@ -359,6 +359,7 @@ emb_grad_owned_tokens(emb_type g_type, float *dtable, size_t dim, const void *id
 {
     enum { CHUNK = 256 };
     const size_t row_bytes = dim * sizeof(float);
+    const unsigned own_shift = emb_owner_shift(dim); /* emb_row_owner's blocks */
     const size_t g_row = emb_row_size(g_type, dim);
     uint16_t own[CHUNK];
     for (size_t c = 0; c < n; c += CHUNK) {
@@ -367,7 +368,7 @@ emb_grad_owned_tokens(emb_type g_type, float *dtable, size_t dim, const void *id
         for (size_t q = 0; q < m; q++) {
             const size_t id = emb_id(ids, ids64, c + q);
             own[k] = (uint16_t)q;
-            k += (size_t)((id != pad) & (emb_row_owner(id, dim, nparts) == part));
+            k += (size_t)((id != pad) & (emb_row_owner(id, own_shift, nparts) == part));
         }
         for (size_t q = 0; q < k; q++) {
             if (ahead != 0 && q + ahead < k)
@@ -394,6 +395,7 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
                 unsigned nparts, int split, unsigned flags, emb_row_add_fn add, emb_row_fn widen)
 {
     const size_t row_bytes = dim * sizeof(float);
+    const unsigned own_shift = emb_owner_shift(dim); /* emb_row_owner's blocks */
     const size_t g_row = emb_row_size(g_type, dim);
     /* Without options (opts_on a constant 0) the tests below fold away:
      * the plain gradient's loop is what it was before options existed. */
@@ -407,14 +409,15 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
                                   nparts, ahead, add, widen);
             return;
         }
+        /* one part: every row is its own */
         for (size_t i = 0; i < n; i++) {
             if (ahead != 0 && i + ahead < n) {
                 const size_t f = emb_id(ids, ids64, i + ahead);
-                if ((!opts_on || f != pad) && emb_row_owner(f, dim, nparts) == part)
+                if (!opts_on || f != pad)
                     emb_prefetch_span_for_write(dtable + f * dim, row_bytes);
             }
             const size_t id = emb_id(ids, ids64, i);
-            if ((!opts_on || id != pad) && emb_row_owner(id, dim, nparts) == part)
+            if (!opts_on || id != pad)
                 emb_add_token(g_type, dtable + id * dim, dout + i * g_row, dim,
                               counts != NULL ? counts[id] : 1, add, widen);
         }
@@ -435,7 +438,7 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
         int got = 0;
         for (; i < n && got < R; i++) {
             const size_t id = emb_id(ids, ids64, i);
-            if ((!opts_on || id != pad) && emb_row_owner(id, dim, nparts) == part)
+            if ((!opts_on || id != pad) && emb_owns_row(split, id, own_shift, part, nparts))
                 t[got++] = i;
         }
         if (got < R) {
@@ -450,7 +453,7 @@ emb_grad_rows_w(emb_type g_type, float *dtable, size_t dim, const void *ids, int
             g[r] = dout + t[r] * g_row;
             const size_t f = t[r] + ahead;
             next[r] = ahead != 0 && f < n && (!opts_on || emb_id(ids, ids64, f) != pad) &&
-                              emb_row_owner(emb_id(ids, ids64, f), dim, nparts) == part
+                              emb_owns_row(split, emb_id(ids, ids64, f), own_shift, part, nparts)
                           ? dtable + emb_id(ids, ids64, f) * dim
                           : NULL;
         }
@@ -812,6 +815,7 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
                     emb_row_add_fn add, emb_row_fn widen, emb_add_both_fn add_both)
 {
     const size_t row_bytes = dim * sizeof(float);
+    const unsigned own_shift = emb_owner_shift(dim); /* emb_row_owner's blocks */
     const size_t g_row = emb_row_size(g_type, dim);
     const size_t pad = o->pad;
     emb_pos_cursor cur = emb_pos_start(pos);
@@ -833,13 +837,15 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
             for (int r = 0; r < R; r++) {
                 const size_t id = emb_id(ids, ids64, i + r);
                 const size_t ps = emb_pos_take(&cur, ids64, i + r);
-                w[r] = id != pad && emb_row_owner(id, dim, nparts) == part ? dtable + id * dim : NULL;
-                p[r] = emb_row_owner(ps, dim, nparts) == part ? dptable + ps * dim : NULL;
+                w[r] = id != pad && emb_row_owner(id, own_shift, nparts) == part ? dtable + id * dim
+                                                                                  : NULL;
+                p[r] = emb_row_owner(ps, own_shift, nparts) == part ? dptable + ps * dim : NULL;
                 g[r] = dout + (i + r) * g_row;
                 const size_t f = i + ahead + r;
                 const size_t fid = f < n ? emb_id(ids, ids64, f) : pad;
-                next[r] = fid != pad && emb_row_owner(fid, dim, nparts) == part ? dtable + fid * dim
-                                                                           : NULL;
+                next[r] = fid != pad && emb_row_owner(fid, own_shift, nparts) == part
+                              ? dtable + fid * dim
+                              : NULL;
             }
             for (size_t j = 0; j < last; j += P)
                 for (int r = 0; r < R; r++) {
@@ -858,14 +864,14 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
     for (; i < n; i++) {
         if (ahead != 0 && i + ahead < n) {
             const size_t f = emb_id(ids, ids64, i + ahead);
-            if (f != pad && emb_row_owner(f, dim, nparts) == part)
+            if (f != pad && emb_row_owner(f, own_shift, nparts) == part)
                 emb_prefetch_span_for_write(dtable + f * dim, row_bytes);
         }
         const size_t id = emb_id(ids, ids64, i);
         const size_t p = emb_pos_take(&cur, ids64, i);
         const uint8_t *g = dout + i * g_row;
-        const int own_token = id != pad && emb_row_owner(id, dim, nparts) == part;
-        const int own_pos = emb_row_owner(p, dim, nparts) == part;
+        const int own_token = id != pad && emb_row_owner(id, own_shift, nparts) == part;
+        const int own_pos = emb_row_owner(p, own_shift, nparts) == part;
         const uint32_t c = own_token && o->counts != NULL ? o->counts[id] : 1;
         if (g_type == EMB_F32 && own_token && own_pos && c == 1) {
             add_both(dtable + id * dim, dptable + p * dim, (const float *)g, dim);

@@ -88,9 +88,11 @@ grad_rows(emb_type dout_type, float *dtable, size_t dim, const void *ids, int id
           const uint8_t *dout, const emb_grad_opts *o, unsigned part, unsigned nparts)
 {
     const size_t g_bytes = emb_row_size(dout_type, dim);
+    const unsigned own_shift = emb_owner_shift(dim); /* emb_row_owner's blocks */
+    const int split = nparts > 1;                    /* one part owns every row */
     for (size_t i = 0; i < n; i++) {
         const size_t id = id_at(ids, ids64, i);
-        if (id == o->pad || emb_row_owner(id, dim, nparts) != part)
+        if (id == o->pad || !emb_owns_row(split, id, own_shift, part, nparts))
             continue;
         /* scale_grad_by_freq: divided by the row's count, unless it is 1
          * (row_loops.h, emb_add_token, says why). */

@@ -299,7 +299,8 @@ static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *w
             line[--len] = '\0';
         if (len == 0)
             continue;
-        char key[64], a[128], b[64], rows[16], extra[2];
+        char key[64], a[128], b[64], rows[16], extra[16];
+        int fields;
         if (!seen_header) {
             /* 2 added the row class of a kernel line: a library that reads
              * only 1 refuses a 2 instead of taking a long-row choice for
@@ -337,11 +338,11 @@ static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *w
                 return -1;
             }
             *loop_field(&s->loops, it) = (size_t)v;
-        } else if (sscanf(line, "%63s %127s %63s %15s %1s", key, a, b, rows, extra) >= 3 &&
+        } else if ((fields = sscanf(line, "%63s %127s %63s %15s %15s", key, a, b, rows,
+                                    extra)) >= 3 &&
                    strcmp(key, "kernel") == 0) {
             /* kernel NAME IMPL [short|long]: both row classes unless named */
             const int k = find_kernel(a);
-            const int fields = sscanf(line, "%63s %127s %63s %15s %1s", key, a, b, rows, extra);
             const int only = fields >= 4 ? emb_row_class_named(rows) : -1;
             if (k < 0) {
                 snprintf(why, why_size, "line %d: \"%s\" names no kernel", lineno, a);
@@ -351,9 +352,14 @@ static int parse(FILE *f, emb_schedule *s, char *made, size_t made_size, char *w
                 snprintf(why, why_size, "line %d: \"%s\" names no implementation", lineno, b);
                 return -1;
             }
-            if (fields > 4 || (fields == 4 && only < 0)) {
-                snprintf(why, why_size, "line %d: after the implementation, \"%s\" is not a row "
-                         "class (short or long)", lineno, fields == 4 ? rows : line);
+            if (fields >= 4 && only < 0) {
+                snprintf(why, why_size, "line %d: \"%s\" is not a row class (short or long)",
+                         lineno, rows);
+                return -1;
+            }
+            if (fields > 4) {
+                snprintf(why, why_size, "line %d: \"%s\" follows the row class, which ends a "
+                         "kernel line", lineno, extra);
                 return -1;
             }
             for (int c = 0; c < EMB_ROW_CLASSES; c++)

@@ -612,11 +612,11 @@ START_TEST(tuning_file_applies_or_is_ignored)
                  "a tuning file of a version this library does not read");
     tuning_version = 2;
     ck_assert_int_eq(write_tuning(id, "kernel lookup/f32->f32 scalar wide\n"), 0);
-    run_in_child(child_tuning_ignored,
-                 "line 5: after the implementation, \"wide\" is not a row class (short or long)",
+    run_in_child(child_tuning_ignored, "line 5: \"wide\" is not a row class (short or long)",
                  "a tuning file naming no row class");
     ck_assert_int_eq(write_tuning(id, "kernel lookup/f32->f32 scalar long 2\n"), 0);
-    run_in_child(child_tuning_ignored, "line 5: after the implementation,",
+    run_in_child(child_tuning_ignored,
+                 "line 5: \"2\" follows the row class, which ends a kernel line",
                  "a tuning file with a word after the row class");
     ck_assert_int_eq(write_tuning(id, "threads.min_bytes -5\n"), 0);
     run_in_child(child_tuning_ignored, "threads.min_bytes \"-5\" is not a byte count",
