@@ -143,15 +143,14 @@ static const char *icount_unavailable(const char *impl)
     return strncmp(impl, "avx512", 6) == 0 ? "valgrind cannot execute AVX-512" : NULL;
 }
 
-/* Why implementation i cannot be measured on kernel k at rows of dim
- * elements here, or NULL. A kernel an implementation runs with another's
- * code there (emb_kernel_impl_for_dim) is that other implementation's
- * case. */
-static const char *kernel_unavailable(int k, int i, int64_t dim, char *buf, size_t size)
+/* Why implementation i cannot be measured on kernel k here, or NULL. A
+ * kernel an implementation runs with another's code (emb_kernel_impl) is
+ * that other implementation's case. */
+static const char *kernel_unavailable(int k, int i, char *buf, size_t size)
 {
     if (!emb_impl_available(i))
         return emb_impl_unavailable_reason(i);
-    const char *runs = emb_kernel_impl_for_dim(k, i, dim);
+    const char *runs = emb_kernel_impl(k, i);
     if (runs != NULL && strcmp(runs, emb_impl_name(i)) != 0) {
         snprintf(buf, size, "runs %s's code here", runs);
         return buf;
@@ -171,7 +170,7 @@ static void shape_kernel(const gate_shape *s, gate_part part, int k, gate_case_f
             continue;
         gate_case c = {emb_kernel_at(k)->op == EMB_OP_GRAD, k, "", s->vocab, s->dim, s->tokens};
         snprintf(c.impl, sizeof c.impl, "%s", emb_impl_name(i));
-        const char *why = kernel_unavailable(k, i, s->dim, buf, sizeof buf);
+        const char *why = kernel_unavailable(k, i, buf, sizeof buf);
         if (why == NULL && part == GATE_ICOUNT)
             why = icount_unavailable(c.impl);
         fn(&c, why, s->why, arg);
