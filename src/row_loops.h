@@ -839,7 +839,7 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
                 const size_t ps = emb_pos_take(&cur, ids64, i + r);
                 w[r] = id != pad && emb_row_owner(id, own_shift, nparts) == part ? dtable + id * dim
                                                                                   : NULL;
-                p[r] = emb_row_owner(ps, own_shift, nparts) == part ? dptable + ps * dim : NULL;
+                p[r] = emb_row_owner(ps, EMB_POS_OWNER_SHIFT, nparts) == part ? dptable + ps * dim : NULL;
                 g[r] = dout + (i + r) * g_row;
                 const size_t f = i + ahead + r;
                 const size_t fid = f < n ? emb_id(ids, ids64, f) : pad;
@@ -871,7 +871,7 @@ emb_grad_pos_rows_w(emb_type g_type, float *dtable, float *dptable, size_t dim, 
         const size_t p = emb_pos_take(&cur, ids64, i);
         const uint8_t *g = dout + i * g_row;
         const int own_token = id != pad && emb_row_owner(id, own_shift, nparts) == part;
-        const int own_pos = emb_row_owner(p, own_shift, nparts) == part;
+        const int own_pos = emb_row_owner(p, EMB_POS_OWNER_SHIFT, nparts) == part;
         const uint32_t c = own_token && o->counts != NULL ? o->counts[id] : 1;
         if (g_type == EMB_F32 && own_token && own_pos && c == 1) {
             add_both(dtable + id * dim, dptable + p * dim, (const float *)g, dim);
