@@ -112,6 +112,17 @@
  *   LLC) was an assumption that the table stays cached between calls; an
  *   L3 shared with other tenants and filled by the call's own output does
  *   not keep it. On Zen 2's 16 MiB L3, 3/8 is 6 MiB.
+ * - grad_prefetch_llc_eighths 3: the same threshold for the gradients
+ *   (emb_grad, emb_grad_pos), a constant of its own because the two move
+ *   apart where the LLC is large and far: on an Intel Xeon (family 6
+ *   model 167, KVM, 2 vCPUs, 480 MiB of L3 in sysfs, 2026-12-07;
+ *   embsimd-bench, AVX-512, three alternating runs each) prefetching from
+ *   the tables below 3/8 of it took the f32 gradient to 0.75-0.85x the
+ *   time at 50257 x 768 x 8192 and 0.78x at 32000 x 768 x 512, 0.89-0.97x
+ *   at 50257 x 128 x 8192 (1 and 2 threads, uniform and Zipf ids) and
+ *   1.00-1.02x at 1000 x 128 and 1000 x 768, while the lookup took
+ *   1.05-1.15x the time with Zipf ids (its hot rows are cached; hinting
+ *   them costs). embsimd-tune tries 0 (every table) on the gradient alone.
  * - far_llc_multiple 8: the non-temporal hint for tables eight times the
  *   LLC, whose rows a call will not meet again (internal.h, EMB_KF_FAR).
  * - bag_ahead_multiple 2: bags hint twice the lookup's distance: 32000 x
@@ -144,7 +155,7 @@
     {                                                                                          \
         .prefetch_bytes = 4096, .prefetch_rows_max = 32, .prefetch_budget = (size_t)32 << 10,  \
         .in_flight_min_dim = 256, .pos_grad_in_flight_min_dim = (size_t)1 << 40,               \
-        .stream_llc_eighths = 5, .prefetch_llc_eighths = 3,                                    \
+        .stream_llc_eighths = 5, .prefetch_llc_eighths = 3, .grad_prefetch_llc_eighths = 3,    \
         .far_llc_multiple = 8, .bag_ahead_multiple = 2, .bag_hint_level = 2,                   \
         .cached_ahead_rows = 2, .cached_ahead_min_dim = 256,                                   \
         .cached_ahead_min_bytes = (size_t)256 << 10, .narrow_max_bytes = (size_t)1 << 20,      \
@@ -173,6 +184,7 @@ static const loop_item loop_items[] = {
     LOOP_ITEM("in_flight.pos_grad_min_dim", pos_grad_in_flight_min_dim, 1, (size_t)1 << 40),
     LOOP_ITEM("stream.llc_eighths", stream_llc_eighths, 0, (size_t)1 << 20),
     LOOP_ITEM("prefetch.llc_eighths", prefetch_llc_eighths, 0, (size_t)1 << 20),
+    LOOP_ITEM("grad.prefetch_llc_eighths", grad_prefetch_llc_eighths, 0, (size_t)1 << 20),
     LOOP_ITEM("far.llc_multiple", far_llc_multiple, 1, (size_t)1 << 20),
     LOOP_ITEM("bag.ahead_multiple", bag_ahead_multiple, 1, 64),
     LOOP_ITEM("bag.hint_level", bag_hint_level, 1, 2),

@@ -437,14 +437,15 @@ static void tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_t 
  * fused positional gradient); a value is kept as tune_kernel keeps an
  * implementation. Every op's loops read the same constants (row_loops.h,
  * bag_loops.h), so these kernels stand for them. */
-typedef enum loop_timed_on { ON_ROWS, ON_BAG, ON_POS_GRAD } loop_timed_on;
+typedef enum loop_timed_on { ON_ROWS, ON_GRAD, ON_BAG, ON_POS_GRAD } loop_timed_on;
 
 typedef struct loop_candidate {
     const char *item;
     size_t value;
     int row_threshold; /* the constant is a row length (elements) a loop
                           changes at: timed at rows it moves (tune_loops) */
-    loop_timed_on on;  /* the lookup and gradient, a bag sum, or emb_grad_pos */
+    loop_timed_on on;  /* the lookup and gradient, the gradient alone, a bag sum, or
+                          emb_grad_pos */
 } loop_candidate;
 
 static const loop_candidate loop_candidates[] = {
@@ -453,6 +454,7 @@ static const loop_candidate loop_candidates[] = {
     {"stream.llc_eighths", 3, 0, ON_ROWS},       {"stream.llc_eighths", 8, 0, ON_ROWS},
     {"bag.ahead_multiple", 1, 0, ON_BAG},        {"bag.ahead_multiple", 4, 0, ON_BAG},
     {"bag.hint_level", 1, 0, ON_BAG},            {"in_flight.pos_grad_min_dim", 256, 0, ON_POS_GRAD},
+    {"grad.prefetch_llc_eighths", 0, 0, ON_GRAD},
 };
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
@@ -514,6 +516,7 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
         const size_t was = *field;
         *field = lc->value;
         const int bag = lc->on == ON_BAG, pos = lc->on == ON_POS_GRAD;
+        const int first_op = pos || lc->on == ON_GRAD, last_op = !bag;
         /* A row-length threshold is timed at rows it moves, the shorter
          * of the two values, in tables and outputs of the shape's bytes: at
          * the shapes' 768-float rows both sides of in_flight.min_dim's
@@ -530,8 +533,9 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
         for (int s = 0; s < nshapes; s++)
             /* the lookup's job (0) and the gradient's (1): a bag item
              * times a bag sum on the lookup's, the positional item the
-             * fused gradient on the gradient's */
-            for (int op = pos; op <= !bag; op++) {
+             * fused gradient on the gradient's, a gradient item the
+             * gradient alone */
+            for (int op = first_op; op <= last_op; op++) {
                 shape at = sh[s];
                 if (row_threshold) {
                     at.vocab = sh[s].vocab * sh[s].dim / at_dim;

@@ -450,6 +450,7 @@ void row_paths(emb_loop_schedule *paths)
     for (int p = 0; p < ROW_PATHS; p++)
         paths[p] = *emb_loops();
     paths[1].prefetch_llc_eighths = 0;
+    paths[1].grad_prefetch_llc_eighths = 0;
     paths[1].in_flight_min_dim = 1;
     paths[2].stream_llc_eighths = 0;
 }

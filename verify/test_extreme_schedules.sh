@@ -64,19 +64,21 @@ check() { # name, llc, items...
         { echo "FAIL: schedule $name: canonical digest $got, the defaults' $want"; exit 1; }
     echo "schedule $name: passed, digest $got"
 }
-check prefetch-off "$llc" "prefetch.llc_eighths 0" "prefetch.bytes 0" "cached.ahead_rows 0" \
-    "narrow.max_bytes 0"
-check in-flight-all "$llc" "prefetch.llc_eighths 0" "in_flight.min_dim 1" \
-    "in_flight.pos_grad_min_dim 1" "bag.hint_level 1"
+check prefetch-off "$llc" "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
+    "prefetch.bytes 0" "cached.ahead_rows 0" "narrow.max_bytes 0"
+check in-flight-all "$llc" "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
+    "in_flight.min_dim 1" "in_flight.pos_grad_min_dim 1" "bag.hint_level 1"
 check stream-all "$llc" "stream.llc_eighths 0"
-check far-all 65536 "prefetch.llc_eighths 0" "far.llc_multiple 1" "stream.llc_eighths 0" \
-    "bag.hint_level 1"
+check far-all 65536 "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
+    "far.llc_multiple 1" "stream.llc_eighths 0" "bag.hint_level 1"
 if [ "$emulated" != 1 ]; then
-    check prefetch-max "$llc" "prefetch.llc_eighths 0" "prefetch.bytes 16777216" \
-        "prefetch.rows_max 4096" "prefetch.budget 1073741824" "bag.ahead_multiple 64"
+    check prefetch-max "$llc" "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
+        "prefetch.bytes 16777216" "prefetch.rows_max 4096" "prefetch.budget 1073741824" \
+        "bag.ahead_multiple 64"
     check cached-ahead-all "$llc" "cached.ahead_rows 64" "cached.ahead_min_dim 1" \
         "cached.ahead_min_bytes 0"
-    check in-flight-none "$llc" "prefetch.llc_eighths 0" "in_flight.min_dim 1099511627776"
+    check in-flight-none "$llc" "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
+        "in_flight.min_dim 1099511627776"
     check stream-none "$llc" "stream.llc_eighths 1048576" "narrow.max_bytes 1099511627776"
     check threads-always "$llc" "threads.min_bytes 0" "threads.wake_min_bytes 0"
 fi

@@ -40,7 +40,9 @@ START_TEST(flags_by_op_and_size)
         ck_assert_uint_eq(emb_schedule_flags((emb_op)op, 8 * llc, llc), all);
         /* Prefetch from a table of the schedule's eighths of the LLC (3/8
          * by default: tuning.c has the measurements). */
-        const size_t prefetch_at = llc / 8 * emb_loops()->prefetch_llc_eighths;
+        const int grad = op == EMB_OP_GRAD || op == EMB_OP_GRAD_POS; /* their own threshold */
+        const size_t prefetch_at = llc / 8 * (grad ? emb_loops()->grad_prefetch_llc_eighths
+                                                   : emb_loops()->prefetch_llc_eighths);
         ck_assert_uint_gt(prefetch_at, llc / 4);
         ck_assert_uint_eq(emb_schedule_flags((emb_op)op, prefetch_at, 0), all & EMB_KF_PREFETCH);
         ck_assert_uint_eq(emb_schedule_flags((emb_op)op, prefetch_at - 1, 0), 0);
