@@ -326,7 +326,7 @@ typedef struct emb_loop_schedule {
     size_t stream_llc_eighths; /* streaming stores once output + rows read reach
                                   this many eighths of the LLC */
     size_t prefetch_llc_eighths; /* prefetch from tables of this many eighths of the LLC */
-    size_t grad_prefetch_llc_eighths; /* ... in the gradients (emb_grad, emb_grad_pos) */
+    size_t grad_prefetch_llc_eighths; /* ... in emb_grad */
     size_t far_llc_multiple;   /* the far (NTA) hint from tables this many times the LLC */
     size_t bag_ahead_multiple; /* a bag hints this many times the lookup's distance ahead */
     size_t bag_hint_level;     /* the cache level a bag's hints fill: 1 (L1,

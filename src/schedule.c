@@ -36,8 +36,8 @@ static const unsigned op_flags[EMB_OP_COUNT] = {
  * side of both. The former rule (output of at least 8 MiB and half the
  * LLC), from Zen 5 with 32 MiB of L3, left 4-8 MiB outputs from DRAM
  * tables on normal stores. Prefetching and rows in flight are for tables
- * too large for the cache (docs/tuning.md, "Kernel tuning"), the gradients'
- * from a threshold of their own; the far hint for tables many times it
+ * too large for the cache (docs/tuning.md, "Kernel tuning"), emb_grad's
+ * from a threshold of its own; the far hint for tables many times it
  * (internal.h, EMB_KF_FAR). The defaults of all four thresholds are
  * tuning.c's EMB_LOOP_DEFAULTS (with why); a tuning file may move them. */
 unsigned emb_schedule_flags(emb_op op, size_t table_bytes, size_t out_bytes)
@@ -54,7 +54,7 @@ unsigned emb_schedule_flags(emb_op op, size_t table_bytes, size_t out_bytes)
     unsigned flags = 0;
     if (out_bytes + rows_read >= llc / 8 * L->stream_llc_eighths)
         flags |= EMB_KF_STREAM;
-    const int grad = op == EMB_OP_GRAD || op == EMB_OP_GRAD_POS;
+    const int grad = op == EMB_OP_GRAD;
     if (table_bytes >= llc / 8 * (grad ? L->grad_prefetch_llc_eighths : L->prefetch_llc_eighths))
         flags |= EMB_KF_PREFETCH;
     if (table_bytes / L->far_llc_multiple >= llc)

@@ -112,9 +112,9 @@
  *   LLC) was an assumption that the table stays cached between calls; an
  *   L3 shared with other tenants and filled by the call's own output does
  *   not keep it. On Zen 2's 16 MiB L3, 3/8 is 6 MiB.
- * - grad_prefetch_llc_eighths 3: the same threshold for the gradients
- *   (emb_grad, emb_grad_pos), a constant of its own because the two move
- *   apart where the LLC is large and far: on an Intel Xeon (family 6
+ * - grad_prefetch_llc_eighths 3: the same threshold for emb_grad, a
+ *   constant of its own because the two move apart where the LLC is
+ *   large and far: on an Intel Xeon (family 6
  *   model 167, KVM, 2 vCPUs, 480 MiB of L3 in sysfs, 2026-12-07;
  *   embsimd-bench, AVX-512, three alternating runs each) prefetching from
  *   the tables below 3/8 of it took the f32 gradient to 0.75-0.85x the
@@ -123,6 +123,10 @@
  *   1.00-1.02x at 1000 x 128 and 1000 x 768, while the lookup took
  *   1.05-1.15x the time with Zipf ids (its hot rows are cached; hinting
  *   them costs). embsimd-tune tries 0 (every table) on the gradient alone.
+ *   The fused positional gradient keeps the lookup's threshold: with
+ *   prefetch from GPT-2's table it took 1.13-1.16x the time on two
+ *   threads (layer_peers.py, Zipf-like ids, two alternating runs;
+ *   1.01-1.04x on one).
  * - far_llc_multiple 8: the non-temporal hint for tables eight times the
  *   LLC, whose rows a call will not meet again (internal.h, EMB_KF_FAR).
  * - bag_ahead_multiple 2: bags hint twice the lookup's distance: 32000 x

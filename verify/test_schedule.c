@@ -40,7 +40,7 @@ START_TEST(flags_by_op_and_size)
         ck_assert_uint_eq(emb_schedule_flags((emb_op)op, 8 * llc, llc), all);
         /* Prefetch from a table of the schedule's eighths of the LLC (3/8
          * by default: tuning.c has the measurements). */
-        const int grad = op == EMB_OP_GRAD || op == EMB_OP_GRAD_POS; /* their own threshold */
+        const int grad = op == EMB_OP_GRAD; /* its own threshold */
         const size_t prefetch_at = llc / 8 * (grad ? emb_loops()->grad_prefetch_llc_eighths
                                                    : emb_loops()->prefetch_llc_eighths);
         ck_assert_uint_gt(prefetch_at, llc / 4);
