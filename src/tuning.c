@@ -114,8 +114,8 @@
  *   not keep it. On Zen 2's 16 MiB L3, 3/8 is 6 MiB.
  * - grad_prefetch_llc_eighths 3: the same threshold for emb_grad, a
  *   constant of its own because the two move apart where the LLC is
- *   large and far: on an Intel Xeon (family 6
- *   model 167, KVM, 2 vCPUs, 480 MiB of L3 in sysfs, 2026-12-07;
+ *   large and far: on an Intel Xeon (family 6 model 167, KVM, 2 vCPUs,
+ *   480 MiB of L3 in sysfs, 2026-12-07;
  *   embsimd-bench, AVX-512, three alternating runs each) prefetching from
  *   the tables below 3/8 of it took the f32 gradient to 0.75-0.85x the
  *   time at 50257 x 768 x 8192 and 0.78x at 32000 x 768 x 512, 0.89-0.97x

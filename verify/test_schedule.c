@@ -58,11 +58,36 @@ START_TEST(flags_by_op_and_size)
 }
 END_TEST
 
+/* emb_grad's threshold moves emb_grad alone: a tuning file's
+ * grad.prefetch_llc_eighths 0 makes it prefetch from the smallest table,
+ * and leaves every other op (the fused positional gradient included) on
+ * prefetch.llc_eighths. */
+START_TEST(grad_threshold_is_its_own)
+{
+#ifdef EMB_SLOW_KERNELS
+    return;
+#endif
+    const size_t llc = (size_t)emb_llc_bytes();
+    const emb_loop_schedule dflt = *emb_loops();
+    emb_loop_schedule grad_all = dflt;
+    grad_all.grad_prefetch_llc_eighths = 0;
+    emb_schedule_set_loops(&grad_all);
+    for (int op = 0; op < EMB_OP_COUNT; op++) {
+        const unsigned want = op == EMB_OP_GRAD ? EMB_KF_PREFETCH : 0;
+        ck_assert_msg(emb_schedule_flags((emb_op)op, 64, 0) == want, "op %s: flags %u, want %u",
+                      emb_op_name((emb_op)op), emb_schedule_flags((emb_op)op, 64, 0), want);
+    }
+    emb_schedule_set_loops(&dflt);
+    ck_assert_uint_eq(emb_schedule_flags(EMB_OP_GRAD, llc / 4, 0), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("schedule");
     TCase *tc = tcase_create("flags");
     tcase_add_test(tc, flags_by_op_and_size);
+    tcase_add_test(tc, grad_threshold_is_its_own);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
