@@ -210,17 +210,27 @@ EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
      * gradient at 1000 x 128 x 8192 took 1.06x the time of two and of
      * AVX2's in embsimd-bench (both ids; 1000 x 768 and 50257 x 768 x
      * 8192 within 1.5 %, 16384 x 4096 x 1024 0.99x; Intel Xeon, family 6
-     * model 167, gcc 12.2 -O2, 2026-12-06). The tail keeps its k-mask. */
+     * model 167, gcc 12.2 -O2, 2026-12-06). The tail stays 256-bit too,
+     * under a k-mask: a 512-bit masked tail after the YMM body took the
+     * gradient of 67-, 72-, 100- and 300-float rows to 1.05-1.18x AVX2's
+     * time, and 0.98-1.03x as YMMs (same Xeon, ai-style pairs in one
+     * process, 1000 x {67, 72, 100, 300} and 50257 x 67 x 8192, two runs,
+     * 2026-12-07): mixing the two widths in one loop costs the Intel core
+     * more than the wider tail saves. */
     for (; j + 16 <= dim; j += 16) {
         const __m256 a = _mm256_add_ps(_mm256_loadu_ps(acc + j), _mm256_loadu_ps(g + j));
         const __m256 b = _mm256_add_ps(_mm256_loadu_ps(acc + j + 8), _mm256_loadu_ps(g + j + 8));
         _mm256_storeu_ps(acc + j, a);
         _mm256_storeu_ps(acc + j + 8, b);
     }
+    if (j + 8 <= dim) {
+        _mm256_storeu_ps(acc + j, _mm256_add_ps(_mm256_loadu_ps(acc + j), _mm256_loadu_ps(g + j)));
+        j += 8;
+    }
     if (j < dim) {
-        const __mmask16 k = first_lanes(dim - j);
-        const __m512 s = _mm512_add_ps(_mm512_maskz_loadu_ps(k, acc + j), _mm512_maskz_loadu_ps(k, g + j));
-        _mm512_mask_storeu_ps(acc + j, k, s);
+        const __mmask8 k = (__mmask8)first_lanes(dim - j);
+        const __m256 s = _mm256_add_ps(_mm256_maskz_loadu_ps(k, acc + j), _mm256_maskz_loadu_ps(k, g + j));
+        _mm256_mask_storeu_ps(acc + j, k, s);
     }
 }
 
