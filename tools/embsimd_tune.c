@@ -63,7 +63,8 @@ static void usage(FILE *f)
             "ones, each class chosen apart), from what size a call gains from a second\n"
             "thread (one awake, and one to be woken), and the loops' constants\n"
             "(prefetch distance, rows in flight, the streaming threshold, how far ahead\n"
-            "bags hint and into which cache); keeps a choice only where it wins beyond\n"
+            "bags hint and into which cache; the hints' constants on a table past the\n"
+            "prefetch threshold too); keeps a choice only where it wins beyond\n"
             "noise (median paired ratio below %.2f,\n"
             "faster in %.0f %% of the rounds, and nowhere slower than %.2fx); writes the\n"
             "tuning file the library reads on first use. Results never change: every\n"
@@ -75,7 +76,7 @@ static void usage(FILE *f)
             "                 $XDG_CACHE_HOME/embsimd/tuning-<identity>.txt, ~/.cache by default)\n"
             "  --dry-run      measure and print, write nothing\n"
             "  --rounds=N     paired rounds per shape (default 9; --quick 5)\n"
-            "  --tiny         a tiny shape only (a test of the tool, not a tuning)\n"
+            "  --tiny         tiny shapes only (a test of the tool, not a tuning)\n"
             "  --show         print the schedule in force and where it came from, and exit\n"
             "  --identity     print this CPU's identity, the cpu line of its tuning file\n"
             "  --help         this text\n"
@@ -446,16 +447,41 @@ typedef struct loop_candidate {
                           changes at: timed at rows it moves (tune_loops) */
     loop_timed_on on;  /* the lookup and gradient, the gradient alone, a bag sum, or
                           emb_grad_pos */
+    int hints;         /* it shapes the hints, which only tables past the
+                          prefetch threshold get: timed on hinted_shape too */
 } loop_candidate;
 
 static const loop_candidate loop_candidates[] = {
-    {"prefetch.bytes", 2048, 0, ON_ROWS},        {"prefetch.bytes", 8192, 0, ON_ROWS},
-    {"in_flight.min_dim", 128, 1, ON_ROWS},      {"in_flight.min_dim", 512, 1, ON_ROWS},
-    {"stream.llc_eighths", 3, 0, ON_ROWS},       {"stream.llc_eighths", 8, 0, ON_ROWS},
-    {"bag.ahead_multiple", 1, 0, ON_BAG},        {"bag.ahead_multiple", 4, 0, ON_BAG},
-    {"bag.hint_level", 1, 0, ON_BAG},            {"in_flight.pos_grad_min_dim", 256, 0, ON_POS_GRAD},
-    {"grad.prefetch_llc_eighths", 0, 0, ON_GRAD},
+    {"prefetch.bytes", 2048, 0, ON_ROWS, 1},     {"prefetch.bytes", 8192, 0, ON_ROWS, 1},
+    {"in_flight.min_dim", 128, 1, ON_ROWS, 0},   {"in_flight.min_dim", 512, 1, ON_ROWS, 0},
+    {"stream.llc_eighths", 3, 0, ON_ROWS, 0},    {"stream.llc_eighths", 8, 0, ON_ROWS, 0},
+    {"bag.ahead_multiple", 1, 0, ON_BAG, 1},     {"bag.ahead_multiple", 4, 0, ON_BAG, 1},
+    {"bag.hint_level", 1, 0, ON_BAG, 1},         {"in_flight.pos_grad_min_dim", 256, 0, ON_POS_GRAD, 0},
+    {"grad.prefetch_llc_eighths", 0, 0, ON_GRAD, 0},
 };
+
+/* The hint items' own shape, in every run: 128-float rows (a
+ * recommender's) in a table twice the larger prefetch threshold, 64 MiB
+ * at least, so that the loops hint on both sides of the pairing. Where the
+ * LLC is large, the other shapes' tables are below the threshold and both
+ * sides ran the same loop: on an Intel Xeon (family 6 model 167, 480 MiB
+ * of L3 in sysfs, so hints from 180 MB) GPT-2's 154 MB table timed
+ * bag.hint_level 1 at 1.00, and this shape at 1.36 (2026-12-07). */
+static shape hinted_shape(int tiny)
+{
+    if (tiny) /* past the threshold where EMBSIMD_LLC is below 1.3 MiB */
+        return (shape){4096, 64, 640, "a 1 MiB table (--tiny)"};
+    const emb_loop_schedule *L = &emb_schedule_current()->loops;
+    const size_t eighths = L->prefetch_llc_eighths > L->grad_prefetch_llc_eighths
+                               ? L->prefetch_llc_eighths
+                               : L->grad_prefetch_llc_eighths;
+    size_t bytes = (size_t)emb_llc_bytes() / 8 * eighths * 2;
+    if (bytes < (size_t)64 << 20)
+        bytes = (size_t)64 << 20;
+    const shape s = {(int64_t)(bytes / (128 * sizeof(float))), 128, 20480,
+                     "128-float rows past the prefetch threshold"};
+    return s;
+}
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
 static size_t *loop_field_named(emb_loop_schedule *L, const char *name)
@@ -492,8 +518,8 @@ static int pos_grad_call(job *j)
                         EMB_I32, j->n, &pos, j->out, EMB_F32, NULL) == EMB_OK ? 0 : -1;
 }
 
-static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char chosen[][80],
-                      int *nchosen, char *report, size_t size)
+static int tune_loops(const shape *sh, int nshapes, const shape *hinted, int rounds, gen_rng *r,
+                      char chosen[][80], int *nchosen, char *report, size_t size)
 {
     const emb_loop_schedule dflt = emb_schedule_current()->loops;
     const emb_kernel *lookup = NULL, *grad = NULL;
@@ -530,16 +556,17 @@ static int tune_loops(const shape *sh, int nshapes, int rounds, gen_rng *r, char
                                  lc->value);
         if (row_threshold)
             used += (size_t)snprintf(report + used, size - used, " at D = %lld:", (long long)at_dim);
-        for (int s = 0; s < nshapes; s++)
+        const int timed_shapes = nshapes + (lc->hints && hinted != NULL);
+        for (int s = 0; s < timed_shapes; s++)
             /* the lookup's job (0) and the gradient's (1): a bag item
              * times a bag sum on the lookup's, the positional item the
              * fused gradient on the gradient's, a gradient item the
              * gradient alone */
             for (int op = first_op; op <= last_op; op++) {
-                shape at = sh[s];
+                shape at = s < nshapes ? sh[s] : *hinted;
                 if (row_threshold) {
-                    at.vocab = sh[s].vocab * sh[s].dim / at_dim;
-                    at.tokens = sh[s].tokens * sh[s].dim / at_dim;
+                    at.vocab = at.vocab * at.dim / at_dim;
+                    at.tokens = at.tokens * at.dim / at_dim;
                     at.dim = at_dim;
                 }
                 job j;
@@ -673,7 +700,9 @@ int main(int argc, char **argv)
                          emb_row_class_name(c));
     }
     char loops_report[4096];
-    tune_loops(sh, nshapes, o.rounds, &r, chosen, &nchosen, loops_report, sizeof loops_report);
+    const shape hinted = hinted_shape(o.tiny);
+    tune_loops(sh, nshapes, &hinted, o.rounds, &r, chosen, &nchosen, loops_report,
+               sizeof loops_report);
     fprintf(stderr, "\r[threads] the break-even of a second thread%40s", "");
     char threads_report[1024];
     size_t min_bytes, wake_bytes;
@@ -690,6 +719,9 @@ int main(int argc, char **argv)
         printf("%s %lld x %lld x %lld (%s)", s ? ";" : "", (long long)ksh[s].vocab,
                (long long)ksh[s].dim, (long long)ksh[s].tokens, ksh[s].why);
     printf("; the loop constants on the first %d", nshapes);
+    printf(", the hints' (prefetch.bytes, bag.*) on %lld x %lld x %lld too (%s)",
+               (long long)hinted.vocab, (long long)hinted.dim, (long long)hinted.tokens,
+               hinted.why);
     printf("\n\nloop constants, the f32 lookup and gradient (bag.*: bags of 20; "
            "in_flight.pos_grad_min_dim: emb_grad_pos, Zipf ids), median ratio of paired "
            "rounds:\n%s",
