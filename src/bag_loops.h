@@ -497,9 +497,13 @@ emb_bag_rows_w(emb_bag_prims K, const uint8_t *table, const emb_bag_call *c, int
 {
     const size_t dim = c->dim;
     const size_t in_row = emb_row_size(K.in, dim);
-    const size_t ahead = (flags & EMB_KF_PREFETCH) ? emb_bag_rows_ahead(in_row) : 0;
+    /* A table below the prefetch threshold is hinted into L1 where the
+     * schedule says so (bag_cached_hint, tuning.c: an LLC slow to reach). */
+    const int cached_hint = !(flags & EMB_KF_PREFETCH) && emb_loops()->bag_cached_hint != 0;
+    const size_t ahead =
+        (flags & EMB_KF_PREFETCH) || cached_hint ? emb_bag_rows_ahead(in_row) : 0;
     const size_t lines = emb_row_lines(table, in_row);
-    const int locality = emb_bag_locality(flags);
+    const int locality = cached_hint ? 3 : emb_bag_locality(flags);
     /* Constant in each instantiation: one of the two loops is compiled. */
     if (mode != EMB_BAG_MAX && !weighted && K.in == EMB_F32) {
         /* Streaming only where the ISA has it (its streaming f32 copy is

@@ -331,6 +331,8 @@ typedef struct emb_loop_schedule {
     size_t bag_ahead_multiple; /* a bag hints this many times the lookup's distance ahead */
     size_t bag_hint_level;     /* the cache level a bag's hints fill: 1 (L1,
                                   or NTA from far tables), 2 (L2 from any) */
+    size_t bag_cached_hint;    /* 1: bags hint into L1 from tables below the
+                                  prefetch threshold too; 0: they do not */
     size_t cached_ahead_rows;  /* lookups from quantized tables that stay in
                                   cache hint the row this many ahead; 0: none */
     size_t cached_ahead_min_dim; /* ... for rows of at least this many elements */

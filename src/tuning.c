@@ -136,6 +136,19 @@
  *   AMD EPYC Zen 4 (family 25 model 17, 2026-12-05) 1.4-1.6x at 50257 x
  *   768 and 1000000 x 128 bags of 1, within 5 % elsewhere (bag_loops.h,
  *   emb_bag_locality, has the figures).
+ * - bag_cached_hint 0: bags read a table below the prefetch threshold
+ *   without hints, as the lookup does. Where that LLC is large and slow
+ *   to reach, hints into L1 pay on two threads: on an Intel Xeon (family
+ *   6 model 167, 480 MiB of L3 in sysfs, so no hints below 180 MB;
+ *   torch_bag.py's rows, three alternating runs, 2026-12-07) 32000 x 128
+ *   bags of 20 at T = 2 ran at 28.4-30.8 GB/s with them against
+ *   21.3-24.4, bags of 100 at 28.3-31.0 against 21.9-30.5; at T = 1 and
+ *   for bags of 1 the runs overlapped (bags of 20: 16.9-19.3 against
+ *   18.9-19.7); embsimd-tune's paired rounds timed 0.90-0.92 of the
+ *   default's time at its three bag shapes. Hints into L2 there took bags
+ *   of 20 to 15.4-15.8 GB/s on one thread. Where the LLC is small, a
+ *   table below the threshold sits in L2 or close to it (AMD Zen 4:
+ *   12 MB), so embsimd-tune decides (its cached shape).
  * - cached_ahead_rows 2, cached_ahead_min_dim 256: a lookup from a
  *   quantized table below the prefetch threshold hints the row two ahead
  *   (row_loops.h, emb_lookup_rows_w). AMD EPYC Zen 4 (family 25 model 17,
@@ -161,6 +174,7 @@
         .in_flight_min_dim = 256, .pos_grad_in_flight_min_dim = (size_t)1 << 40,               \
         .stream_llc_eighths = 5, .prefetch_llc_eighths = 3, .grad_prefetch_llc_eighths = 3,    \
         .far_llc_multiple = 8, .bag_ahead_multiple = 2, .bag_hint_level = 2,                   \
+        .bag_cached_hint = 0,                                                                  \
         .cached_ahead_rows = 2, .cached_ahead_min_dim = 256,                                   \
         .cached_ahead_min_bytes = (size_t)256 << 10, .narrow_max_bytes = (size_t)1 << 20,      \
     }
@@ -192,6 +206,7 @@ static const loop_item loop_items[] = {
     LOOP_ITEM("far.llc_multiple", far_llc_multiple, 1, (size_t)1 << 20),
     LOOP_ITEM("bag.ahead_multiple", bag_ahead_multiple, 1, 64),
     LOOP_ITEM("bag.hint_level", bag_hint_level, 1, 2),
+    LOOP_ITEM("bag.cached_hint", bag_cached_hint, 0, 1),
     LOOP_ITEM("cached.ahead_rows", cached_ahead_rows, 0, 64),
     LOOP_ITEM("cached.ahead_min_dim", cached_ahead_min_dim, 1, (size_t)1 << 40),
     LOOP_ITEM("cached.ahead_min_bytes", cached_ahead_min_bytes, 0, (size_t)1 << 40),

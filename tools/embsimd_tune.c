@@ -63,9 +63,9 @@ static void usage(FILE *f)
             "ones, each class chosen apart), from what size a call gains from a second\n"
             "thread (one awake, and one to be woken), and the loops' constants\n"
             "(prefetch distance, rows in flight, the streaming threshold, how far ahead\n"
-            "bags hint and into which cache; the hints' constants on a table past the\n"
-            "prefetch threshold too); keeps a choice only where it wins beyond\n"
-            "noise (median paired ratio below %.2f,\n"
+            "bags hint, into which cache and from which tables; the hints' constants\n"
+            "on a table past the prefetch threshold or below it too); keeps a choice\n"
+            "only where it wins beyond noise (median paired ratio below %.2f,\n"
             "faster in %.0f %% of the rounds, and nowhere slower than %.2fx); writes the\n"
             "tuning file the library reads on first use. Results never change: every\n"
             "implementation and thread count gives the same bits.\n"
@@ -447,16 +447,26 @@ typedef struct loop_candidate {
                           changes at: timed at rows it moves (tune_loops) */
     loop_timed_on on;  /* the lookup and gradient, the gradient alone, a bag sum, or
                           emb_grad_pos */
-    int hints;         /* it shapes the hints, which only tables past the
-                          prefetch threshold get: timed on hinted_shape too */
+    int hints;         /* HINTED: it shapes the hints, which only tables past
+                          the prefetch threshold get: timed on hinted_shape
+                          too; CACHED: it hints tables below it: timed on
+                          cached_shape too */
 } loop_candidate;
 
+enum { HINTED = 1, CACHED = 2 };
+
 static const loop_candidate loop_candidates[] = {
-    {"prefetch.bytes", 2048, 0, ON_ROWS, 1},     {"prefetch.bytes", 8192, 0, ON_ROWS, 1},
-    {"in_flight.min_dim", 128, 1, ON_ROWS, 0},   {"in_flight.min_dim", 512, 1, ON_ROWS, 0},
-    {"stream.llc_eighths", 3, 0, ON_ROWS, 0},    {"stream.llc_eighths", 8, 0, ON_ROWS, 0},
-    {"bag.ahead_multiple", 1, 0, ON_BAG, 1},     {"bag.ahead_multiple", 4, 0, ON_BAG, 1},
-    {"bag.hint_level", 1, 0, ON_BAG, 1},         {"in_flight.pos_grad_min_dim", 256, 0, ON_POS_GRAD, 0},
+    {"prefetch.bytes", 2048, 0, ON_ROWS, HINTED},
+    {"prefetch.bytes", 8192, 0, ON_ROWS, HINTED},
+    {"in_flight.min_dim", 128, 1, ON_ROWS, 0},
+    {"in_flight.min_dim", 512, 1, ON_ROWS, 0},
+    {"stream.llc_eighths", 3, 0, ON_ROWS, 0},
+    {"stream.llc_eighths", 8, 0, ON_ROWS, 0},
+    {"bag.ahead_multiple", 1, 0, ON_BAG, HINTED},
+    {"bag.ahead_multiple", 4, 0, ON_BAG, HINTED},
+    {"bag.hint_level", 1, 0, ON_BAG, HINTED},
+    {"bag.cached_hint", 1, 0, ON_BAG, CACHED},
+    {"in_flight.pos_grad_min_dim", 256, 0, ON_POS_GRAD, 0},
     {"grad.prefetch_llc_eighths", 0, 0, ON_GRAD, 0},
 };
 
@@ -481,6 +491,19 @@ static shape hinted_shape(int tiny)
     const shape s = {(int64_t)(bytes / (128 * sizeof(float))), 128, 20480,
                      "128-float rows past the prefetch threshold"};
     return s;
+}
+
+/* bag.cached_hint's shape: the PyTorch peers' 32000 x 128 table (16 MB),
+ * or half the prefetch threshold where that is smaller, so that the loops
+ * do not hint it by default. */
+static shape cached_shape(int tiny)
+{
+    if (tiny)
+        return (shape){2048, 64, 640, "a 512 KiB table (--tiny)"};
+    const size_t eighths = emb_schedule_current()->loops.prefetch_llc_eighths;
+    const size_t half = (size_t)emb_llc_bytes() / 8 * eighths / 2;
+    const int64_t rows = half < (size_t)16 << 20 ? (int64_t)(half / (128 * sizeof(float))) : 32000;
+    return (shape){rows > 64 ? rows : 64, 128, 20480, "128-float rows below the prefetch threshold"};
 }
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
@@ -518,8 +541,9 @@ static int pos_grad_call(job *j)
                         EMB_I32, j->n, &pos, j->out, EMB_F32, NULL) == EMB_OK ? 0 : -1;
 }
 
-static int tune_loops(const shape *sh, int nshapes, const shape *hinted, int rounds, gen_rng *r,
-                      char chosen[][80], int *nchosen, char *report, size_t size)
+static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const shape *cached,
+                      int rounds, gen_rng *r, char chosen[][80], int *nchosen, char *report,
+                      size_t size)
 {
     const emb_loop_schedule dflt = emb_schedule_current()->loops;
     const emb_kernel *lookup = NULL, *grad = NULL;
@@ -556,14 +580,15 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, int rou
                                  lc->value);
         if (row_threshold)
             used += (size_t)snprintf(report + used, size - used, " at D = %lld:", (long long)at_dim);
-        const int timed_shapes = nshapes + (lc->hints && hinted != NULL);
+        const shape *extra = lc->hints == HINTED ? hinted : lc->hints == CACHED ? cached : NULL;
+        const int timed_shapes = nshapes + (extra != NULL);
         for (int s = 0; s < timed_shapes; s++)
             /* the lookup's job (0) and the gradient's (1): a bag item
              * times a bag sum on the lookup's, the positional item the
              * fused gradient on the gradient's, a gradient item the
              * gradient alone */
             for (int op = first_op; op <= last_op; op++) {
-                shape at = s < nshapes ? sh[s] : *hinted;
+                shape at = s < nshapes ? sh[s] : *extra;
                 if (row_threshold) {
                     at.vocab = at.vocab * at.dim / at_dim;
                     at.tokens = at.tokens * at.dim / at_dim;
@@ -700,8 +725,8 @@ int main(int argc, char **argv)
                          emb_row_class_name(c));
     }
     char loops_report[4096];
-    const shape hinted = hinted_shape(o.tiny);
-    tune_loops(sh, nshapes, &hinted, o.rounds, &r, chosen, &nchosen, loops_report,
+    const shape hinted = hinted_shape(o.tiny), cached = cached_shape(o.tiny);
+    tune_loops(sh, nshapes, &hinted, &cached, o.rounds, &r, chosen, &nchosen, loops_report,
                sizeof loops_report);
     fprintf(stderr, "\r[threads] the break-even of a second thread%40s", "");
     char threads_report[1024];
@@ -719,9 +744,10 @@ int main(int argc, char **argv)
         printf("%s %lld x %lld x %lld (%s)", s ? ";" : "", (long long)ksh[s].vocab,
                (long long)ksh[s].dim, (long long)ksh[s].tokens, ksh[s].why);
     printf("; the loop constants on the first %d", nshapes);
-    printf(", the hints' (prefetch.bytes, bag.*) on %lld x %lld x %lld too (%s)",
-               (long long)hinted.vocab, (long long)hinted.dim, (long long)hinted.tokens,
-               hinted.why);
+    printf(", the hints' (prefetch.bytes, bag.ahead_multiple, bag.hint_level) on %lld x %lld x "
+           "%lld too (%s), bag.cached_hint on %lld x %lld x %lld too (%s)",
+           (long long)hinted.vocab, (long long)hinted.dim, (long long)hinted.tokens, hinted.why,
+           (long long)cached.vocab, (long long)cached.dim, (long long)cached.tokens, cached.why);
     printf("\n\nloop constants, the f32 lookup and gradient (bag.*: bags of 20; "
            "in_flight.pos_grad_min_dim: emb_grad_pos, Zipf ids), median ratio of paired "
            "rounds:\n%s",

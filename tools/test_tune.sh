@@ -55,15 +55,16 @@ rows=$(awk -F' *[|] *' '$2 == "in_flight.min_dim" {
 test -n "$rows" || fail "no in_flight.min_dim rows in the report"
 echo "$rows" | grep -v '^ok$' && fail "in_flight.min_dim measured at rows it does not move (above)"
 # the hint items (prefetch.bytes, bag.*) are timed on the shapes' tables and
-# on one past the prefetch threshold too, where the loops issue the hints
-# they shape; the other items on the shapes alone
-grep -q "^shapes .*the hints' (prefetch.bytes, bag.\*) on [0-9]* x [0-9]* x [0-9]* too" "$dir/out.txt" ||
-    fail "the report does not name the hint items' shape: $(grep '^shapes' "$dir/out.txt")"
+# on one more: past the prefetch threshold, where the loops issue the hints
+# they shape, or (bag.cached_hint) below it, where it adds hints; the other
+# items on the shapes alone
+grep -q "^shapes .*the hints' (prefetch.bytes, bag.ahead_multiple, bag.hint_level) on [0-9]* x [0-9]* x [0-9]* too .*bag.cached_hint on [0-9]* x [0-9]* x [0-9]* too" "$dir/out.txt" ||
+    fail "the report does not name the hint items' shapes: $(grep '^shapes' "$dir/out.txt")"
 timings=$(awk -F' *[|] *' '$2 ~ /^(prefetch[.]bytes|bag[.]|stream[.]llc_eighths$)/ {
     n = gsub(/(lookup|bag) [0-9.]+;/, "", $5)
     want = $2 ~ /^stream/ ? 1 : 2
     print (n == want ? "ok" : "bad: " $2 " " $4 " timed on " n " shapes, not " want) }' "$dir/out.txt")
-test "$(echo "$timings" | grep -c '^ok$')" -eq 7 ||
+test "$(echo "$timings" | grep -c '^ok$')" -eq 8 ||
     fail "the hint items are not timed on both shapes: $timings"
 EMBSIMD_TUNING="$dir/sub/tuning.txt" run --show >"$dir/show.txt"
 grep -q "^tuned ($dir/sub/tuning.txt, made " "$dir/show.txt" ||

@@ -76,7 +76,7 @@ if [ "$emulated" != 1 ]; then
         "prefetch.bytes 16777216" "prefetch.rows_max 4096" "prefetch.budget 1073741824" \
         "bag.ahead_multiple 64"
     check cached-ahead-all "$llc" "cached.ahead_rows 64" "cached.ahead_min_dim 1" \
-        "cached.ahead_min_bytes 0"
+        "cached.ahead_min_bytes 0" "bag.cached_hint 1"
     check in-flight-none "$llc" "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
         "in_flight.min_dim 1099511627776"
     check stream-none "$llc" "stream.llc_eighths 1048576" "narrow.max_bytes 1099511627776"
