@@ -144,8 +144,8 @@
  *   bags of 20 at T = 2 ran at 28.4-30.8 GB/s with them against
  *   21.3-24.4, bags of 100 at 28.3-31.0 against 21.9-30.5; at T = 1 and
  *   for bags of 1 the runs overlapped (bags of 20: 16.9-19.3 against
- *   18.9-19.7); embsimd-tune's paired rounds timed 0.90-0.92 of the
- *   default's time at its three bag shapes. Hints into L2 there took bags
+ *   18.9-19.7); embsimd-tune's paired rounds timed 0.90-0.93 of the
+ *   default's time at its three bag shapes (two runs). Hints into L2 there took bags
  *   of 20 to 15.4-15.8 GB/s on one thread. Where the LLC is small, a
  *   table below the threshold sits in L2 or close to it (AMD Zen 4:
  *   12 MB), so embsimd-tune decides (its cached shape).

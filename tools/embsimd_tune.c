@@ -469,6 +469,14 @@ static const loop_candidate loop_candidates[] = {
     {"in_flight.pos_grad_min_dim", 256, 0, ON_POS_GRAD, 0},
     {"grad.prefetch_llc_eighths", 0, 0, ON_GRAD, 0},
 };
+enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
+
+/* The bytes of a table from which the loops hint, for a threshold of
+ * `eighths` of the LLC (schedule.c). */
+static size_t threshold_bytes(size_t eighths)
+{
+    return (size_t)emb_llc_bytes() / 8 * eighths;
+}
 
 /* The hint items' own shape, in every run: 128-float rows (a
  * recommender's) in a table twice the larger prefetch threshold, 64 MiB
@@ -479,13 +487,13 @@ static const loop_candidate loop_candidates[] = {
  * bag.hint_level 1 at 1.00, and this shape at 1.36 (2026-12-07). */
 static shape hinted_shape(int tiny)
 {
-    if (tiny) /* past the threshold where EMBSIMD_LLC is below 1.3 MiB */
+    if (tiny) /* past the threshold where the LLC (EMBSIMD_LLC) is 2.6 MiB or less */
         return (shape){4096, 64, 640, "a 1 MiB table (--tiny)"};
     const emb_loop_schedule *L = &emb_schedule_current()->loops;
     const size_t eighths = L->prefetch_llc_eighths > L->grad_prefetch_llc_eighths
                                ? L->prefetch_llc_eighths
                                : L->grad_prefetch_llc_eighths;
-    size_t bytes = (size_t)emb_llc_bytes() / 8 * eighths * 2;
+    size_t bytes = threshold_bytes(eighths) * 2;
     if (bytes < (size_t)64 << 20)
         bytes = (size_t)64 << 20;
     const shape s = {(int64_t)(bytes / (128 * sizeof(float))), 128, 20480,
@@ -500,12 +508,10 @@ static shape cached_shape(int tiny)
 {
     if (tiny)
         return (shape){2048, 64, 640, "a 512 KiB table (--tiny)"};
-    const size_t eighths = emb_schedule_current()->loops.prefetch_llc_eighths;
-    const size_t half = (size_t)emb_llc_bytes() / 8 * eighths / 2;
+    const size_t half = threshold_bytes(emb_schedule_current()->loops.prefetch_llc_eighths) / 2;
     const int64_t rows = half < (size_t)16 << 20 ? (int64_t)(half / (128 * sizeof(float))) : 32000;
     return (shape){rows > 64 ? rows : 64, 128, 20480, "128-float rows below the prefetch threshold"};
 }
-enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
 static size_t *loop_field_named(emb_loop_schedule *L, const char *name)
 {
