@@ -339,6 +339,9 @@ typedef struct emb_loop_schedule {
     size_t cached_ahead_min_bytes; /* ... into an output of at least this many bytes */
     size_t narrow_max_bytes;   /* AVX-512's f16 -> f32 lookup stores YMMs where a call's
                                   part reads and writes fewer bytes; 0: never */
+    size_t line_realign;       /* 1: AVX-512's blocked-type lookups shift their vectors
+                                  to the lines of an output off a line; 0: they store
+                                  each where it falls */
 } emb_loop_schedule;
 
 typedef struct emb_schedule {

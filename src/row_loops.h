@@ -155,8 +155,10 @@ static inline __attribute__((always_inline)) int emb_cut_anywhere(emb_type t)
 }
 
 /* Elements before the first 64-byte boundary of an output row, where every
- * row starts at the same place in its line and both types can be cut
- * anywhere; 0 where it is on a line or the pieces cannot move. The rows in
+ * row starts at the same place in its line, the output type can be cut
+ * anywhere and the input type has one element a block (q8_rowwise too:
+ * every piece finds its scale at the row's end); 0 where it is on a line
+ * or the pieces cannot move. The rows in
  * flight cut their pieces there, so each piece after the first starts on
  * a line of the output: AVX-512 writes the part of a line before its
  * boundary under a k-mask, once a row instead of once a piece. Into an
@@ -171,14 +173,19 @@ static inline __attribute__((always_inline)) int emb_cut_anywhere(emb_type t)
  * at 50257 x 1024 x 8192 (T = 1 and 2), f32 1.00-1.02 (AVX2 does not cut
  * its gradient: x86_avx2.c says why); outputs on a line, where nothing
  * moves, 0.99-1.02. Without it, AVX-512's f32 lookup at 50257 x 1024 x 8192,
- * T = 2, took 1.13x AVX2's time there (1.21x that of rows one at a time). */
+ * T = 2, took 1.13x AVX2's time there (1.21x that of rows one at a time).
+ * q8_rowwise's pieces are cut so too since its AVX-512 body lost its own
+ * lead (x86_avx512.c): into an output at 16 mod 64, AVX-512 at 0.96-0.99x
+ * AVX2's speed at 16384 x 4096 x 512 with both cut, 0.76-0.84x with that
+ * lead before (AMD EPYC Zen 4, family 25 model 17, 2026-12-07). */
 static inline __attribute__((always_inline)) size_t
 emb_out_line_lead(unsigned loop, emb_type in, emb_type out_type, const uint8_t *out, size_t dim,
                   size_t piece)
 {
     const size_t elem = emb_elem_offset(out_type, 1);
-    if (!(EMB_PIECES_AT_LINES & loop) || !emb_cut_anywhere(in) || !emb_cut_anywhere(out_type) ||
-        (uintptr_t)out % elem != 0 || emb_row_size(out_type, dim) % 64 != 0)
+    if (!(EMB_PIECES_AT_LINES & loop) || emb_elem_offset(in, 1) == 0 ||
+        !emb_cut_anywhere(out_type) || (uintptr_t)out % elem != 0 ||
+        emb_row_size(out_type, dim) % 64 != 0)
         return 0;
     const size_t lead = (64 - (uintptr_t)out % 64) % 64 / elem;
     return dim >= lead + 2 * piece ? lead : 0; /* the first piece stays under two */

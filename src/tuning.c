@@ -167,7 +167,21 @@
  *   lookup_f16_f32, has the figures): on the Intel Xeon measured (family
  *   6 model 167, 2 MiB of L2 a core) YMMs won up to 2.25 MB moved with a
  *   small table and lost 19 % at 3 MB from a 4 MiB one; 1 MiB is half
- *   that L2, and the whole L2 of AMD Zen 4. */
+ *   that L2, and the whole L2 of AMD Zen 4.
+ * - line_realign 1: AVX-512's q8_0, q4_0, q4_K and q6_K lookups into an
+ *   output off a 64-byte line (malloc's large blocks are 16 bytes past
+ *   one) shift their vectors so that each store writes one line
+ *   (x86_avx512.c, line_out, has the figures). Into an output at 16 mod
+ *   64, the time with it / without, calls alternating with AVX2's in one
+ *   process: on the Intel Xeon measured (family 6 model 167, 2026-12-06)
+ *   0.64x-0.95x AVX2's speed without it, 0.97-1.19x with it, at 1000 x
+ *   768 x 512; on AMD EPYC Zen 4 (family 25 model 17, 32 MiB L3,
+ *   2026-12-07) the other way round: with it q4_0 ran at 0.79-0.87x
+ *   AVX2's speed and q8_0 at 0.90-0.94x from GPT-2's table and 16384 x
+ *   4096 rows, without it at 1.09-1.18x and 1.07-1.43x, and at 1000 x 768
+ *   x 512 1.08-1.20x and 1.09-1.13x. The default is the Xeon's, whose
+ *   worst case without it (0.64x) is the worse; embsimd-tune times 0 on
+ *   the q4_0 lookup. */
 #define EMB_LOOP_DEFAULTS                                                                      \
     {                                                                                          \
         .prefetch_bytes = 4096, .prefetch_rows_max = 32, .prefetch_budget = (size_t)32 << 10,  \
@@ -177,6 +191,7 @@
         .bag_cached_hint = 0,                                                                  \
         .cached_ahead_rows = 2, .cached_ahead_min_dim = 256,                                   \
         .cached_ahead_min_bytes = (size_t)256 << 10, .narrow_max_bytes = (size_t)1 << 20,      \
+        .line_realign = 1,                                                                     \
     }
 
 #define EMB_SCHEDULE_DEFAULTS                                                                  \
@@ -211,6 +226,7 @@ static const loop_item loop_items[] = {
     LOOP_ITEM("cached.ahead_min_dim", cached_ahead_min_dim, 1, (size_t)1 << 40),
     LOOP_ITEM("cached.ahead_min_bytes", cached_ahead_min_bytes, 0, (size_t)1 << 40),
     LOOP_ITEM("narrow.max_bytes", narrow_max_bytes, 0, (size_t)1 << 40),
+    LOOP_ITEM("line.realign", line_realign, 0, 1),
 };
 enum { N_LOOP_ITEMS = sizeof loop_items / sizeof loop_items[0] };
 

@@ -430,8 +430,21 @@ EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, int realign)
 /* The row functions from a blocked type's body name##_s(..., stream,
  * realign): as EMB_DEFINE_STREAM_PAIR, plus line_out's path for an output
  * off a line (then with ordinary stores: a streamed line must not be
- * written partly by ordinary ones, and the first and last are). */
+ * written partly by ordinary ones, and the first and last are); and
+ * name##_straight, name##_straight_stream without it, each vector stored
+ * where it falls, for a schedule whose line.realign is 0 (tuning.c has
+ * the CPUs that prefer each). */
 #define LINE_OUT_PAIR(name)                                                                   \
+    EMB_ROW_PRIMITIVE void name##_straight(uint8_t *dst, const uint8_t *src, size_t j,         \
+                                           size_t count, size_t dim)                           \
+    {                                                                                         \
+        name##_s(dst, src, j, count, dim, 0, 0);                                              \
+    }                                                                                         \
+    EMB_ROW_PRIMITIVE void name##_straight_stream(uint8_t *dst, const uint8_t *src, size_t j,  \
+                                                  size_t count, size_t dim)                    \
+    {                                                                                         \
+        name##_s(dst, src, j, count, dim, (uintptr_t)((float *)dst + j) % 64 == 0, 0);         \
+    }                                                                                         \
     EMB_ROW_PRIMITIVE void name(uint8_t *dst, const uint8_t *src, size_t j, size_t count,      \
                                 size_t dim)                                                    \
     {                                                                                         \
@@ -489,45 +502,35 @@ EMB_ROW_PRIMITIVE void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
     line_out_end(&o, realign);
 }
 
-/* fmaf(scale, q, bias) sixteen at a time: VFMADD rounds once, as fmaf. */
-EMB_ROW_PRIMITIVE __m512 rowwise16(__m512 scale, __m128i q, __m512 bias)
-{
-    return _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)), bias);
-}
-
-/* Eight at a time, with AVX512VL's form of the 256-bit VFMADD (this file
- * is built without -mfma; an all-ones mask compiles to the plain
- * instruction). */
+/* fmaf(scale, q, bias) eight at a time: VFMADD rounds once, as fmaf.
+ * AVX512VL's form of the 256-bit VFMADD (this file is built without
+ * -mfma; an all-ones mask compiles to the plain instruction). */
 EMB_ROW_PRIMITIVE __m256 rowwise8(__m256 scale, __m128i q, __m256 bias)
 {
     return _mm256_maskz_fmadd_ps(0xFF, scale, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)), bias);
 }
 
+/* A 256-bit body (STORE16's comment says why) and the scalar definition
+ * for the last dim % 8, as AVX2's. A k-masked lead up to the output's line
+ * and a k-masked tail, inlined into the rows in flight, took the lookup
+ * to 0.79-0.82x AVX2's speed from GPT-2's table into an aligned output,
+ * where neither ran (AMD EPYC Zen 4, family 25 model 17, KVM, gcc 12.2
+ * -O2, 50257 x 768 x 2048, calls alternating in one process, three runs,
+ * 2026-12-07); without them 0.96-1.03x, and the rows in flight now cut
+ * q8_rowwise's pieces at the output's lines themselves
+ * (emb_out_line_lead), as every element-wise type's. */
 EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
                                     size_t dim, int stream)
 {
     float *d = (float *)dst + j;
-    const __m512 scale = _mm512_set1_ps(emb_load_f32(src + dim));
-    const __m512 bias = _mm512_set1_ps(emb_load_f32(src + dim + 4));
+    const __m256 scale = _mm256_set1_ps(emb_load_f32(src + dim));
+    const __m256 bias = _mm256_set1_ps(emb_load_f32(src + dim + 4));
     size_t k = 0;
-    /* Up to a 64-byte boundary under a k-mask, as WIDEN_PRIMITIVE: into an
-     * output at 16 mod 64 bytes, 1.00x AVX2's speed before, 1.10-1.11x after
-     * (1000 x 768 x 512 on Zen 4; aligned 1.00-1.02x either way). The
-     * loop is 256-bit (STORE16's comment says why). */
-    const size_t lead = floats_to_line(d);
-    if (lead != 0 && count > 16) {
-        const __mmask16 m = first_lanes(lead);
-        _mm512_mask_storeu_ps(d, m, rowwise16(scale, _mm_maskz_loadu_epi8(m, src + j), bias));
-        k = lead;
-    }
-    const __m256 scale8 = _mm512_castps512_ps256(scale), bias8 = _mm512_castps512_ps256(bias);
     for (; k + 8 <= count; k += 8)
         EMB_X86_STORE8(stream, d + k,
-                       rowwise8(scale8, _mm_loadl_epi64((const __m128i *)(src + j + k)), bias8));
-    if (k < count) {
-        const __mmask16 m = first_lanes(count - k);
-        _mm512_mask_storeu_ps(d + k, m, rowwise16(scale, _mm_maskz_loadu_epi8(m, src + j + k), bias));
-    }
+                       rowwise8(scale, _mm_loadl_epi64((const __m128i *)(src + j + k)), bias));
+    if (k < count)
+        emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
 }
 
 /* The k-quants super-block by super-block (256 elements): the formula's
@@ -687,6 +690,28 @@ EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 64)
 LINE_OUT_PAIR(q4_K)
 LINE_OUT_PAIR(q6_K)
 
+/* The blocked types' lookups into f32, their line.realign read once a
+ * call: the generated kernel (isa_kernels.h) realigns, straight_T stores
+ * each vector where it falls. An output on a line, or off a float, takes
+ * the same stores either way. */
+#define LINE_OUT_LOOKUP(name, type, id)                                                      \
+    static void isa_##id(const uint8_t *table, size_t dim, const void *ids, int ids64,       \
+                         size_t n, uint8_t *out, unsigned flags);                            \
+    EMB_DEFINE_LOOKUP(, straight_##name, type, EMB_F32, name##_straight,                    \
+                      name##_straight_stream, _mm_sfence)                                    \
+    static void lookup_##name##_f32(const uint8_t *table, size_t dim, const void *ids,      \
+                                    int ids64, size_t n, uint8_t *out, unsigned flags)      \
+    {                                                                                       \
+        if (emb_loops()->line_realign != 0)                                                 \
+            isa_##id(table, dim, ids, ids64, n, out, flags);                                \
+        else                                                                                \
+            straight_##name(table, dim, ids, ids64, n, out, flags);                         \
+    }
+LINE_OUT_LOOKUP(q8_0, EMB_Q8_0, LOOKUP_Q8_0_F32)
+LINE_OUT_LOOKUP(q4_0, EMB_Q4_0, LOOKUP_Q4_0_F32)
+LINE_OUT_LOOKUP(q4_K, EMB_Q4_K, LOOKUP_Q4_K_F32)
+LINE_OUT_LOOKUP(q6_K, EMB_Q6_K, LOOKUP_Q6_K_F32)
+
 /* Gradient primitives: acc[j + k] += widen(g[j + k]), one fp32 add each.
  * The accumulator's elements up to a 64-byte boundary go first under a
  * k-mask, as WIDEN_PRIMITIVE's (then no load or store of the loop spans
@@ -798,9 +823,12 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
 #define EMB_ISA_POS_ATTRS
 #define EMB_ISA_POS_NEEDS 0
 /* Written by hand: the f32 lookup's short rows, the f16 widening's
- * lookups that stay in L2 (lookup_f32_f32, lookup_f16_f32 above). */
+ * lookups that stay in L2, the blocked types' lookups under line.realign 0
+ * (lookup_f32_f32, lookup_f16_f32, LINE_OUT_LOOKUP above). */
 #define EMB_ISA_OWN(X)                                                                         \
-    X(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32) X(LOOKUP_F16_F32, lookup, 0, lookup_f16_f32)
+    X(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32) X(LOOKUP_F16_F32, lookup, 0, lookup_f16_f32)  \
+    X(LOOKUP_Q8_0_F32, lookup, 0, lookup_q8_0_f32) X(LOOKUP_Q4_0_F32, lookup, 0, lookup_q4_0_f32) \
+    X(LOOKUP_Q4_K_F32, lookup, 0, lookup_q4_K_f32) X(LOOKUP_Q6_K_F32, lookup, 0, lookup_q6_K_f32)
 /* A bag's sum in registers: 16 zmm of the 32, a 256-float row in one pass. */
 #define EMB_BAG_VEC_FLOATS 16
 #define EMB_BAG_REG_VECS 16

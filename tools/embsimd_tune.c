@@ -58,17 +58,19 @@ static void usage(FILE *f)
             "       embsimd-tune --show | --identity\n"
             "\n"
             "Measures on this machine, paired in the same run against the library's\n"
-            "defaults, which implementation's code runs each lookup and gradient kernel\n"
-            "fastest (on rows of up to 1024 elements, and in the default run on longer\n"
-            "ones, each class chosen apart), from what size a call gains from a second\n"
-            "thread (one awake, and one to be woken), and the loops' constants\n"
-            "(prefetch distance, rows in flight, the streaming threshold, how far ahead\n"
-            "bags hint, into which cache and from which tables; the hints' constants\n"
-            "on a table past the prefetch threshold or below it too); keeps a choice\n"
-            "only where it wins beyond noise (median paired ratio below %.2f,\n"
-            "faster in %.0f %% of the rounds, and nowhere slower than %.2fx); writes the\n"
-            "tuning file the library reads on first use. Results never change: every\n"
-            "implementation and thread count gives the same bits.\n"
+            "defaults, the loops' constants (prefetch distance, rows in flight, the\n"
+            "streaming threshold, how far ahead bags hint, into which cache and from\n"
+            "which tables, whether AVX-512's blocked lookups realign their stores to\n"
+            "an output's lines; the hints' constants on a table past the prefetch\n"
+            "threshold or below it too), then under those kept which implementation's\n"
+            "code runs each lookup and gradient kernel fastest (on rows of up to 1024\n"
+            "elements, and in the default run on longer ones, each class chosen\n"
+            "apart), and from what size a call gains from a second thread (one\n"
+            "awake, and one to be woken); keeps a choice only where it wins beyond\n"
+            "noise (median paired ratio below %.2f, faster in %.0f %% of the rounds,\n"
+            "and nowhere slower than %.2fx); writes the tuning file the library reads\n"
+            "on first use. Results never change: every implementation and thread\n"
+            "count gives the same bits.\n"
             "\n"
             "  --quick        one shape (GPT-2's table), fewer rounds: under 30 s; kernel\n"
             "                 choices for short rows only\n"
@@ -438,15 +440,16 @@ static void tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_t 
  * fused positional gradient); a value is kept as tune_kernel keeps an
  * implementation. Every op's loops read the same constants (row_loops.h,
  * bag_loops.h), so these kernels stand for them. */
-typedef enum loop_timed_on { ON_ROWS, ON_GRAD, ON_BAG, ON_POS_GRAD } loop_timed_on;
+typedef enum loop_timed_on { ON_ROWS, ON_GRAD, ON_BAG, ON_POS_GRAD, ON_Q4_0 } loop_timed_on;
 
 typedef struct loop_candidate {
     const char *item;
     size_t value;
     int row_threshold; /* the constant is a row length (elements) a loop
                           changes at: timed at rows it moves (tune_loops) */
-    loop_timed_on on;  /* the lookup and gradient, the gradient alone, a bag sum, or
-                          emb_grad_pos */
+    loop_timed_on on;  /* the lookup and gradient, the gradient alone, a bag sum,
+                          emb_grad_pos, or the q4_0 -> f32 lookup (into malloc's
+                          output, 16 bytes past a line: line.realign) */
     int hints;         /* HINTED: it shapes the hints, which only tables past
                           the prefetch threshold get: timed on hinted_shape
                           too; CACHED: it hints tables below it: timed on
@@ -468,6 +471,7 @@ static const loop_candidate loop_candidates[] = {
     {"bag.cached_hint", 1, 0, ON_BAG, CACHED},
     {"in_flight.pos_grad_min_dim", 256, 0, ON_POS_GRAD, 0},
     {"grad.prefetch_llc_eighths", 0, 0, ON_GRAD, 0},
+    {"line.realign", 0, 0, ON_Q4_0, 0},
 };
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
@@ -549,16 +553,18 @@ static int pos_grad_call(job *j)
 
 static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const shape *cached,
                       int rounds, gen_rng *r, char chosen[][80], int *nchosen, char *report,
-                      size_t size)
+                      size_t size, emb_loop_schedule *kept_out)
 {
     const emb_loop_schedule dflt = emb_schedule_current()->loops;
-    const emb_kernel *lookup = NULL, *grad = NULL;
+    const emb_kernel *lookup = NULL, *grad = NULL, *q4_0 = NULL;
     for (int k = 0; k < emb_kernel_count(); k++) {
         const emb_kernel *K = emb_kernel_at(k);
         if (K->in == EMB_F32 && K->out == EMB_F32 && K->op == EMB_OP_LOOKUP)
             lookup = K;
         if (K->in == EMB_F32 && K->out == EMB_F32 && K->op == EMB_OP_GRAD)
             grad = K;
+        if (K->in == EMB_Q4_0 && K->out == EMB_F32 && K->op == EMB_OP_LOOKUP)
+            q4_0 = K;
     }
     size_t used = (size_t)snprintf(report, size, "| constant | default | candidate | time / default's, "
                                                  "per shape and op | kept |\n| --- | --- | --- | --- | --- |\n");
@@ -571,8 +577,8 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
             continue;
         const size_t was = *field;
         *field = lc->value;
-        const int bag = lc->on == ON_BAG, pos = lc->on == ON_POS_GRAD;
-        const int first_op = pos || lc->on == ON_GRAD, last_op = !bag;
+        const int bag = lc->on == ON_BAG, pos = lc->on == ON_POS_GRAD, q4 = lc->on == ON_Q4_0;
+        const int first_op = pos || lc->on == ON_GRAD, last_op = !bag && !q4;
         /* A row-length threshold is timed at rows it moves, the shorter
          * of the two values, in tables and outputs of the shape's bytes: at
          * the shapes' 768-float rows both sides of in_flight.min_dim's
@@ -601,7 +607,7 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
                     at.dim = at_dim;
                 }
                 job j;
-                if (job_make(&j, op ? grad : lookup, &at, r) != 0) {
+                if (job_make(&j, q4 ? q4_0 : op ? grad : lookup, &at, r) != 0) {
                     job_free(&j);
                     continue;
                 }
@@ -628,7 +634,8 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
                 wins += m < WIN && faster >= WIN_SHARE * rounds;
                 worse += m > LOSE;
                 used += (size_t)snprintf(report + used, size - used, " %s %.2f;",
-                                         bag ? "bag" : pos ? "fused positional grad" : op ? "grad" : "lookup", m);
+                                         bag ? "bag" : pos ? "fused positional grad" : q4 ? "q4_0 lookup"
+                                                 : op ? "grad" : "lookup", m);
                 job_free(&j);
             }
         const int keep = wins > 0 && worse == 0;
@@ -637,6 +644,7 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
         if (keep)
             *loop_field_named(&kept, lc->item) = lc->value;
     }
+    *kept_out = kept;
     /* the kept values, one line each, last candidate of a constant winning */
     size_t *field;
     const char *name;
@@ -710,6 +718,17 @@ int main(int argc, char **argv)
                  nk;
     char lines[64][256], chosen[160][80];
     int nlines = 0, nchosen = 0;
+    /* The loop constants first, and the kernels timed under those kept:
+     * each kernel's choice is made where its code will run. On an AMD Zen 4
+     * AVX-512's q4_0 lookup into malloc's output ran at 0.79-0.87x AVX2's
+     * speed under line.realign 1 and 1.09-1.18x under 0 (tuning.c): timed
+     * under the default, the kernel went to AVX2's code. */
+    char loops_report[4096];
+    const shape hinted = hinted_shape(o.tiny), cached = cached_shape(o.tiny);
+    emb_loop_schedule kept_loops;
+    tune_loops(sh, nshapes, &hinted, &cached, o.rounds, &r, chosen, &nchosen, loops_report,
+               sizeof loops_report, &kept_loops);
+    emb_schedule_set_loops(&kept_loops);
     for (int k = 0; k < emb_kernel_count() && nlines < 64; k++) {
         const emb_kernel *K = emb_kernel_at(k);
         if (K->op != EMB_OP_LOOKUP && K->op != EMB_OP_GRAD)
@@ -730,10 +749,6 @@ int main(int argc, char **argv)
                 snprintf(chosen[nchosen++], sizeof chosen[0], "kernel %s %s %s", K->name, pick[c],
                          emb_row_class_name(c));
     }
-    char loops_report[4096];
-    const shape hinted = hinted_shape(o.tiny), cached = cached_shape(o.tiny);
-    tune_loops(sh, nshapes, &hinted, &cached, o.rounds, &r, chosen, &nchosen, loops_report,
-               sizeof loops_report);
     fprintf(stderr, "\r[threads] the break-even of a second thread%40s", "");
     char threads_report[1024];
     size_t min_bytes, wake_bytes;
@@ -755,7 +770,8 @@ int main(int argc, char **argv)
            (long long)hinted.vocab, (long long)hinted.dim, (long long)hinted.tokens, hinted.why,
            (long long)cached.vocab, (long long)cached.dim, (long long)cached.tokens, cached.why);
     printf("\n\nloop constants, the f32 lookup and gradient (bag.*: bags of 20; "
-           "in_flight.pos_grad_min_dim: emb_grad_pos, Zipf ids), median ratio of paired "
+           "in_flight.pos_grad_min_dim: emb_grad_pos, Zipf ids; line.realign: the q4_0 lookup), "
+           "median ratio of paired "
            "rounds:\n%s",
            loops_report);
     printf("\nthreads, the f32 lookup of 768-float rows (median ratio of paired rounds):\n%s",

@@ -65,10 +65,10 @@ check() { # name, llc, items...
     echo "schedule $name: passed, digest $got"
 }
 check prefetch-off "$llc" "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
-    "prefetch.bytes 0" "cached.ahead_rows 0" "narrow.max_bytes 0"
+    "prefetch.bytes 0" "cached.ahead_rows 0" "narrow.max_bytes 0" "line.realign 0"
 check in-flight-all "$llc" "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
     "in_flight.min_dim 1" "in_flight.pos_grad_min_dim 1" "bag.hint_level 1"
-check stream-all "$llc" "stream.llc_eighths 0"
+check stream-all "$llc" "stream.llc_eighths 0" "line.realign 0"
 check far-all 65536 "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
     "far.llc_multiple 1" "stream.llc_eighths 0" "bag.hint_level 1"
 if [ "$emulated" != 1 ]; then

@@ -727,12 +727,14 @@ END_TEST
  * boundary (0-60 bytes for f32 outputs, 0-62 for 16-bit ones), under the
  * three paths a row can take: the default one (this small table stays in
  * cache), rows in flight from a "DRAM" table (prefetch and pieces from any
- * table and dim), and streaming stores. AVX-512's blocked types shift
- * their vectors to write whole lines (line_out in x86_avx512.c), each
- * offset a different shift; the widening ones start with a k-masked lead.
+ * table and dim), and streaming stores, each with line.realign 1 and 0.
+ * AVX-512's blocked types shift their vectors to write whole lines
+ * (line_out in x86_avx512.c), each offset a different shift, or under
+ * line.realign 0 store them where they fall (streaming only on a line);
+ * the widening ones start with a k-masked lead.
  * Rows in flight cut their pieces at the output's lines where the types
- * allow (emb_out_line_lead in row_loops.h; AVX-512, AVX2): f32, f16, bf16 rows of
- * dim 160 take that cut at every offset but 0. */
+ * allow (emb_out_line_lead in row_loops.h; AVX-512, AVX2): f32, f16, bf16
+ * and q8_rowwise rows of dim 160 take that cut at every offset but 0. */
 START_TEST(lookup_at_every_output_offset)
 {
     const emb_kernel *k = kernel_of(_i);
@@ -758,12 +760,14 @@ START_TEST(lookup_at_every_output_offset)
         uint8_t *want = xmalloc((size_t)n * out_rb);
         fill_table(&r, k, table, vocab, dim);
         ck_assert_int_eq(ref_lookup(k, table, vocab, dim, ids, EMB_I32, n, want), 0);
-        for (int p = 0; p < ROW_PATHS; p++) {
-            emb_schedule_set_loops(&paths[p]);
+        for (int p = 0; p < 2 * ROW_PATHS; p++) {
+            emb_loop_schedule path = paths[p / 2];
+            path.line_realign = (size_t)(p % 2 == 0);
+            emb_schedule_set_loops(&path);
             for (size_t off = 0; off < 64; off += step) {
-                char what[128];
-                snprintf(what, sizeof what, "%s, dim %lld, %s, output at 64k + %zu", k->name,
-                         (long long)dim, row_path_names[p], off);
+                char what[160];
+                snprintf(what, sizeof what, "%s, dim %lld, %s, line.realign %zu, output at 64k + %zu",
+                         k->name, (long long)dim, row_path_names[p / 2], path.line_realign, off);
                 gbytes out = gbytes_new((size_t)n * out_rb, off);
                 check_lookup(k, table, vocab, dim, ids, EMB_I32, n, &out, want, what);
                 gbytes_free(&out);
