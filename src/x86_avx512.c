@@ -245,10 +245,11 @@ EMB_DEFINE_ADD_PRIMITIVE(add_row)
  * - q8_0, q4_0, q4_K computed in ZMMs, stored as two YMM halves: 1.03-1.06x
  *   -> 1.10-1.14x, 0.91-0.92x -> 0.95-0.98x, 1.04-1.06x -> 1.07-1.10x
  *   AVX2's speed into an aligned output;
- * - q8_rowwise in a 256-bit body (YMMs, the k-masked lead and tail kept):
- *   0.90-0.96x -> 0.96-1.00x; into an output at 16 mod 64 bytes
- *   1.11-1.16x -> 1.15-1.19x; from the GPT-2 table (50257 x 768 x 512,
- *   the regression gate) 12 % faster than before.
+ * - q8_rowwise in a 256-bit body (YMMs, with the k-masked lead and tail
+ *   it then had): 0.90-0.96x -> 0.96-1.00x; into an output at 16 mod 64
+ *   bytes 1.11-1.16x -> 1.15-1.19x; from the GPT-2 table (50257 x 768 x
+ *   512, the regression gate) 12 % faster than before. The lead and tail
+ *   have since gone (q8_rowwise_s says why; not measured again here).
  * The f16 and bf16 widening gained up to 3 % in a cache from a 256-bit
  * body too, but took 1.5x the time from the GPT-2 table (the gate failed
  * on it): it keeps whole ZMMs, 1.15-1.34x AVX2's speed there. Whether the
