@@ -179,9 +179,15 @@
  *   2026-12-07) the other way round: with it q4_0 ran at 0.79-0.87x
  *   AVX2's speed and q8_0 at 0.90-0.94x from GPT-2's table and 16384 x
  *   4096 rows, without it at 1.09-1.18x and 1.07-1.43x, and at 1000 x 768
- *   x 512 1.08-1.20x and 1.09-1.13x. The default is the Xeon's, whose
- *   worst case without it (0.64x) is the worse; embsimd-tune times 0 on
- *   the q4_0 lookup. */
+ *   x 512 1.08-1.20x and 1.09-1.13x. The same constant gives AVX-512's
+ *   f16 and bf16 gradients their k-masked lead to the table's line
+ *   (x86_avx512.c, LEAD_GRAD): on the Xeon 0.89-0.92x the time without
+ *   it at 50257 x 768 x 8192, on Zen 4 0.51-0.69x AVX2's speed with it at
+ *   1000 x 64 x 512 (table at 16 mod 64) and 1000 x 67 x 256, 0.99-1.38x
+ *   without. The default is the Xeon's, whose worst case without it
+ *   (0.64x) is the worse; embsimd-tune times 0 on the q4_0 lookup (the
+ *   f16 gradient at its 768-float rows timed 0.97 and 1.03: noise, where
+ *   the lead's cost shows at short rows). */
 #define EMB_LOOP_DEFAULTS                                                                      \
     {                                                                                          \
         .prefetch_bytes = 4096, .prefetch_rows_max = 32, .prefetch_budget = (size_t)32 << 10,  \

@@ -728,14 +728,13 @@ LINE_OUT_LOOKUP(q6_K, EMB_Q6_K, LOOKUP_Q6_K_F32)
         const __m512 x = widen16(_mm256_maskz_loadu_epi16(m, s));                          \
         _mm512_mask_storeu_ps(a, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a), x));         \
     }                                                                                      \
-    EMB_ROW_PRIMITIVE void name(float *acc, const uint8_t *g, size_t j, size_t count,       \
-                                size_t dim)                                                 \
+    EMB_ROW_PRIMITIVE void name##_s(float *acc, const uint8_t *g, size_t j, size_t count,   \
+                                    int realign)                                            \
     {                                                                                      \
-        (void)dim;                                                                         \
         float *a = acc + j;                                                                \
         const uint8_t *s = g + 2 * j;                                                      \
         size_t k = 0;                                                                      \
-        const size_t lead = floats_to_line(a);                                             \
+        const size_t lead = realign ? floats_to_line(a) : 0;                               \
         if (lead != 0 && count > 16) {                                                     \
             name##_masked(a, s, first_lanes(lead));                                        \
             k = lead;                                                                      \
@@ -746,9 +745,49 @@ LINE_OUT_LOOKUP(q6_K, EMB_Q6_K, LOOKUP_Q6_K_F32)
         }                                                                                  \
         if (k < count)                                                                     \
             name##_masked(a + k, s + 2 * k, first_lanes(count - k));                       \
+    }                                                                                      \
+    EMB_ROW_PRIMITIVE void name(float *acc, const uint8_t *g, size_t j, size_t count,       \
+                                size_t dim)                                                 \
+    {                                                                                      \
+        (void)dim;                                                                         \
+        name##_s(acc, g, j, count, 1);                                                     \
+    }                                                                                      \
+    EMB_ROW_PRIMITIVE void name##_straight(float *acc, const uint8_t *g, size_t j,          \
+                                           size_t count, size_t dim)                        \
+    {                                                                                      \
+        (void)dim;                                                                         \
+        name##_s(acc, g, j, count, 0);                                                     \
     }
 ADD_WIDENED(add_bf16, widen16_bf16)
 ADD_WIDENED(add_f16, widen16_f16)
+
+/* The f16 and bf16 gradients, their line.realign read once a call, as the
+ * blocked lookups' (LINE_OUT_LOOKUP): the generated kernel takes the
+ * lead above, straight_grad_T does not. On AMD EPYC Zen 4 (family 25
+ * model 17, KVM, gcc 12.2 -O2, calls alternating with AVX2's in one
+ * process, 2026-12-07) the lead took AVX-512's gradient to 0.51-0.56x
+ * AVX2's speed at 1000 x 64 x 512 into a table at 16 mod 64, and with
+ * rows of 67 elements (every row off a line) bf16 to 0.67-0.69x and f16
+ * to 0.87-0.88x; without it 1.01, 1.05-1.08 and 1.37-1.41x, and
+ * 1.02-1.15x at 50257 x 768. The fused positional gradient and the bags
+ * keep the lead. */
+#define LEAD_GRAD(name, type, id)                                                            \
+    static void isa_##id(float *dtable, size_t dim, const void *ids, int ids64, size_t n,    \
+                         const uint8_t *dout, const emb_grad_opts *opts, unsigned part,      \
+                         unsigned nparts, unsigned flags);                                   \
+    EMB_DEFINE_GRAD(, straight_grad_##name, type, add_##name##_straight, widen_##name)       \
+    static void grad_##name(float *dtable, size_t dim, const void *ids, int ids64, size_t n, \
+                            const uint8_t *dout, const emb_grad_opts *opts, unsigned part,  \
+                            unsigned nparts, unsigned flags)                                \
+    {                                                                                       \
+        if (emb_loops()->line_realign != 0)                                                 \
+            isa_##id(dtable, dim, ids, ids64, n, dout, opts, part, nparts, flags);          \
+        else                                                                                \
+            straight_grad_##name(dtable, dim, ids, ids64, n, dout, opts, part, nparts,      \
+                                 flags);                                                    \
+    }
+LEAD_GRAD(f16, EMB_F16, GRAD_F16)
+LEAD_GRAD(bf16, EMB_BF16, GRAD_BF16)
 
 /* The bag ops (bag_loops.h): fmaf sixteen at a time, VFMADD rounding once. */
 EMB_ROW_PRIMITIVE void fma_floats(float *acc, const float *x, float w, size_t count)
@@ -824,12 +863,14 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
 #define EMB_ISA_POS_ATTRS
 #define EMB_ISA_POS_NEEDS 0
 /* Written by hand: the f32 lookup's short rows, the f16 widening's
- * lookups that stay in L2, the blocked types' lookups under line.realign 0
- * (lookup_f32_f32, lookup_f16_f32, LINE_OUT_LOOKUP above). */
+ * lookups that stay in L2, the blocked types' lookups and the 16-bit
+ * gradients under line.realign 0 (lookup_f32_f32, lookup_f16_f32,
+ * LINE_OUT_LOOKUP, LEAD_GRAD above). */
 #define EMB_ISA_OWN(X)                                                                         \
     X(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32) X(LOOKUP_F16_F32, lookup, 0, lookup_f16_f32)  \
     X(LOOKUP_Q8_0_F32, lookup, 0, lookup_q8_0_f32) X(LOOKUP_Q4_0_F32, lookup, 0, lookup_q4_0_f32) \
-    X(LOOKUP_Q4_K_F32, lookup, 0, lookup_q4_K_f32) X(LOOKUP_Q6_K_F32, lookup, 0, lookup_q6_K_f32)
+    X(LOOKUP_Q4_K_F32, lookup, 0, lookup_q4_K_f32) X(LOOKUP_Q6_K_F32, lookup, 0, lookup_q6_K_f32) \
+    X(GRAD_F16, grad, 0, grad_f16) X(GRAD_BF16, grad, 0, grad_bf16)
 /* A bag's sum in registers: 16 zmm of the 32, a 256-float row in one pass. */
 #define EMB_BAG_VEC_FLOATS 16
 #define EMB_BAG_REG_VECS 16

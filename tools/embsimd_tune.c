@@ -60,13 +60,13 @@ static void usage(FILE *f)
             "Measures on this machine, paired in the same run against the library's\n"
             "defaults, the loops' constants (prefetch distance, rows in flight, the\n"
             "streaming threshold, how far ahead bags hint, into which cache and from\n"
-            "which tables, whether AVX-512's blocked lookups realign their stores to\n"
-            "an output's lines; the hints' constants on a table past the prefetch\n"
-            "threshold or below it too), then under those kept which implementation's\n"
-            "code runs each lookup and gradient kernel fastest (on rows of up to 1024\n"
-            "elements, and in the default run on longer ones, each class chosen\n"
-            "apart), and from what size a call gains from a second thread (one\n"
-            "awake, and one to be woken); keeps a choice only where it wins beyond\n"
+            "which tables, whether AVX-512's blocked lookups and 16-bit gradients\n"
+            "write an output's lines whole; the hints' constants on a table past\n"
+            "the prefetch threshold or below it too), then under those kept which\n"
+            "implementation's code runs each lookup and gradient kernel fastest (on\n"
+            "rows of up to 1024 elements, and in the default run on longer ones, each\n"
+            "class chosen apart), and from what size a call gains from a second\n"
+            "thread (one awake, and one to be woken); keeps a choice only where it wins beyond\n"
             "noise (median paired ratio below %.2f, faster in %.0f %% of the rounds,\n"
             "and nowhere slower than %.2fx); writes the tuning file the library reads\n"
             "on first use. Results never change: every implementation and thread\n"
@@ -440,7 +440,7 @@ static void tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_t 
  * fused positional gradient); a value is kept as tune_kernel keeps an
  * implementation. Every op's loops read the same constants (row_loops.h,
  * bag_loops.h), so these kernels stand for them. */
-typedef enum loop_timed_on { ON_ROWS, ON_GRAD, ON_BAG, ON_POS_GRAD, ON_Q4_0 } loop_timed_on;
+typedef enum loop_timed_on { ON_ROWS, ON_GRAD, ON_BAG, ON_POS_GRAD, ON_LINES } loop_timed_on;
 
 typedef struct loop_candidate {
     const char *item;
@@ -448,8 +448,11 @@ typedef struct loop_candidate {
     int row_threshold; /* the constant is a row length (elements) a loop
                           changes at: timed at rows it moves (tune_loops) */
     loop_timed_on on;  /* the lookup and gradient, the gradient alone, a bag sum,
-                          emb_grad_pos, or the q4_0 -> f32 lookup (into malloc's
-                          output, 16 bytes past a line: line.realign) */
+                          emb_grad_pos, or the q4_0 -> f32 lookup into malloc's
+                          output, 16 bytes past a line (line.realign: the 16-bit
+                          gradients' lead follows it, untimed; at the shapes'
+                          768-float rows the f16 gradient timed 0.97-1.03, its
+                          losses were at 64 and 67 floats, tuning.c) */
     int hints;         /* HINTED: it shapes the hints, which only tables past
                           the prefetch threshold get: timed on hinted_shape
                           too; CACHED: it hints tables below it: timed on
@@ -471,7 +474,7 @@ static const loop_candidate loop_candidates[] = {
     {"bag.cached_hint", 1, 0, ON_BAG, CACHED},
     {"in_flight.pos_grad_min_dim", 256, 0, ON_POS_GRAD, 0},
     {"grad.prefetch_llc_eighths", 0, 0, ON_GRAD, 0},
-    {"line.realign", 0, 0, ON_Q4_0, 0},
+    {"line.realign", 0, 0, ON_LINES, 0},
 };
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
@@ -577,8 +580,8 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
             continue;
         const size_t was = *field;
         *field = lc->value;
-        const int bag = lc->on == ON_BAG, pos = lc->on == ON_POS_GRAD, q4 = lc->on == ON_Q4_0;
-        const int first_op = pos || lc->on == ON_GRAD, last_op = !bag && !q4;
+        const int bag = lc->on == ON_BAG, pos = lc->on == ON_POS_GRAD, lines = lc->on == ON_LINES;
+        const int first_op = pos || lc->on == ON_GRAD, last_op = !bag && !lines;
         /* A row-length threshold is timed at rows it moves, the shorter
          * of the two values, in tables and outputs of the shape's bytes: at
          * the shapes' 768-float rows both sides of in_flight.min_dim's
@@ -607,7 +610,8 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
                     at.dim = at_dim;
                 }
                 job j;
-                if (job_make(&j, q4 ? q4_0 : op ? grad : lookup, &at, r) != 0) {
+                const emb_kernel *timed = lines ? q4_0 : op ? grad : lookup;
+                if (job_make(&j, timed, &at, r) != 0) {
                     job_free(&j);
                     continue;
                 }
@@ -634,7 +638,7 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
                 wins += m < WIN && faster >= WIN_SHARE * rounds;
                 worse += m > LOSE;
                 used += (size_t)snprintf(report + used, size - used, " %s %.2f;",
-                                         bag ? "bag" : pos ? "fused positional grad" : q4 ? "q4_0 lookup"
+                                         bag ? "bag" : pos ? "fused positional grad" : lines ? "q4_0 lookup"
                                                  : op ? "grad" : "lookup", m);
                 job_free(&j);
             }

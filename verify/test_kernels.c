@@ -784,7 +784,8 @@ END_TEST
 /* Every gradient into a table at each 4-byte offset from a 64-byte
  * boundary, on the default path (this small table stays in cache) and with
  * rows in flight, whose pieces AVX-512 cuts at the table's lines where its
- * rows are whole lines (dim 160 at every offset but 0). Nine tokens: two
+ * rows are whole lines (dim 160 at every offset but 0), each with
+ * line.realign 1 and 0 (AVX-512's 16-bit gradients without their lead). Nine tokens: two
  * groups of four and one after them, a row named twice inside a group. */
 START_TEST(grad_at_every_table_offset)
 {
@@ -809,12 +810,14 @@ START_TEST(grad_at_every_table_offset)
         fill_elements(&r, k->out, start, (size_t)(vocab * dim), VALUES_NOT_NAN);
         memcpy(want, start, (size_t)vocab * out_rb);
         ck_assert_int_eq(ref_grad(k, (float *)want, vocab, dim, ids, EMB_I32, n, dout), 0);
-        for (int p = 0; p < 2; p++) {
-            emb_schedule_set_loops(&paths[p]);
+        for (int p = 0; p < 4; p++) {
+            emb_loop_schedule path = paths[p / 2];
+            path.line_realign = (size_t)(p % 2 == 0);
+            emb_schedule_set_loops(&path);
             for (size_t off = 0; off < 64; off += 4) {
-                char what[128];
-                snprintf(what, sizeof what, "%s, dim %lld, %s, table at 64k + %zu", k->name,
-                         (long long)dim, row_path_names[p], off);
+                char what[160];
+                snprintf(what, sizeof what, "%s, dim %lld, %s, line.realign %zu, table at 64k + %zu",
+                         k->name, (long long)dim, row_path_names[p / 2], path.line_realign, off);
                 gbytes dtable = gbytes_new((size_t)vocab * out_rb, off);
                 memcpy(dtable.p, start, dtable.bytes);
                 check_grad(k, &dtable, vocab, dim, ids, EMB_I32, n, dout, want, what);
