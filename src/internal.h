@@ -340,8 +340,9 @@ typedef struct emb_loop_schedule {
     size_t narrow_max_bytes;   /* AVX-512's f16 -> f32 lookup stores YMMs where a call's
                                   part reads and writes fewer bytes; 0: never */
     size_t line_realign;       /* 1: AVX-512's blocked-type lookups shift their vectors
-                                  to the lines of an output off a line, its 16-bit
-                                  gradients add up to a line first; 0: neither */
+                                  to the lines of an output off a line, its bit copies
+                                  store up to a line first, its 16-bit gradients add
+                                  up to a line first; 0: none of them */
 } emb_loop_schedule;
 
 typedef struct emb_schedule {

@@ -184,8 +184,13 @@
  *   (x86_avx512.c, LEAD_GRAD): on the Xeon 0.89-0.92x the time without
  *   it at 50257 x 768 x 8192, on Zen 4 0.51-0.69x AVX2's speed with it at
  *   1000 x 64 x 512 (table at 16 mod 64) and 1000 x 67 x 256, 0.99-1.38x
- *   without. The default is the Xeon's, whose worst case without it
- *   (0.64x) is the worse; embsimd-tune times 0 on the q4_0 lookup (the
+ *   without. And AVX-512's f32, f16 and bf16 bit copies of rows over 128
+ *   bytes their k-masked lead (x86_avx512.c, copy_row_s): on Zen 4, into
+ *   an output at 16 mod 64, 0.92-0.94x AVX2's speed with it at 1000 x 64
+ *   x 512 (f32) and 0.94-0.96x at 1000 x 256 x 128 (f16), 1.20x and
+ *   1.17-1.19x without; rows of 67 halves (every output row off a line)
+ *   0.99-1.04x with it, 1.26-1.56x without. The default is the Xeon's,
+ *   whose worst case without it (0.64x) is the worse; embsimd-tune times 0 on the q4_0 lookup (the
  *   f16 gradient at its 768-float rows timed 0.97 and 1.03: noise, where
  *   the lead's cost shows at short rows). */
 #define EMB_LOOP_DEFAULTS                                                                      \

@@ -55,18 +55,24 @@ EMB_ROW_PRIMITIVE void copy_masked(float *dst, const float *src, size_t count)
 }
 
 /* Into a destination off a 64-byte boundary every ZMM store would write
- * two lines: the floats up to the boundary go first under a k-mask, the
- * rest in whole vectors, each inside one line, and the last dim % 16
- * under a k-mask. Into an output at 16 mod 64 bytes, at 1000 x 768 x 512,
- * this took 0.81x the time of the plain vector copy (Intel Xeon, family 6
- * model 167, 2026-12-06). */
-EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
+ * two lines: with `realign`, the floats up to the boundary go first under
+ * a k-mask, the rest in whole vectors, each inside one line, and the last
+ * dim % 16 under a k-mask. Into an output at 16 mod 64 bytes, at 1000 x
+ * 768 x 512, this took 0.81x the time of the plain vector copy on the
+ * Intel Xeon (family 6 model 167, 2026-12-06). Without it (line.realign
+ * 0, tuning.c), every vector is stored where it falls and the last one
+ * overlaps the one before it (x86_copy.h): on AMD EPYC Zen 4 (family 25
+ * model 17, KVM, gcc 12.2 -O2, calls alternating with AVX2's in one
+ * process, 2026-12-07) the f16 bit copy of 64-element rows into an output
+ * at 16 mod 64 ran at 0.69x AVX2's speed with the lead and 1.34x without,
+ * the f32 lookup at 1000 x 64 x 512 at 0.92x and 1.22x. */
+EMB_ROW_PRIMITIVE void copy_row_s(float *dst, const float *src, size_t dim, int realign)
 {
     if (dim < 16) {
         copy_masked(dst, src, dim);
         return;
     }
-    const size_t lead = floats_to_line(dst);
+    const size_t lead = realign ? floats_to_line(dst) : 0;
     if (lead != 0) {
         copy_masked(dst, src, lead);
         dst += lead;
@@ -78,6 +84,16 @@ EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
         copy_row_16(dst, src, body);
     if (body < dim)
         copy_masked(dst + body, src + body, dim - body);
+}
+
+EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
+{
+    copy_row_s(dst, src, dim, 1);
+}
+
+EMB_ROW_PRIMITIVE void copy_row_straight(float *dst, const float *src, size_t dim)
+{
+    copy_row_s(dst, src, dim, 0);
 }
 
 /* The last count < 8 floats of dst = a (+ b) under a k-mask (x86_copy.h). */
@@ -142,8 +158,15 @@ EMB_ROW_PRIMITIVE void add_rows_stream(float *dst, const float *a, const float *
     emb_x86_stream_rows(dst, a, b, count, copy_row, rows_tail);
 }
 
+EMB_ROW_PRIMITIVE void copy_row_straight_stream(float *dst, const float *src, size_t dim)
+{
+    emb_x86_stream_rows(dst, src, NULL, dim, copy_row_straight, rows_tail);
+}
+
 EMB_DEFINE_COPY_PRIMITIVES(, copy_row)
 EMB_DEFINE_COPY_PRIMITIVES(_stream, copy_row_stream)
+EMB_DEFINE_COPY_PRIMITIVES(_straight, copy_row_straight)
+EMB_DEFINE_COPY_PRIMITIVES(_straight_stream, copy_row_straight_stream)
 
 /* Rows of more than two lines take the kernel that isa_kernels.h generates
  * from copy_f32 (defined further down), whose paths are functions of
@@ -152,46 +175,60 @@ EMB_DEFINE_COPY_PRIMITIVES(_stream, copy_row_stream)
  * 1.04-1.07x AVX2's time at 32000 x 128 x 8192 with the same row copy;
  * as its own paths, 1.02-1.03x (AMD EPYC Zen 4, KVM, gcc 12.2 -O2,
  * alternating calls in one process, 2026-12-05). */
-static void isa_LOOKUP_F32_F32(const uint8_t *table, size_t dim, const void *ids, int ids64,
-                               size_t n, uint8_t *out, unsigned flags);
 
-/* Rows of at most two lines: one or two masked moves each, the masks
- * hoisted out of the loop (measured 1.3-2x faster than the general row
- * copy at D <= 32); neither prefetch nor streaming pays on rows this
- * short. A second move with an empty mask is not free, hence two loops. */
+/* Rows of at most two lines (128 bytes): one or two byte-masked moves
+ * each, the masks hoisted out of the loop (measured 1.3-2x faster than
+ * the general row copy at D <= 32 floats); neither prefetch nor streaming
+ * pays on rows this short. A second move with an empty mask is not free,
+ * hence two loops. Byte masks serve every bit copy: f32 rows and 16-bit
+ * ones of any length (an odd count of halves included). */
 static inline __attribute__((always_inline)) void
-lookup_short_rows(const float *table, size_t dim, const void *ids, int ids64, size_t n,
-                  float *out)
+copy_short_rows(const uint8_t *table, size_t row_bytes, const void *ids, int ids64, size_t n,
+                uint8_t *out)
 {
-    if (dim <= 16) {
-        const __mmask16 k = first_lanes(dim);
+    if (row_bytes <= 64) {
+        const __mmask64 k = _cvtu64_mask64(~0ull >> (64 - row_bytes));
         for (size_t i = 0; i < n; i++)
-            _mm512_mask_storeu_ps(out + i * dim, k,
-                                  _mm512_maskz_loadu_ps(k, table + emb_id(ids, ids64, i) * dim));
+            _mm512_mask_storeu_epi8(
+                out + i * row_bytes, k,
+                _mm512_maskz_loadu_epi8(k, table + emb_id(ids, ids64, i) * row_bytes));
         return;
     }
-    const __mmask16 hi = first_lanes(dim - 16);
+    const __mmask64 hi = _cvtu64_mask64(~0ull >> (128 - row_bytes));
     for (size_t i = 0; i < n; i++) {
-        const float *src = table + emb_id(ids, ids64, i) * dim;
-        float *dst = out + i * dim;
-        const __m512 a = _mm512_loadu_ps(src);
-        const __m512 b = _mm512_maskz_loadu_ps(hi, src + 16);
-        _mm512_storeu_ps(dst, a);
-        _mm512_mask_storeu_ps(dst + 16, hi, b);
+        const uint8_t *src = table + emb_id(ids, ids64, i) * row_bytes;
+        uint8_t *dst = out + i * row_bytes;
+        const __m512i a = _mm512_loadu_si512(src);
+        const __m512i b = _mm512_maskz_loadu_epi8(hi, src + 64);
+        _mm512_storeu_si512(dst, a);
+        _mm512_mask_storeu_epi8(dst + 64, hi, b);
     }
 }
 
-static void lookup_f32_f32(const uint8_t *table, size_t dim, const void *ids, int ids64,
-                           size_t n, uint8_t *out, unsigned flags)
-{
-    if (dim > 32) {
-        isa_LOOKUP_F32_F32(table, dim, ids, ids64, n, out, flags);
-    } else if (ids64) {
-        lookup_short_rows((const float *)table, dim, ids, 1, n, (float *)out);
-    } else {
-        lookup_short_rows((const float *)table, dim, ids, 0, n, (float *)out);
+/* The bit copies (f32, f16 and bf16 into their own type): rows of at most
+ * 128 bytes by the moves above; longer ones by the generated kernel, or,
+ * under line.realign 0, by straight_T, the same loops on the row copy
+ * without its lead (copy_row_s), the choice read once a call. */
+#define SHORT_ROWS_COPY(name, type, elem_bytes, copy, id)                                      \
+    static void isa_##id(const uint8_t *table, size_t dim, const void *ids, int ids64,         \
+                         size_t n, uint8_t *out, unsigned flags);                              \
+    EMB_DEFINE_LOOKUP(, straight_##name, type, type, copy##_straight, copy##_straight_stream,   \
+                      _mm_sfence)                                                             \
+    static void name(const uint8_t *table, size_t dim, const void *ids, int ids64, size_t n,   \
+                     uint8_t *out, unsigned flags)                                             \
+    {                                                                                         \
+        if (dim * (elem_bytes) > 128 && emb_loops()->line_realign != 0)                       \
+            isa_##id(table, dim, ids, ids64, n, out, flags);                                  \
+        else if (dim * (elem_bytes) > 128)                                                    \
+            straight_##name(table, dim, ids, ids64, n, out, flags);                           \
+        else if (ids64)                                                                       \
+            copy_short_rows(table, dim * (elem_bytes), ids, 1, n, out);                       \
+        else                                                                                  \
+            copy_short_rows(table, dim * (elem_bytes), ids, 0, n, out);                       \
     }
-}
+SHORT_ROWS_COPY(lookup_f32_f32, EMB_F32, 4, copy_f32, LOOKUP_F32_F32)
+SHORT_ROWS_COPY(lookup_f16_f16, EMB_F16, 2, copy_16, LOOKUP_F16_F16)
+SHORT_ROWS_COPY(lookup_bf16_bf16, EMB_BF16, 2, copy_16, LOOKUP_BF16_BF16)
 
 EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 {
@@ -862,15 +899,16 @@ static void ids_minmax_avx512(const int32_t *ids, size_t n, int32_t *min, int32_
 #define EMB_ISA_EMB_Q6_K (q6_K, q6_K_stream, NULL, , 0)
 #define EMB_ISA_POS_ATTRS
 #define EMB_ISA_POS_NEEDS 0
-/* Written by hand: the f32 lookup's short rows, the f16 widening's
- * lookups that stay in L2, the blocked types' lookups and the 16-bit
- * gradients under line.realign 0 (lookup_f32_f32, lookup_f16_f32,
- * LINE_OUT_LOOKUP, LEAD_GRAD above). */
+/* Written by hand: the bit copies' short rows, the f16 widening's
+ * lookups that stay in L2, and the choice of line.realign for the bit
+ * copies, the blocked types' lookups and the 16-bit gradients
+ * (SHORT_ROWS_COPY, lookup_f16_f32, LINE_OUT_LOOKUP, LEAD_GRAD above). */
 #define EMB_ISA_OWN(X)                                                                         \
     X(LOOKUP_F32_F32, lookup, 0, lookup_f32_f32) X(LOOKUP_F16_F32, lookup, 0, lookup_f16_f32)  \
     X(LOOKUP_Q8_0_F32, lookup, 0, lookup_q8_0_f32) X(LOOKUP_Q4_0_F32, lookup, 0, lookup_q4_0_f32) \
     X(LOOKUP_Q4_K_F32, lookup, 0, lookup_q4_K_f32) X(LOOKUP_Q6_K_F32, lookup, 0, lookup_q6_K_f32) \
-    X(GRAD_F16, grad, 0, grad_f16) X(GRAD_BF16, grad, 0, grad_bf16)
+    X(GRAD_F16, grad, 0, grad_f16) X(GRAD_BF16, grad, 0, grad_bf16)                           \
+    X(LOOKUP_F16_F16, lookup, 0, lookup_f16_f16) X(LOOKUP_BF16_BF16, lookup, 0, lookup_bf16_bf16)
 /* A bag's sum in registers: 16 zmm of the 32, a 256-float row in one pass. */
 #define EMB_BAG_VEC_FLOATS 16
 #define EMB_BAG_REG_VECS 16
