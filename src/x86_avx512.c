@@ -168,14 +168,6 @@ EMB_DEFINE_COPY_PRIMITIVES(_stream, copy_row_stream)
 EMB_DEFINE_COPY_PRIMITIVES(_straight, copy_row_straight)
 EMB_DEFINE_COPY_PRIMITIVES(_straight_stream, copy_row_straight_stream)
 
-/* Rows of more than two lines take the kernel that isa_kernels.h generates
- * from copy_f32 (defined further down), whose paths are functions of
- * their own, 64-byte aligned, as AVX2's f32 lookup and every other kernel.
- * With those paths inlined here into one body, AVX-512's lookup took
- * 1.04-1.07x AVX2's time at 32000 x 128 x 8192 with the same row copy;
- * as its own paths, 1.02-1.03x (AMD EPYC Zen 4, KVM, gcc 12.2 -O2,
- * alternating calls in one process, 2026-12-05). */
-
 /* Rows of at most two lines (128 bytes): one or two byte-masked moves
  * each, the masks hoisted out of the loop (measured 1.3-2x faster than
  * the general row copy at D <= 32 floats); neither prefetch nor streaming
@@ -208,7 +200,12 @@ copy_short_rows(const uint8_t *table, size_t row_bytes, const void *ids, int ids
 /* The bit copies (f32, f16 and bf16 into their own type): rows of at most
  * 128 bytes by the moves above; longer ones by the generated kernel, or,
  * under line.realign 0, by straight_T, the same loops on the row copy
- * without its lead (copy_row_s), the choice read once a call. */
+ * without its lead (copy_row_s), the choice read once a call. Those
+ * kernels' paths are functions of their own, 64-byte aligned, as every
+ * other kernel's: with them inlined into one body with the short rows,
+ * AVX-512's f32 lookup took 1.04-1.07x AVX2's time at 32000 x 128 x 8192
+ * with the same row copy; as their own paths, 1.02-1.03x (AMD EPYC Zen 4,
+ * KVM, gcc 12.2 -O2, alternating calls in one process, 2026-12-05). */
 #define SHORT_ROWS_COPY(name, type, elem_bytes, copy, id)                                      \
     static void isa_##id(const uint8_t *table, size_t dim, const void *ids, int ids64,         \
                          size_t n, uint8_t *out, unsigned flags);                              \
