@@ -19,7 +19,7 @@
 #include "internal.h"
 #include "row_loops.h"
 #include "x86_copy.h"
-#include "x86_q6k.h"
+#include "x86_quant.h"
 
 /* maskload/maskstore take a per-lane sign-bit mask; a sliding window over
  * this array gives the first `rem` lanes for rem in [0, 8]. */
@@ -62,15 +62,7 @@ EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size
 }
 
 /* Streaming from a 16-byte boundary (x86_copy.h says why). */
-EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
-{
-    emb_x86_stream_rows(dst, src, NULL, dim, copy_row, rows_tail);
-}
-
-EMB_ROW_PRIMITIVE void add_rows_stream(float *dst, const float *a, const float *b, size_t count)
-{
-    emb_x86_stream_rows(dst, a, b, count, copy_row, rows_tail);
-}
+EMB_X86_DEFINE_STREAM_ROWS()
 
 EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 {
@@ -240,49 +232,15 @@ EMB_ROW_PRIMITIVE F16C void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, s
     }
 }
 
-/* fmaf(scale, q, bias) eight at a time: VFMADD rounds once, as fmaf does. */
-EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
-                                    size_t dim, int stream)
-{
-    float *d = (float *)dst + j;
-    const __m256 scale = _mm256_set1_ps(emb_load_f32(src + dim));
-    const __m256 bias = _mm256_set1_ps(emb_load_f32(src + dim + 4));
-    size_t k = 0;
-    for (; k + 8 <= count; k += 8) {
-        const __m128i q = _mm_loadl_epi64((const __m128i *)(src + j + k));
-        const __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
-        EMB_X86_STORE8(stream, d + k, _mm256_fmadd_ps(scale, x, bias));
-    }
-    if (k < count)
-        emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
-}
+EMB_X86_DEFINE_Q8_ROWWISE(_mm256_fmadd_ps)
 
 /* The k-quants super-block by super-block (256 elements). The fp16 scales
  * go through VCVTPH2PS as q4_0's d does; the per-sub-block factors of the
  * formula (types.h) are formed once per super-block, eight lanes at a
  * time, and broadcast from there: each element then costs the widening of
  * its quant, one convert, and the formula's remaining one or two fp32
- * operations, in the scalar definition's order. */
-
-/* q4_K's 6-bit scales and mins as 16 bytes sc[0..7], m[0..7], unpacked
- * in registers (types.h, emb_q4_K_scale_mins, is the definition). With
- * scales[12] read as three little-endian words A, B, C (bytes 0-3, 4-7,
- * 8-11), byte k of each: sc[0..3] = A & 63, m[0..3] = B & 63, sc[4..7] = C's
- * low nibbles under A's top two bits, m[4..7] = C's high nibbles under B's.
- * Sixteen bytes are read: the scales and the first four of qs. Bytes
- * written one by one and read back as a vector would stall the load
- * (no store forwarding): this costs eight vector operations instead. */
-EMB_ROW_PRIMITIVE __m128i q4_K_unpack(const uint8_t *scales)
-{
-    const __m128i x = _mm_loadu_si128((const __m128i *)scales); /* A, B, C, - */
-    const __m128i acbc = _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 1, 2, 0));
-    const __m128i aabb = _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 0, 0));
-    const __m128i low = _mm_and_si128(_mm_srlv_epi32(acbc, _mm_setr_epi32(0, 0, 0, 4)),
-                                      _mm_setr_epi32(0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F));
-    const __m128i top = _mm_and_si128(_mm_srli_epi32(aabb, 2),
-                                      _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-    return _mm_or_si128(low, top);
-}
+ * operations, in the scalar definition's order. q4_K's scales and mins
+ * and q6_K's quants are unpacked by x86_quant.h. */
 
 /* q4_K: dm[k] = d * sc[k] and dm[8 + k] = dmin * m[k], k = 0..7 (exact). */
 EMB_ROW_PRIMITIVE F16C void q4_K_factors(float dm[16], const uint8_t *block)

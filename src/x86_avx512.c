@@ -14,7 +14,7 @@
 #include "internal.h"
 #include "row_loops.h"
 #include "x86_copy.h"
-#include "x86_q6k.h"
+#include "x86_quant.h"
 
 static inline __mmask16 first_lanes(size_t rem)
 {
@@ -148,20 +148,8 @@ EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size
 
 /* Streaming from a 16-byte boundary, shared with AVX2 (x86_copy.h says
  * why). */
-EMB_ROW_PRIMITIVE void copy_row_stream(float *dst, const float *src, size_t dim)
-{
-    emb_x86_stream_rows(dst, src, NULL, dim, copy_row, rows_tail);
-}
-
-EMB_ROW_PRIMITIVE void add_rows_stream(float *dst, const float *a, const float *b, size_t count)
-{
-    emb_x86_stream_rows(dst, a, b, count, copy_row, rows_tail);
-}
-
-EMB_ROW_PRIMITIVE void copy_row_straight_stream(float *dst, const float *src, size_t dim)
-{
-    emb_x86_stream_rows(dst, src, NULL, dim, copy_row_straight, rows_tail);
-}
+EMB_X86_DEFINE_STREAM_ROWS()
+EMB_X86_DEFINE_STREAM_ROWS(_straight)
 
 EMB_DEFINE_COPY_PRIMITIVES(, copy_row)
 EMB_DEFINE_COPY_PRIMITIVES(_stream, copy_row_stream)
@@ -197,6 +185,13 @@ copy_short_rows(const uint8_t *table, size_t row_bytes, const void *ids, int ids
     }
 }
 
+/* A kernel whose line.realign is read once a call: the generated kernel
+ * (isa_kernels.h), whose row functions take the lead to the output's line,
+ * or `straight`, the same loops on row functions without it (tuning.c has
+ * the CPUs that prefer each). */
+#define BY_LINE_REALIGN(realigned, straight, args)                                            \
+    (emb_loops()->line_realign != 0 ? realigned args : straight args)
+
 /* The bit copies (f32, f16 and bf16 into their own type): rows of at most
  * 128 bytes by the moves above; longer ones by the generated kernel, or,
  * under line.realign 0, by straight_T, the same loops on the row copy
@@ -214,10 +209,8 @@ copy_short_rows(const uint8_t *table, size_t row_bytes, const void *ids, int ids
     static void name(const uint8_t *table, size_t dim, const void *ids, int ids64, size_t n,   \
                      uint8_t *out, unsigned flags)                                             \
     {                                                                                         \
-        if (dim * (elem_bytes) > 128 && emb_loops()->line_realign != 0)                       \
-            isa_##id(table, dim, ids, ids64, n, out, flags);                                  \
-        else if (dim * (elem_bytes) > 128)                                                    \
-            straight_##name(table, dim, ids, ids64, n, out, flags);                           \
+        if (dim * (elem_bytes) > 128)                                                         \
+            BY_LINE_REALIGN(isa_##id, straight_##name, (table, dim, ids, ids64, n, out, flags)); \
         else if (ids64)                                                                       \
             copy_short_rows(table, dim * (elem_bytes), ids, 1, n, out);                       \
         else                                                                                  \
@@ -537,36 +530,22 @@ EMB_ROW_PRIMITIVE void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
     line_out_end(&o, realign);
 }
 
-/* fmaf(scale, q, bias) eight at a time: VFMADD rounds once, as fmaf.
- * AVX512VL's form of the 256-bit VFMADD (this file is built without
+/* AVX512VL's form of the 256-bit VFMADD (this file is built without
  * -mfma; an all-ones mask compiles to the plain instruction). */
-EMB_ROW_PRIMITIVE __m256 rowwise8(__m256 scale, __m128i q, __m256 bias)
+EMB_ROW_PRIMITIVE __m256 fmadd8(__m256 a, __m256 b, __m256 c)
 {
-    return _mm256_maskz_fmadd_ps(0xFF, scale, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)), bias);
+    return _mm256_maskz_fmadd_ps(0xFF, a, b, c);
 }
 
-/* A 256-bit body (STORE16's comment says why) and the scalar definition
- * for the last dim % 8, as AVX2's. A k-masked lead up to the output's line
- * and a k-masked tail, inlined into the rows in flight, took the lookup
- * to 0.79-0.82x AVX2's speed from GPT-2's table into an aligned output,
- * where neither ran (AMD EPYC Zen 4, family 25 model 17, KVM, gcc 12.2
- * -O2, 50257 x 768 x 2048, calls alternating in one process, three runs,
- * 2026-12-07); without them 0.96-1.03x, and the rows in flight now cut
- * q8_rowwise's pieces at the output's lines themselves
+/* q8_rowwise in AVX2's 256-bit body (x86_quant.h). A k-masked lead up to
+ * the output's line and a k-masked tail, inlined into the rows in flight,
+ * took the lookup to 0.79-0.82x AVX2's speed from GPT-2's table into an
+ * aligned output, where neither ran (AMD EPYC Zen 4, family 25 model 17,
+ * KVM, gcc 12.2 -O2, 50257 x 768 x 2048, calls alternating in one
+ * process, three runs, 2026-12-07); without them 0.96-1.03x, and the rows
+ * in flight now cut q8_rowwise's pieces at the output's lines themselves
  * (emb_out_line_lead), as every element-wise type's. */
-EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
-                                    size_t dim, int stream)
-{
-    float *d = (float *)dst + j;
-    const __m256 scale = _mm256_set1_ps(emb_load_f32(src + dim));
-    const __m256 bias = _mm256_set1_ps(emb_load_f32(src + dim + 4));
-    size_t k = 0;
-    for (; k + 8 <= count; k += 8)
-        EMB_X86_STORE8(stream, d + k,
-                       rowwise8(scale, _mm_loadl_epi64((const __m128i *)(src + j + k)), bias));
-    if (k < count)
-        emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);
-}
+EMB_X86_DEFINE_Q8_ROWWISE(fmadd8)
 
 /* The k-quants super-block by super-block (256 elements): the formula's
  * per-sub-block factors (types.h) formed once per super-block, sixteen
@@ -574,25 +553,6 @@ EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j, 
  * the widening of its quant, one convert and the formula's remaining fp32
  * operations, in the scalar definition's order. */
 
-/* q4_K's 6-bit scales and mins as 16 bytes sc[0..7], m[0..7], unpacked
- * in registers (types.h, emb_q4_K_scale_mins, is the definition). With
- * scales[12] read as three little-endian words A, B, C (bytes 0-3, 4-7,
- * 8-11), byte k of each: sc[0..3] = A & 63, m[0..3] = B & 63, sc[4..7] = C's
- * low nibbles under A's top two bits, m[4..7] = C's high nibbles under B's.
- * Sixteen bytes are read: the scales and the first four of qs. Bytes
- * written one by one and read back as a vector would stall the load
- * (no store forwarding): this costs eight vector operations instead. */
-EMB_ROW_PRIMITIVE __m128i q4_K_unpack(const uint8_t *scales)
-{
-    const __m128i x = _mm_loadu_si128((const __m128i *)scales); /* A, B, C, - */
-    const __m128i acbc = _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 1, 2, 0));
-    const __m128i aabb = _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 0, 0));
-    const __m128i low = _mm_and_si128(_mm_srlv_epi32(acbc, _mm_setr_epi32(0, 0, 0, 4)),
-                                      _mm_setr_epi32(0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F));
-    const __m128i top = _mm_and_si128(_mm_srli_epi32(aabb, 2),
-                                      _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-    return _mm_or_si128(low, top);
-}
 
 /* q4_K: dm[k] = d * sc[k] and dm[8 + k] = dmin * m[k], k = 0..7 (exact):
  * d in the low eight lanes and dmin in the high ones, by a k-mask blend. */
@@ -796,10 +756,7 @@ LINE_OUT_PAIR(q6_K)
     static void lookup_##name##_f32(const uint8_t *table, size_t dim, const void *ids,      \
                                     int ids64, size_t n, uint8_t *out, unsigned flags)      \
     {                                                                                       \
-        if (emb_loops()->line_realign != 0)                                                 \
-            isa_##id(table, dim, ids, ids64, n, out, flags);                                \
-        else                                                                                \
-            straight_##name(table, dim, ids, ids64, n, out, flags);                         \
+        BY_LINE_REALIGN(isa_##id, straight_##name, (table, dim, ids, ids64, n, out, flags)); \
     }
 LINE_OUT_LOOKUP(q8_0, EMB_Q8_0, LOOKUP_Q8_0_F32)
 LINE_OUT_LOOKUP(q4_0, EMB_Q4_0, LOOKUP_Q4_0_F32)
@@ -873,11 +830,8 @@ ADD_WIDENED(add_f16, widen16_f16)
                             const uint8_t *dout, const emb_grad_opts *opts, unsigned part,  \
                             unsigned nparts, unsigned flags)                                \
     {                                                                                       \
-        if (emb_loops()->line_realign != 0)                                                 \
-            isa_##id(dtable, dim, ids, ids64, n, dout, opts, part, nparts, flags);          \
-        else                                                                                \
-            straight_grad_##name(dtable, dim, ids, ids64, n, dout, opts, part, nparts,      \
-                                 flags);                                                    \
+        BY_LINE_REALIGN(isa_##id, straight_grad_##name,                                     \
+                        (dtable, dim, ids, ids64, n, dout, opts, part, nparts, flags));     \
     }
 LEAD_GRAD(f16, EMB_F16, GRAD_F16)
 LEAD_GRAD(bf16, EMB_BF16, GRAD_BF16)

@@ -170,4 +170,18 @@ emb_x86_stream_rows(float *dst, const float *a, const float *b, size_t dim,
         tail(dst + j, a + j, b == NULL ? NULL : b + j, dim - j);
 }
 
+/* Each ISA's streaming row copy and row sum from its own copy_row and
+ * rows_tail; AVX-512 passes `straight` for its line.realign 0 copy. */
+#define EMB_X86_DEFINE_STREAM_ROWS(straight)                                                  \
+    EMB_ROW_PRIMITIVE void copy_row##straight##_stream(float *dst, const float *src,          \
+                                                       size_t dim)                            \
+    {                                                                                       \
+        emb_x86_stream_rows(dst, src, NULL, dim, copy_row##straight, rows_tail);            \
+    }                                                                                       \
+    EMB_ROW_PRIMITIVE void add_rows##straight##_stream(float *dst, const float *a,            \
+                                                       const float *b, size_t count)          \
+    {                                                                                       \
+        emb_x86_stream_rows(dst, a, b, count, copy_row##straight, rows_tail);               \
+    }
+
 #endif /* EMBSIMD_X86_COPY_H */
