@@ -7,7 +7,8 @@
  * both id types, the gradient options, positions explicit and computed,
  * every bag mode and optimizer, streaming stores, prefetching, the far-table
  * path, a split over threads, every 16-bit pattern through each kernel that
- * widens one -- in about 4e8 instructions.
+ * widens one, the lookups and gradients under both line.realign values --
+ * in about 6e8 instructions.
  *
  * The per-op suites compare every implementation with references written
  * from the definitions; scalar passes them, so an implementation that
@@ -31,6 +32,7 @@
 
 #include "embsimd.h"
 #include "gen.h"
+#include "internal.h"
 #include "reference.h"
 #include "test_common.h"
 
@@ -297,8 +299,10 @@ typedef struct tally {
 /* The call under implementation impl and under scalar, each on fresh copies
  * of the output buffers framed by canaries: both succeed, neither writes
  * outside its buffers, and every byte they write is the same. */
-static void compare(call *c, int impl, const char *what, tally *t)
+static void compare(call *c, int impl, const char *call_what, tally *t)
 {
+    char what[300];
+    snprintf(what, sizeof what, "%s, line.realign %zu", call_what, emb_loops()->line_realign);
     obuf got[2][MAX_OUT];
     for (int side = 0; side < 2; side++) {
         const char *name = side == 0 ? emb_impl_name(impl) : "scalar";
@@ -317,13 +321,13 @@ static void compare(call *c, int impl, const char *what, tally *t)
         ck_assert_msg(s == EMB_OK, "%s under %s: %s: %s", what, name, emb_strerror(s),
                       emb_last_error());
         for (int o = 0; o < c->nout; o++) {
-            char where[300];
+            char where[340];
             snprintf(where, sizeof where, "%s under %s, output %d", what, name, o);
             obuf_check(&got[side][o], where);
         }
     }
     for (int o = 0; o < c->nout; o++) {
-        char where[300];
+        char where[340];
         snprintf(where, sizeof where, "%s, output %d: %s against scalar", what, o,
                  emb_impl_name(impl));
         ASSERT_SAME_BYTES(got[0][o].p, got[1][o].p, c->out_bytes[o], where);
@@ -847,13 +851,24 @@ START_TEST(kernel_matches_scalar)
     const size_t f32_row = (size_t)big_dim(k->in) * sizeof(float);
     switch (k->op) {
     case EMB_OP_LOOKUP:
-        for_each_shape(k, k->in, emb_row_bytes(k->out, big_dim(k->in)), 0, lookup_case, impl,
-                       &r, &t);
+    case EMB_OP_GRAD: {
+        /* line.realign chooses the row functions of AVX-512's lookups and
+         * 16-bit gradients (x86_avx512.c, BY_LINE_REALIGN): every shape
+         * under each value. */
+        const emb_loop_schedule saved = *emb_loops();
+        for (size_t realign = 0; realign <= 1; realign++) {
+            emb_loop_schedule loops = saved;
+            loops.line_realign = realign;
+            emb_schedule_set_loops(&loops);
+            if (k->op == EMB_OP_LOOKUP)
+                for_each_shape(k, k->in, emb_row_bytes(k->out, big_dim(k->in)), 0, lookup_case,
+                               impl, &r, &t);
+            else /* parts follow 3 * n * dim * 4 bytes (api.c) */
+                for_each_shape(k, k->in, 3 * f32_row, 1, grad_case, impl, &r, &t);
+        }
+        emb_schedule_set_loops(&saved);
         break;
-    case EMB_OP_GRAD:
-        /* Parts follow 3 * n * dim * 4 bytes (api.c). */
-        for_each_shape(k, k->in, 3 * f32_row, 1, grad_case, impl, &r, &t);
-        break;
+    }
     case EMB_OP_LOOKUP_POS:
         for_each_shape(k, k->in, f32_row, 1, lookup_pos_case, impl, &r, &t);
         break;
