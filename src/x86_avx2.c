@@ -115,9 +115,13 @@ EMB_DEFINE_COPY_PRIMITIVES(, copy_row)
 EMB_DEFINE_COPY_PRIMITIVES(_stream, copy_row_stream)
 
 /* Widening and dequantizing primitives: eight elements per vector, the
- * piece's few last ones by the scalar definition (types.h); streaming
- * stores where the piece's destination is 32-byte aligned
- * (EMB_DEFINE_STREAM_PAIR). Into an output at 16 mod 64 bytes (what
+ * piece's few last ones by the scalar definition (types.h). The 16-bit
+ * widening and q8_rowwise stream wherever the piece's destination is
+ * 16-byte aligned, as the row copy does (x86_copy.h says why): one XMM to
+ * reach a 32-byte boundary, YMMs, one XMM of four at the end, so the
+ * lines a row shares with its neighbours are streamed too; the blocked
+ * types only where it is 32-byte aligned (their vectors sit where their
+ * blocks put them). Into an output at 16 mod 64 bytes (what
  * malloc gives a large block) half the YMM stores of the 16-bit widening
  * and q8_rowwise write two lines. One XMM first, where a piece is 16 mod
  * 32, brought them to the aligned speed (0.78-0.94x the time at 1000 x 64
@@ -149,18 +153,22 @@ EMB_ROW_PRIMITIVE __m128 widen4_bf16(const uint8_t *p)
         float *d = (float *)dst + j;                                                       \
         const uint8_t *s = src + (elem_bytes) * j;                                          \
         size_t k = 0;                                                                      \
+        if (stream && ((uintptr_t)d & 31) != 0 && count >= 4) {                            \
+            _mm_stream_ps(d, widen4(s));                                                   \
+            k = 4;                                                                         \
+        }                                                                                  \
         for (; k + 8 <= count; k += 8)                                                     \
             EMB_X86_STORE8(stream, d + k, widen8(s + (elem_bytes) * k));                   \
         if (k < count) { /* the four-element step inside: no test more on whole vectors */ \
             if (k + 4 <= count) {                                                          \
-                _mm_storeu_ps(d + k, widen4(s + (elem_bytes) * k));                        \
+                EMB_X86_STORE4(stream, d + k, widen4(s + (elem_bytes) * k));               \
                 k += 4;                                                                    \
             }                                                                              \
             if (k < count)                                                                 \
                 emb_row_to_f32(type, d + k, src, dim, j + k, count - k);                   \
         }                                                                                  \
     }                                                                                      \
-    EMB_DEFINE_STREAM_PAIR(attrs, name, 32)
+    EMB_DEFINE_STREAM_PAIR(attrs, name, 16)
 
 #define F16C __attribute__((target("f16c")))
 
@@ -338,7 +346,7 @@ EMB_ROW_PRIMITIVE F16C void q6_K_s(uint8_t *dst, const uint8_t *src, size_t j, s
 
 EMB_DEFINE_STREAM_PAIR(F16C, q8_0, 32)
 EMB_DEFINE_STREAM_PAIR(F16C, q4_0, 32)
-EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 32)
+EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 16)
 EMB_DEFINE_STREAM_PAIR(F16C, q4_K, 32)
 EMB_DEFINE_STREAM_PAIR(F16C, q6_K, 32)
 

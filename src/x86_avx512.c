@@ -337,6 +337,22 @@ EMB_ROW_PRIMITIVE __m256 widen8_f16(__m128i h)
  * output stays in L2 (lookup_f16_f32). */
 enum { WIDEN_STORE = 0, WIDEN_STREAM = 1, WIDEN_NARROW = 2 };
 
+/* The first n < 16 of v's floats into p, 16-byte aligned: streamed in
+ * whole XMMs, the last n % 4 by an ordinary store (only a row whose length
+ * is not a multiple of four floats leaves any, and then its neighbours
+ * are not 16-byte aligned either). */
+EMB_ROW_PRIMITIVE void stream_first(float *p, __m512 v, size_t n)
+{
+    if (n >= 4)
+        _mm_stream_ps(p, _mm512_castps512_ps128(v));
+    if (n >= 8)
+        _mm_stream_ps(p + 4, _mm512_extractf32x4_ps(v, 1));
+    if (n >= 12)
+        _mm_stream_ps(p + 8, _mm512_extractf32x4_ps(v, 2));
+    if (n % 4 != 0)
+        _mm512_mask_storeu_ps(p, (__mmask16)(first_lanes(n) & ~first_lanes(n & ~(size_t)3)), v);
+}
+
 /* A ZMM store into a destination off a 64-byte boundary writes two lines;
  * where the destination is at least float-aligned, the elements up to the
  * boundary go first under a k-mask, and every store of the loop then
@@ -345,7 +361,13 @@ enum { WIDEN_STORE = 0, WIDEN_STREAM = 1, WIDEN_NARROW = 2 };
  * AVX2's speed to 1.02-1.04x (aligned: 0.98-1.00x either way; AMD EPYC
  * Zen 4, KVM, gcc 12.2 -O2, calls alternating in one process,
  * 2026-12-05). Whole ZMM stores (STORE16's comment says why), except
- * under WIDEN_NARROW. */
+ * under WIDEN_NARROW. Streaming (WIDEN_STREAM, a destination 16-byte
+ * aligned), the lead and the tail stream too, in XMMs, as the row copy's
+ * (x86_copy.h says why): with them under k-masks, every row's first piece
+ * (off a line, where the rows in flight cut the rest at the output's
+ * lines) was stored without streaming, and f16 -> f32 from GPT-2's table
+ * into an output at 16 mod 64 took 1.4-1.6x the time it took into an
+ * aligned one, in both ISAs. */
 #define WIDEN_PRIMITIVE(name, widen16, widen8)                                              \
     EMB_ROW_PRIMITIVE void name##_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count, \
                                     size_t dim, int stores)                                 \
@@ -354,12 +376,17 @@ enum { WIDEN_STORE = 0, WIDEN_STREAM = 1, WIDEN_NARROW = 2 };
         float *d = (float *)dst + j;                                                       \
         const uint8_t *s = src + 2 * j;                                                    \
         size_t k = 0;                                                                      \
-        /* Up to a 64-byte boundary under a k-mask (above). */                             \
+        /* Up to a 64-byte boundary under a k-mask (above); streamed, in XMMs. */           \
         const size_t lead = floats_to_line(d);                                             \
-        if (lead != 0 && count > 16) {                                                     \
-            const __mmask16 m = first_lanes(lead);                                         \
-            _mm512_mask_storeu_ps(d, m, widen16(_mm256_maskz_loadu_epi16(m, s)));           \
-            k = lead;                                                                      \
+        if (lead != 0 && (count > 16 || stores == WIDEN_STREAM)) {                         \
+            const size_t first = lead < count ? lead : count;                              \
+            const __mmask16 m = first_lanes(first);                                        \
+            const __m512 v = widen16(_mm256_maskz_loadu_epi16(m, s));                      \
+            if (stores == WIDEN_STREAM)                                                    \
+                stream_first(d, v, first);                                                 \
+            else                                                                           \
+                _mm512_mask_storeu_ps(d, m, v);                                            \
+            k = first;                                                                     \
         }                                                                                  \
         if (stores == WIDEN_NARROW)                                                        \
             for (; k + 8 <= count; k += 8)                                                 \
@@ -369,7 +396,11 @@ enum { WIDEN_STORE = 0, WIDEN_STREAM = 1, WIDEN_NARROW = 2 };
                           widen16(_mm256_loadu_si256((const __m256i *)(s + 2 * k))));      \
         if (k < count) {                                                                   \
             const __mmask16 m = first_lanes(count - k);                                    \
-            _mm512_mask_storeu_ps(d + k, m, widen16(_mm256_maskz_loadu_epi16(m, s + 2 * k))); \
+            const __m512 v = widen16(_mm256_maskz_loadu_epi16(m, s + 2 * k));              \
+            if (stores == WIDEN_STREAM)                                                    \
+                stream_first(d + k, v, count - k);                                         \
+            else                                                                           \
+                _mm512_mask_storeu_ps(d + k, m, v);                                        \
         }                                                                                  \
     }
 WIDEN_PRIMITIVE(widen_bf16, widen16_bf16, widen8_bf16)
@@ -643,8 +674,8 @@ EMB_ROW_PRIMITIVE void q6_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
     line_out_end(&o, realign);
 }
 
-EMB_DEFINE_STREAM_PAIR(, widen_bf16, 64)
-EMB_DEFINE_STREAM_PAIR(, widen_f16, 64)
+EMB_DEFINE_STREAM_PAIR(, widen_bf16, 16)
+EMB_DEFINE_STREAM_PAIR(, widen_f16, 16)
 
 /* f16 -> f32 into an output that stays in L2 takes the widening's body in
  * YMMs: at 1000 x 64 x 512 (128 KiB out) whole ZMMs took 0.93-0.94x
@@ -740,7 +771,7 @@ static void lookup_f16_f32(const uint8_t *table, size_t dim, const void *ids, in
 }
 LINE_OUT_PAIR(q8_0)
 LINE_OUT_PAIR(q4_0)
-EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 64)
+EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 16)
 LINE_OUT_PAIR(q4_K)
 LINE_OUT_PAIR(q6_K)
 

@@ -19,6 +19,15 @@
             _mm256_storeu_ps((p), (v));   \
     } while (0)
 
+/* The same for an XMM (then p must be 16-byte aligned). */
+#define EMB_X86_STORE4(stream, p, v)      \
+    do {                                  \
+        if (stream)                       \
+            _mm_stream_ps((p), (v));      \
+        else                              \
+            _mm_storeu_ps((p), (v));      \
+    } while (0)
+
 /* Each piece loads all its vectors before storing any: a store followed by
  * a load that matches it in the low 12 bits (4K aliasing) makes the load
  * wait, and rows gathered from random table offsets hit that often:

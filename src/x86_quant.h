@@ -16,20 +16,34 @@
 /* q8_rowwise's elements j .. j + count - 1 of a row into dst's floats j ..:
  * fmaf(scale, q, bias) eight at a time, fmadd8 the including file's fused
  * multiply-add of eight floats (VFMADD rounds once, as fmaf), and the last
- * count % 8 by the scalar definition. AVX-512 keeps this 256-bit body
- * (x86_avx512.c, STORE16's comment, says why). */
+ * count % 8 by the scalar definition. Streaming (dst 16-byte aligned), as
+ * the row copy (x86_copy.h): one XMM to a 32-byte boundary, YMMs, one XMM
+ * of four at the end, each XMM the low half of eight elements (the four
+ * quants past a row's last ones are its scale, inside the row). AVX-512
+ * keeps this 256-bit body (x86_avx512.c, STORE16's comment, says why). */
 #define EMB_X86_DEFINE_Q8_ROWWISE(fmadd8)                                                    \
+    EMB_ROW_PRIMITIVE __m256 q8_rowwise8(const uint8_t *q, __m256 scale, __m256 bias)        \
+    {                                                                                       \
+        const __m128i x = _mm_loadl_epi64((const __m128i *)q);                              \
+        return fmadd8(scale, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(x)), bias);            \
+    }                                                                                       \
     EMB_ROW_PRIMITIVE void q8_rowwise_s(uint8_t *dst, const uint8_t *src, size_t j,          \
                                         size_t count, size_t dim, int stream)                \
     {                                                                                       \
         float *d = (float *)dst + j;                                                        \
+        const uint8_t *q = src + j;                                                         \
         const __m256 scale = _mm256_set1_ps(emb_load_f32(src + dim));                       \
         const __m256 bias = _mm256_set1_ps(emb_load_f32(src + dim + 4));                    \
         size_t k = 0;                                                                       \
-        for (; k + 8 <= count; k += 8) {                                                    \
-            const __m128i q = _mm_loadl_epi64((const __m128i *)(src + j + k));              \
-            EMB_X86_STORE8(stream, d + k,                                                   \
-                           fmadd8(scale, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)), bias)); \
+        if (stream && ((uintptr_t)d & 31) != 0 && count >= 4) {                             \
+            _mm_stream_ps(d, _mm256_castps256_ps128(q8_rowwise8(q, scale, bias)));          \
+            k = 4;                                                                          \
+        }                                                                                   \
+        for (; k + 8 <= count; k += 8)                                                      \
+            EMB_X86_STORE8(stream, d + k, q8_rowwise8(q + k, scale, bias));                 \
+        if (stream && k + 4 <= count) {                                                     \
+            _mm_stream_ps(d + k, _mm256_castps256_ps128(q8_rowwise8(q + k, scale, bias)));  \
+            k += 4;                                                                         \
         }                                                                                   \
         if (k < count)                                                                      \
             emb_q8_rowwise_to_f32(d + k, src, dim, j + k, count - k);                       \
