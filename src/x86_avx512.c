@@ -297,13 +297,7 @@ EMB_DEFINE_ADD_PRIMITIVE(add_row)
     } while (0)
 
 /* A whole ZMM store, for the widening (above). */
-#define STORE16_WHOLE(stream, p, v)       \
-    do {                                  \
-        if (stream)                       \
-            _mm512_stream_ps((p), (v));   \
-        else                              \
-            _mm512_storeu_ps((p), (v));   \
-    } while (0)
+#define STORE16_WHOLE(stream, p, v) EMB_X86_STORE_AS(stream, p, v, _mm512_stream_ps, _mm512_storeu_ps)
 
 
 /* bf16 is the high half of a binary32: a shift, every pattern unchanged. */

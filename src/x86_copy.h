@@ -9,24 +9,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A YMM of floats into p, streamed where `stream` is set (then p must be
- * 32-byte aligned): the store of both ISAs' 256-bit bodies. */
-#define EMB_X86_STORE8(stream, p, v)      \
-    do {                                  \
-        if (stream)                       \
-            _mm256_stream_ps((p), (v));   \
-        else                              \
-            _mm256_storeu_ps((p), (v));   \
+/* A vector of floats into p by `streamed` where `stream` is set (then p
+ * must be aligned to the vector's size), else by `stored`. */
+#define EMB_X86_STORE_AS(stream, p, v, streamed, stored) \
+    do {                                                 \
+        if (stream)                                      \
+            streamed((p), (v));                          \
+        else                                             \
+            stored((p), (v));                            \
     } while (0)
 
-/* The same for an XMM (then p must be 16-byte aligned). */
-#define EMB_X86_STORE4(stream, p, v)      \
-    do {                                  \
-        if (stream)                       \
-            _mm_stream_ps((p), (v));      \
-        else                              \
-            _mm_storeu_ps((p), (v));      \
-    } while (0)
+/* A YMM: the store of both ISAs' 256-bit bodies; an XMM. */
+#define EMB_X86_STORE8(stream, p, v) EMB_X86_STORE_AS(stream, p, v, _mm256_stream_ps, _mm256_storeu_ps)
+#define EMB_X86_STORE4(stream, p, v) EMB_X86_STORE_AS(stream, p, v, _mm_stream_ps, _mm_storeu_ps)
 
 /* Each piece loads all its vectors before storing any: a store followed by
  * a load that matches it in the low 12 bits (4K aliasing) makes the load
