@@ -19,8 +19,20 @@
             stored((p), (v));                            \
     } while (0)
 
-/* A YMM: the store of both ISAs' 256-bit bodies; an XMM. */
-#define EMB_X86_STORE8(stream, p, v) EMB_X86_STORE_AS(stream, p, v, _mm256_stream_ps, _mm256_storeu_ps)
+/* A YMM: the store of both ISAs' 256-bit bodies; `stream` may also be
+ * EMB_X86_STREAM_HALVES: streamed as two XMMs (then p must be 16-byte
+ * aligned), for vectors that sit where their blocks put them. An XMM. */
+#define EMB_X86_STREAM_HALVES 2
+#define EMB_X86_STORE8(stream, p, v)                                          \
+    do {                                                                      \
+        const __m256 emb_v8_ = (v);                                           \
+        if ((stream) == EMB_X86_STREAM_HALVES) {                              \
+            _mm_stream_ps((p), _mm256_castps256_ps128(emb_v8_));              \
+            _mm_stream_ps((p) + 4, _mm256_extractf128_ps(emb_v8_, 1));        \
+        } else {                                                              \
+            EMB_X86_STORE_AS(stream, p, emb_v8_, _mm256_stream_ps, _mm256_storeu_ps); \
+        }                                                                     \
+    } while (0)
 #define EMB_X86_STORE4(stream, p, v) EMB_X86_STORE_AS(stream, p, v, _mm_stream_ps, _mm_storeu_ps)
 
 /* Each piece loads all its vectors before storing any: a store followed by

@@ -738,9 +738,12 @@ END_TEST
  * table and dim), and streaming stores, each with line.realign 1 and 0.
  * AVX-512's blocked types shift their vectors to write whole lines
  * (line_out in x86_avx512.c), each offset a different shift, or under
- * line.realign 0 store them where they fall (streaming only on a line);
- * the widening ones start with a k-masked lead, and so do its bit copies
- * of rows over 128 bytes under line.realign 1 only.
+ * line.realign 0 store them where they fall (a streamed call off a line
+ * shifts them under either value); the widening ones start with a
+ * k-masked lead (streamed: in XMMs), and so do its bit copies of rows
+ * over 128 bytes under line.realign 1 only. Streamed rows stream from
+ * their first 16-byte boundary (offsets 16, 32, 48: an XMM lead, or YMMs
+ * as XMM pairs in AVX2's blocked types).
  * Rows in flight cut their pieces at the output's lines where the types
  * allow (emb_out_line_lead in row_loops.h; AVX-512, AVX2): f32, f16, bf16
  * and q8_rowwise rows of dim 160 take that cut at every offset but 0. */
