@@ -383,15 +383,15 @@ EMB_ROW_PRIMITIVE void stream_from(float *p, __m512 v, unsigned from)
         size_t k = 0;                                                                      \
         /* Up to a 64-byte boundary under a k-mask (above); streamed, in XMMs. */           \
         const size_t lead = floats_to_line(d);                                             \
-        if (lead != 0 && (count > 16 || stores == WIDEN_STREAM)) {                         \
+        if (stores == WIDEN_STREAM && lead != 0) {                                         \
             const size_t first = lead < count ? lead : count;                              \
             const __mmask16 m = first_lanes(first);                                        \
-            const __m512 v = widen16(_mm256_maskz_loadu_epi16(m, s));                      \
-            if (stores == WIDEN_STREAM)                                                    \
-                stream_first(d, v, first);                                                 \
-            else                                                                           \
-                _mm512_mask_storeu_ps(d, m, v);                                            \
+            stream_first(d, widen16(_mm256_maskz_loadu_epi16(m, s)), first);               \
             k = first;                                                                     \
+        } else if (lead != 0 && count > 16) {                                              \
+            const __mmask16 m = first_lanes(lead);                                         \
+            _mm512_mask_storeu_ps(d, m, widen16(_mm256_maskz_loadu_epi16(m, s)));           \
+            k = lead;                                                                      \
         }                                                                                  \
         if (stores == WIDEN_NARROW)                                                        \
             for (; k + 8 <= count; k += 8)                                                 \
