@@ -162,12 +162,17 @@
  *   with room to spare, and the hint only costs instructions: 1000 x 256
  *   x 128 (128 KiB out) AVX-512 q4_K 1.05-1.11, q6_K 1.01 (AVX2 0.91,
  *   0.96), where 1000 x 768 x 128 (384 KiB) gains on both.
- * - narrow_max_bytes 1 MiB: AVX-512's f16 -> f32 lookup writes YMMs
- *   where a call's part reads and writes less (x86_avx512.c,
- *   lookup_f16_f32, has the figures): on the Intel Xeon measured (family
- *   6 model 167, 2 MiB of L2 a core) YMMs won up to 2.25 MB moved with a
- *   small table and lost 19 % at 3 MB from a 4 MiB one; 1 MiB is half
- *   that L2, and the whole L2 of AMD Zen 4.
+ * - narrow_max_bytes 0: AVX-512's f16 -> f32 lookup writes YMMs where a
+ *   call's part reads and writes less than this (x86_avx512.c,
+ *   lookup_f16_f32, has the figures), by default nowhere. On the Intel
+ *   Xeon measured (family 6 model 167, 2 MiB of L2 a core) YMMs won up to
+ *   2.25 MB moved with a small table (1000 x 64 x 512: 0.97-1.02x AVX2's
+ *   speed, whole ZMMs 0.93-0.94x) and lost 19 % at 3 MB from a 4 MiB one,
+ *   so 1 MiB there. On AMD EPYC Zen 4 (family 25 model 17, KVM, gcc 12.2
+ *   -O2, 2026-12-07) the YMM loop at 1000 x 64 x 512 took 1.95-2.2 us in
+ *   some processes and 3.1-3.6 us in others, whole ZMMs 1.8-2.5 us in
+ *   all (the regression gate's driver, four and more processes each): the
+ *   worst case is the YMMs'. embsimd-tune times 1 MiB.
  * - line_realign 1: AVX-512's q8_0, q4_0, q4_K and q6_K lookups into an
  *   output off a 64-byte line (malloc's large blocks are 16 bytes past
  *   one) shift their vectors so that each store writes one line
@@ -201,7 +206,7 @@
         .far_llc_multiple = 8, .bag_ahead_multiple = 2, .bag_hint_level = 2,                   \
         .bag_cached_hint = 0,                                                                  \
         .cached_ahead_rows = 2, .cached_ahead_min_dim = 256,                                   \
-        .cached_ahead_min_bytes = (size_t)256 << 10, .narrow_max_bytes = (size_t)1 << 20,      \
+        .cached_ahead_min_bytes = (size_t)256 << 10, .narrow_max_bytes = 0,                    \
         .line_realign = 1,                                                                     \
     }
 

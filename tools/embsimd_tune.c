@@ -440,7 +440,7 @@ static void tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_t 
  * fused positional gradient); a value is kept as tune_kernel keeps an
  * implementation. Every op's loops read the same constants (row_loops.h,
  * bag_loops.h), so these kernels stand for them. */
-typedef enum loop_timed_on { ON_ROWS, ON_GRAD, ON_BAG, ON_POS_GRAD, ON_LINES } loop_timed_on;
+typedef enum loop_timed_on { ON_ROWS, ON_GRAD, ON_BAG, ON_POS_GRAD, ON_LINES, ON_NARROW } loop_timed_on;
 
 typedef struct loop_candidate {
     const char *item;
@@ -452,14 +452,16 @@ typedef struct loop_candidate {
                           output, 16 bytes past a line (line.realign: the 16-bit
                           gradients' lead follows it, untimed; at the shapes'
                           768-float rows the f16 gradient timed 0.97-1.03, its
-                          losses were at 64 and 67 floats, tuning.c) */
+                          losses were at 64 and 67 floats, tuning.c), or the
+                          f16 -> f32 lookup (narrow.max_bytes) */
     int hints;         /* HINTED: it shapes the hints, which only tables past
                           the prefetch threshold get: timed on hinted_shape
                           too; CACHED: it hints tables below it: timed on
-                          cached_shape too */
+                          cached_shape too; SMALL: it moves calls under a
+                          MiB: timed on small_shape too */
 } loop_candidate;
 
-enum { HINTED = 1, CACHED = 2 };
+enum { HINTED = 1, CACHED = 2, SMALL = 3 };
 
 static const loop_candidate loop_candidates[] = {
     {"prefetch.bytes", 2048, 0, ON_ROWS, HINTED},
@@ -475,6 +477,7 @@ static const loop_candidate loop_candidates[] = {
     {"in_flight.pos_grad_min_dim", 256, 0, ON_POS_GRAD, 0},
     {"grad.prefetch_llc_eighths", 0, 0, ON_GRAD, 0},
     {"line.realign", 0, 0, ON_LINES, 0},
+    {"narrow.max_bytes", (size_t)1 << 20, 0, ON_NARROW, SMALL},
 };
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
@@ -507,6 +510,11 @@ static shape hinted_shape(int tiny)
                      "128-float rows past the prefetch threshold"};
     return s;
 }
+
+/* narrow.max_bytes's shape: 64-float rows from a table and into an
+ * output that stay in L2 (128 KiB each), where the Intel Xeon measured
+ * ran the YMM loop faster (tuning.c). */
+static const shape small_shape = {1000, 64, 512, "a call under a MiB"};
 
 /* bag.cached_hint's shape: the PyTorch peers' 32000 x 128 table (16 MB),
  * or half the prefetch threshold where that is smaller, so that the loops
@@ -559,7 +567,7 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
                       size_t size, emb_loop_schedule *kept_out)
 {
     const emb_loop_schedule dflt = emb_schedule_current()->loops;
-    const emb_kernel *lookup = NULL, *grad = NULL, *q4_0 = NULL;
+    const emb_kernel *lookup = NULL, *grad = NULL, *q4_0 = NULL, *f16 = NULL;
     for (int k = 0; k < emb_kernel_count(); k++) {
         const emb_kernel *K = emb_kernel_at(k);
         if (K->in == EMB_F32 && K->out == EMB_F32 && K->op == EMB_OP_LOOKUP)
@@ -568,6 +576,8 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
             grad = K;
         if (K->in == EMB_Q4_0 && K->out == EMB_F32 && K->op == EMB_OP_LOOKUP)
             q4_0 = K;
+        if (K->in == EMB_F16 && K->out == EMB_F32 && K->op == EMB_OP_LOOKUP)
+            f16 = K;
     }
     size_t used = (size_t)snprintf(report, size, "| constant | default | candidate | time / default's, "
                                                  "per shape and op | kept |\n| --- | --- | --- | --- | --- |\n");
@@ -581,7 +591,8 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
         const size_t was = *field;
         *field = lc->value;
         const int bag = lc->on == ON_BAG, pos = lc->on == ON_POS_GRAD, lines = lc->on == ON_LINES;
-        const int first_op = pos || lc->on == ON_GRAD, last_op = !bag && !lines;
+        const int narrow = lc->on == ON_NARROW;
+        const int first_op = pos || lc->on == ON_GRAD, last_op = !bag && !lines && !narrow;
         /* A row-length threshold is timed at rows it moves, the shorter
          * of the two values, in tables and outputs of the shape's bytes: at
          * the shapes' 768-float rows both sides of in_flight.min_dim's
@@ -595,7 +606,10 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
                                  lc->value);
         if (row_threshold)
             used += (size_t)snprintf(report + used, size - used, " at D = %lld:", (long long)at_dim);
-        const shape *extra = lc->hints == HINTED ? hinted : lc->hints == CACHED ? cached : NULL;
+        const shape *extra = lc->hints == HINTED   ? hinted
+                             : lc->hints == CACHED ? cached
+                             : lc->hints == SMALL  ? &small_shape
+                                                   : NULL;
         const int timed_shapes = nshapes + (extra != NULL);
         for (int s = 0; s < timed_shapes; s++)
             /* the lookup's job (0) and the gradient's (1): a bag item
@@ -610,7 +624,7 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
                     at.dim = at_dim;
                 }
                 job j;
-                const emb_kernel *timed = lines ? q4_0 : op ? grad : lookup;
+                const emb_kernel *timed = lines ? q4_0 : narrow ? f16 : op ? grad : lookup;
                 if (job_make(&j, timed, &at, r) != 0) {
                     job_free(&j);
                     continue;
@@ -637,9 +651,13 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
                 const double m = median(rr, rounds);
                 wins += m < WIN && faster >= WIN_SHARE * rounds;
                 worse += m > LOSE;
-                used += (size_t)snprintf(report + used, size - used, " %s %.2f;",
-                                         bag ? "bag" : pos ? "fused positional grad" : lines ? "q4_0 lookup"
-                                                 : op ? "grad" : "lookup", m);
+                const char *what = bag       ? "bag"
+                                   : pos    ? "fused positional grad"
+                                   : lines  ? "q4_0 lookup"
+                                   : narrow ? "f16 lookup"
+                                   : op     ? "grad"
+                                            : "lookup";
+                used += (size_t)snprintf(report + used, size - used, " %s %.2f;", what, m);
                 job_free(&j);
             }
         const int keep = wins > 0 && worse == 0;
@@ -770,13 +788,15 @@ int main(int argc, char **argv)
                (long long)ksh[s].dim, (long long)ksh[s].tokens, ksh[s].why);
     printf("; the loop constants on the first %d", nshapes);
     printf(", the hints' (prefetch.bytes, bag.ahead_multiple, bag.hint_level) on %lld x %lld x "
-           "%lld too (%s), bag.cached_hint on %lld x %lld x %lld too (%s)",
+           "%lld too (%s), bag.cached_hint on %lld x %lld x %lld too (%s), narrow.max_bytes on "
+           "%lld x %lld x %lld too (%s)",
            (long long)hinted.vocab, (long long)hinted.dim, (long long)hinted.tokens, hinted.why,
-           (long long)cached.vocab, (long long)cached.dim, (long long)cached.tokens, cached.why);
+           (long long)cached.vocab, (long long)cached.dim, (long long)cached.tokens, cached.why,
+           (long long)small_shape.vocab, (long long)small_shape.dim,
+           (long long)small_shape.tokens, small_shape.why);
     printf("\n\nloop constants, the f32 lookup and gradient (bag.*: bags of 20; "
-           "in_flight.pos_grad_min_dim: emb_grad_pos, Zipf ids; line.realign: the q4_0 lookup), "
-           "median ratio of paired "
-           "rounds:\n%s",
+           "in_flight.pos_grad_min_dim: emb_grad_pos, Zipf ids; line.realign: the q4_0 lookup; "
+           "narrow.max_bytes: the f16 -> f32 lookup), median ratio of paired rounds:\n%s",
            loops_report);
     printf("\nthreads, the f32 lookup of 768-float rows (median ratio of paired rounds):\n%s",
            threads_report);
