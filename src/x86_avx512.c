@@ -518,8 +518,10 @@ EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, int stream, int realign)
     {                                                                                         \
         name##_s(dst, src, j, count, dim, 0, 0);                                              \
     }                                                                                         \
-    EMB_ROW_PRIMITIVE void name##_straight_stream(uint8_t *dst, const uint8_t *src, size_t j,  \
-                                                  size_t count, size_t dim)                    \
+    /* streamed from a line, or shifted to the lines from 16 bytes past \
+     * one; else ordinary stores, shifted where `realign` says */          \
+    EMB_ROW_PRIMITIVE void name##_streamed(uint8_t *dst, const uint8_t *src, size_t j,        \
+                                           size_t count, size_t dim, int realign)             \
     {                                                                                         \
         const uintptr_t at = (uintptr_t)((float *)dst + j);                                   \
         if (at % 64 == 0)                                                                     \
@@ -527,7 +529,12 @@ EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, int stream, int realign)
         else if (at % 16 == 0)                                                                \
             name##_s(dst, src, j, count, dim, 1, 1);                                          \
         else                                                                                  \
-            name##_s(dst, src, j, count, dim, 0, 0);                                          \
+            name##_s(dst, src, j, count, dim, 0, realign && off_line((float *)dst + j));      \
+    }                                                                                         \
+    EMB_ROW_PRIMITIVE void name##_straight_stream(uint8_t *dst, const uint8_t *src, size_t j,  \
+                                                  size_t count, size_t dim)                    \
+    {                                                                                         \
+        name##_streamed(dst, src, j, count, dim, 0);                                          \
     }                                                                                         \
     EMB_ROW_PRIMITIVE void name(uint8_t *dst, const uint8_t *src, size_t j, size_t count,      \
                                 size_t dim)                                                    \
@@ -540,13 +547,7 @@ EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, int stream, int realign)
     EMB_ROW_PRIMITIVE void name##_stream(uint8_t *dst, const uint8_t *src, size_t j,           \
                                          size_t count, size_t dim)                             \
     {                                                                                         \
-        const uintptr_t at = (uintptr_t)((float *)dst + j);                                   \
-        if (at % 64 == 0)                                                                     \
-            name##_s(dst, src, j, count, dim, 1, 0);                                          \
-        else if (at % 16 == 0)                                                                \
-            name##_s(dst, src, j, count, dim, 1, 1);                                          \
-        else                                                                                  \
-            name##_s(dst, src, j, count, dim, 0, off_line((float *)dst + j));                 \
+        name##_streamed(dst, src, j, count, dim, 1);                                          \
     }
 
 EMB_ROW_PRIMITIVE void q8_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
