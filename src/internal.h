@@ -349,6 +349,8 @@ typedef struct emb_loop_schedule {
                                   to the lines of an output off a line, its bit copies
                                   store up to a line first, its 16-bit gradients add
                                   up to a line first; 0: none of them */
+    size_t line_halves;        /* 1: AVX-512's blocked-type lookups store each ZMM as
+                                  two YMM halves; 0: whole */
 } emb_loop_schedule;
 
 typedef struct emb_schedule {

@@ -197,7 +197,16 @@
  *   0.99-1.04x with it, 1.26-1.56x without. The default is the Xeon's,
  *   whose worst case without it (0.64x) is the worse; embsimd-tune times 0 on the q4_0 lookup (the
  *   f16 gradient at its 768-float rows timed 0.97 and 1.03: noise, where
- *   the lead's cost shows at short rows). */
+ *   the lead's cost shows at short rows). Those Zen 4 figures were taken
+ *   with the blocked types' ordinary stores in YMM halves; with whole ZMMs
+ *   (line_halves 0, below) q4_0 at 1000 x 768 x 512 into an output at 16
+ *   mod 64 ran at 1.26x AVX2's speed with it and 1.32x without.
+ * - line_halves 0: AVX-512's q8_0, q4_0, q4_K and q6_K lookups store each
+ *   ordinary ZMM whole; 1: as two YMM halves (x86_avx512.c, STORE16, has
+ *   the figures). The Intel Xeon measured ran the halves 3-7 % faster at
+ *   1000 x 768 x 512, where AMD EPYC Zen 4 ran them at 0.75-0.96x the
+ *   speed of whole ZMMs: whole is the better worst case. embsimd-tune
+ *   times 1 on the q4_0 lookup at that shape. */
 #define EMB_LOOP_DEFAULTS                                                                      \
     {                                                                                          \
         .prefetch_bytes = 4096, .prefetch_rows_max = 32, .prefetch_budget = (size_t)32 << 10,  \
@@ -207,7 +216,7 @@
         .bag_cached_hint = 0,                                                                  \
         .cached_ahead_rows = 2, .cached_ahead_min_dim = 256,                                   \
         .cached_ahead_min_bytes = (size_t)256 << 10, .narrow_max_bytes = 0,                    \
-        .line_realign = 1,                                                                     \
+        .line_realign = 1, .line_halves = 0,                                                   \
     }
 
 #define EMB_SCHEDULE_DEFAULTS                                                                  \
@@ -243,6 +252,7 @@ static const loop_item loop_items[] = {
     LOOP_ITEM("cached.ahead_min_bytes", cached_ahead_min_bytes, 0, (size_t)1 << 40),
     LOOP_ITEM("narrow.max_bytes", narrow_max_bytes, 0, (size_t)1 << 40),
     LOOP_ITEM("line.realign", line_realign, 0, 1),
+    LOOP_ITEM("line.halves", line_halves, 0, 1),
 };
 enum { N_LOOP_ITEMS = sizeof loop_items / sizeof loop_items[0] };
 

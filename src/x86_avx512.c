@@ -264,35 +264,42 @@ EMB_ROW_PRIMITIVE void add_row(float *acc, const float *g, size_t dim)
 EMB_DEFINE_ADD_PRIMITIVE(add_row)
 
 /* ---- widening and dequantizing primitives --------------------------------
- * Where the output does not stay in L1, a ZMM store costs more than two
- * YMM stores of the same line on the Intel Xeon measured (family 6 model
- * 167, KVM, gcc 12.2 -O2, 2026-12-06; embsimd's lookups at 1000 x 768 x
- * 512 and x 64, calls alternating with AVX2's in one process), and a
- * light 512-bit body (a conversion and a store) more than a 256-bit one:
- * - q8_0, q4_0, q4_K computed in ZMMs, stored as two YMM halves: 1.03-1.06x
- *   -> 1.10-1.14x, 0.91-0.92x -> 0.95-0.98x, 1.04-1.06x -> 1.07-1.10x
- *   AVX2's speed into an aligned output;
- * - q8_rowwise in a 256-bit body (YMMs, with the k-masked lead and tail
- *   it then had): 0.90-0.96x -> 0.96-1.00x; into an output at 16 mod 64
- *   bytes 1.11-1.16x -> 1.15-1.19x; from the GPT-2 table (50257 x 768 x
- *   512, the regression gate) 12 % faster than before. The lead and tail
- *   have since gone (q8_rowwise_s says why; not measured again here).
- * The f16 and bf16 widening gained up to 3 % in a cache from a 256-bit
- * body too, but took 1.5x the time from the GPT-2 table (the gate failed
- * on it): it keeps whole ZMMs, 1.15-1.34x AVX2's speed there. Whether the
- * CPU pays in its store path or in a lower clock for 512-bit work, the
- * VM's lack of performance counters did not show. On
- * AMD Zen 4, which splits every ZMM operation in two 256-bit halves, these
- * kernels were bound by memory at AVX2's speed (tuning.md). Streaming
- * stores stay whole: a 64-byte one fills its write-combining buffer at
- * once. */
-#define STORE16(stream, p, v)                                        \
+ * Where the output does not stay in L1, a light 512-bit body (a conversion
+ * and a store) cost more than a 256-bit one on the Intel Xeon measured
+ * (family 6 model 167, KVM, gcc 12.2 -O2, 2026-12-06; embsimd's lookups at
+ * 1000 x 768 x 512 and x 64, calls alternating with AVX2's in one
+ * process): q8_rowwise in a 256-bit body (YMMs, with the k-masked lead and
+ * tail it then had) went from 0.90-0.96x to 0.96-1.00x AVX2's speed, into
+ * an output at 16 mod 64 bytes from 1.11-1.16x to 1.15-1.19x, from the
+ * GPT-2 table (50257 x 768 x 512, the regression gate) 12 % faster than
+ * before. The lead and tail have since gone (q8_rowwise_s says why; not
+ * measured again here). The f16 and bf16 widening gained up to 3 % in a
+ * cache from a 256-bit body too, but took 1.5x the time from the GPT-2
+ * table (the gate failed on it): it keeps whole ZMMs, 1.15-1.34x AVX2's
+ * speed there. Streaming stores stay whole: a 64-byte one fills its
+ * write-combining buffer at once.
+ *
+ * The blocked types (q8_0, q4_0, q4_K, q6_K) store a ZMM whole, or, under
+ * the schedule's line.halves 1, as two YMM halves (STORE16). The Xeon
+ * above ran the halves faster: q8_0, q4_0, q4_K 1.03-1.06x, 0.91-0.92x,
+ * 1.04-1.06x AVX2's speed whole against 1.10-1.14x, 0.95-0.98x, 1.07-1.10x
+ * in halves, into an aligned output. AMD Zen 4 (family 25 model 17, KVM,
+ * gcc 12.2 -O2, 2026-12-07, same method, two runs) the other way round, by
+ * more: q4_K, q6_K, q4_0, q8_0 at 0.97-0.98x, 1.17-1.18x, 1.04x, 1.28x in
+ * halves against 1.29x, 1.30x, 1.22x, 1.40x whole into an aligned output;
+ * at 16 mod 64 under line.realign 0 1.15x, 1.17x, 1.23x, 1.12x against
+ * 1.35x, 1.26x, 1.32x, 1.31x, and under line.realign 1 (q4_K, q4_0)
+ * 0.97x, 1.01x against 1.09x, 1.26x. Whole is the default, the better
+ * worst case (tuning.c); embsimd-tune times the halves. */
+#define STORE16(stream, halves, p, v)                                \
     do {                                                             \
         if (stream) {                                                \
             _mm512_stream_ps((p), (v));                              \
-        } else {                                                     \
+        } else if (halves) {                                         \
             _mm256_storeu_ps((p), _mm512_castps512_ps256(v));        \
             _mm256_storeu_ps((p) + 8, _mm512_extractf32x8_ps((v), 1)); \
+        } else {                                                     \
+            _mm512_storeu_ps((p), (v));                              \
         }                                                            \
     } while (0)
 
@@ -430,9 +437,9 @@ EMB_ROW_PRIMITIVE __m512 scale16_i32(__m512i q, __m512 d)
  * WIDEN_PRIMITIVE does. Into an output off a 64-byte boundary each ZMM
  * store would then write two lines. line_out instead shifts the stream of
  * vectors by the output's offset in its line (one VPERMT2PS of the
- * previous vector and this one) and writes each line on its own (in two
- * YMM halves, as STORE16), the first and last line of the piece under a
- * k-mask. Into an output at 16 mod 64 bytes (what malloc gives a large
+ * previous vector and this one) and writes each line on its own (whole or
+ * in two YMM halves, as STORE16), the first and last line of the piece
+ * under a k-mask. Into an output at 16 mod 64 bytes (what malloc gives a large
  * block), at 1000 x 768 x 512, AVX-512 ran at 0.79x (q8_0), 0.64x (q4_0),
  * 0.62x (q4_K) and 0.95x (q6_K) AVX2's speed before, 1.12-1.13x,
  * 0.97-1.01x, 1.14-1.15x and 1.17-1.19x after (Intel Xeon, family 6
@@ -454,8 +461,14 @@ EMB_ROW_PRIMITIVE int off_line(const float *d)
     return (uintptr_t)d % 64 != 0 && (uintptr_t)d % sizeof(float) == 0;
 }
 
-EMB_ROW_PRIMITIVE line_out line_out_begin(float *d, int realign)
+/* How a blocked type's row stores its vectors: streaming, shifted to the
+ * output's lines (realign, above), as two YMM halves (STORE16); bits of
+ * the row functions' `form`, a constant in each (LINE_OUT_PAIR). */
+enum { OUT_STREAM = 1, OUT_REALIGN = 2, OUT_HALVES = 4 };
+
+EMB_ROW_PRIMITIVE line_out line_out_begin(float *d, unsigned form)
 {
+    const int realign = (form & OUT_REALIGN) != 0;
     line_out o = {.p = d};
     if (realign) {
         o.sh = (unsigned)((uintptr_t)d % 64 / sizeof(float));
@@ -468,13 +481,16 @@ EMB_ROW_PRIMITIVE line_out line_out_begin(float *d, int realign)
     return o;
 }
 
-EMB_ROW_PRIMITIVE void line_out_put(line_out *o, __m512 v, int stream, int realign)
+EMB_ROW_PRIMITIVE void line_out_put(line_out *o, __m512 v, unsigned form)
 {
-    if (realign) {
+    const int stream = (form & OUT_STREAM) != 0, halves = (form & OUT_HALVES) != 0;
+    if (form & OUT_REALIGN) {
         const __m512 w = _mm512_permutex2var_ps(o->prev, o->idx, v);
-        if (!stream) { /* in two YMM halves, as STORE16 */
+        if (!stream && halves) { /* as STORE16 */
             _mm256_mask_storeu_ps(o->p, (__mmask8)o->keep, _mm512_castps512_ps256(w));
             _mm256_mask_storeu_ps(o->p + 8, (__mmask8)(o->keep >> 8), _mm512_extractf32x8_ps(w, 1));
+        } else if (!stream) {
+            _mm512_mask_storeu_ps(o->p, o->keep, w);
         } else if (_cvtmask16_u32(o->keep) == 0xFFFFu) {
             _mm512_stream_ps(o->p, w);
         } else {
@@ -483,40 +499,49 @@ EMB_ROW_PRIMITIVE void line_out_put(line_out *o, __m512 v, int stream, int reali
         o->keep = _cvtu32_mask16(0xFFFFu);
         o->prev = v;
     } else {
-        STORE16(stream, o->p, v);
+        STORE16(stream, halves, o->p, v);
     }
     o->p += 16;
 }
 
 /* The last vector's lanes that fall into the line after it. */
-EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, int stream, int realign)
+EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, unsigned form)
 {
-    if (!realign)
+    if (!(form & OUT_REALIGN))
         return;
     const __m512 w = _mm512_permutex2var_ps(o->prev, o->idx, _mm512_setzero_ps());
-    if (stream)
+    if (form & OUT_STREAM)
         stream_first(o->p, w, o->sh);
     else
         _mm512_mask_storeu_ps(o->p, first_lanes(o->sh), w);
 }
 
-/* The row functions from a blocked type's body name##_s(..., stream,
- * realign): as EMB_DEFINE_STREAM_PAIR, plus line_out's path for an output
- * off a line; and name##_straight, name##_straight_stream without it,
- * each vector stored where it falls, for a schedule whose line.realign is
- * 0 (tuning.c has the CPUs that prefer each). Streaming into an output
- * off a line, both take line_out's path, which streams its whole lines
- * and, where the output is 16-byte aligned, the parts of its first and
- * last line in XMMs (every store of a streamed row streams: x86_copy.h
- * says why): from GPT-2's table into an output at 16 mod 64, where they
- * streamed nothing, q8_0 and q4_0 took 2.1-2.3 ms against 0.94-1.03 ms
- * into an aligned one (AMD EPYC Zen 4, family 25 model 17, KVM, gcc 12.2
- * -O2, 50257 x 768 x 8192, 2026-12-07). */
+/* The row functions from a blocked type's body name##_s(..., form):
+ * as EMB_DEFINE_STREAM_PAIR, plus line_out's path for an output off a
+ * line; name##_straight, name##_straight_stream without it, each vector
+ * stored where it falls, for a schedule whose line.realign is 0; and
+ * name##_halves, name##_straight_halves, their ordinary stores in YMM
+ * halves, for line.halves 1 (tuning.c has the CPUs that prefer each).
+ * Streaming into an output off a line, all take line_out's path, which
+ * streams its whole lines and, where the output is 16-byte aligned, the
+ * parts of its first and last line in XMMs (every store of a streamed row
+ * streams: x86_copy.h says why): from GPT-2's table into an output at 16
+ * mod 64, where they streamed nothing, q8_0 and q4_0 took 2.1-2.3 ms
+ * against 0.94-1.03 ms into an aligned one (AMD EPYC Zen 4, family 25
+ * model 17, KVM, gcc 12.2 -O2, 50257 x 768 x 8192, 2026-12-07). A
+ * streamed call into an output off 16 bytes stores whole ZMMs whatever
+ * line.halves says. */
 #define LINE_OUT_PAIR(name)                                                                   \
-    EMB_ROW_PRIMITIVE void name##_straight(uint8_t *dst, const uint8_t *src, size_t j,         \
-                                           size_t count, size_t dim)                           \
+    /* ordinary stores: shifted to the lines of an output off one where \
+     * `realign` says, in halves where `halves` (OUT_HALVES or 0) */        \
+    EMB_ROW_PRIMITIVE void name##_ordinary(uint8_t *dst, const uint8_t *src, size_t j,        \
+                                           size_t count, size_t dim, int realign,             \
+                                           unsigned halves)                                   \
     {                                                                                         \
-        name##_s(dst, src, j, count, dim, 0, 0);                                              \
+        if (realign && off_line((float *)dst + j))                                            \
+            name##_s(dst, src, j, count, dim, OUT_REALIGN | halves);                          \
+        else                                                                                  \
+            name##_s(dst, src, j, count, dim, halves);                                        \
     }                                                                                         \
     /* streamed from a line, or shifted to the lines from 16 bytes past \
      * one; else ordinary stores, shifted where `realign` says */          \
@@ -525,11 +550,21 @@ EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, int stream, int realign)
     {                                                                                         \
         const uintptr_t at = (uintptr_t)((float *)dst + j);                                   \
         if (at % 64 == 0)                                                                     \
-            name##_s(dst, src, j, count, dim, 1, 0);                                          \
+            name##_s(dst, src, j, count, dim, OUT_STREAM);                                    \
         else if (at % 16 == 0)                                                                \
-            name##_s(dst, src, j, count, dim, 1, 1);                                          \
+            name##_s(dst, src, j, count, dim, OUT_STREAM | OUT_REALIGN);                      \
         else                                                                                  \
-            name##_s(dst, src, j, count, dim, 0, realign && off_line((float *)dst + j));      \
+            name##_ordinary(dst, src, j, count, dim, realign, 0);                             \
+    }                                                                                         \
+    EMB_ROW_PRIMITIVE void name##_straight(uint8_t *dst, const uint8_t *src, size_t j,         \
+                                           size_t count, size_t dim)                           \
+    {                                                                                         \
+        name##_ordinary(dst, src, j, count, dim, 0, 0);                                       \
+    }                                                                                         \
+    EMB_ROW_PRIMITIVE void name##_straight_halves(uint8_t *dst, const uint8_t *src, size_t j,  \
+                                                  size_t count, size_t dim)                    \
+    {                                                                                         \
+        name##_ordinary(dst, src, j, count, dim, 0, OUT_HALVES);                              \
     }                                                                                         \
     EMB_ROW_PRIMITIVE void name##_straight_stream(uint8_t *dst, const uint8_t *src, size_t j,  \
                                                   size_t count, size_t dim)                    \
@@ -539,10 +574,12 @@ EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, int stream, int realign)
     EMB_ROW_PRIMITIVE void name(uint8_t *dst, const uint8_t *src, size_t j, size_t count,      \
                                 size_t dim)                                                    \
     {                                                                                         \
-        if (off_line((float *)dst + j))                                                       \
-            name##_s(dst, src, j, count, dim, 0, 1);                                          \
-        else                                                                                  \
-            name##_s(dst, src, j, count, dim, 0, 0);                                          \
+        name##_ordinary(dst, src, j, count, dim, 1, 0);                                       \
+    }                                                                                         \
+    EMB_ROW_PRIMITIVE void name##_halves(uint8_t *dst, const uint8_t *src, size_t j,           \
+                                         size_t count, size_t dim)                             \
+    {                                                                                         \
+        name##_ordinary(dst, src, j, count, dim, 1, OUT_HALVES);                              \
     }                                                                                         \
     EMB_ROW_PRIMITIVE void name##_stream(uint8_t *dst, const uint8_t *src, size_t j,           \
                                          size_t count, size_t dim)                             \
@@ -551,26 +588,26 @@ EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, int stream, int realign)
     }
 
 EMB_ROW_PRIMITIVE void q8_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
-                              size_t dim, int stream, int realign)
+                              size_t dim, unsigned form)
 {
     (void)dim;
-    line_out o = line_out_begin((float *)dst + j, realign);
+    line_out o = line_out_begin((float *)dst + j, form);
     for (size_t k = 0; k < count; k += EMB_QBLOCK) {
         const uint8_t *block = src + (j + k) / EMB_QBLOCK * EMB_Q8_0_BYTES;
         const __m512 vd = block_scale(block);
         const __m128i lo = _mm_loadu_si128((const __m128i *)(block + 2));
         const __m128i hi = _mm_loadu_si128((const __m128i *)(block + 18));
-        line_out_put(&o, scale16_i32(_mm512_cvtepi8_epi32(lo), vd), stream, realign);
-        line_out_put(&o, scale16_i32(_mm512_cvtepi8_epi32(hi), vd), stream, realign);
+        line_out_put(&o, scale16_i32(_mm512_cvtepi8_epi32(lo), vd), form);
+        line_out_put(&o, scale16_i32(_mm512_cvtepi8_epi32(hi), vd), form);
     }
-    line_out_end(&o, stream, realign);
+    line_out_end(&o, form);
 }
 
 EMB_ROW_PRIMITIVE void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
-                              size_t dim, int stream, int realign)
+                              size_t dim, unsigned form)
 {
     (void)dim;
-    line_out o = line_out_begin((float *)dst + j, realign);
+    line_out o = line_out_begin((float *)dst + j, form);
     /* The block's 16 possible values (float)(q - 8) * d, one rounded
      * multiply each as the definition, looked up by each nibble q: VPERMPS
      * reads the low 4 bits of each index, so the low nibble needs no mask,
@@ -584,10 +621,10 @@ EMB_ROW_PRIMITIVE void q4_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
          * high one. */
         const __m512i qs = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(block + 2)));
         const __m512 lut = _mm512_mul_ps(values, vd); /* (float)(q - 8) * d, q = 0..15 */
-        line_out_put(&o, _mm512_permutexvar_ps(qs, lut), stream, realign);
-        line_out_put(&o, _mm512_permutexvar_ps(_mm512_srli_epi32(qs, 4), lut), stream, realign);
+        line_out_put(&o, _mm512_permutexvar_ps(qs, lut), form);
+        line_out_put(&o, _mm512_permutexvar_ps(_mm512_srli_epi32(qs, 4), lut), form);
     }
-    line_out_end(&o, stream, realign);
+    line_out_end(&o, form);
 }
 
 /* AVX512VL's form of the 256-bit VFMADD (this file is built without
@@ -631,10 +668,10 @@ EMB_ROW_PRIMITIVE __m512 q4_K_elems16(__m512i q, __m512 dsc, __m512 mn)
 }
 
 EMB_ROW_PRIMITIVE void q4_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
-                              size_t dim, int stream, int realign)
+                              size_t dim, unsigned form)
 {
     (void)dim;
-    line_out o = line_out_begin((float *)dst + j, realign);
+    line_out o = line_out_begin((float *)dst + j, form);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (size_t k = 0; k < count; k += EMB_QK_K) {
         const uint8_t *block = src + (j + k) / EMB_QK_K * EMB_Q4_K_BYTES;
@@ -657,22 +694,20 @@ EMB_ROW_PRIMITIVE void q4_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
             /* In the output's order: sub-block 2g's 32 elements, then 2g + 1's. */
             const __m512i q0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
             const __m512i q1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16)));
-            line_out_put(&o, _mm512_permutexvar_ps(q0, lut_lo), stream, realign);
-            line_out_put(&o, _mm512_permutexvar_ps(q1, lut_lo), stream, realign);
-            line_out_put(&o, _mm512_permutexvar_ps(_mm512_srli_epi32(q0, 4), lut_hi), stream,
-                         realign);
-            line_out_put(&o, _mm512_permutexvar_ps(_mm512_srli_epi32(q1, 4), lut_hi), stream,
-                         realign);
+            line_out_put(&o, _mm512_permutexvar_ps(q0, lut_lo), form);
+            line_out_put(&o, _mm512_permutexvar_ps(q1, lut_lo), form);
+            line_out_put(&o, _mm512_permutexvar_ps(_mm512_srli_epi32(q0, 4), lut_hi), form);
+            line_out_put(&o, _mm512_permutexvar_ps(_mm512_srli_epi32(q1, 4), lut_hi), form);
         }
     }
-    line_out_end(&o, stream, realign);
+    line_out_end(&o, form);
 }
 
 EMB_ROW_PRIMITIVE void q6_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
-                              size_t dim, int stream, int realign)
+                              size_t dim, unsigned form)
 {
     (void)dim;
-    line_out o = line_out_begin((float *)dst + j, realign);
+    line_out o = line_out_begin((float *)dst + j, form);
     for (size_t k = 0; k < count; k += EMB_QK_K) {
         const uint8_t *block = src + (j + k) / EMB_QK_K * EMB_Q6_K_BYTES;
         /* ds[i] = d * scales[i], i = 0..15 (exact), in one multiply. */
@@ -692,15 +727,15 @@ EMB_ROW_PRIMITIVE void q6_K_s(uint8_t *dst, const uint8_t *src, size_t j, size_t
                 line_out_put(&o,
                              scale16_i32(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(v)),
                                          _mm512_set1_ps(ds[8 * n + 2 * r])),
-                             stream, realign);
+                             form);
                 line_out_put(&o,
                              scale16_i32(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(v, 1)),
                                          _mm512_set1_ps(ds[8 * n + 2 * r + 1])),
-                             stream, realign);
+                             form);
             }
         }
     }
-    line_out_end(&o, stream, realign);
+    line_out_end(&o, form);
 }
 
 EMB_DEFINE_STREAM_PAIR(, widen_bf16, 16)
@@ -804,19 +839,28 @@ EMB_DEFINE_STREAM_PAIR(, q8_rowwise, 16)
 LINE_OUT_PAIR(q4_K)
 LINE_OUT_PAIR(q6_K)
 
-/* The blocked types' lookups into f32, their line.realign read once a
- * call: the generated kernel (isa_kernels.h) realigns, straight_T stores
- * each vector where it falls. An output on a line, or off a float, takes
- * the same stores either way. */
+/* The blocked types' lookups into f32, their line.realign and line.halves
+ * read once a call: the generated kernel (isa_kernels.h) realigns and
+ * stores whole ZMMs, straight_T stores each vector where it falls,
+ * halves_T and straight_halves_T the same in YMM halves. An output on a
+ * line, or off a float, takes the same stores under either line.realign. */
 #define LINE_OUT_LOOKUP(name, type, id)                                                      \
     static void isa_##id(const uint8_t *table, size_t dim, const void *ids, int ids64,       \
                          size_t n, uint8_t *out, unsigned flags);                            \
     EMB_DEFINE_LOOKUP(, straight_##name, type, EMB_F32, name##_straight,                    \
                       name##_straight_stream, _mm_sfence)                                    \
+    EMB_DEFINE_LOOKUP(, halves_##name, type, EMB_F32, name##_halves, name##_stream,         \
+                      _mm_sfence)                                                            \
+    EMB_DEFINE_LOOKUP(, straight_halves_##name, type, EMB_F32, name##_straight_halves,      \
+                      name##_straight_stream, _mm_sfence)                                    \
     static void lookup_##name##_f32(const uint8_t *table, size_t dim, const void *ids,      \
                                     int ids64, size_t n, uint8_t *out, unsigned flags)      \
     {                                                                                       \
-        BY_LINE_REALIGN(isa_##id, straight_##name, (table, dim, ids, ids64, n, out, flags)); \
+        if (emb_loops()->line_halves != 0)                                                  \
+            BY_LINE_REALIGN(halves_##name, straight_halves_##name,                          \
+                            (table, dim, ids, ids64, n, out, flags));                       \
+        else                                                                                \
+            BY_LINE_REALIGN(isa_##id, straight_##name, (table, dim, ids, ids64, n, out, flags)); \
     }
 LINE_OUT_LOOKUP(q8_0, EMB_Q8_0, LOOKUP_Q8_0_F32)
 LINE_OUT_LOOKUP(q4_0, EMB_Q4_0, LOOKUP_Q4_0_F32)

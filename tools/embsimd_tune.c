@@ -61,8 +61,9 @@ static void usage(FILE *f)
             "defaults, the loops' constants (prefetch distance, rows in flight, the\n"
             "streaming threshold, how far ahead bags hint, into which cache and from\n"
             "which tables, whether AVX-512's blocked lookups and 16-bit gradients\n"
-            "write an output's lines whole; the hints' constants on a table past\n"
-            "the prefetch threshold or below it too), then under those kept which\n"
+            "write an output's lines whole, and whether the blocked lookups store\n"
+            "ZMMs whole or in halves; the hints' constants on a table past the\n"
+            "prefetch threshold or below it too), then under those kept which\n"
             "implementation's code runs each lookup and gradient kernel fastest (on\n"
             "rows of up to 1024 elements, and in the default run on longer ones, each\n"
             "class chosen apart), and from what size a call gains from a second\n"
@@ -440,7 +441,15 @@ static void tune_threads(int rounds, gen_rng *r, int tiny, char *report, size_t 
  * fused positional gradient); a value is kept as tune_kernel keeps an
  * implementation. Every op's loops read the same constants (row_loops.h,
  * bag_loops.h), so these kernels stand for them. */
-typedef enum loop_timed_on { ON_ROWS, ON_GRAD, ON_BAG, ON_POS_GRAD, ON_LINES, ON_NARROW } loop_timed_on;
+typedef enum loop_timed_on {
+    ON_ROWS,
+    ON_GRAD,
+    ON_BAG,
+    ON_POS_GRAD,
+    ON_LINES,
+    ON_NARROW,
+    ON_HALVES
+} loop_timed_on;
 
 typedef struct loop_candidate {
     const char *item;
@@ -452,16 +461,20 @@ typedef struct loop_candidate {
                           output, 16 bytes past a line (line.realign: the 16-bit
                           gradients' lead follows it, untimed; at the shapes'
                           768-float rows the f16 gradient timed 0.97-1.03, its
-                          losses were at 64 and 67 floats, tuning.c), or the
-                          f16 -> f32 lookup (narrow.max_bytes) */
+                          losses were at 64 and 67 floats, tuning.c), the
+                          f16 -> f32 lookup (narrow.max_bytes), or the q4_0
+                          lookup again (line.halves) */
     int hints;         /* HINTED: it shapes the hints, which only tables past
                           the prefetch threshold get: timed on hinted_shape
                           too; CACHED: it hints tables below it: timed on
                           cached_shape too; SMALL: it moves calls under a
-                          MiB: timed on small_shape too */
+                          MiB: timed on small_shape only; STORES: it moves
+                          the ordinary stores of a call that does not stream:
+                          timed on stores_shape only (at the loop shapes
+                          both sides of those two run the same code) */
 } loop_candidate;
 
-enum { HINTED = 1, CACHED = 2, SMALL = 3 };
+enum { HINTED = 1, CACHED = 2, SMALL = 3, STORES = 4 };
 
 static const loop_candidate loop_candidates[] = {
     {"prefetch.bytes", 2048, 0, ON_ROWS, HINTED},
@@ -478,6 +491,7 @@ static const loop_candidate loop_candidates[] = {
     {"grad.prefetch_llc_eighths", 0, 0, ON_GRAD, 0},
     {"line.realign", 0, 0, ON_LINES, 0},
     {"narrow.max_bytes", (size_t)1 << 20, 0, ON_NARROW, SMALL},
+    {"line.halves", 1, 0, ON_HALVES, STORES},
 };
 enum { N_LOOP_CANDIDATES = sizeof loop_candidates / sizeof loop_candidates[0] };
 
@@ -515,6 +529,11 @@ static shape hinted_shape(int tiny)
  * output that stay in L2 (128 KiB each), where the Intel Xeon measured
  * ran the YMM loop faster (tuning.c). */
 static const shape small_shape = {1000, 64, 512, "a call under a MiB"};
+
+/* line.halves's shape: 768-float rows from a table in L2 into a 1.5 MiB
+ * output in the LLC, written by ordinary stores (tuning.c has the
+ * figures there). */
+static const shape stores_shape = {1000, 768, 512, "an output in the LLC"};
 
 /* bag.cached_hint's shape: the PyTorch peers' 32000 x 128 table (16 MB),
  * or half the prefetch threshold where that is smaller, so that the loops
@@ -591,8 +610,9 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
         const size_t was = *field;
         *field = lc->value;
         const int bag = lc->on == ON_BAG, pos = lc->on == ON_POS_GRAD, lines = lc->on == ON_LINES;
-        const int narrow = lc->on == ON_NARROW;
-        const int first_op = pos || lc->on == ON_GRAD, last_op = !bag && !lines && !narrow;
+        const int narrow = lc->on == ON_NARROW, halves = lc->on == ON_HALVES;
+        const int first_op = pos || lc->on == ON_GRAD,
+                  last_op = !bag && !lines && !narrow && !halves;
         /* A row-length threshold is timed at rows it moves, the shorter
          * of the two values, in tables and outputs of the shape's bytes: at
          * the shapes' 768-float rows both sides of in_flight.min_dim's
@@ -609,9 +629,11 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
         const shape *extra = lc->hints == HINTED   ? hinted
                              : lc->hints == CACHED ? cached
                              : lc->hints == SMALL  ? &small_shape
+                             : lc->hints == STORES ? &stores_shape
                                                    : NULL;
         const int timed_shapes = nshapes + (extra != NULL);
-        for (int s = 0; s < timed_shapes; s++)
+        const int own_shape_only = lc->hints == SMALL || lc->hints == STORES;
+        for (int s = own_shape_only ? nshapes : 0; s < timed_shapes; s++)
             /* the lookup's job (0) and the gradient's (1): a bag item
              * times a bag sum on the lookup's, the positional item the
              * fused gradient on the gradient's, a gradient item the
@@ -624,7 +646,7 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
                     at.dim = at_dim;
                 }
                 job j;
-                const emb_kernel *timed = lines ? q4_0 : narrow ? f16 : op ? grad : lookup;
+                const emb_kernel *timed = lines || halves ? q4_0 : narrow ? f16 : op ? grad : lookup;
                 if (job_make(&j, timed, &at, r) != 0) {
                     job_free(&j);
                     continue;
@@ -653,7 +675,7 @@ static int tune_loops(const shape *sh, int nshapes, const shape *hinted, const s
                 worse += m > LOSE;
                 const char *what = bag       ? "bag"
                                    : pos    ? "fused positional grad"
-                                   : lines  ? "q4_0 lookup"
+                                   : lines || halves ? "q4_0 lookup"
                                    : narrow ? "f16 lookup"
                                    : op     ? "grad"
                                             : "lookup";
@@ -789,14 +811,16 @@ int main(int argc, char **argv)
     printf("; the loop constants on the first %d", nshapes);
     printf(", the hints' (prefetch.bytes, bag.ahead_multiple, bag.hint_level) on %lld x %lld x "
            "%lld too (%s), bag.cached_hint on %lld x %lld x %lld too (%s), narrow.max_bytes on "
-           "%lld x %lld x %lld too (%s)",
+           "%lld x %lld x %lld only (%s), line.halves on %lld x %lld x %lld only (%s)",
            (long long)hinted.vocab, (long long)hinted.dim, (long long)hinted.tokens, hinted.why,
            (long long)cached.vocab, (long long)cached.dim, (long long)cached.tokens, cached.why,
            (long long)small_shape.vocab, (long long)small_shape.dim,
-           (long long)small_shape.tokens, small_shape.why);
+           (long long)small_shape.tokens, small_shape.why, (long long)stores_shape.vocab,
+           (long long)stores_shape.dim, (long long)stores_shape.tokens, stores_shape.why);
     printf("\n\nloop constants, the f32 lookup and gradient (bag.*: bags of 20; "
            "in_flight.pos_grad_min_dim: emb_grad_pos, Zipf ids; line.realign: the q4_0 lookup; "
-           "narrow.max_bytes: the f16 -> f32 lookup), median ratio of paired rounds:\n%s",
+           "narrow.max_bytes: the f16 -> f32 lookup; line.halves: the q4_0 lookup), median ratio "
+           "of paired rounds:\n%s",
            loops_report);
     printf("\nthreads, the f32 lookup of 768-float rows (median ratio of paired rounds):\n%s",
            threads_report);

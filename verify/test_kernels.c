@@ -685,7 +685,8 @@ END_TEST
  * dout (grad) end where an inaccessible page begins: a vector tail that
  * reads or writes one byte too many faults. Each dim with line.realign 1
  * and 0 (AVX-512's short rows of the widening lookups take their own
- * loop under 0 only). */
+ * loop under 0 only), each with line.halves 0 and 1 (AVX-512's blocked
+ * lookups' stores). */
 START_TEST(kernel_rows_end_at_a_guard_page)
 {
     const emb_kernel *k = kernel_of(_i);
@@ -693,17 +694,19 @@ START_TEST(kernel_rows_end_at_a_guard_page)
     const int64_t vocab = 3, n = 2;
     const int32_t ids[2] = {0, 2}; /* the last output row and the last table row */
     const emb_loop_schedule saved = *emb_loops();
-    for (int p = 0; p < 2 * N_TYPED_DIMS; p++) {
-        const int64_t dim = typed_dims[p / 2];
+    for (int p = 0; p < 4 * N_TYPED_DIMS; p++) {
+        const int64_t dim = typed_dims[p / 4];
         size_t in_rb, out_rb;
         if (!kernel_rows(k, dim, &in_rb, &out_rb))
             continue;
         emb_loop_schedule realign = saved;
         realign.line_realign = (size_t)(p % 2 == 0);
+        realign.line_halves = (size_t)(p / 2 % 2);
         emb_schedule_set_loops(&realign);
-        char what[120];
-        snprintf(what, sizeof what, "%s, dim %lld, line.realign %zu, rows at a guard page",
-                 k->name, (long long)dim, realign.line_realign);
+        char what[140];
+        snprintf(what, sizeof what,
+                 "%s, dim %lld, line.realign %zu, line.halves %zu, rows at a guard page", k->name,
+                 (long long)dim, realign.line_realign, realign.line_halves);
         const size_t matrix_bytes = (size_t)vocab * (k->op == EMB_OP_LOOKUP ? in_rb : out_rb);
         const size_t rows_bytes = (size_t)n * (k->op == EMB_OP_LOOKUP ? out_rb : in_rb);
         fenced matrix = fenced_new(matrix_bytes), rows = fenced_new(rows_bytes);
@@ -735,11 +738,12 @@ END_TEST
  * boundary (0-60 bytes for f32 outputs, 0-62 for 16-bit ones), under the
  * three paths a row can take: the default one (this small table stays in
  * cache), rows in flight from a "DRAM" table (prefetch and pieces from any
- * table and dim), and streaming stores, each with line.realign 1 and 0.
- * AVX-512's blocked types shift their vectors to write whole lines
- * (line_out in x86_avx512.c), each offset a different shift, or under
- * line.realign 0 store them where they fall (a streamed call off a line
- * shifts them under either value); the widening ones start with a
+ * table and dim), and streaming stores, each with line.realign 1 and 0,
+ * and line.halves 0 and 1. AVX-512's blocked types shift their vectors to
+ * write whole lines (line_out in x86_avx512.c), each offset a different
+ * shift, or under line.realign 0 store them where they fall (a streamed
+ * call off a line shifts them under either value), whole or, under
+ * line.halves 1, in YMM halves; the widening ones start with a
  * k-masked lead (streamed: in XMMs), and so do its bit copies of rows
  * over 128 bytes under line.realign 1 only. Streamed rows stream from
  * their first 16-byte boundary (offsets 16, 32, 48: an XMM lead, or YMMs
@@ -772,14 +776,17 @@ START_TEST(lookup_at_every_output_offset)
         uint8_t *want = xmalloc((size_t)n * out_rb);
         fill_table(&r, k, table, vocab, dim);
         ck_assert_int_eq(ref_lookup(k, table, vocab, dim, ids, EMB_I32, n, want), 0);
-        for (int p = 0; p < 2 * ROW_PATHS; p++) {
-            emb_loop_schedule path = paths[p / 2];
+        for (int p = 0; p < 4 * ROW_PATHS; p++) {
+            emb_loop_schedule path = paths[p / 4];
             path.line_realign = (size_t)(p % 2 == 0);
+            path.line_halves = (size_t)(p / 2 % 2);
             emb_schedule_set_loops(&path);
             for (size_t off = 0; off < 64; off += step) {
-                char what[160];
-                snprintf(what, sizeof what, "%s, dim %lld, %s, line.realign %zu, output at 64k + %zu",
-                         k->name, (long long)dim, row_path_names[p / 2], path.line_realign, off);
+                char what[180];
+                snprintf(what, sizeof what,
+                         "%s, dim %lld, %s, line.realign %zu, line.halves %zu, output at 64k + %zu",
+                         k->name, (long long)dim, row_path_names[p / 4], path.line_realign,
+                         path.line_halves, off);
                 gbytes out = gbytes_new((size_t)n * out_rb, off);
                 check_lookup(k, table, vocab, dim, ids, EMB_I32, n, &out, want, what);
                 gbytes_free(&out);

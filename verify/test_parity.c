@@ -7,8 +7,8 @@
  * both id types, the gradient options, positions explicit and computed,
  * every bag mode and optimizer, streaming stores, prefetching, the far-table
  * path, a split over threads, every 16-bit pattern through each kernel that
- * widens one, the lookups and gradients under both line.realign values --
- * in about 4.6e8 instructions.
+ * widens one, the lookups and gradients under both line.realign values,
+ * the lookups under both line.halves values -- in about 5e8 instructions.
  *
  * The per-op suites compare every implementation with references written
  * from the definitions; scalar passes them, so an implementation that
@@ -302,7 +302,8 @@ typedef struct tally {
 static void compare(call *c, int impl, const char *call_what, tally *t)
 {
     char what[300];
-    snprintf(what, sizeof what, "%s, line.realign %zu", call_what, emb_loops()->line_realign);
+    snprintf(what, sizeof what, "%s, line.realign %zu, line.halves %zu", call_what,
+             emb_loops()->line_realign, emb_loops()->line_halves);
     obuf got[2][MAX_OUT];
     for (int side = 0; side < 2; side++) {
         const char *name = side == 0 ? emb_impl_name(impl) : "scalar";
@@ -854,11 +855,16 @@ START_TEST(kernel_matches_scalar)
     case EMB_OP_GRAD: {
         /* line.realign chooses the row functions of AVX-512's lookups and
          * 16-bit gradients (x86_avx512.c, BY_LINE_REALIGN): every shape
-         * under each value. */
+         * under each value; and line.halves how its blocked lookups store
+         * (LINE_OUT_LOOKUP): lookups once more, in halves under
+         * line.realign 1, whose outputs on a line and off one reach both
+         * forms of store. */
         const emb_loop_schedule saved = *emb_loops();
-        for (size_t realign = 0; realign <= 1; realign++) {
+        const int passes = k->op == EMB_OP_LOOKUP ? 3 : 2;
+        for (int pass = 0; pass < passes; pass++) {
             emb_loop_schedule loops = saved;
-            loops.line_realign = realign;
+            loops.line_realign = pass >= 1;
+            loops.line_halves = pass == 2;
             emb_schedule_set_loops(&loops);
             if (k->op == EMB_OP_LOOKUP)
                 for_each_shape(k, k->in, emb_row_bytes(k->out, big_dim(k->in)), 0, lookup_case,
