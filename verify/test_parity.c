@@ -8,7 +8,7 @@
  * every bag mode and optimizer, streaming stores, prefetching, the far-table
  * path, a split over threads, every 16-bit pattern through each kernel that
  * widens one, the lookups and gradients under both line.realign values,
- * the lookups under both line.halves values -- in about 5e8 instructions.
+ * the lookups under both line.halves values -- in about 5.6e8 instructions.
  *
  * The per-op suites compare every implementation with references written
  * from the definitions; scalar passes them, so an implementation that
