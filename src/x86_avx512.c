@@ -516,6 +516,14 @@ EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, unsigned form)
         _mm512_mask_storeu_ps(o->p, first_lanes(o->sh), w);
 }
 
+/* A row function (emb_row_fn) that is one call of a body's helper. */
+#define LINE_OUT_ROW(fn, helper, ...)                                                         \
+    EMB_ROW_PRIMITIVE void fn(uint8_t *dst, const uint8_t *src, size_t j, size_t count,        \
+                              size_t dim)                                                      \
+    {                                                                                         \
+        helper(dst, src, j, count, dim, __VA_ARGS__);                                         \
+    }
+
 /* The row functions from a blocked type's body name##_s(..., form):
  * as EMB_DEFINE_STREAM_PAIR, plus line_out's path for an output off a
  * line; name##_straight, name##_straight_stream without it, each vector
@@ -556,36 +564,12 @@ EMB_ROW_PRIMITIVE void line_out_end(const line_out *o, unsigned form)
         else                                                                                  \
             name##_ordinary(dst, src, j, count, dim, realign, 0);                             \
     }                                                                                         \
-    EMB_ROW_PRIMITIVE void name##_straight(uint8_t *dst, const uint8_t *src, size_t j,         \
-                                           size_t count, size_t dim)                           \
-    {                                                                                         \
-        name##_ordinary(dst, src, j, count, dim, 0, 0);                                       \
-    }                                                                                         \
-    EMB_ROW_PRIMITIVE void name##_straight_halves(uint8_t *dst, const uint8_t *src, size_t j,  \
-                                                  size_t count, size_t dim)                    \
-    {                                                                                         \
-        name##_ordinary(dst, src, j, count, dim, 0, OUT_HALVES);                              \
-    }                                                                                         \
-    EMB_ROW_PRIMITIVE void name##_straight_stream(uint8_t *dst, const uint8_t *src, size_t j,  \
-                                                  size_t count, size_t dim)                    \
-    {                                                                                         \
-        name##_streamed(dst, src, j, count, dim, 0);                                          \
-    }                                                                                         \
-    EMB_ROW_PRIMITIVE void name(uint8_t *dst, const uint8_t *src, size_t j, size_t count,      \
-                                size_t dim)                                                    \
-    {                                                                                         \
-        name##_ordinary(dst, src, j, count, dim, 1, 0);                                       \
-    }                                                                                         \
-    EMB_ROW_PRIMITIVE void name##_halves(uint8_t *dst, const uint8_t *src, size_t j,           \
-                                         size_t count, size_t dim)                             \
-    {                                                                                         \
-        name##_ordinary(dst, src, j, count, dim, 1, OUT_HALVES);                              \
-    }                                                                                         \
-    EMB_ROW_PRIMITIVE void name##_stream(uint8_t *dst, const uint8_t *src, size_t j,           \
-                                         size_t count, size_t dim)                             \
-    {                                                                                         \
-        name##_streamed(dst, src, j, count, dim, 1);                                          \
-    }
+    LINE_OUT_ROW(name##_straight, name##_ordinary, 0, 0)                                      \
+    LINE_OUT_ROW(name##_straight_halves, name##_ordinary, 0, OUT_HALVES)                      \
+    LINE_OUT_ROW(name##_straight_stream, name##_streamed, 0)                                  \
+    LINE_OUT_ROW(name, name##_ordinary, 1, 0)                                                 \
+    LINE_OUT_ROW(name##_halves, name##_ordinary, 1, OUT_HALVES)                               \
+    LINE_OUT_ROW(name##_stream, name##_streamed, 1)
 
 EMB_ROW_PRIMITIVE void q8_0_s(uint8_t *dst, const uint8_t *src, size_t j, size_t count,
                               size_t dim, unsigned form)
