@@ -351,6 +351,9 @@ typedef struct emb_loop_schedule {
                                   up to a line first; 0: none of them */
     size_t line_halves;        /* 1: AVX-512's blocked-type lookups store each ZMM as
                                   two YMM halves; 0: whole */
+    size_t grad_lead_min_dim;  /* under line_realign 0, AVX-512's 16-bit gradients
+                                  still add up to a line first on rows of at least
+                                  this many elements */
 } emb_loop_schedule;
 
 typedef struct emb_schedule {

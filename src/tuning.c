@@ -206,7 +206,16 @@
  *   the figures). The Intel Xeon measured ran the halves 3-7 % faster at
  *   1000 x 768 x 512, where AMD EPYC Zen 4 ran them at 0.75-0.96x the
  *   speed of whole ZMMs: whole is the better worst case. embsimd-tune
- *   times 1 on the q4_0 lookup at that shape. */
+ *   times 1 on the q4_0 lookup at that shape.
+ * - grad_lead_min_dim 256: under line_realign 0, AVX-512's f16 and bf16
+ *   gradients keep their lead to the table's line on rows of at least
+ *   256 elements. On AMD EPYC Zen 4 (family 25 model 17, KVM, gcc 12.2
+ *   -O2, 2026-12-07, calls alternating with AVX2's in one process, table
+ *   at 16 mod 64, f16, 1000 x D x 512) the lead took D = 64 and 128 to
+ *   0.56x and 0.84x AVX2's speed against 1.02x and 1.06x without it, and
+ *   D = 256, 512 and 768 (N = 64) to 1.12x, 1.14x and 1.12x against
+ *   1.05x, 1.02x and 0.97-0.98x without it. The Intel Xeon keeps
+ *   line_realign 1, and the lead on every row. */
 #define EMB_LOOP_DEFAULTS                                                                      \
     {                                                                                          \
         .prefetch_bytes = 4096, .prefetch_rows_max = 32, .prefetch_budget = (size_t)32 << 10,  \
@@ -216,7 +225,7 @@
         .bag_cached_hint = 0,                                                                  \
         .cached_ahead_rows = 2, .cached_ahead_min_dim = 256,                                   \
         .cached_ahead_min_bytes = (size_t)256 << 10, .narrow_max_bytes = 0,                    \
-        .line_realign = 1, .line_halves = 0,                                                   \
+        .line_realign = 1, .line_halves = 0, .grad_lead_min_dim = 256,                         \
     }
 
 #define EMB_SCHEDULE_DEFAULTS                                                                  \
@@ -253,6 +262,7 @@ static const loop_item loop_items[] = {
     LOOP_ITEM("narrow.max_bytes", narrow_max_bytes, 0, (size_t)1 << 40),
     LOOP_ITEM("line.realign", line_realign, 0, 1),
     LOOP_ITEM("line.halves", line_halves, 0, 1),
+    LOOP_ITEM("grad.lead_min_dim", grad_lead_min_dim, 1, (size_t)1 << 40),
 };
 enum { N_LOOP_ITEMS = sizeof loop_items / sizeof loop_items[0] };
 

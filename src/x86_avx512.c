@@ -907,8 +907,10 @@ ADD_WIDENED(add_f16, widen16_f16)
  * AVX2's speed at 1000 x 64 x 512 into a table at 16 mod 64, and with
  * rows of 67 elements (every row off a line) bf16 to 0.67-0.69x and f16
  * to 0.87-0.88x; without it 1.01, 1.05-1.08 and 1.37-1.41x, and
- * 1.02-1.15x at 50257 x 768. The fused positional gradient and the bags
- * keep the lead. */
+ * 1.02-1.15x at 50257 x 768. But at 1000 x 768 x 64 without the lead
+ * 0.97-0.98x, with it 1.12x: rows of at least grad.lead_min_dim elements
+ * take it under either line.realign (tuning.c has the figures). The fused
+ * positional gradient and the bags keep the lead. */
 #define LEAD_GRAD(name, type, id)                                                            \
     static void isa_##id(float *dtable, size_t dim, const void *ids, int ids64, size_t n,    \
                          const uint8_t *dout, const emb_grad_opts *opts, unsigned part,      \
@@ -918,8 +920,11 @@ ADD_WIDENED(add_f16, widen16_f16)
                             const uint8_t *dout, const emb_grad_opts *opts, unsigned part,  \
                             unsigned nparts, unsigned flags)                                \
     {                                                                                       \
-        BY_LINE_REALIGN(isa_##id, straight_grad_##name,                                     \
-                        (dtable, dim, ids, ids64, n, dout, opts, part, nparts, flags));     \
+        if (dim >= emb_loops()->grad_lead_min_dim)                                          \
+            isa_##id(dtable, dim, ids, ids64, n, dout, opts, part, nparts, flags);          \
+        else                                                                                \
+            BY_LINE_REALIGN(isa_##id, straight_grad_##name,                                 \
+                            (dtable, dim, ids, ids64, n, dout, opts, part, nparts, flags)); \
     }
 LEAD_GRAD(f16, EMB_F16, GRAD_F16)
 LEAD_GRAD(bf16, EMB_BF16, GRAD_BF16)

@@ -6,8 +6,8 @@
 # in every lookup from a cached quantized table, rows in flight for
 # every row and for none, streaming stores on every output and on none, the
 # far hint on every table (a 64 KiB LLC), bag hints into L1 as well as L2,
-# AVX-512's blocked lookups storing in YMM halves, a second thread from the
-# first byte. Each run must pass, and its canonical
+# AVX-512's blocked lookups storing in YMM halves, its 16-bit gradients'
+# lead on every row and on none, a second thread from the first byte. Each run must pass, and its canonical
 # digest must equal the defaults' run's: one code path that computed
 # otherwise would move it.
 # Under an emulator (EMBSIMD_VERIFY_EMULATED=1) the grid and digests only,
@@ -67,10 +67,10 @@ check() { # name, llc, items...
 }
 check prefetch-off "$llc" "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
     "prefetch.bytes 0" "cached.ahead_rows 0" "narrow.max_bytes 0" "line.realign 0" \
-    "line.halves 1"
+    "line.halves 1" "grad.lead_min_dim 1099511627776"
 check in-flight-all "$llc" "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
     "in_flight.min_dim 1" "in_flight.pos_grad_min_dim 1" "bag.hint_level 1" "line.halves 1"
-check stream-all "$llc" "stream.llc_eighths 0" "line.realign 0"
+check stream-all "$llc" "stream.llc_eighths 0" "line.realign 0" "grad.lead_min_dim 1"
 check far-all 65536 "prefetch.llc_eighths 0" "grad.prefetch_llc_eighths 0" \
     "far.llc_multiple 1" "stream.llc_eighths 0" "bag.hint_level 1"
 if [ "$emulated" != 1 ]; then

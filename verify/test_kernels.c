@@ -804,8 +804,9 @@ END_TEST
  * boundary, on the default path (this small table stays in cache) and with
  * rows in flight, whose pieces AVX-512 cuts at the table's lines where its
  * rows are whole lines (dim 160 at every offset but 0), each with
- * line.realign 1 and 0 (AVX-512's 16-bit gradients without their lead). Nine tokens: two
- * groups of four and one after them, a row named twice inside a group. */
+ * line.realign 1 and 0 (AVX-512's 16-bit gradients without their lead on
+ * these rows, shorter than grad.lead_min_dim). Nine tokens: two groups of
+ * four and one after them, a row named twice inside a group. */
 START_TEST(grad_at_every_table_offset)
 {
     const emb_kernel *k = kernel_of(_i);
