@@ -21,6 +21,29 @@ static inline __mmask16 first_lanes(size_t rem)
     return _cvtu32_mask16((1u << rem) - 1u);
 }
 
+/* The ends of a span of at least 16 floats that a primitive only reads
+ * (a table's row, or a piece of it): the part before the output's 64-byte
+ * boundary and the remainder after the whole vectors are loaded as whole
+ * vectors from inside the span (its first 16 elements, its last 16) and
+ * stored under a k-mask, last_lanes(n) for the last n lanes of a vector
+ * that ends where the span does. A masked load stays only where the span
+ * is shorter than a vector, so no load reaches past it. On AMD EPYC Zen 4
+ * (family 25 model 17, KVM, gcc 12.2 -O2, 2026-12-07; calls alternating
+ * with AVX2's in one process, rows read from DRAM, three to five runs),
+ * with the k-masked loads, f16 and bf16 -> f32 into an output at 16 mod
+ * 64 ran at 0.94-0.97x AVX2's speed from GPT-2's table (50257 x 768 x 512
+ * and x 2048) and 0.90-0.91x at 1000 x 64 x 512, with whole loads at
+ * 0.98-1.01x and 1.02x; the f32 lookup under line.realign 1 at 1000 x 64
+ * x 512 went from 0.85-0.93x to 0.89-0.98x. Not for an accumulator (the
+ * gradients' and the bags' adds): there the last whole vector overlaps
+ * the store made just before it, its load waits for that store to leave
+ * (no store-to-load forwarding), and the f16 gradient of 67-element rows
+ * fell from 1.08x to 0.54x AVX2's speed; those keep their masked loads. */
+static inline __mmask16 last_lanes(size_t n)
+{
+    return _cvtu32_mask16(~((1u << (16 - n)) - 1u) & 0xFFFFu);
+}
+
 /* The elements before d's next 64-byte boundary (0 on one, and where d is
  * not float-aligned: then no boundary falls between elements). */
 EMB_ROW_PRIMITIVE size_t floats_to_line(const float *d)
@@ -57,7 +80,8 @@ EMB_ROW_PRIMITIVE void copy_masked(float *dst, const float *src, size_t count)
 /* Into a destination off a 64-byte boundary every ZMM store would write
  * two lines: with `realign`, the floats up to the boundary go first under
  * a k-mask, the rest in whole vectors, each inside one line, and the last
- * dim % 16 under a k-mask. Into an output at 16 mod 64 bytes, at 1000 x
+ * dim % 16 under a k-mask (both loaded whole: last_lanes). Into an output
+ * at 16 mod 64 bytes, at 1000 x
  * 768 x 512, this took 0.81x the time of the plain vector copy on the
  * Intel Xeon (family 6 model 167, 2026-12-06). Without it (line.realign
  * 0, tuning.c), every vector is stored where it falls and the last one
@@ -73,17 +97,14 @@ EMB_ROW_PRIMITIVE void copy_row_s(float *dst, const float *src, size_t dim, int 
         return;
     }
     const size_t lead = realign ? floats_to_line(dst) : 0;
-    if (lead != 0) {
-        copy_masked(dst, src, lead);
-        dst += lead;
-        src += lead;
-        dim -= lead;
-    }
-    const size_t body = dim & ~(size_t)15;
+    if (lead != 0)
+        _mm512_mask_storeu_ps(dst, first_lanes(lead), _mm512_loadu_ps(src));
+    const size_t body = (dim - lead) & ~(size_t)15;
     if (body != 0)
-        copy_row_16(dst, src, body);
-    if (body < dim)
-        copy_masked(dst + body, src + body, dim - body);
+        copy_row_16(dst + lead, src + lead, body);
+    if (lead + body < dim)
+        _mm512_mask_storeu_ps(dst + dim - 16, last_lanes(dim - lead - body),
+                              _mm512_loadu_ps(src + dim - 16));
 }
 
 EMB_ROW_PRIMITIVE void copy_row(float *dst, const float *src, size_t dim)
@@ -109,7 +130,8 @@ EMB_ROW_PRIMITIVE void rows_tail(float *dst, const float *a, const float *b, siz
 /* dst[k] = a[k] + b[k]: the fused positional lookup's f32 rows, in ZMMs
  * as the row copy (copy_row): up to dst's 64-byte boundary under a k-mask,
  * 64 floats loaded before any is stored (4K aliasing, x86_copy.h), the
- * tail under a k-mask. As fast as AVX2's 256-bit sum at GPT-2's shape
+ * tail under a k-mask; the ends loaded whole where the row holds 16
+ * floats (last_lanes). As fast as AVX2's 256-bit sum at GPT-2's shape
  * (50257 x 768 x 8192, Zipf ids, 64-float pieces, T=1): an emb_lookup and
  * an add pass took 1.29-1.33x the fused forward's time with it, 1.30-1.32x
  * with AVX2's, each in a loop of itself (Intel Xeon, family 6 model 167,
@@ -120,27 +142,36 @@ EMB_ROW_PRIMITIVE __m512 sum16(const float *a, const float *b, __mmask16 m)
     return _mm512_add_ps(_mm512_maskz_loadu_ps(m, a), _mm512_maskz_loadu_ps(m, b));
 }
 
+/* The same from whole loads: the body, and the ends of a span of at least
+ * 16 (last_lanes). */
+EMB_ROW_PRIMITIVE __m512 sum16_whole(const float *a, const float *b)
+{
+    return _mm512_add_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(b));
+}
+
 EMB_ROW_PRIMITIVE void add_rows(float *dst, const float *a, const float *b, size_t count)
 {
     size_t j = 0;
     const size_t lead = floats_to_line(dst);
     if (lead != 0 && count > 16) {
-        const __mmask16 m = first_lanes(lead);
-        _mm512_mask_storeu_ps(dst, m, sum16(a, b, m));
+        _mm512_mask_storeu_ps(dst, first_lanes(lead), sum16_whole(a, b));
         j = lead;
     }
     for (; j + 64 <= count; j += 64) {
         __m512 v[4];
 #pragma GCC unroll 4
         for (int q = 0; q < 4; q++)
-            v[q] = _mm512_add_ps(_mm512_loadu_ps(a + j + 16 * q), _mm512_loadu_ps(b + j + 16 * q));
+            v[q] = sum16_whole(a + j + 16 * q, b + j + 16 * q);
 #pragma GCC unroll 4
         for (int q = 0; q < 4; q++)
             _mm512_storeu_ps(dst + j + 16 * q, v[q]);
     }
     for (; j + 16 <= count; j += 16)
-        _mm512_storeu_ps(dst + j, _mm512_add_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j)));
-    if (j < count) {
+        _mm512_storeu_ps(dst + j, sum16_whole(a + j, b + j));
+    if (j < count && count >= 16) {
+        const size_t e = count - 16; /* the last 16, whole (last_lanes) */
+        _mm512_mask_storeu_ps(dst + e, last_lanes(count - j), sum16_whole(a + e, b + e));
+    } else if (j < count) {
         const __mmask16 m = first_lanes(count - j);
         _mm512_mask_storeu_ps(dst + j, m, sum16(a + j, b + j, m));
     }
@@ -365,6 +396,17 @@ EMB_ROW_PRIMITIVE void stream_from(float *p, __m512 v, unsigned from)
     _mm_stream_ps(p + 12, _mm512_extractf32x4_ps(v, 3));
 }
 
+/* v's lanes from `by` on, moved down to lane 0 (the lanes above them
+ * unspecified): a span's last vector, loaded whole (last_lanes), for
+ * stream_first. */
+EMB_ROW_PRIMITIVE __m512 lanes_down(__m512 v, size_t by)
+{
+    const __m512i from = _mm512_add_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)by));
+    return _mm512_permutexvar_ps(from, v);
+}
+
 /* A ZMM store into a destination off a 64-byte boundary writes two lines;
  * where the destination is at least float-aligned, the elements up to the
  * boundary go first under a k-mask, and every store of the loop then
@@ -388,16 +430,19 @@ EMB_ROW_PRIMITIVE void stream_from(float *p, __m512 v, unsigned from)
         float *d = (float *)dst + j;                                                       \
         const uint8_t *s = src + 2 * j;                                                    \
         size_t k = 0;                                                                      \
-        /* Up to a 64-byte boundary under a k-mask (above); streamed, in XMMs. */           \
+        /* Up to a 64-byte boundary under a k-mask (above); streamed, in XMMs. The        \
+         * ends load whole vectors where the piece holds one (last_lanes). */             \
         const size_t lead = floats_to_line(d);                                             \
         if (stores == WIDEN_STREAM && lead != 0) {                                         \
             const size_t first = lead < count ? lead : count;                              \
-            const __mmask16 m = first_lanes(first);                                        \
-            stream_first(d, widen16(_mm256_maskz_loadu_epi16(m, s)), first);               \
+            stream_first(d,                                                                \
+                         widen16(count >= 16 ? _mm256_loadu_si256((const __m256i *)s)      \
+                                             : _mm256_maskz_loadu_epi16(first_lanes(first), s)), \
+                         first);                                                           \
             k = first;                                                                     \
         } else if (lead != 0 && count > 16) {                                              \
-            const __mmask16 m = first_lanes(lead);                                         \
-            _mm512_mask_storeu_ps(d, m, widen16(_mm256_maskz_loadu_epi16(m, s)));           \
+            _mm512_mask_storeu_ps(d, first_lanes(lead),                                    \
+                                  widen16(_mm256_loadu_si256((const __m256i *)s)));        \
             k = lead;                                                                      \
         }                                                                                  \
         if (stores == WIDEN_NARROW)                                                        \
@@ -406,7 +451,14 @@ EMB_ROW_PRIMITIVE void stream_from(float *p, __m512 v, unsigned from)
         for (; k + 16 <= count; k += 16)                                                   \
             STORE16_WHOLE(stores == WIDEN_STREAM, d + k,                                   \
                           widen16(_mm256_loadu_si256((const __m256i *)(s + 2 * k))));      \
-        if (k < count) {                                                                   \
+        if (k < count && count >= 16) {                                                   \
+            const size_t e = count - 16; /* the piece's last 16 elements */                \
+            const __m512 v = widen16(_mm256_loadu_si256((const __m256i *)(s + 2 * e)));    \
+            if (stores == WIDEN_STREAM)                                                    \
+                stream_first(d + k, lanes_down(v, k - e), count - k);                      \
+            else                                                                           \
+                _mm512_mask_storeu_ps(d + e, last_lanes(count - k), v);                    \
+        } else if (k < count) {                                                            \
             const __mmask16 m = first_lanes(count - k);                                    \
             const __m512 v = widen16(_mm256_maskz_loadu_epi16(m, s + 2 * k));              \
             if (stores == WIDEN_STREAM)                                                    \
@@ -748,7 +800,8 @@ EMB_LOOKUP_PATH(, lookup_f16_narrow, EMB_F16, EMB_F32, widen_f16_narrow, widen_f
 
 /* Rows of at most 64 elements under line.realign 0, in a call without
  * hints or streaming stores: whole ZMMs stored where they fall, the last
- * dim % 16 under a mask hoisted out of the loop, no lead to a line. On
+ * dim % 16 under a mask hoisted out of the loop (loaded whole where the
+ * row holds 16: last_lanes), no lead to a line. On
  * AMD EPYC Zen 4 (family 25 model 17, KVM, gcc 12.2 -O2, calls
  * alternating with AVX2's in one process, two runs, 2026-12-07), f16 at
  * 1000 x 32 x 512 went from 0.78-0.79x AVX2's speed to 1.12-1.13x into an
@@ -768,7 +821,11 @@ EMB_LOOKUP_PATH(, lookup_f16_narrow, EMB_F16, EMB_F32, widen_f16_narrow, widen_f
             for (size_t q = 0; q < whole; q++)                                                \
                 _mm512_storeu_ps(dst + 16 * q,                                                \
                                  widen16(_mm256_loadu_si256((const __m256i *)(src + 32 * q)))); \
-            if (last != 0)                                                                    \
+            if (last != 0 && whole != 0) /* the last 16, whole (last_lanes) */               \
+                _mm512_mask_storeu_ps(dst + dim - 16, last_lanes(dim % 16),                   \
+                                      widen16(_mm256_loadu_si256(                             \
+                                          (const __m256i *)(src + 2 * (dim - 16)))));         \
+            else if (last != 0)                                                               \
                 _mm512_mask_storeu_ps(dst + 16 * whole, last,                                 \
                                       widen16(_mm256_maskz_loadu_epi16(last, src + 32 * whole))); \
         }                                                                                     \
