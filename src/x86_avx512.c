@@ -930,7 +930,25 @@ LINE_OUT_LOOKUP(q6_K, EMB_Q6_K, LOOKUP_Q6_K_F32)
         const uint8_t *s = g + 2 * j;                                                      \
         size_t k = 0;                                                                      \
         const size_t lead = realign ? floats_to_line(a) : 0;                               \
-        if (lead != 0 && count > 16) {                                                     \
+        /* The lead and the first whole vector are both loaded before either is       \
+         * stored: a load within the 64 bytes of a k-masked store waits for that        \
+         * store, even where its own lanes are all masked off in the store. On AMD      \
+         * Zen 4 (family 25 model 17, KVM, gcc 12.2 -O2, 2026-12-08; calls              \
+         * alternating with AVX2's in one process, tables at 16 mod 64, three runs)     \
+         * loading after the lead's store held f16 and bf16 at 1000 x 64 x 512 to       \
+         * 0.53-0.58x AVX2's speed, at 1000 x 67 x 256 to 0.87x and 0.66x, f16 at       \
+         * D = 128 to 0.81-0.84x; loading first, 0.92-0.98x, 1.44x and 1.11x, 1.13-1.17x \
+         * (50257 x 768 x 512 unchanged, 0.94-0.99x). */                                 \
+        if (lead != 0 && count >= lead + 16) {                                             \
+            const __mmask16 m = first_lanes(lead);                                         \
+            const __m512 x = _mm512_add_ps(_mm512_maskz_loadu_ps(m, a),                    \
+                                           widen16(_mm256_maskz_loadu_epi16(m, s)));       \
+            const __m512 y = _mm512_add_ps(_mm512_loadu_ps(a + lead),                      \
+                widen16(_mm256_loadu_si256((const __m256i *)(s + 2 * lead))));             \
+            _mm512_mask_storeu_ps(a, m, x);                                                \
+            _mm512_storeu_ps(a + lead, y);                                                 \
+            k = lead + 16;                                                                 \
+        } else if (lead != 0 && count > 16) {                                              \
             name##_masked(a, s, first_lanes(lead));                                        \
             k = lead;                                                                      \
         }                                                                                  \
@@ -967,7 +985,11 @@ ADD_WIDENED(add_f16, widen16_f16)
  * 1.02-1.15x at 50257 x 768. But at 1000 x 768 x 64 without the lead
  * 0.97-0.98x, with it 1.12x: rows of at least grad.lead_min_dim elements
  * take it under either line.realign (tuning.c has the figures). The fused
- * positional gradient and the bags keep the lead. */
+ * positional gradient and the bags keep the lead. Those lead figures
+ * predate the lead's loads before its store (ADD_WIDENED): since then the
+ * lead runs at 0.92-0.98x AVX2's speed at 1000 x 64 x 512 and 1.11-1.45x
+ * at 1000 x 67 x 256 (2026-12-08), and line.realign 0 with
+ * grad.lead_min_dim have not been timed against it again. */
 #define LEAD_GRAD(name, type, id)                                                            \
     static void isa_##id(float *dtable, size_t dim, const void *ids, int ids64, size_t n,    \
                          const uint8_t *dout, const emb_grad_opts *opts, unsigned part,      \
