@@ -207,9 +207,15 @@
  *   1000 x 768 x 512, where AMD EPYC Zen 4 ran them at 0.75-0.96x the
  *   speed of whole ZMMs: whole is the better worst case. embsimd-tune
  *   times 1 on the q4_0 lookup at that shape.
- * - grad_lead_min_dim 256: under line_realign 0, AVX-512's f16 and bf16
+ * - grad_lead_min_dim 128: under line_realign 0, AVX-512's f16 and bf16
  *   gradients keep their lead to the table's line on rows of at least
- *   256 elements. On AMD EPYC Zen 4 (family 25 model 17, KVM, gcc 12.2
+ *   128 elements. Since the lead loads its first whole vector before its
+ *   store (x86_avx512.c, ADD_WIDENED), on the same Zen 4 (2026-12-08,
+ *   this machine's tuned file, three runs) f16 and bf16 at D = 128 ran at
+ *   1.08-1.13x and 1.15-1.18x AVX2's speed with the lead, 1.04-1.05x and
+ *   1.06-1.07x without; D = 192 1.20x and 1.15x against 1.05x and 1.03x;
+ *   D = 64 still 0.92-0.94x with it, 1.01-1.04x without. Before that
+ *   change (the figures that follow, which set 256): On AMD EPYC Zen 4 (family 25 model 17, KVM, gcc 12.2
  *   -O2, 2026-12-07, calls alternating with AVX2's in one process, table
  *   at 16 mod 64, f16, 1000 x D x 512) the lead took D = 64 and 128 to
  *   0.56x and 0.84x AVX2's speed against 1.02x and 1.06x without it, and
@@ -225,7 +231,7 @@
         .bag_cached_hint = 0,                                                                  \
         .cached_ahead_rows = 2, .cached_ahead_min_dim = 256,                                   \
         .cached_ahead_min_bytes = (size_t)256 << 10, .narrow_max_bytes = 0,                    \
-        .line_realign = 1, .line_halves = 0, .grad_lead_min_dim = 256,                         \
+        .line_realign = 1, .line_halves = 0, .grad_lead_min_dim = 128,                         \
     }
 
 #define EMB_SCHEDULE_DEFAULTS                                                                  \

@@ -988,8 +988,8 @@ ADD_WIDENED(add_f16, widen16_f16)
  * positional gradient and the bags keep the lead. Those lead figures
  * predate the lead's loads before its store (ADD_WIDENED): since then the
  * lead runs at 0.92-0.98x AVX2's speed at 1000 x 64 x 512 and 1.11-1.45x
- * at 1000 x 67 x 256 (2026-12-08), and line.realign 0 with
- * grad.lead_min_dim have not been timed against it again. */
+ * at 1000 x 67 x 256 (2026-12-08), and grad.lead_min_dim went from 256
+ * to 128 (tuning.c has the figures). */
 #define LEAD_GRAD(name, type, id)                                                            \
     static void isa_##id(float *dtable, size_t dim, const void *ids, int ids64, size_t n,    \
                          const uint8_t *dout, const emb_grad_opts *opts, unsigned part,      \

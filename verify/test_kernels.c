@@ -805,7 +805,7 @@ END_TEST
  * rows in flight, whose pieces AVX-512 cuts at the table's lines where its
  * rows are whole lines (dim 160 at every offset but 0), each with
  * line.realign 1 and 0 (AVX-512's 16-bit gradients without their lead on
- * these rows, shorter than grad.lead_min_dim). Nine tokens: two groups of
+ * these rows: grad.lead_min_dim is set above them). Nine tokens: two groups of
  * four and one after them, a row named twice inside a group. */
 START_TEST(grad_at_every_table_offset)
 {
@@ -833,6 +833,8 @@ START_TEST(grad_at_every_table_offset)
         for (int p = 0; p < 4; p++) {
             emb_loop_schedule path = paths[p / 2];
             path.line_realign = (size_t)(p % 2 == 0);
+            /* under line.realign 0, no row of these dims takes the lead */
+            path.grad_lead_min_dim = (size_t)1 << 40;
             emb_schedule_set_loops(&path);
             for (size_t off = 0; off < 64; off += 4) {
                 char what[160];
